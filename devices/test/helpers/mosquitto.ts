@@ -1,0 +1,93 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { connect, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+/** Path of the Debian package's broker binary. */
+export const MOSQUITTO_BIN = '/usr/sbin/mosquitto'
+
+/** Whether mosquitto is installed. */
+export const hasMosquitto = (): boolean => existsSync(MOSQUITTO_BIN)
+
+/** A free loopback TCP port (asked from the OS, then released). */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  if (typeof address !== 'object' || address === null) throw new Error('no port')
+  return address.port
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1')
+      socket.once('connect', () => {
+        socket.destroy()
+        resolve(true)
+      })
+      socket.once('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`mosquitto did not listen on ${port} within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** A mosquitto process on a loopback port, restartable on the same port. */
+export type Mosquitto = {
+  readonly port: number
+  readonly url: string
+  /** Kills the process (SIGKILL, like a crash) and waits for it to exit. */
+  kill(): Promise<void>
+  /** Starts the process again on the same port. */
+  restart(): Promise<void>
+  /** Kills the process and removes its temp dir. */
+  close(): Promise<void>
+}
+
+/** Starts mosquitto with a generated config (`listener PORT 127.0.0.1`, anonymous) in a temp dir. */
+export async function startMosquitto(): Promise<Mosquitto> {
+  const dir = await mkdtemp(join(tmpdir(), 'trickle-mosquitto-'))
+  const port = await freePort()
+  const config = join(dir, 'mosquitto.conf')
+  await writeFile(
+    config,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`,
+  )
+  let child: ChildProcess | undefined
+
+  const start = async (): Promise<void> => {
+    const proc = spawn(MOSQUITTO_BIN, ['-c', config], { stdio: 'ignore' })
+    child = proc
+    const exited = new Promise<never>((_, reject) =>
+      proc.once('exit', (code) => reject(new Error(`mosquitto exited early with ${code}`))),
+    )
+    exited.catch(() => {})
+    await Promise.race([waitForPort(port, 10_000), exited])
+  }
+  const kill = async (): Promise<void> => {
+    const proc = child
+    child = undefined
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return
+    await new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve())
+      proc.kill('SIGKILL')
+    })
+  }
+  await start()
+  return {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    kill,
+    restart: start,
+    async close() {
+      await kill()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}

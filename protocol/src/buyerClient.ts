@@ -1,0 +1,338 @@
+import { type ChannelView, channelsAt, registryAt } from '@trickle/contracts'
+import {
+  type ContractTransactionReceipt,
+  computeAddress,
+  type Provider,
+  type SigningKey,
+  Wallet,
+  ZeroAddress,
+} from 'ethers'
+import WebSocket from 'ws'
+import { BuyerSession, closeError } from './buyerSession.ts'
+import { type CatalogProduct, listProducts } from './catalog.ts'
+import { decodeFrame, encodeFrame } from './codec.ts'
+import { TrickleError } from './errors.ts'
+import { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
+import type { CloseReason, ResumeBase } from './frames.ts'
+import type { Address, Hex } from './hex.ts'
+import { receiptDomainSeparator, signReceipt } from './receipt.ts'
+
+/** Where the marketplace lives: one chain, one registry, one channel contract. */
+export interface MarketplaceConfig {
+  chainId: number
+  /** DataRegistry address */
+  registry: Address
+  /** StreamChannels address */
+  channels: Address
+  /** block the registry was deployed at (catalog indexing starts there) */
+  deployBlock?: number
+  /** IPFS trustless gateway URLs that serve descriptors */
+  gateways: readonly string[]
+}
+
+/** Options of {@link BuyerClient.create}. */
+export interface BuyerClientOptions extends MarketplaceConfig {
+  /** the payer: opens and funds channels (must be connected to a provider) */
+  wallet: Wallet
+  /** signs receipts; a fresh random session key when absent (the channel authorizes it at open) */
+  sessionKey?: SigningKey
+}
+
+/** One verified chunk: in sequence, within the terms' size limit, from the authenticated seller. */
+export interface Chunk {
+  /** chunk number on the channel */
+  seq: number
+  data: Uint8Array
+}
+
+/** What a finished session did. */
+export interface SessionSummary {
+  chunks: number
+  /** wei signed for in this session */
+  paid: bigint
+  /** the channel's cumulative amount after this session, wei */
+  cumulativeAmount: bigint
+  reason: CloseReason | undefined
+  error?: { code: string; message: string }
+}
+
+/** A paid stream: iterate it for chunks; it pays as they arrive. */
+export interface PaidStream extends AsyncIterable<Chunk> {
+  /** ends the session with a final receipt for every chunk received */
+  close(): Promise<SessionSummary>
+  /** resolves when the session has ended, for whatever reason */
+  readonly finished: Promise<SessionSummary>
+}
+
+/** Options of {@link BuyerClient.stream}. */
+export interface StreamOptions {
+  channelId: Hex
+  /** wei this session may spend at most */
+  maxSpend: bigint
+  /** chunks to receive before closing (unbounded when absent) */
+  maxChunks?: number
+  /** wei per chunk accepted at most */
+  maxPricePerChunk?: bigint
+  /** ms to wait for the connection */
+  connectTimeoutMs?: number
+}
+
+/**
+ * The programmatic buyer: finds products in the catalog (registry + IPFS), opens and funds payment
+ * channels, and streams verified chunks while paying with signed cumulative receipts.
+ */
+export class BuyerClient {
+  readonly config: MarketplaceConfig
+  readonly wallet: Wallet
+  readonly sessionKey: SigningKey
+  readonly provider: Provider
+  private readonly fetcher: DescriptorFetcher
+  private readonly domainSeparator: Hex
+  /** last receipt signed per channel, so a later session resumes where this one stopped */
+  private readonly bases = new Map<string, ResumeBase>()
+
+  private constructor(options: BuyerClientOptions, fetcher: DescriptorFetcher) {
+    if (!options.wallet.provider) throw new TrickleError('CHAIN_UNAVAILABLE', 'the wallet has no provider')
+    this.config = options
+    this.wallet = options.wallet
+    this.provider = options.wallet.provider
+    this.sessionKey = options.sessionKey ?? Wallet.createRandom().signingKey
+    this.fetcher = fetcher
+    this.domainSeparator = receiptDomainSeparator({ chainId: options.chainId, channels: options.channels })
+  }
+
+  /**
+   * Creates a client and starts its IPFS fetcher.
+   * @throws TrickleError `CHAIN_UNAVAILABLE` when the wallet has no provider
+   */
+  static async create(options: BuyerClientOptions): Promise<BuyerClient> {
+    const fetcher = await createDescriptorFetcher(options.gateways)
+    return new BuyerClient(options, fetcher)
+  }
+
+  /** The address receipts are signed by. */
+  get signerAddress(): Address {
+    return computeAddress(this.sessionKey.publicKey) as Address
+  }
+
+  /** Every product in the registry, with its descriptor. */
+  products(): Promise<CatalogProduct[]> {
+    return listProducts({
+      provider: this.provider,
+      registry: this.config.registry,
+      fetcher: this.fetcher,
+      ...(this.config.deployBlock !== undefined ? { fromBlock: this.config.deployBlock } : {}),
+    })
+  }
+
+  /**
+   * One product, active and with a valid descriptor.
+   * @throws TrickleError `PRODUCT_NOT_FOUND`, or the descriptor's problem code
+   */
+  async product(productId: bigint): Promise<CatalogProduct> {
+    const found = (await this.products()).find((p) => p.productId === productId)
+    if (!found?.active) throw new TrickleError('PRODUCT_NOT_FOUND', `product ${productId} is not listed`)
+    if (!found.descriptor) throw new TrickleError(found.problem!.code, found.problem!.message)
+    return found
+  }
+
+  /**
+   * Opens a native-token channel to `payee`, authorizing this client's session key as signer.
+   * @param deposit - wei
+   * @returns the channel id and the transaction receipt
+   */
+  async openChannel(
+    payee: Address,
+    deposit: bigint,
+  ): Promise<{ channelId: Hex; receipt: ContractTransactionReceipt }> {
+    const channels = channelsAt(this.config.channels, this.wallet)
+    const tx = await channels.open(payee, ZeroAddress, deposit, this.signerAddress, { value: deposit })
+    const receipt = (await tx.wait())!
+    for (const log of receipt.logs) {
+      const ev = channels.interface.parseLog(log)
+      if (ev?.name === 'ChannelOpened') return { channelId: ev.args.getValue('channelId') as Hex, receipt }
+    }
+    throw new TrickleError('CHAIN_UNAVAILABLE', 'ChannelOpened event missing from the open transaction')
+  }
+
+  /** The on-chain state of a channel. */
+  channel(channelId: Hex): Promise<ChannelView> {
+    return channelsAt(this.config.channels, this.provider).getChannel(channelId)
+  }
+
+  /** Starts the challenge period of a channel (payer only). */
+  async requestClose(channelId: Hex): Promise<ContractTransactionReceipt> {
+    const tx = await channelsAt(this.config.channels, this.wallet).requestClose(channelId)
+    return (await tx.wait())!
+  }
+
+  /** Refunds the unclaimed deposit after the challenge period. */
+  async finalize(channelId: Hex): Promise<ContractTransactionReceipt> {
+    const tx = await channelsAt(this.config.channels, this.wallet).finalize(channelId)
+    return (await tx.wait())!
+  }
+
+  /**
+   * Connects to the product's seller and streams it, paying per the signed terms.
+   *
+   * @param product - from {@link products} / {@link product}
+   * @returns a {@link PaidStream}
+   * @throws TrickleError `CONNECTION_FAILED`; session errors (e.g. `TERMS_SIGNER_MISMATCH`) surface
+   *   from the iterator
+   */
+  async stream(product: CatalogProduct, options: StreamOptions): Promise<PaidStream> {
+    const descriptor = product.descriptor
+    if (!descriptor) throw new TrickleError('DESCRIPTOR_INVALID', 'product has no valid descriptor')
+    const view = await this.channel(options.channelId)
+    const knownBase = this.bases.get(options.channelId.toLowerCase())
+    const session = new BuyerSession({
+      productId: product.productId,
+      channelId: options.channelId,
+      chainId: this.config.chainId,
+      channels: this.config.channels,
+      payee: view.payee as Address,
+      sellerKey: (await registryAt(this.config.registry, this.provider).sellerKey(view.payee)) as Address,
+      signer: this.signerAddress,
+      maxSpend: options.maxSpend,
+      domainSeparator: this.domainSeparator,
+      signReceipt: (r) => signReceipt(this.sessionKey, this.domainSeparator, r),
+      ...(options.maxChunks !== undefined ? { maxChunks: options.maxChunks } : {}),
+      ...(options.maxPricePerChunk !== undefined ? { maxPricePerChunk: options.maxPricePerChunk } : {}),
+      ...(knownBase ? { knownBase } : {}),
+    })
+    const ws = new WebSocket(descriptor.endpoint, { maxPayload: 1 << 20 })
+    ws.binaryType = 'nodebuffer'
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        ws.terminate()
+        reject(new TrickleError('CONNECTION_FAILED', `no connection to ${descriptor.endpoint}`))
+      }, options.connectTimeoutMs ?? 10_000)
+      ws.once('open', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+      ws.once('error', (cause) => {
+        clearTimeout(timer)
+        reject(new TrickleError('CONNECTION_FAILED', `cannot connect to ${descriptor.endpoint}`, { cause }))
+      })
+    })
+    return new SocketStream(ws, session, (base) => this.bases.set(options.channelId.toLowerCase(), base))
+  }
+
+  /** Stops the IPFS fetcher. Open streams are not affected. */
+  async close(): Promise<void> {
+    await this.fetcher.stop()
+  }
+}
+
+/** Drives a {@link BuyerSession} over a WebSocket and exposes it as an async iterator. */
+class SocketStream implements PaidStream {
+  readonly finished: Promise<SessionSummary>
+  private readonly ws: WebSocket
+  private readonly session: BuyerSession
+  private readonly queue: Chunk[] = []
+  private waiter: (() => void) | undefined
+  private done = false
+  private failure: TrickleError | undefined
+  private resolveFinished!: (s: SessionSummary) => void
+
+  constructor(ws: WebSocket, session: BuyerSession, remember: (base: ResumeBase) => void) {
+    this.ws = ws
+    this.session = session
+    this.finished = new Promise((resolve) => {
+      this.resolveFinished = resolve
+    })
+    ws.on('message', (data: Buffer) => {
+      let frame: ReturnType<typeof decodeFrame>
+      try {
+        frame = decodeFrame(data)
+      } catch (err) {
+        this.apply(session.close('protocol_error'))
+        this.failure = err as TrickleError
+        return
+      }
+      this.apply(session.receive(frame, Date.now()), remember)
+    })
+    ws.on('close', () => {
+      this.apply(session.disconnected())
+      this.finish()
+    })
+    ws.on('error', () => {
+      /* followed by close */
+    })
+    this.apply(session.start())
+  }
+
+  private apply(effects: ReturnType<BuyerSession['receive']>, remember?: (base: ResumeBase) => void): void {
+    for (const e of effects) {
+      switch (e.type) {
+        case 'send':
+          if (this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeFrame(e.frame))
+          break
+        case 'deliver':
+          this.queue.push({ seq: e.seq, data: e.data })
+          break
+        case 'receipt':
+          remember?.({ ...e.receipt, signature: e.signature })
+          break
+        case 'close': {
+          const err = closeError(e)
+          if (err && !this.failure) this.failure = err
+          this.ws.close(1000)
+          break
+        }
+      }
+    }
+    this.wake()
+  }
+
+  private wake(): void {
+    const w = this.waiter
+    this.waiter = undefined
+    w?.()
+  }
+
+  private finish(): void {
+    if (this.done) return
+    this.done = true
+    this.wake()
+    this.resolveFinished(this.summary())
+  }
+
+  private summary(): SessionSummary {
+    const s = this.session
+    return {
+      chunks: s.chunksReceived,
+      paid: s.spent,
+      cumulativeAmount: s.cumulativeAmount,
+      reason: s.closeReason,
+      ...(s.error ? { error: s.error } : {}),
+    }
+  }
+
+  async close(): Promise<SessionSummary> {
+    if (!this.done) {
+      this.apply(this.session.close('buyer_closed'))
+    }
+    return this.finished
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Chunk> {
+    while (true) {
+      const next = this.queue.shift()
+      if (next) {
+        yield next
+        continue
+      }
+      if (this.done || this.session.closed) {
+        if (this.queue.length === 0) break
+        continue
+      }
+      await new Promise<void>((resolve) => {
+        this.waiter = resolve
+      })
+    }
+    const err = this.failure
+    if (err && !['done', 'spending_cap', 'buyer_closed'].includes(this.session.closeReason ?? '')) throw err
+  }
+}

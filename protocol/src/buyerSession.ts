@@ -1,0 +1,272 @@
+import { type ErrorCode, TrickleError } from './errors.ts'
+import { type CloseReason, type Frame, PROTOCOL_VERSION, type ResumeBase, type TermsFrame } from './frames.ts'
+import type { Address, Hex } from './hex.ts'
+import { nextAckHash, type ReceiptValue, recoverReceiptSigner, ZERO_HASH } from './receipt.ts'
+import { recoverTermsSigner, termsDigest } from './terms.ts'
+
+/** What the buyer knows before it connects, from the registry and the chain. */
+export interface BuyerSessionConfig {
+  productId: bigint
+  channelId: Hex
+  chainId: number
+  /** StreamChannels address */
+  channels: Address
+  /** the channel's payee */
+  payee: Address
+  /** `DataRegistry.sellerKey(payee)`: the only key whose terms are accepted */
+  sellerKey: Address
+  /** the address receipts are signed by (session key or payer) */
+  signer: Address
+  /** wei this session may add to the channel's cumulative amount, at most */
+  maxSpend: bigint
+  /** wei per chunk the buyer accepts, at most */
+  maxPricePerChunk?: bigint
+  /** chunks to receive before closing with reason `done` (unbounded if absent) */
+  maxChunks?: number
+  /** the last receipt this buyer signed on the channel, if it keeps one */
+  knownBase?: ResumeBase
+  /** EIP-712 receipt domain separator of (chainId, channels) */
+  domainSeparator: Hex
+  /** signs a receipt digest with the signer key */
+  signReceipt: (receipt: ReceiptValue) => Hex
+}
+
+/** Something the buyer's driver must do. */
+export type BuyerEffect =
+  | { type: 'send'; frame: Frame }
+  | { type: 'deliver'; seq: number; data: Uint8Array }
+  | { type: 'receipt'; receipt: ReceiptValue; signature: Hex }
+  | { type: 'close'; reason: CloseReason; error?: { code: ErrorCode; message: string } }
+
+type Phase = 'await_terms' | 'streaming' | 'closed'
+
+/**
+ * The buyer side of one session, pure. It authenticates the seller's terms, checks every chunk's
+ * sequence and size, keeps the rolling ack hash, and signs cumulative receipts only for chunks it
+ * received, never beyond `maxSpend`.
+ */
+export class BuyerSession {
+  private phase: Phase = 'await_terms'
+  private readonly config: BuyerSessionConfig
+  private terms: TermsFrame | undefined
+  private nextSeq = 0
+  private ackHash: Hex = ZERO_HASH
+  private paidSeq = 0
+  private paidAmount = 0n
+  private received = 0
+  /** The error that ended the session, if one did. */
+  error: { code: ErrorCode; message: string } | undefined
+  /** The reason the session ended. */
+  closeReason: CloseReason | undefined
+
+  constructor(config: BuyerSessionConfig) {
+    this.config = config
+  }
+
+  /** The first frame to send. */
+  start(): BuyerEffect[] {
+    const { productId, channelId } = this.config
+    return [{ type: 'send', frame: { t: 'hello', v: PROTOCOL_VERSION, productId, channelId } }]
+  }
+
+  /** Chunks received in this session. */
+  get chunksReceived(): number {
+    return this.received
+  }
+
+  /** Wei this session's receipts added to the channel's cumulative amount. */
+  get spent(): bigint {
+    return this.paidAmount - (this.terms?.base.amount ?? 0n)
+  }
+
+  /** The latest cumulative amount signed on the channel, wei. */
+  get cumulativeAmount(): bigint {
+    return this.paidAmount
+  }
+
+  /** The accepted terms, once accepted. */
+  get acceptedTerms(): TermsFrame | undefined {
+    return this.terms
+  }
+
+  /** Whether the session has ended. */
+  get closed(): boolean {
+    return this.phase === 'closed'
+  }
+
+  /** Handles a decoded frame from the seller. */
+  receive(frame: Frame, now: number): BuyerEffect[] {
+    if (this.phase === 'closed') return []
+    switch (frame.t) {
+      case 'ping':
+        return [{ type: 'send', frame: { t: 'pong', n: frame.n } }]
+      case 'pong':
+        return []
+      case 'terms':
+        if (this.phase !== 'await_terms') return this.fail('UNEXPECTED_FRAME', 'terms twice')
+        return this.onTerms(frame, now)
+      case 'chunk':
+        if (this.phase !== 'streaming') return this.fail('UNEXPECTED_FRAME', 'chunk before terms')
+        return this.onChunk(frame.seq, frame.data)
+      case 'payment_required':
+        return this.pay()
+      case 'error':
+        this.error = { code: frame.code, message: frame.message }
+        return []
+      case 'close':
+        this.phase = 'closed'
+        this.closeReason = frame.reason
+        return [{ type: 'close', reason: frame.reason, ...(this.error ? { error: this.error } : {}) }]
+      default:
+        return this.fail('UNEXPECTED_FRAME', `${frame.t} is not sent by sellers`)
+    }
+  }
+
+  /** Ends the session from the buyer side: a final receipt for every chunk received, then `close`. */
+  close(reason: CloseReason = 'buyer_closed'): BuyerEffect[] {
+    if (this.phase === 'closed') return []
+    const out = this.phase === 'streaming' ? this.pay() : []
+    return [...out, ...this.end(reason)]
+  }
+
+  /** The connection dropped without a `close` frame. */
+  disconnected(): BuyerEffect[] {
+    if (this.phase === 'closed') return []
+    return this.fail('CONNECTION_FAILED', 'connection to the seller dropped', false)
+  }
+
+  private onTerms(t: TermsFrame, now: number): BuyerEffect[] {
+    const c = this.config
+    const eq = (a: string, b: string) => a.toLowerCase() === b.toLowerCase()
+    if (t.v !== PROTOCOL_VERSION) return this.fail('UNSUPPORTED_VERSION', `terms version ${t.v}`)
+    if (t.productId !== c.productId || !eq(t.channelId, c.channelId)) {
+      return this.fail('TERMS_INVALID', 'terms name another product or channel')
+    }
+    if (t.chainId !== c.chainId || !eq(t.channels, c.channels) || !eq(t.payee, c.payee)) {
+      return this.fail('TERMS_INVALID', 'terms name another chain, contract or payee')
+    }
+    if (t.expiresAt <= now) return this.fail('TERMS_EXPIRED', 'terms already expired')
+    if (c.maxPricePerChunk !== undefined && t.pricePerChunk > c.maxPricePerChunk) {
+      return this.fail('TERMS_INVALID', `price ${t.pricePerChunk} wei/chunk is above ${c.maxPricePerChunk}`)
+    }
+    if (t.receiptEvery < 1 || t.receiptEvery > t.window.initial) {
+      return this.fail('TERMS_INVALID', 'receipts must be due within the initial window')
+    }
+    let signer: Address
+    try {
+      signer = recoverTermsSigner(t, t.signature)
+    } catch {
+      return this.fail('TERMS_SIGNER_MISMATCH', 'terms signature does not recover')
+    }
+    if (!eq(signer, c.sellerKey)) {
+      return this.fail('TERMS_SIGNER_MISMATCH', `terms signed by ${signer}, not the registered seller key`)
+    }
+    const base = t.base
+    if (c.knownBase && (c.knownBase.seq !== base.seq || c.knownBase.amount !== base.amount)) {
+      return this.fail('RESUME_MISMATCH', `seller resumes at ${base.seq}, buyer at ${c.knownBase.seq}`)
+    }
+    if (base.seq > 0) {
+      const value = { channelId: c.channelId, amount: base.amount, seq: base.seq, ackHash: base.ackHash }
+      let baseSigner: Address | undefined
+      try {
+        baseSigner = recoverReceiptSigner(c.domainSeparator, value, base.signature)
+      } catch {
+        baseSigner = undefined
+      }
+      if (!baseSigner || !eq(baseSigner, c.signer)) {
+        return this.fail('RESUME_MISMATCH', 'the resume base is not a receipt this buyer signed')
+      }
+    } else if (base.amount !== 0n) {
+      return this.fail('RESUME_MISMATCH', 'a resume base without chunks must be zero')
+    }
+    this.terms = t
+    this.nextSeq = base.seq
+    this.paidSeq = base.seq
+    this.paidAmount = base.amount
+    this.ackHash = base.seq > 0 ? base.ackHash : ZERO_HASH
+    this.phase = 'streaming'
+    return [{ type: 'send', frame: { t: 'accept', termsDigest: termsDigest(t) } }]
+  }
+
+  private owedFor(seq: number): bigint {
+    const t = this.terms!
+    return t.base.amount + BigInt(seq - t.base.seq) * t.pricePerChunk
+  }
+
+  private onChunk(seq: number, data: Uint8Array): BuyerEffect[] {
+    const t = this.terms!
+    if (seq !== this.nextSeq)
+      return this.fail('CHUNK_OUT_OF_ORDER', `chunk ${seq} where ${this.nextSeq} was due`)
+    if (data.byteLength > t.maxChunkBytes) {
+      return this.fail('CHUNK_TOO_LARGE', `chunk of ${data.byteLength} bytes above ${t.maxChunkBytes}`)
+    }
+    if (this.owedFor(seq + 1) - t.base.amount > this.config.maxSpend) {
+      // Paying for this chunk would pass the cap: do not take it.
+      const out = this.pay()
+      return [...out, ...this.end('spending_cap')]
+    }
+    this.nextSeq = seq + 1
+    this.ackHash = nextAckHash(this.ackHash, data)
+    this.received++
+    const out: BuyerEffect[] = [{ type: 'deliver', seq, data }]
+    if (this.config.maxChunks !== undefined && this.received >= this.config.maxChunks) {
+      return [...out, ...this.pay(), ...this.end('done')]
+    }
+    if (this.nextSeq - this.paidSeq >= t.receiptEvery) out.push(...this.pay())
+    return out
+  }
+
+  /** Signs a receipt for every chunk received, if any are unpaid. */
+  private pay(): BuyerEffect[] {
+    if (!this.terms || this.nextSeq === this.paidSeq) return []
+    const receipt: ReceiptValue = {
+      channelId: this.config.channelId,
+      amount: this.owedFor(this.nextSeq),
+      seq: this.nextSeq,
+      ackHash: this.ackHash,
+    }
+    const signature = this.config.signReceipt(receipt)
+    this.paidSeq = receipt.seq
+    this.paidAmount = receipt.amount
+    return [
+      { type: 'receipt', receipt, signature },
+      {
+        type: 'send',
+        frame: {
+          t: 'receipt',
+          seq: receipt.seq,
+          amount: receipt.amount,
+          ackHash: receipt.ackHash,
+          signature,
+        },
+      },
+    ]
+  }
+
+  private end(reason: CloseReason): BuyerEffect[] {
+    this.phase = 'closed'
+    this.closeReason = reason
+    return [
+      { type: 'send', frame: { t: 'close', reason, message: '' } },
+      { type: 'close', reason },
+    ]
+  }
+
+  private fail(code: ErrorCode, message: string, notify = true): BuyerEffect[] {
+    this.phase = 'closed'
+    this.error = { code, message }
+    this.closeReason = 'protocol_error'
+    const frames: BuyerEffect[] = notify
+      ? [
+          { type: 'send', frame: { t: 'error', code, message } },
+          { type: 'send', frame: { t: 'close', reason: 'protocol_error', message } },
+        ]
+      : []
+    return [...frames, { type: 'close', reason: 'protocol_error', error: { code, message } }]
+  }
+}
+
+/** Turns a buyer close with an error into a thrown {@link TrickleError}. */
+export function closeError(effect: Extract<BuyerEffect, { type: 'close' }>): TrickleError | undefined {
+  return effect.error ? new TrickleError(effect.error.code, effect.error.message) : undefined
+}

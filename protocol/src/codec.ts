@@ -1,0 +1,252 @@
+import { Packr } from 'msgpackr'
+import { isErrorCode, TrickleError } from './errors.ts'
+import {
+  CLOSE_REASONS,
+  type CloseReason,
+  type CreditWindow,
+  type Frame,
+  type ResumeBase,
+  type Terms,
+} from './frames.ts'
+import { bytesToUint, fromHex, type Hex, toHex, uintToBytes } from './hex.ts'
+
+/** Default maximum encoded frame size, bytes (a chunk's payload limit plus framing headroom). */
+export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024
+/** Largest string field accepted (close messages, error messages), characters. */
+const MAX_TEXT = 1024
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true })
+const CLOSE_REASON_SET: ReadonlySet<string> = new Set(CLOSE_REASONS)
+
+type Wire = Record<string, unknown>
+
+function malformed(field: string, why: string): TrickleError {
+  return new TrickleError('FRAME_MALFORMED', `malformed frame: ${field} ${why}`)
+}
+
+function int(o: Wire, field: string, max = Number.MAX_SAFE_INTEGER): number {
+  const v = o[field]
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) {
+    throw malformed(field, 'must be a non-negative integer')
+  }
+  return v
+}
+
+function bin(o: Wire, field: string, length?: number, maxLength = 32): Uint8Array {
+  const v = o[field]
+  if (!(v instanceof Uint8Array)) throw malformed(field, 'must be binary')
+  if (length !== undefined ? v.length !== length : v.length > maxLength) {
+    throw malformed(
+      field,
+      length !== undefined ? `must be ${length} bytes` : `must be at most ${maxLength} bytes`,
+    )
+  }
+  return v
+}
+
+function hexField(o: Wire, field: string, length: number): Hex {
+  return toHex(bin(o, field, length))
+}
+
+/** uint256 as big-endian bytes without leading zeros (canonical: a leading zero byte is rejected). */
+function uint(o: Wire, field: string): bigint {
+  const b = bin(o, field, undefined, 32)
+  if (b.length > 0 && b[0] === 0) throw malformed(field, 'must be minimal big-endian')
+  return bytesToUint(b)
+}
+
+function text(o: Wire, field: string): string {
+  const v = o[field]
+  if (typeof v !== 'string' || v.length > MAX_TEXT) throw malformed(field, `must be a string ≤ ${MAX_TEXT}`)
+  return v
+}
+
+function map(o: Wire, field: string): Wire {
+  const v = o[field]
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) {
+    throw malformed(field, 'must be a map')
+  }
+  return v as Wire
+}
+
+function windowFrom(w: Wire): CreditWindow {
+  const window = {
+    initial: int(w, 'initial', 1 << 20),
+    step: int(w, 'step', 1 << 20),
+    max: int(w, 'max', 1 << 20),
+  }
+  if (window.initial < 1 || window.max < window.initial) throw malformed('window', 'needs 1 ≤ initial ≤ max')
+  return window
+}
+
+function baseFrom(b: Wire): ResumeBase {
+  const sig = bin(b, 'signature', undefined, 65)
+  if (sig.length !== 0 && sig.length !== 65) throw malformed('base.signature', 'must be empty or 65 bytes')
+  return {
+    seq: int(b, 'seq'),
+    amount: uint(b, 'amount'),
+    ackHash: hexField(b, 'ackHash', 32),
+    signature: toHex(sig),
+  }
+}
+
+function termsFrom(o: Wire): Terms {
+  return {
+    v: int(o, 'v'),
+    productId: uint(o, 'productId'),
+    channelId: hexField(o, 'channelId', 32),
+    payee: hexField(o, 'payee', 20),
+    pricePerChunk: uint(o, 'pricePerChunk'),
+    maxChunkBytes: int(o, 'maxChunkBytes', 16 * 1024 * 1024),
+    window: windowFrom(map(o, 'window')),
+    receiptEvery: int(o, 'receiptEvery', 1 << 20),
+    paymentTimeoutMs: int(o, 'paymentTimeoutMs'),
+    chainId: int(o, 'chainId'),
+    channels: hexField(o, 'channels', 20),
+    expiresAt: int(o, 'expiresAt'),
+    base: baseFrom(map(o, 'base')),
+  }
+}
+
+/**
+ * Decodes one frame and validates every field (types, lengths, ranges).
+ *
+ * @param bytes - one WebSocket binary message
+ * @param maxFrameBytes - size limit, bytes
+ * @returns the typed frame
+ * @throws TrickleError `FRAME_TOO_LARGE` above the limit, `FRAME_MALFORMED` for anything else wrong
+ *   (not msgpack, not a map, unknown type tag, missing or mistyped field)
+ */
+export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Frame {
+  if (bytes.byteLength > maxFrameBytes) {
+    throw new TrickleError('FRAME_TOO_LARGE', `frame of ${bytes.byteLength} bytes exceeds ${maxFrameBytes}`)
+  }
+  let o: unknown
+  try {
+    o = packr.unpack(bytes)
+  } catch (cause) {
+    throw new TrickleError('FRAME_MALFORMED', 'malformed frame: not msgpack', { cause })
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o) || o instanceof Uint8Array) {
+    throw malformed('frame', 'must be a map')
+  }
+  const w = o as Wire
+  switch (w.t) {
+    case 'chunk':
+      return { t: 'chunk', seq: int(w, 'seq'), data: bin(w, 'data', undefined, maxFrameBytes) }
+    case 'receipt': {
+      return {
+        t: 'receipt',
+        seq: int(w, 'seq'),
+        amount: uint(w, 'amount'),
+        ackHash: hexField(w, 'ackHash', 32),
+        signature: hexField(w, 'signature', 65),
+      }
+    }
+    case 'hello':
+      return {
+        t: 'hello',
+        v: int(w, 'v'),
+        productId: uint(w, 'productId'),
+        channelId: hexField(w, 'channelId', 32),
+      }
+    case 'terms':
+      return { t: 'terms', ...termsFrom(w), signature: hexField(w, 'signature', 65) }
+    case 'accept':
+      return { t: 'accept', termsDigest: hexField(w, 'termsDigest', 32) }
+    case 'payment_required':
+      return {
+        t: 'payment_required',
+        seq: int(w, 'seq'),
+        owed: uint(w, 'owed'),
+        deadline: int(w, 'deadline'),
+      }
+    case 'close': {
+      const reason = text(w, 'reason')
+      if (!CLOSE_REASON_SET.has(reason)) throw malformed('reason', 'is not a close reason')
+      return { t: 'close', reason: reason as CloseReason, message: text(w, 'message') }
+    }
+    case 'error': {
+      const code = text(w, 'code')
+      if (!isErrorCode(code)) throw malformed('code', 'is not an error code')
+      return { t: 'error', code, message: text(w, 'message') }
+    }
+    case 'ping':
+      return { t: 'ping', n: int(w, 'n') }
+    case 'pong':
+      return { t: 'pong', n: int(w, 'n') }
+    default:
+      throw malformed('t', 'is not a frame type')
+  }
+}
+
+function termsToWire(terms: Terms): Wire {
+  return {
+    v: terms.v,
+    productId: uintToBytes(terms.productId),
+    channelId: fromHex(terms.channelId),
+    payee: fromHex(terms.payee),
+    pricePerChunk: uintToBytes(terms.pricePerChunk),
+    maxChunkBytes: terms.maxChunkBytes,
+    window: { initial: terms.window.initial, step: terms.window.step, max: terms.window.max },
+    receiptEvery: terms.receiptEvery,
+    paymentTimeoutMs: terms.paymentTimeoutMs,
+    chainId: terms.chainId,
+    channels: fromHex(terms.channels),
+    expiresAt: terms.expiresAt,
+    base: {
+      seq: terms.base.seq,
+      amount: uintToBytes(terms.base.amount),
+      ackHash: fromHex(terms.base.ackHash),
+      signature: fromHex(terms.base.signature),
+    },
+  }
+}
+
+/**
+ * Encodes a frame as msgpack (SPEC.md §Frames). Field order is fixed, so equal frames give equal bytes.
+ *
+ * @param frame - a valid frame (not re-validated: encode only what you built)
+ * @returns the bytes of one WebSocket binary message
+ */
+export function encodeFrame(frame: Frame): Uint8Array {
+  switch (frame.t) {
+    case 'chunk':
+      return packr.pack({ t: 'chunk', seq: frame.seq, data: frame.data })
+    case 'receipt':
+      return packr.pack({
+        t: 'receipt',
+        seq: frame.seq,
+        amount: uintToBytes(frame.amount),
+        ackHash: fromHex(frame.ackHash),
+        signature: fromHex(frame.signature),
+      })
+    case 'hello':
+      return packr.pack({
+        t: 'hello',
+        v: frame.v,
+        productId: uintToBytes(frame.productId),
+        channelId: fromHex(frame.channelId),
+      })
+    case 'terms': {
+      const { t: _t, signature, ...terms } = frame
+      return packr.pack({ t: 'terms', ...termsToWire(terms), signature: fromHex(signature) })
+    }
+    case 'accept':
+      return packr.pack({ t: 'accept', termsDigest: fromHex(frame.termsDigest) })
+    case 'payment_required':
+      return packr.pack({
+        t: 'payment_required',
+        seq: frame.seq,
+        owed: uintToBytes(frame.owed),
+        deadline: frame.deadline,
+      })
+    case 'close':
+      return packr.pack({ t: 'close', reason: frame.reason, message: frame.message })
+    case 'error':
+      return packr.pack({ t: 'error', code: frame.code, message: frame.message })
+    case 'ping':
+    case 'pong':
+      return packr.pack({ t: frame.t, n: frame.n })
+  }
+}

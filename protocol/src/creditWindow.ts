@@ -1,0 +1,44 @@
+import type { CreditWindow } from './frames.ts'
+
+/**
+ * The window after a receipt that arrived before the window ran out: one `step` larger, capped at
+ * `max` (Filecoin retrieval's growing payment interval).
+ * @param current - chunks
+ * @returns chunks
+ */
+export function growWindow(window: CreditWindow, current: number): number {
+  return Math.min(window.max, current + window.step)
+}
+
+/**
+ * The window after a late receipt (one that came only after `payment_required`): back to `initial`.
+ * @returns chunks
+ */
+export function resetWindow(window: CreditWindow): number {
+  return window.initial
+}
+
+/**
+ * How many more chunks the seller may send now.
+ *
+ * @param window - current window size, chunks
+ * @param unpaid - chunks delivered but not covered by a durable receipt
+ * @param depositHeadroom - wei of deposit not yet covered by the durable receipt
+ * @param outstanding - wei already owed for the unpaid chunks
+ * @param pricePerChunk - wei
+ * @returns chunks (≥ 0): bounded by the window and by what the deposit can still pay for
+ */
+export function sendableChunks(
+  window: number,
+  unpaid: number,
+  depositHeadroom: bigint,
+  outstanding: bigint,
+  pricePerChunk: bigint,
+): number {
+  const byWindow = Math.max(0, window - unpaid)
+  if (pricePerChunk === 0n) return byWindow
+  const left = depositHeadroom - outstanding
+  if (left <= 0n) return 0
+  const byDeposit = left / pricePerChunk
+  return byDeposit < BigInt(byWindow) ? Number(byDeposit) : byWindow
+}

@@ -1,0 +1,162 @@
+import type { ErrorCode } from './errors.ts'
+import type { Address, Hex } from './hex.ts'
+
+/** Wire protocol version carried in `hello` and `terms`. See SPEC.md §Versioning. */
+export const PROTOCOL_VERSION = 1
+
+/** Why a session ended. Sent in the `close` frame. */
+export const CLOSE_REASONS = [
+  'done',
+  'buyer_closed',
+  'spending_cap',
+  'payment_timeout',
+  'deposit_exhausted',
+  'protocol_error',
+  'terms_rejected',
+  'channel_unusable',
+  'server_shutdown',
+  'product_ended',
+] as const
+/** A close reason code (string literal). */
+export type CloseReason = (typeof CLOSE_REASONS)[number]
+
+/**
+ * The credit window, in chunks: the seller starts with `initial` unpaid chunks allowed, adds `step`
+ * after each receipt that arrives before the window ran out, never exceeds `max`, and falls back to
+ * `initial` after a late receipt (after Filecoin retrieval's growing payment intervals).
+ */
+export interface CreditWindow {
+  /** chunks */
+  initial: number
+  /** chunks */
+  step: number
+  /** chunks */
+  max: number
+}
+
+/** The state a session starts from on a channel: the last receipt the seller holds (zero if none). */
+export interface ResumeBase {
+  /** chunks acknowledged so far on the channel */
+  seq: number
+  /** cumulative amount of the last receipt, wei */
+  amount: bigint
+  /** rolling hash of the acknowledged chunks (zero hash if none) */
+  ackHash: Hex
+  /** the buyer's signature of that receipt, `0x` when `seq` is 0 */
+  signature: Hex
+}
+
+/** Buyer → seller: open a session for `productId`, paid from `channelId`. */
+export interface HelloFrame {
+  t: 'hello'
+  v: number
+  productId: bigint
+  channelId: Hex
+}
+
+/** The terms of a session, signed by the seller's registered key (EIP-712, see `terms.ts`). */
+export interface Terms {
+  v: number
+  productId: bigint
+  channelId: Hex
+  /** who is paid: the channel's payee */
+  payee: Address
+  /** wei per chunk */
+  pricePerChunk: bigint
+  /** bytes of chunk payload, at most */
+  maxChunkBytes: number
+  window: CreditWindow
+  /** the buyer sends a receipt at least every this many chunks */
+  receiptEvery: number
+  /** ms the seller waits after `payment_required` before it closes */
+  paymentTimeoutMs: number
+  chainId: number
+  /** the StreamChannels contract receipts are signed for */
+  channels: Address
+  /** ms since the Unix epoch after which the terms may not be accepted */
+  expiresAt: number
+  /** where the session starts on this channel */
+  base: ResumeBase
+}
+
+/** Seller → buyer: the terms, with the seller key's signature. */
+export interface TermsFrame extends Terms {
+  t: 'terms'
+  signature: Hex
+}
+
+/** Buyer → seller: the buyer accepts the terms whose EIP-712 digest is `termsDigest`. */
+export interface AcceptFrame {
+  t: 'accept'
+  termsDigest: Hex
+}
+
+/** Seller → buyer: chunk number `seq` (0-based, counted over the whole channel). */
+export interface ChunkFrame {
+  t: 'chunk'
+  seq: number
+  data: Uint8Array
+}
+
+/**
+ * Buyer → seller: a signed cumulative receipt covering chunks `[0, seq)` of the channel, worth
+ * `amount` wei in total, with `ackHash` the rolling hash of those chunks.
+ */
+export interface ReceiptFrame {
+  t: 'receipt'
+  seq: number
+  amount: bigint
+  ackHash: Hex
+  signature: Hex
+}
+
+/** Seller → buyer: the credit window is spent; pay `owed` wei (covering `seq` chunks) before `deadline`. */
+export interface PaymentRequiredFrame {
+  t: 'payment_required'
+  seq: number
+  owed: bigint
+  /** ms since the Unix epoch */
+  deadline: number
+}
+
+/** Either side: the session ends. */
+export interface CloseFrame {
+  t: 'close'
+  reason: CloseReason
+  message: string
+}
+
+/** Either side: something was wrong. */
+export interface ErrorFrame {
+  t: 'error'
+  code: ErrorCode
+  message: string
+}
+
+/** Either side: liveness probe; answered by `pong` with the same `n`. */
+export interface PingFrame {
+  t: 'ping'
+  n: number
+}
+
+/** Answer to `ping`. */
+export interface PongFrame {
+  t: 'pong'
+  n: number
+}
+
+/** Every frame of protocol version 1. */
+export type Frame =
+  | HelloFrame
+  | TermsFrame
+  | AcceptFrame
+  | ChunkFrame
+  | ReceiptFrame
+  | PaymentRequiredFrame
+  | CloseFrame
+  | ErrorFrame
+  | PingFrame
+  | PongFrame
+
+/** The `t` tag of a frame. */
+export type FrameType = Frame['t']

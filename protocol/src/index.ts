@@ -1,0 +1,58 @@
+/**
+ * @packageDocumentation
+ * Trickle's streaming payment protocol: the msgpack frame codec, EIP-712 receipts and terms, the pure
+ * buyer and seller session state machines with the credit window, product descriptors, the catalog
+ * (registry events + IPFS) and the programmatic buyer SDK. The full protocol is in `protocol/SPEC.md`.
+ *
+ * @example
+ * ```ts
+ * import { decodeFrame, encodeFrame } from '@trickle/protocol'
+ * const bytes = encodeFrame({ t: 'ping', n: 1 })
+ * console.log(decodeFrame(bytes)) // { t: 'ping', n: 1 }
+ * ```
+ */
+export {
+  BuyerClient,
+  type BuyerClientOptions,
+  type Chunk,
+  type MarketplaceConfig,
+  type PaidStream,
+  type SessionSummary,
+  type StreamOptions,
+} from './buyerClient.ts'
+export { type BuyerEffect, BuyerSession, type BuyerSessionConfig, closeError } from './buyerSession.ts'
+export { type CatalogProduct, type CatalogSource, listProducts, PRODUCT_KINDS } from './catalog.ts'
+export { DEFAULT_MAX_FRAME_BYTES, decodeFrame, encodeFrame } from './codec.ts'
+export { growWindow, resetWindow, sendableChunks } from './creditWindow.ts'
+export {
+  decodeDescriptor,
+  encodeDescriptor,
+  type ProductDescriptor,
+  parseDescriptor,
+  productDescriptorSchema,
+} from './descriptor.ts'
+export { ERROR_CODES, type ErrorCode, hasCode, isErrorCode, TrickleError } from './errors.ts'
+export { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
+export * from './frames.ts'
+export { type Address, fromHex, type Hex, toHex } from './hex.ts'
+export {
+  nextAckHash,
+  RECEIPT_TYPEHASH,
+  RECEIPT_TYPES,
+  type ReceiptDomain,
+  type ReceiptValue,
+  receiptDigest,
+  receiptDomainSeparator,
+  recoverReceiptSigner,
+  signReceipt,
+  ZERO_HASH,
+} from './receipt.ts'
+export {
+  type AcceptedReceipt,
+  type ChannelInfo,
+  type SellerEffect,
+  type SellerPolicy,
+  SellerSession,
+  type SellerSessionStats,
+} from './sellerSession.ts'
+export { recoverTermsSigner, signTerms, TERMS_TYPES, termsDigest } from './terms.ts'

@@ -1,0 +1,134 @@
+import {
+  concat,
+  keccak256,
+  recoverAddress,
+  Signature,
+  type SigningKey,
+  TypedDataEncoder,
+  toBeHex,
+  zeroPadValue,
+} from 'ethers'
+import { TrickleError } from './errors.ts'
+import type { Address, Hex } from './hex.ts'
+
+/** The hash a rolling ack hash starts from (no chunk acknowledged yet). */
+export const ZERO_HASH: Hex = `0x${'00'.repeat(32)}`
+
+/**
+ * EIP-712 struct of a receipt, as `StreamChannels` verifies it.
+ * Source: EIP-712 §Definition of `hashStruct`.
+ */
+export const RECEIPT_TYPES = {
+  Receipt: [
+    { name: 'channelId', type: 'bytes32' },
+    { name: 'cumulativeAmount', type: 'uint256' },
+    { name: 'seq', type: 'uint64' },
+    { name: 'ackHash', type: 'bytes32' },
+  ],
+} as const
+
+/** keccak256 of the encoded `Receipt` type (EIP-712 `typeHash`). */
+export const RECEIPT_TYPEHASH: Hex = keccak256(
+  Buffer.from('Receipt(bytes32 channelId,uint256 cumulativeAmount,uint64 seq,bytes32 ackHash)'),
+) as Hex
+
+/** What a receipt says: the buyer owes `amount` wei in total for chunks `[0, seq)` of `channelId`. */
+export interface ReceiptValue {
+  channelId: Hex
+  /** cumulative amount, wei */
+  amount: bigint
+  /** chunks acknowledged on the channel */
+  seq: number
+  /** rolling hash of those chunks, see {@link nextAckHash} */
+  ackHash: Hex
+}
+
+/** The EIP-712 domain receipts are signed in: one chain, one `StreamChannels` deployment. */
+export interface ReceiptDomain {
+  chainId: number
+  /** StreamChannels address */
+  channels: Address
+}
+
+const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
+
+/**
+ * The EIP-712 domain separator for receipts, computed once per (chain, contract) and reused.
+ *
+ * @returns keccak256 of the encoded domain `{ name: "Trickle StreamChannels", version: "1", chainId, verifyingContract }`
+ */
+export function receiptDomainSeparator(domain: ReceiptDomain): Hex {
+  return TypedDataEncoder.hashDomain({
+    name: 'Trickle StreamChannels',
+    version: '1',
+    chainId: domain.chainId,
+    verifyingContract: domain.channels,
+  }) as Hex
+}
+
+/**
+ * The EIP-712 digest of a receipt, without rebuilding the type encoding: one keccak of the struct and
+ * one of `0x1901 ‖ domainSeparator ‖ structHash` (EIP-712 §Specification).
+ *
+ * @param domainSeparator - from {@link receiptDomainSeparator}
+ * @param receipt - the receipt's fields
+ * @returns the 32-byte digest that is signed
+ */
+export function receiptDigest(domainSeparator: Hex, receipt: ReceiptValue): Hex {
+  const structHash = keccak256(
+    concat([
+      RECEIPT_TYPEHASH,
+      receipt.channelId,
+      zeroPadValue(toBeHex(receipt.amount), 32),
+      zeroPadValue(toBeHex(receipt.seq), 32),
+      receipt.ackHash,
+    ]),
+  )
+  return keccak256(concat(['0x1901', domainSeparator, structHash])) as Hex
+}
+
+/**
+ * Signs a receipt with the channel's signer key.
+ *
+ * @param key - the payer's key or its authorized session key
+ * @param domainSeparator - from {@link receiptDomainSeparator}
+ * @returns a 65-byte `r ‖ s ‖ v` signature with low `s` (EIP-2)
+ */
+export function signReceipt(key: SigningKey, domainSeparator: Hex, receipt: ReceiptValue): Hex {
+  return key.sign(receiptDigest(domainSeparator, receipt)).serialized as Hex
+}
+
+/**
+ * Recovers the signer of a receipt: one secp256k1 recovery.
+ *
+ * @returns the signer's checksummed address
+ * @throws TrickleError `RECEIPT_BAD_SIGNATURE` when the signature is not 65 bytes, has a high `s`
+ *   (malleable, EIP-2) or does not recover
+ */
+export function recoverReceiptSigner(domainSeparator: Hex, receipt: ReceiptValue, signature: Hex): Address {
+  let sig: Signature
+  try {
+    sig = Signature.from(signature)
+  } catch (cause) {
+    throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature is malformed', { cause })
+  }
+  if (BigInt(sig.s) > SECP256K1_HALF_N) {
+    throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature has a high s value (EIP-2)')
+  }
+  try {
+    return recoverAddress(receiptDigest(domainSeparator, receipt), sig) as Address
+  } catch (cause) {
+    throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature does not recover', { cause })
+  }
+}
+
+/**
+ * Extends the rolling ack hash by one chunk: `keccak256(prev ‖ keccak256(data))`.
+ * The hash after chunk k commits the buyer to having received exactly chunks 0..k in order.
+ *
+ * @param prev - the hash before this chunk ({@link ZERO_HASH} for the first)
+ * @param data - the chunk's payload bytes
+ */
+export function nextAckHash(prev: Hex, data: Uint8Array): Hex {
+  return keccak256(concat([prev, keccak256(data)])) as Hex
+}

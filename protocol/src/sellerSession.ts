@@ -1,0 +1,388 @@
+import { growWindow, resetWindow, sendableChunks } from './creditWindow.ts'
+import type { ErrorCode, TrickleError } from './errors.ts'
+import {
+  type CloseReason,
+  type CreditWindow,
+  type Frame,
+  PROTOCOL_VERSION,
+  type ReceiptFrame,
+  type ResumeBase,
+  type Terms,
+} from './frames.ts'
+import type { Address, Hex } from './hex.ts'
+import { nextAckHash, recoverReceiptSigner } from './receipt.ts'
+import { termsDigest } from './terms.ts'
+
+/** The seller's policy for a product's sessions. */
+export interface SellerPolicy {
+  /** wei per chunk */
+  pricePerChunk: bigint
+  /** bytes */
+  maxChunkBytes: number
+  window: CreditWindow
+  /** chunks between receipts the buyer must send */
+  receiptEvery: number
+  /** ms to wait after `payment_required` before closing */
+  paymentTimeoutMs: number
+  /** ms the terms stay valid */
+  termsTtlMs: number
+  /** chunks buffered while the window is closed; the oldest is dropped beyond this (live streams) */
+  maxQueuedChunks: number
+}
+
+/** What the driver learned about the channel and product on-chain and from its receipt store. */
+export interface ChannelInfo {
+  productId: bigint
+  channelId: Hex
+  chainId: number
+  /** StreamChannels address */
+  channels: Address
+  /** the seller's payee address (must be the channel's payee) */
+  payee: Address
+  /** wei in the channel */
+  deposit: bigint
+  /** addresses whose receipt signatures count (channel signer, payer, previous signer still valid) */
+  signers: readonly Address[]
+  /** the last durable receipt of this channel, or the zero base */
+  base: ResumeBase
+}
+
+/** A receipt the seller accepted, to be stored durably before it counts. */
+export interface AcceptedReceipt {
+  channelId: Hex
+  productId: bigint
+  seq: number
+  amount: bigint
+  ackHash: Hex
+  signature: Hex
+  signer: Address
+}
+
+/** Something the driver must do. The machine never does I/O itself. */
+export type SellerEffect =
+  | { type: 'send'; frame: Frame }
+  | { type: 'resolve'; productId: bigint; channelId: Hex }
+  | { type: 'subscribe' }
+  | { type: 'persist'; receipt: AcceptedReceipt }
+  | { type: 'close'; reason: CloseReason; code?: ErrorCode }
+
+/** Placeholder until `resolved`: nothing is sent before a policy is known. */
+const CLOSED_POLICY: SellerPolicy = {
+  pricePerChunk: 0n,
+  maxChunkBytes: 0,
+  window: { initial: 1, step: 0, max: 1 },
+  receiptEvery: 1,
+  paymentTimeoutMs: 0,
+  termsTtlMs: 0,
+  maxQueuedChunks: 0,
+}
+
+type Phase = 'await_hello' | 'resolving' | 'await_accept' | 'streaming' | 'closed'
+
+/** Counters a driver may export as metrics. */
+export interface SellerSessionStats {
+  chunksSent: number
+  chunksDropped: number
+  receiptsAccepted: number
+}
+
+/**
+ * The seller side of one session, pure: frames and events in, effects out; the caller passes the
+ * clock (`now`, ms since the epoch) into every call. Enforces SPEC.md's bound: the value delivered but
+ * not covered by a durable receipt never exceeds `pricePerChunk × window`, nor the channel's deposit.
+ */
+export class SellerSession {
+  readonly stats: SellerSessionStats = { chunksSent: 0, chunksDropped: 0, receiptsAccepted: 0 }
+  private phase: Phase = 'await_hello'
+  private policy: SellerPolicy = CLOSED_POLICY
+  private readonly signTerms: (terms: Terms) => Hex
+  private readonly domainSeparator: (info: ChannelInfo) => Hex
+  private info: ChannelInfo | undefined
+  private terms: Terms | undefined
+  private digest: Hex | undefined
+  private domain: Hex | undefined
+  private window = 0
+  private nextSeq = 0
+  private ackHash: Hex = `0x${'00'.repeat(32)}`
+  /** rolling hash after each sent, not yet durably acknowledged chunk count */
+  private readonly sentHashes = new Map<number, Hex>()
+  private accepted: { seq: number; amount: bigint } = { seq: 0, amount: 0n }
+  private durable: { seq: number; amount: bigint } = { seq: 0, amount: 0n }
+  private readonly queue: Uint8Array[] = []
+  private paymentDeadline: number | undefined
+
+  /**
+   * @param signTerms - signs terms with the seller's registered key (see `signTerms`)
+   * @param domainSeparator - the receipt EIP-712 domain separator for a channel's chain/contract
+   */
+  constructor(signTerms: (terms: Terms) => Hex, domainSeparator: (info: ChannelInfo) => Hex) {
+    this.signTerms = signTerms
+    this.domainSeparator = domainSeparator
+  }
+
+  /** Whether the session has ended. */
+  get closed(): boolean {
+    return this.phase === 'closed'
+  }
+
+  /** The current credit window, chunks. */
+  get windowSize(): number {
+    return this.window
+  }
+
+  /** Chunks sent but not covered by a durable receipt. */
+  get unpaidChunks(): number {
+    return this.nextSeq - this.durable.seq
+  }
+
+  /** Handles a decoded frame from the buyer. */
+  receive(frame: Frame, now: number): SellerEffect[] {
+    if (this.phase === 'closed') return []
+    switch (frame.t) {
+      case 'ping':
+        return [{ type: 'send', frame: { t: 'pong', n: frame.n } }]
+      case 'pong':
+        return []
+      case 'hello':
+        if (this.phase !== 'await_hello')
+          return this.fail('UNEXPECTED_FRAME', 'hello after the session started')
+        if (frame.v !== PROTOCOL_VERSION)
+          return this.fail('UNSUPPORTED_VERSION', `protocol version ${frame.v}`)
+        this.phase = 'resolving'
+        return [{ type: 'resolve', productId: frame.productId, channelId: frame.channelId }]
+      case 'accept':
+        if (this.phase !== 'await_accept') return this.fail('UNEXPECTED_FRAME', 'accept without terms')
+        if (frame.termsDigest !== this.digest) return this.fail('TERMS_INVALID', 'accept names other terms')
+        if (now > this.terms!.expiresAt) return this.fail('TERMS_EXPIRED', 'terms expired before accept')
+        this.phase = 'streaming'
+        return [{ type: 'subscribe' }, ...this.pump(now)]
+      case 'receipt':
+        if (this.phase !== 'streaming') return this.fail('UNEXPECTED_FRAME', 'receipt before accept')
+        return this.onReceipt(frame)
+      case 'close':
+        return this.end('buyer_closed')
+      case 'error':
+        return []
+      default:
+        return this.fail('UNEXPECTED_FRAME', `${frame.t} is not sent by buyers`)
+    }
+  }
+
+  /**
+   * The channel and product checked out: answer with signed terms.
+   * @param info - on-chain channel state and the store's last receipt
+   * @param policy - the product's pricing and window policy
+   */
+  resolved(info: ChannelInfo, policy: SellerPolicy, now: number): SellerEffect[] {
+    if (this.phase !== 'resolving') return []
+    this.info = info
+    this.policy = policy
+    this.window = policy.window.initial
+    this.domain = this.domainSeparator(info)
+    this.nextSeq = info.base.seq
+    this.ackHash = info.base.ackHash
+    this.accepted = { seq: info.base.seq, amount: info.base.amount }
+    this.durable = { ...this.accepted }
+    this.sentHashes.set(info.base.seq, info.base.ackHash)
+    const p = this.policy
+    const terms: Terms = {
+      v: PROTOCOL_VERSION,
+      productId: info.productId,
+      channelId: info.channelId,
+      payee: info.payee,
+      pricePerChunk: p.pricePerChunk,
+      maxChunkBytes: p.maxChunkBytes,
+      window: p.window,
+      receiptEvery: p.receiptEvery,
+      paymentTimeoutMs: p.paymentTimeoutMs,
+      chainId: info.chainId,
+      channels: info.channels,
+      expiresAt: now + p.termsTtlMs,
+      base: info.base,
+    }
+    this.terms = terms
+    this.digest = termsDigest(terms)
+    this.phase = 'await_accept'
+    return [{ type: 'send', frame: { t: 'terms', ...terms, signature: this.signTerms(terms) } }]
+  }
+
+  /** The channel or product is unusable (unknown, closed, wrong payee...). */
+  rejected(code: ErrorCode, message: string): SellerEffect[] {
+    return this.fail(code, message, 'channel_unusable')
+  }
+
+  /**
+   * A chunk of product data is available. Sent at once if the window allows, else queued (bounded:
+   * the oldest queued chunk is dropped beyond `maxQueuedChunks`).
+   * @param data - chunk payload, at most `maxChunkBytes` bytes (larger payloads are dropped)
+   */
+  offer(data: Uint8Array, now: number): SellerEffect[] {
+    if (this.phase === 'closed') return []
+    if (data.byteLength > this.policy.maxChunkBytes) {
+      this.stats.chunksDropped++
+      return []
+    }
+    this.queue.push(data)
+    if (this.queue.length > this.policy.maxQueuedChunks) {
+      this.queue.shift()
+      this.stats.chunksDropped++
+    }
+    return this.phase === 'streaming' ? this.pump(now) : []
+  }
+
+  /** The source has no more data (finite products): close once everything sent is paid. */
+  sourceEnded(): SellerEffect[] {
+    if (this.phase === 'closed') return []
+    return this.end('product_ended')
+  }
+
+  /**
+   * A receipt from {@link SellerEffect} `persist` is durable: it now counts, and credit extends.
+   */
+  persisted(receipt: AcceptedReceipt, now: number): SellerEffect[] {
+    if (receipt.seq > this.durable.seq) {
+      this.durable = { seq: receipt.seq, amount: receipt.amount }
+      for (const seq of this.sentHashes.keys()) if (seq < receipt.seq) this.sentHashes.delete(seq)
+    }
+    return this.phase === 'streaming' ? this.pump(now) : []
+  }
+
+  /** Storing a receipt failed: the session cannot safely extend credit. */
+  persistFailed(message: string): SellerEffect[] {
+    return this.fail('STORE_FAILED', message, 'server_shutdown')
+  }
+
+  /** Timer: closes the session when a `payment_required` deadline has passed. */
+  tick(now: number): SellerEffect[] {
+    if (this.phase !== 'streaming' || this.paymentDeadline === undefined || now < this.paymentDeadline)
+      return []
+    return this.fail('PAYMENT_TIMEOUT', 'no receipt before the payment deadline', 'payment_timeout')
+  }
+
+  /** The deadline (ms since the epoch) the driver should call {@link tick} at, if any. */
+  get deadline(): number | undefined {
+    return this.paymentDeadline
+  }
+
+  /** Closes from the seller side (shutdown). */
+  shutdown(): SellerEffect[] {
+    return this.end('server_shutdown')
+  }
+
+  /** Closes after a frame could not be decoded. */
+  malformed(err: TrickleError): SellerEffect[] {
+    return this.fail(err.code, err.shortMessage)
+  }
+
+  private onReceipt(r: ReceiptFrame): SellerEffect[] {
+    const info = this.info!
+    const price = this.policy.pricePerChunk
+    if (r.seq <= this.accepted.seq || r.amount <= this.accepted.amount) {
+      return this.fail('RECEIPT_STALE', `receipt seq ${r.seq} amount ${r.amount} is not above the last one`)
+    }
+    if (r.seq > this.nextSeq)
+      return this.fail('RECEIPT_ACK_MISMATCH', `receipt covers chunk ${r.seq} not yet sent`)
+    const owed = info.base.amount + BigInt(r.seq - info.base.seq) * price
+    if (r.amount < owed) return this.fail('RECEIPT_UNDERPAID', `receipt pays ${r.amount} of ${owed} wei owed`)
+    if (r.amount > info.deposit) {
+      return this.fail(
+        'RECEIPT_ABOVE_DEPOSIT',
+        `receipt of ${r.amount} wei exceeds the ${info.deposit} wei deposit`,
+      )
+    }
+    if (this.sentHashes.get(r.seq) !== r.ackHash) {
+      return this.fail('RECEIPT_ACK_MISMATCH', 'receipt ack hash differs from the chunks sent')
+    }
+    let signer: Address
+    try {
+      signer = recoverReceiptSigner(
+        this.domain!,
+        { channelId: info.channelId, amount: r.amount, seq: r.seq, ackHash: r.ackHash },
+        r.signature,
+      )
+    } catch (err) {
+      return this.fail('RECEIPT_BAD_SIGNATURE', (err as Error).message)
+    }
+    if (!info.signers.some((s) => s.toLowerCase() === signer.toLowerCase())) {
+      return this.fail('RECEIPT_WRONG_SIGNER', `receipt signed by ${signer}, not the channel's signer`)
+    }
+    this.accepted = { seq: r.seq, amount: r.amount }
+    this.stats.receiptsAccepted++
+    if (this.paymentDeadline === undefined) {
+      this.window = growWindow(this.policy.window, this.window)
+    } else {
+      this.window = resetWindow(this.policy.window)
+      this.paymentDeadline = undefined
+    }
+    const receipt: AcceptedReceipt = {
+      channelId: info.channelId,
+      productId: info.productId,
+      seq: r.seq,
+      amount: r.amount,
+      ackHash: r.ackHash,
+      signature: r.signature,
+      signer,
+    }
+    return [{ type: 'persist', receipt }]
+  }
+
+  /** Sends queued chunks while the window and deposit allow; asks for payment when they do not. */
+  private pump(now: number): SellerEffect[] {
+    const info = this.info!
+    const price = this.policy.pricePerChunk
+    const out: SellerEffect[] = []
+    const unpaid = this.nextSeq - this.durable.seq
+    let n = sendableChunks(
+      this.window,
+      unpaid,
+      info.deposit - this.durable.amount,
+      BigInt(unpaid) * price,
+      price,
+    )
+    while (n > 0 && this.queue.length > 0) {
+      const data = this.queue.shift()!
+      const seq = this.nextSeq++
+      this.ackHash = nextAckHash(this.ackHash, data)
+      this.sentHashes.set(this.nextSeq, this.ackHash)
+      this.stats.chunksSent++
+      out.push({ type: 'send', frame: { t: 'chunk', seq, data } })
+      n--
+    }
+    if (this.queue.length > 0 && this.paymentDeadline === undefined) {
+      const stillUnpaid = this.nextSeq - this.durable.seq
+      if (stillUnpaid === 0) return [...out, ...this.end('deposit_exhausted')]
+      this.paymentDeadline = now + this.policy.paymentTimeoutMs
+      out.push({
+        type: 'send',
+        frame: {
+          t: 'payment_required',
+          seq: this.nextSeq,
+          owed: this.durable.amount + BigInt(stillUnpaid) * price,
+          deadline: this.paymentDeadline,
+        },
+      })
+    }
+    return out
+  }
+
+  private fail(code: ErrorCode, message: string, reason: CloseReason = 'protocol_error'): SellerEffect[] {
+    if (this.phase === 'closed') return []
+    this.phase = 'closed'
+    this.paymentDeadline = undefined
+    return [
+      { type: 'send', frame: { t: 'error', code, message } },
+      { type: 'send', frame: { t: 'close', reason, message } },
+      { type: 'close', reason, code },
+    ]
+  }
+
+  private end(reason: CloseReason): SellerEffect[] {
+    if (this.phase === 'closed') return []
+    this.phase = 'closed'
+    this.paymentDeadline = undefined
+    return [
+      { type: 'send', frame: { t: 'close', reason, message: '' } },
+      { type: 'close', reason },
+    ]
+  }
+}

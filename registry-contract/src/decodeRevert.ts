@@ -1,0 +1,37 @@
+import { type ErrorDescription, Interface, isCallException, Result } from 'ethers'
+import { DATA_REGISTRY_ABI } from './dataRegistryAbi.ts'
+import { STREAM_CHANNELS_ABI } from './streamChannelsAbi.ts'
+
+const errorsInterface = new Interface([
+  ...new Set([...DATA_REGISTRY_ABI, ...STREAM_CHANNELS_ABI].filter((line) => line.startsWith('error '))),
+])
+
+/** A decoded custom error of DataRegistry or StreamChannels. */
+export interface DecodedRevert {
+  /** Error name, e.g. `'StaleReceipt'`. */
+  name: string
+  /** Error arguments by position and name (uint values as bigint). */
+  args: ErrorDescription['args']
+}
+
+/**
+ * Names the custom error an ethers call or transaction reverted with. ethers decodes custom errors only
+ * for `staticCall`s; a reverted send (caught at gas estimation) carries just the raw revert data, which
+ * this decodes against both contracts' errors.
+ *
+ * @param error - anything caught from an ethers contract call or transaction
+ * @returns the decoded error, or undefined when `error` is not a revert with a known custom error
+ */
+export function decodeRevert(error: unknown): DecodedRevert | undefined {
+  if (!isCallException(error)) return undefined
+  if (error.data != null && error.data !== '0x') {
+    try {
+      const parsed = errorsInterface.parseError(error.data)
+      if (parsed !== null) return { name: parsed.name, args: parsed.args }
+    } catch {
+      // malformed revert data: fall through
+    }
+  }
+  if (error.revert !== null) return { name: error.revert.name, args: Result.fromItems(error.revert.args) }
+  return undefined
+}

@@ -1,0 +1,183 @@
+/**
+ * `npm start`: boots the whole local marketplace and runs a demo buyer through the SDK.
+ * `npm start -- --once` exits after the demo, printing one JSON summary as its last line.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { increaseTime } from '@trickle/contracts'
+import { decodeReading } from '@trickle/devices'
+import { BuyerClient, type Hex } from '@trickle/protocol'
+import { startLocalMarketplace } from '@trickle/seller'
+import { Command } from 'commander'
+import { JsonRpcProvider, Wallet } from 'ethers'
+import pino from 'pino'
+
+const program = new Command('trickle-start')
+  .description(
+    'Boot a local Trickle marketplace (anvil, contracts, MQTT broker, replayer, seller) and run a demo buyer',
+  )
+  .option('--once', 'run the demo, settle, print a JSON summary and exit')
+  .option('--chunks <n>', 'chunks the demo buyer receives', (v) => Number.parseInt(v, 10), 240)
+  .option(
+    '--rate <rows/s>',
+    'rows per second the device replayer publishes',
+    (v) => Number.parseInt(v, 10),
+    50,
+  )
+  .option('--rpc-url <url>', 'an external EVM JSON-RPC instead of anvil (env TRICKLE_RPC_URL)')
+  .option('--chain-id <id>', 'chain id of the external chain', (v) => Number.parseInt(v, 10))
+  .option('--broker <url>', 'an external MQTT broker instead of the embedded one (env TRICKLE_BROKER_URL)')
+  .option('--data-dir <dir>', 'where the seller keeps receipts and blocks', '.trickle/seller')
+  .parse()
+const opts = program.opts<{
+  once?: boolean
+  chunks: number
+  rate: number
+  rpcUrl?: string
+  chainId?: number
+  broker?: string
+  dataDir: string
+}>()
+
+const started = performance.now()
+const say = (line: string) => process.stdout.write(`${line}\n`)
+const eth = (wei: bigint) => `${wei} wei (${Number(wei) / 1e18} ETH)`
+const rpcUrl = opts.rpcUrl ?? process.env.TRICKLE_RPC_URL
+const brokerUrl = opts.broker ?? process.env.TRICKLE_BROKER_URL
+
+say('Starting the Trickle marketplace…')
+const market = await startLocalMarketplace({
+  rowsPerSecond: opts.rate,
+  dataDir: resolve(opts.dataDir),
+  challengePeriodSeconds: 3600n,
+  logger: pino({ level: process.env.TRICKLE_LOG_LEVEL ?? 'warn' }),
+  ...(rpcUrl ? { rpcUrl } : {}),
+  ...(opts.chainId !== undefined ? { chainId: opts.chainId } : {}),
+  ...(brokerUrl ? { brokerUrl } : {}),
+  ...(process.env.TRICKLE_DEPLOYER_KEY ? { deployerKey: process.env.TRICKLE_DEPLOYER_KEY } : {}),
+  ...(process.env.TRICKLE_SELLER_KEY ? { sellerKey: process.env.TRICKLE_SELLER_KEY } : {}),
+})
+let stopping = false
+const shutdown = async (code: number) => {
+  if (stopping) return
+  stopping = true
+  await market.stop()
+  process.exit(code)
+}
+process.on('SIGINT', () => void shutdown(0))
+process.on('SIGTERM', () => void shutdown(0))
+
+const { deployment, seller } = market
+say(`  chain      ${market.rpcUrl} (chain id ${market.chainId})${market.chain ? ', anvil' : ''}`)
+say(`  contracts  DataRegistry ${deployment.registry}, StreamChannels ${deployment.channels}`)
+say(
+  `  broker     ${market.brokerUrl}${brokerUrl ? '' : ' (embedded aedes)'}, replaying UCI Air Quality at ${opts.rate} rows/s`,
+)
+say(`  seller     ${seller.url} (health ${seller.httpUrl}/health), payee ${seller.address}`)
+for (const p of seller.products) say(`  product ${p.productId}  ${p.descriptor.name}  ipfs://${p.cid}`)
+
+const config = {
+  rpcUrl: market.rpcUrl,
+  chainId: market.chainId,
+  registry: deployment.registry,
+  channels: deployment.channels,
+  deployBlock: deployment.deployBlock,
+  gateways: [seller.httpUrl],
+  ...(market.buyerKeys[0] ? { buyerKey: market.buyerKeys[0] } : {}),
+}
+mkdirSync('.trickle', { recursive: true })
+writeFileSync(join('.trickle', 'local.json'), `${JSON.stringify(config, null, 2)}\n`)
+say('  wrote .trickle/local.json (the `trickle` CLI reads it)')
+
+// The demo buyer: discover → open a channel → stream and pay → close → settle.
+const buyerKey = process.env.TRICKLE_BUYER_KEY ?? market.buyerKeys[0]
+if (!buyerKey) throw new Error('set TRICKLE_BUYER_KEY for the demo buyer on an external chain')
+const provider = new JsonRpcProvider(market.rpcUrl, market.chainId, {
+  staticNetwork: true,
+  pollingInterval: 250,
+  cacheTimeout: -1,
+})
+const wallet = new Wallet(buyerKey, provider)
+const buyer = await BuyerClient.create({
+  wallet,
+  chainId: market.chainId,
+  registry: deployment.registry as Hex,
+  channels: deployment.channels as Hex,
+  deployBlock: deployment.deployBlock,
+  gateways: [seller.httpUrl],
+})
+say('\nDemo buyer')
+const catalog = await buyer.products()
+say(
+  `  found ${catalog.length} products in the registry; descriptors fetched through IPFS and verified by CID`,
+)
+const product = catalog.find((p) => p.descriptor?.tags.includes('nox')) ?? catalog[0]
+if (!product?.descriptor) throw new Error('no product with a valid descriptor')
+const price = BigInt(product.descriptor.pricePerChunk)
+const deposit = price * BigInt(opts.chunks * 4)
+const { channelId } = await buyer.openChannel(seller.address, deposit)
+say(
+  `  chose "${product.descriptor.name}" at ${price} wei/chunk; opened channel ${channelId.slice(0, 18)}… with ${eth(deposit)}`,
+)
+const claimed = new Promise<{ paid: bigint; txHash: string }>((resolveClaim) => {
+  seller.events.on('claimed', (c) => {
+    if (c.channelId.toLowerCase() === channelId.toLowerCase()) resolveClaim(c)
+  })
+})
+const stream = await buyer.stream(product, { channelId, maxSpend: deposit, maxChunks: opts.chunks })
+let firstChunkMs: number | undefined
+let firstStreamMs = 0
+let lastReading = ''
+let count = 0
+for await (const chunk of stream) {
+  if (firstChunkMs === undefined) {
+    firstChunkMs = performance.now() - started
+    firstStreamMs = performance.now()
+  }
+  count++
+  const r = decodeReading(chunk.data)
+  lastReading = `${r.time} ${r.column} = ${r.value ?? 'missing'} ${r.unit}`
+  if (count % 50 === 0) say(`  ${count} chunks, latest ${lastReading}`)
+}
+const summary = await stream.finished
+const streamSeconds = (performance.now() - firstStreamMs) / 1000
+say(
+  `  received ${summary.chunks} chunks (${(summary.chunks / streamSeconds).toFixed(1)} chunks/s), signed receipts for ${eth(summary.paid)}; session closed: ${summary.reason}`,
+)
+say(`  first paid chunk ${((firstChunkMs ?? 0) / 1000).toFixed(2)} s after start`)
+const claim = await claimed
+say(`  seller claimed ${eth(claim.paid)} on-chain in ${claim.txHash}`)
+await buyer.close()
+
+if (!opts.once) {
+  say(
+    '\nThe marketplace keeps running. Try `npx trickle products` or `npx trickle buy <productId> --chunks 20 --max-spend 100000000000000 --out readings.ndjson`. Ctrl-C stops it.',
+  )
+} else {
+  let refunded = 0n
+  if (market.chain) {
+    await buyer.requestClose(channelId)
+    await increaseTime(market.chain.provider, 3601)
+    say('  local chain: requested close, advanced anvil time past the 3600 s challenge period')
+    const receipt = await buyer.finalize(channelId)
+    const channels = (await import('@trickle/contracts')).channelsAt(deployment.channels, provider)
+    for (const log of receipt.logs) {
+      const ev = channels.interface.parseLog(log)
+      if (ev?.name === 'ChannelClosed') refunded = ev.args.getValue('refundedToPayer') as bigint
+    }
+    say(`  finalized: ${eth(refunded)} refunded to the buyer`)
+  }
+  provider.destroy()
+  say(
+    JSON.stringify({
+      chunks: summary.chunks,
+      paidWei: summary.paid.toString(),
+      claimedWei: claim.paid.toString(),
+      refundedWei: refunded.toString(),
+      claimTx: claim.txHash,
+      firstPaidChunkMs: Math.round(firstChunkMs ?? 0),
+      chunksPerSecond: Number((summary.chunks / streamSeconds).toFixed(1)),
+    }),
+  )
+  await shutdown(0)
+}

@@ -1,0 +1,37 @@
+/**
+ * @packageDocumentation
+ * The Trickle seller server: sells MQTT sensor topics as paid streams over WebSocket, publishes
+ * product descriptors to IPFS and the registry, stores receipts durably and claims them on-chain.
+ *
+ * @example
+ * ```ts
+ * import { startSellerServer } from '@trickle/seller'
+ * const server = await startSellerServer({ rpcUrl, chainId, registry, channels, sellerKey,
+ *   brokerUrl: 'mqtt://127.0.0.1:1883', dataDir: '.trickle/seller', products: [] })
+ * console.log(server.url)
+ * await server.close()
+ * ```
+ */
+
+export { airQualityProducts } from './airQualityProducts.ts'
+export { type IpfsNode, startIpfsNode } from './ipfsNode.ts'
+export { type ChunkListener, connectMqttSource, type MqttSource } from './mqttSource.ts'
+export { type PublishedProduct, publishProducts } from './publishProducts.ts'
+export { type ClaimRecord, openReceiptStore, type ReceiptStore, type StoredReceipt } from './receiptStore.ts'
+export { resolveChannel } from './resolveChannel.ts'
+export { driveSession, type SessionContext, type SessionEnd } from './sessionDriver.ts'
+export { createSettlement, type Settlement } from './settlement.ts'
+export {
+  type LocalMarketplace,
+  type LocalMarketplaceOptions,
+  startLocalMarketplace,
+} from './startLocalMarketplace.ts'
+export {
+  DEFAULT_SESSION_POLICY,
+  type SellerServer,
+  type SellerServerEvents,
+  type SellerServerOptions,
+  type SessionPolicy,
+  type StreamProductSpec,
+  startSellerServer,
+} from './startSellerServer.ts'

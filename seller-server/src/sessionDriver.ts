@@ -1,0 +1,161 @@
+import {
+  type ChannelInfo,
+  decodeFrame,
+  encodeFrame,
+  type Hex,
+  type SellerEffect,
+  type SellerPolicy,
+  SellerSession,
+  type Terms,
+  TrickleError,
+} from '@trickle/protocol'
+import type { Logger } from 'pino'
+import WebSocket from 'ws'
+import type { ReceiptStore } from './receiptStore.ts'
+
+/** What a session driver needs from the server, injected. */
+export interface SessionContext {
+  /** the policy of the product named in `hello`, or undefined if this server does not sell it */
+  policyFor(productId: bigint): { key: string; policy: SellerPolicy } | undefined
+  resolve(productId: bigint, channelId: Hex, now: number): Promise<ChannelInfo>
+  signTerms(terms: Terms): Hex
+  domainSeparator(info: ChannelInfo): Hex
+  listen(productKey: string, onChunk: (data: Uint8Array) => void): () => void
+  store: ReceiptStore
+  /** claims the channel's latest receipt when a session on it ends */
+  onSessionEnd(end: SessionEnd): void
+  /** whether a session on this channel is already live (one at a time per channel) */
+  claimChannel(channelId: Hex): boolean
+  releaseChannel(channelId: Hex): void
+  maxFrameBytes: number
+  log: Logger
+}
+
+/** How a session ended. */
+export interface SessionEnd {
+  channelId: Hex | undefined
+  productId: bigint | undefined
+  reason: string
+  code: string | undefined
+  chunksSent: number
+  receiptsAccepted: number
+}
+
+/**
+ * Runs one seller session over one WebSocket: decodes frames (a malformed frame gets an `error` frame
+ * and a clean close), applies the pure {@link SellerSession}'s effects, stores each accepted receipt
+ * durably before the session extends credit, and times `payment_required` deadlines.
+ */
+export function driveSession(ws: WebSocket, ctx: SessionContext): void {
+  const session = new SellerSession(ctx.signTerms, ctx.domainSeparator)
+  let productKey: string | undefined
+  let channelId: Hex | undefined
+  let productId: bigint | undefined
+  let unlisten: (() => void) | undefined
+  let timer: NodeJS.Timeout | undefined
+  let ended = false
+  let ownsChannel = false
+  let closeReason = 'disconnected'
+  let closeCode: string | undefined
+  // Receipts are persisted in arrival order, one write at a time.
+  let persisting: Promise<void> = Promise.resolve()
+
+  const sendFrame = (frame: Parameters<typeof encodeFrame>[0]) => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(encodeFrame(frame))
+  }
+
+  const finish = () => {
+    if (ended) return
+    ended = true
+    clearTimeout(timer)
+    unlisten?.()
+    if (ownsChannel && channelId) ctx.releaseChannel(channelId)
+    ctx.onSessionEnd({
+      channelId,
+      productId,
+      reason: closeReason,
+      code: closeCode,
+      chunksSent: session.stats.chunksSent,
+      receiptsAccepted: session.stats.receiptsAccepted,
+    })
+  }
+
+  const schedule = () => {
+    clearTimeout(timer)
+    const deadline = session.deadline
+    if (deadline === undefined) return
+    timer = setTimeout(() => apply(session.tick(Date.now())), Math.max(0, deadline - Date.now()))
+  }
+
+  const apply = (effects: SellerEffect[]): void => {
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'send':
+          sendFrame(effect.frame)
+          break
+        case 'resolve':
+          productId = effect.productId
+          channelId = effect.channelId
+          void resolve(effect.productId, effect.channelId)
+          break
+        case 'subscribe':
+          unlisten = ctx.listen(productKey!, (data) => apply(session.offer(data, Date.now())))
+          break
+        case 'persist': {
+          const receipt = effect.receipt
+          persisting = persisting.then(async () => {
+            try {
+              await ctx.store.save(receipt)
+            } catch (err) {
+              ctx.log.error({ err, channelId: receipt.channelId }, 'receipt store failed')
+              apply(session.persistFailed((err as Error).message))
+              return
+            }
+            apply(session.persisted(receipt, Date.now()))
+          })
+          break
+        }
+        case 'close':
+          closeReason = effect.reason
+          closeCode = effect.code
+          // Let queued receipt writes land before the socket (and settlement) finish.
+          void persisting.then(() => ws.close(1000, effect.reason))
+          break
+      }
+    }
+    schedule()
+  }
+
+  const resolve = async (id: bigint, channel: Hex) => {
+    const product = ctx.policyFor(id)
+    if (!product) return apply(session.rejected('UNKNOWN_PRODUCT', `product ${id} is not sold here`))
+    if (!ctx.claimChannel(channel)) {
+      return apply(session.rejected('CHANNEL_BUSY', 'another session is streaming on this channel'))
+    }
+    ownsChannel = true
+    productKey = product.key
+    try {
+      const info = await ctx.resolve(id, channel, Date.now())
+      if (ended) return
+      apply(session.resolved(info, product.policy, Date.now()))
+    } catch (err) {
+      const e = err instanceof TrickleError ? err : new TrickleError('INTERNAL', (err as Error).message)
+      apply(session.rejected(e.code, e.shortMessage))
+    }
+  }
+
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    let frame: ReturnType<typeof decodeFrame>
+    try {
+      if (!isBinary) throw new TrickleError('FRAME_MALFORMED', 'text frames are not part of the protocol')
+      frame = decodeFrame(data, ctx.maxFrameBytes)
+    } catch (err) {
+      const e = err instanceof TrickleError ? err : new TrickleError('FRAME_MALFORMED', String(err))
+      ctx.log.debug({ code: e.code }, 'bad frame')
+      return apply(session.malformed(e))
+    }
+    apply(session.receive(frame, Date.now()))
+  })
+  ws.on('close', finish)
+  ws.on('error', (err) => ctx.log.debug({ err }, 'socket error'))
+}

@@ -1,0 +1,131 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type Deployment, deployContracts, type LocalChain, startLocalChain } from '@trickle/contracts'
+import { type EmbeddedBroker, type Replayer, startBroker, startReplayer } from '@trickle/devices'
+import type { Address } from '@trickle/protocol'
+import { JsonRpcProvider, Wallet } from 'ethers'
+import type { Logger } from 'pino'
+import { airQualityProducts } from './airQualityProducts.ts'
+import { type SellerServer, type SessionPolicy, startSellerServer } from './startSellerServer.ts'
+
+/** Options of {@link startLocalMarketplace}. Every part is local unless an external one is named. */
+export interface LocalMarketplaceOptions {
+  /** an external EVM JSON-RPC; anvil is started when absent */
+  rpcUrl?: string
+  /** chain id (anvil's when local; must match the external chain otherwise) */
+  chainId?: number
+  /** use already deployed contracts instead of deploying */
+  deployment?: Deployment
+  /** key that deploys the contracts (external chains; anvil account 0 locally) */
+  deployerKey?: string
+  /** the seller's key (external chains; anvil account 1 locally) */
+  sellerKey?: string
+  /** an external MQTT broker; the embedded aedes broker is started when absent */
+  brokerUrl?: string
+  /** rows/s the device replayer publishes (0: no replayer) */
+  rowsPerSecond?: number
+  /** challenge period of a new deployment, s */
+  challengePeriodSeconds?: bigint
+  /** wei per chunk */
+  pricePerChunk?: bigint
+  /** directory for the seller's data (a fresh temp dir when absent) */
+  dataDir?: string
+  policy?: Partial<SessionPolicy>
+  logger?: Logger
+}
+
+/** A running marketplace. */
+export interface LocalMarketplace {
+  chain: LocalChain | undefined
+  rpcUrl: string
+  chainId: number
+  deployment: Deployment
+  brokerUrl: string
+  seller: SellerServer
+  replayer: Replayer | undefined
+  /** keys of funded accounts usable as buyers (anvil accounts 2..9 locally) */
+  buyerKeys: string[]
+  stop(): Promise<void>
+}
+
+/**
+ * Boots chain (anvil), contracts, MQTT broker (aedes), the Air Quality replayer and a seller server
+ * with three products — or connects to external ones where named.
+ */
+export async function startLocalMarketplace(
+  options: LocalMarketplaceOptions = {},
+): Promise<LocalMarketplace> {
+  const stops: (() => Promise<unknown>)[] = []
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch(() => undefined)
+  }
+  try {
+    let chain: LocalChain | undefined
+    let rpcUrl = options.rpcUrl
+    let chainId = options.chainId
+    let keys: string[] = []
+    if (!rpcUrl) {
+      chain = await startLocalChain(options.chainId !== undefined ? { chainId: options.chainId } : {})
+      stops.push(() => chain!.stop())
+      rpcUrl = chain.rpcUrl
+      chainId = chain.chainId
+      keys = chain.privateKeys
+    }
+    const provider = new JsonRpcProvider(rpcUrl, chainId, {
+      staticNetwork: chainId !== undefined,
+      cacheTimeout: -1,
+    })
+    stops.push(async () => provider.destroy())
+    chainId ??= Number((await provider.getNetwork()).chainId)
+    const deployerKey = options.deployerKey ?? keys[0]
+    const sellerKey = options.sellerKey ?? keys[1]
+    if (!sellerKey) throw new Error('a seller key is needed on an external chain (TRICKLE_SELLER_KEY)')
+    let deployment = options.deployment
+    if (!deployment) {
+      if (!deployerKey) throw new Error('a deployer key is needed to deploy on an external chain')
+      deployment = await deployContracts(new Wallet(deployerKey, provider), {
+        challengePeriodSeconds: options.challengePeriodSeconds ?? 3600n,
+      })
+    }
+    let broker: EmbeddedBroker | undefined
+    let brokerUrl = options.brokerUrl
+    if (!brokerUrl) {
+      broker = await startBroker()
+      stops.push(() => broker!.close())
+      brokerUrl = broker.url
+    }
+    let replayer: Replayer | undefined
+    if ((options.rowsPerSecond ?? 20) > 0) {
+      replayer = await startReplayer({ brokerUrl, rowsPerSecond: options.rowsPerSecond ?? 20 })
+      stops.push(() => replayer!.stop())
+    }
+    const seller = await startSellerServer({
+      rpcUrl,
+      chainId,
+      registry: deployment.registry as Address,
+      channels: deployment.channels as Address,
+      sellerKey,
+      brokerUrl,
+      dataDir: options.dataDir ?? mkdtempSync(join(tmpdir(), 'trickle-seller-')),
+      products: airQualityProducts(options.pricePerChunk ?? 1_000_000_000_000n),
+      ...(options.policy ? { policy: options.policy } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+    })
+    stops.push(() => seller.close())
+    return {
+      chain,
+      rpcUrl,
+      chainId,
+      deployment,
+      brokerUrl,
+      seller,
+      replayer,
+      buyerKeys: keys.slice(2),
+      stop,
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}

@@ -1,0 +1,293 @@
+import { EventEmitter } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { channelsAt, registryAt } from '@trickle/contracts'
+import {
+  type Address,
+  type ChannelInfo,
+  DEFAULT_MAX_FRAME_BYTES,
+  type Hex,
+  type ProductDescriptor,
+  receiptDomainSeparator,
+  type SellerPolicy,
+  signTerms,
+} from '@trickle/protocol'
+import { JsonRpcProvider, NonceManager, Wallet } from 'ethers'
+import pino, { type Logger } from 'pino'
+import { WebSocketServer } from 'ws'
+import { startIpfsNode } from './ipfsNode.ts'
+import { connectMqttSource } from './mqttSource.ts'
+import { type PublishedProduct, publishProducts } from './publishProducts.ts'
+import { type ClaimRecord, openReceiptStore, type ReceiptStore } from './receiptStore.ts'
+import { resolveChannel } from './resolveChannel.ts'
+import { driveSession, type SessionEnd } from './sessionDriver.ts'
+import { createSettlement, type Settlement } from './settlement.ts'
+
+/** A live sensor product: the MQTT topics it streams and what it costs. */
+export interface StreamProductSpec {
+  /** local name, unique on this server, e.g. `co` */
+  key: string
+  name: string
+  description: string
+  /** exact MQTT topic names (no wildcards) */
+  topics: string[]
+  fields: { name: string; unit: string }[]
+  tags: string[]
+  /** wei per chunk (one chunk = one MQTT message) */
+  pricePerChunk: bigint
+  source: ProductDescriptor['source']
+}
+
+/** The session policy apart from the price, shared by all products of a server. */
+export type SessionPolicy = Omit<SellerPolicy, 'pricePerChunk'>
+
+/** Default session policy: 16-chunk initial window growing by 16 up to 256, receipts every 8 chunks. */
+export const DEFAULT_SESSION_POLICY: SessionPolicy = {
+  maxChunkBytes: 4096,
+  window: { initial: 16, step: 16, max: 256 },
+  receiptEvery: 8,
+  paymentTimeoutMs: 5_000,
+  termsTtlMs: 30_000,
+  maxQueuedChunks: 1024,
+}
+
+/** Options of {@link startSellerServer}. */
+export interface SellerServerOptions {
+  rpcUrl: string
+  chainId: number
+  /** DataRegistry address */
+  registry: Address
+  /** StreamChannels address */
+  channels: Address
+  /** the seller's account key: registers products, is the channels' payee, sends claims */
+  sellerKey: string
+  /** the key that signs terms and is recorded in `DataRegistry.sellerKey` (default: `sellerKey`) */
+  termsKey?: string
+  brokerUrl: string
+  /** directory for the receipt database (one per chain and StreamChannels), the IPFS blockstore and product ids */
+  dataDir: string
+  /** default 127.0.0.1 */
+  host?: string
+  /** default 0 (a free port) */
+  port?: number
+  /** base URL written into descriptors (default `ws://host:port`) */
+  publicUrl?: string
+  products: StreamProductSpec[]
+  policy?: Partial<SessionPolicy>
+  /** claim a channel's latest receipt when a session on it ends (default true) */
+  claimOnSessionEnd?: boolean
+  logger?: Logger
+}
+
+/** Events a running server emits. */
+export interface SellerServerEvents {
+  session: [SessionEnd]
+  claimed: [ClaimRecord]
+  claimFailed: [{ channelId: Hex; error: Error }]
+}
+
+/** A running seller server. */
+export interface SellerServer {
+  /** WebSocket URL, e.g. `ws://127.0.0.1:4312` */
+  readonly url: string
+  /** HTTP base URL (health, IPFS trustless gateway) */
+  readonly httpUrl: string
+  /** the seller's (payee's) address */
+  readonly address: Address
+  readonly products: readonly PublishedProduct[]
+  readonly events: EventEmitter<SellerServerEvents>
+  readonly store: ReceiptStore
+  readonly settlement: Settlement
+  /** sessions live now */
+  readonly sessionCount: number
+  /** Stops accepting, closes sessions with `server_shutdown`, waits for pending claims. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts a seller: HTTP (`GET /health`, `GET /ipfs/<cid>`) and WebSocket sessions on one port,
+ * products published to IPFS and registered on-chain, MQTT topics bridged into chunks, receipts
+ * stored in `node:sqlite`, and each channel's latest receipt claimed when a session on it ends.
+ *
+ * @throws TrickleError `CHAIN_UNAVAILABLE` when registration fails; MQTT connection errors
+ */
+export async function startSellerServer(options: SellerServerOptions): Promise<SellerServer> {
+  const log = options.logger ?? pino({ level: process.env.TRICKLE_LOG_LEVEL ?? 'info' })
+  const policy: SessionPolicy = { ...DEFAULT_SESSION_POLICY, ...options.policy }
+  const provider = new JsonRpcProvider(options.rpcUrl, options.chainId, {
+    staticNetwork: true,
+    pollingInterval: 250,
+    cacheTimeout: -1,
+  })
+  const wallet = new Wallet(options.sellerKey, provider)
+  const sender = new NonceManager(wallet)
+  const termsWallet = new Wallet(options.termsKey ?? options.sellerKey)
+  const registry = registryAt(options.registry, sender)
+  const channels = channelsAt(options.channels, sender)
+  // Channel ids are only unique per (chain, StreamChannels deployment): scope the receipts to both.
+  const store = openReceiptStore(
+    join(options.dataDir, `${options.chainId}-${options.channels.toLowerCase()}`, 'receipts.sqlite'),
+  )
+  const settlement = createSettlement(channels, store)
+  const events = new EventEmitter<SellerServerEvents>()
+  const ipfs = await startIpfsNode(join(options.dataDir, 'blocks'))
+  const mqttSource = await connectMqttSource(
+    options.brokerUrl,
+    new Map(options.products.map((p) => [p.key, p.topics])),
+    (err) => log.warn({ err: err.message }, 'mqtt error'),
+  )
+
+  const liveChannels = new Set<string>()
+  let sessions = 0
+  const pendingClaims = new Set<Promise<unknown>>()
+  const policies = new Map<bigint, { key: string; policy: SellerPolicy }>()
+
+  const http = createServer((req, res) => {
+    void (async () => {
+      if (await ipfs.handle(req, res)) return
+      if (req.url === '/health') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            status: mqttSource.connected ? 'ok' : 'degraded',
+            chainId: options.chainId,
+            seller: wallet.address,
+            mqtt: mqttSource.connected ? 'connected' : 'reconnecting',
+            sessions,
+            products: published.map((p) => ({ key: p.key, productId: p.productId.toString(), cid: p.cid })),
+          }),
+        )
+        return
+      }
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
+    })().catch((err) => {
+      log.error({ err }, 'http handler failed')
+      if (!res.headersSent) res.writeHead(500).end()
+    })
+  })
+  const host = options.host ?? '127.0.0.1'
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject)
+    http.listen(options.port ?? 0, host, resolve)
+  })
+  const port = (http.address() as AddressInfo).port
+  const wsBase = options.publicUrl ?? `ws://${host}:${port}`
+
+  // Publish: the terms key first, so buyers can authenticate terms as soon as products are listed.
+  const registeredKey = await registry.sellerKey(wallet.address)
+  if (registeredKey.toLowerCase() !== termsWallet.address.toLowerCase()) {
+    await (await registry.setSellerKey(termsWallet.address)).wait()
+  }
+  const descriptors = new Map<string, ProductDescriptor>(
+    options.products.map((p) => [
+      p.key,
+      {
+        schema: 'trickle.descriptor/1',
+        name: p.name,
+        description: p.description,
+        kind: 'stream',
+        seller: wallet.address,
+        endpoint: `${wsBase}/`,
+        pricePerChunk: p.pricePerChunk.toString(),
+        chunk: { encoding: 'application/json', maxBytes: policy.maxChunkBytes, unit: 'one sensor reading' },
+        topics: p.topics,
+        fields: p.fields,
+        tags: p.tags,
+        source: p.source,
+        createdAt: new Date().toISOString(),
+      },
+    ]),
+  )
+  const published = await publishProducts(ipfs, registry, descriptors, join(options.dataDir, 'products.json'))
+  for (const p of published) {
+    const spec = options.products.find((s) => s.key === p.key)!
+    policies.set(p.productId, { key: p.key, policy: { ...policy, pricePerChunk: spec.pricePerChunk } })
+  }
+
+  const domainSeparators = new Map<string, Hex>()
+  const wss = new WebSocketServer({ server: http, maxPayload: DEFAULT_MAX_FRAME_BYTES })
+  wss.on('connection', (ws) => {
+    sessions++
+    driveSession(ws, {
+      policyFor: (id) => policies.get(id),
+      resolve: (productId, channelId, now) =>
+        resolveChannel(
+          channels,
+          store,
+          { productId, channelId, chainId: options.chainId, payee: wallet.address as Address },
+          now,
+        ),
+      signTerms: (terms) => signTerms(termsWallet.signingKey, terms),
+      domainSeparator: (info: ChannelInfo) => {
+        const key = `${info.chainId}:${info.channels}`
+        let sep = domainSeparators.get(key)
+        if (!sep) {
+          sep = receiptDomainSeparator({ chainId: info.chainId, channels: info.channels })
+          domainSeparators.set(key, sep)
+        }
+        return sep
+      },
+      listen: (key, onChunk) => mqttSource.listen(key, onChunk),
+      store,
+      claimChannel: (id) => {
+        const k = id.toLowerCase()
+        if (liveChannels.has(k)) return false
+        liveChannels.add(k)
+        return true
+      },
+      releaseChannel: (id) => liveChannels.delete(id.toLowerCase()),
+      onSessionEnd: (end) => {
+        sessions--
+        events.emit('session', end)
+        log.info(end, 'session ended')
+        if (end.channelId && end.receiptsAccepted > 0 && options.claimOnSessionEnd !== false) {
+          const channelId = end.channelId
+          const claim = settlement
+            .claimLatest(channelId)
+            .then((record) => {
+              if (record) {
+                log.info({ channelId, paid: record.paid.toString(), tx: record.txHash }, 'claimed')
+                events.emit('claimed', record)
+              }
+            })
+            .catch((error: Error) => {
+              log.error({ channelId, err: error.message }, 'claim failed')
+              events.emit('claimFailed', { channelId, error })
+            })
+            .finally(() => pendingClaims.delete(claim))
+          pendingClaims.add(claim)
+        }
+      },
+      maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+      log,
+    })
+  })
+
+  let closing: Promise<void> | undefined
+  return {
+    url: `ws://${host}:${port}`,
+    httpUrl: `http://${host}:${port}`,
+    address: wallet.address as Address,
+    products: published,
+    events,
+    store,
+    settlement,
+    get sessionCount() {
+      return sessions
+    },
+    close() {
+      closing ??= (async () => {
+        for (const client of wss.clients) client.close(1001, 'server_shutdown')
+        await new Promise<void>((resolve) => wss.close(() => resolve()))
+        await new Promise<void>((resolve) => http.close(() => resolve()))
+        http.closeAllConnections()
+        await Promise.allSettled([...pendingClaims])
+        await mqttSource.close()
+        await ipfs.stop()
+        await store.close()
+        provider.destroy()
+      })()
+      return closing
+    },
+  }
+}
