@@ -1,0 +1,2 @@
+import { startLocalMarketplace } from '@trickle/seller'
+export const x = startLocalMarketplace

@@ -1,0 +1,105 @@
+import { channelsAt, increaseTime } from '@trickle/contracts'
+import { type AirQualityRow, decodeReading, loadAirQuality } from '@trickle/devices'
+import { BuyerClient, type Hex, receiptDomainSeparator, recoverReceiptSigner } from '@trickle/protocol'
+import { JsonRpcProvider, Wallet } from 'ethers'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type LocalMarketplace, startLocalMarketplace } from '../src/index.ts'
+
+describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
+  let market: LocalMarketplace
+  let rows: AirQualityRow[]
+  let provider: JsonRpcProvider
+
+  beforeAll(async () => {
+    rows = await loadAirQuality()
+    market = await startLocalMarketplace({ rowsPerSecond: 200, challengePeriodSeconds: 600n })
+    provider = new JsonRpcProvider(market.rpcUrl, market.chainId, {
+      staticNetwork: true,
+      cacheTimeout: -1,
+      pollingInterval: 100,
+    })
+  })
+  afterAll(async () => {
+    provider?.destroy()
+    await market?.stop()
+  })
+
+  it('delivers CSV readings, pays the seller exactly price × chunks, and refunds the rest', async () => {
+    const { deployment, seller } = market
+    const wallet = new Wallet(market.buyerKeys[0]!, provider)
+    const buyer = await BuyerClient.create({
+      wallet,
+      chainId: market.chainId,
+      registry: deployment.registry as Hex,
+      channels: deployment.channels as Hex,
+      deployBlock: deployment.deployBlock,
+      gateways: [seller.httpUrl],
+    })
+    // Discovery: registry events + descriptors through IPFS.
+    const catalog = await buyer.products()
+    expect(catalog.map((p) => p.descriptor?.name)).toEqual([
+      'Carbon monoxide, road level',
+      'Nitrogen oxides NOx and NO₂',
+      'Temperature and humidity',
+    ])
+    const product = catalog.find((p) => p.descriptor?.topics.some((t) => t.endsWith('/nox')))!
+    const price = BigInt(product.descriptor!.pricePerChunk)
+    const deposit = price * 1000n
+    const { channelId } = await buyer.openChannel(seller.address, deposit)
+    const claimed = new Promise<{ paid: bigint; txHash: Hex }>((resolve) => {
+      seller.events.on('claimed', (c) => {
+        if (c.channelId.toLowerCase() === channelId.toLowerCase()) resolve(c)
+      })
+    })
+    const sellerBefore = await provider.getBalance(seller.address)
+
+    const stream = await buyer.stream(product, { channelId, maxSpend: deposit, maxChunks: 200 })
+    const readings = []
+    for await (const chunk of stream) readings.push(decodeReading(chunk.data))
+    const summary = await stream.finished
+
+    // The readings are the CSV's rows, values and nulls alike.
+    expect(readings).toHaveLength(200)
+    expect(new Set(readings.map((r) => r.sensor))).toEqual(new Set(['nox', 'no2']))
+    for (const r of readings) {
+      const row = rows[r.row]!
+      expect(r.time).toBe(row.time)
+      expect(r.value).toBe(row.values[r.sensor])
+    }
+    expect(summary).toMatchObject({ chunks: 200, paid: 200n * price, reason: 'done' })
+
+    // The seller's claim raised its balance by exactly price × chunks (plus the gas it spent).
+    const claim = await claimed
+    expect(claim.paid).toBe(200n * price)
+    const claimReceipt = (await provider.getTransactionReceipt(claim.txHash))!
+    const gas = claimReceipt.gasUsed * claimReceipt.gasPrice
+    expect((await provider.getBalance(seller.address)) - sellerBefore + gas).toBe(200n * price)
+
+    // The store holds the final receipt, signed by the buyer's session key.
+    const last = (await seller.store.latest(channelId))!
+    expect(last).toMatchObject({ seq: 200, amount: 200n * price })
+    const separator = receiptDomainSeparator({
+      chainId: market.chainId,
+      channels: deployment.channels as Hex,
+    })
+    expect(
+      recoverReceiptSigner(
+        separator,
+        { channelId, amount: last.amount, seq: last.seq, ackHash: last.ackHash },
+        last.signature,
+      ),
+    ).toBe(buyer.signerAddress)
+
+    // Refund: request close, wait out the challenge period, finalize: deposit − paid comes back.
+    await buyer.requestClose(channelId)
+    await expect(buyer.finalize(channelId)).rejects.toThrow()
+    await increaseTime(market.chain!.provider, 601)
+    const buyerBefore = await provider.getBalance(wallet.address)
+    const fin = await buyer.finalize(channelId)
+    const finGas = fin.gasUsed * fin.gasPrice
+    expect((await provider.getBalance(wallet.address)) - buyerBefore + finGas).toBe(deposit - 200n * price)
+    const view = await channelsAt(deployment.channels, provider).getChannel(channelId)
+    expect(view.claimed).toBe(200n * price)
+    await buyer.close()
+  })
+})
