@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type DevicesError, loadAirQuality, type Replayer, startReplayer } from '../src/index.ts'
 import { collect } from './helpers/collect.ts'
-import { hasMosquitto, type Mosquitto, startMosquitto } from './helpers/mosquitto.ts'
+import { type Mosquitto, startMosquitto } from './helpers/mosquitto.ts'
 
 // A real, separately built broker (Debian's mosquitto), started on a free loopback port.
-describe.skipIf(!hasMosquitto())('startReplayer against mosquitto', () => {
+describe('startReplayer against mosquitto (requires the Debian mosquitto package; .ci/run installs it)', () => {
   let mosquitto: Mosquitto
   let replayer: Replayer | undefined
   const errors: DevicesError[] = []

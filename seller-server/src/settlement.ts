@@ -23,8 +23,7 @@ export function createSettlement(channels: StreamChannelsContract, store: Receip
     const receipt = await store.latest(channelId)
     if (!receipt) return undefined
     const view = await channels.getChannel(channelId)
-    // biome-ignore lint/complexity/useMathMinMax: bigint, Math.min does not apply
-    const covered = receipt.amount < view.deposit ? receipt.amount : view.deposit
+    const covered = receipt.amount < view.deposit ? receipt.amount : view.deposit // bigint min
     const payable = covered - view.claimed
     if (payable <= 0n) return undefined
     try {

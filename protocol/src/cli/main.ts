@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+/**
+ * The `trickle` command-line tool: `trickle products`, `trickle buy`, `trickle channel`.
+ * Run `trickle --help` (or `npm run trickle -- --help` from the repository root) for usage.
+ */
+import { readFileSync } from 'node:fs'
+import { runCli } from './program.ts'
+
+function readFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+const code = await runCli(process.argv, {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  readFile,
+  onInterrupt: (stop) => process.once('SIGINT', stop),
+})
+// helia and ethers may keep sockets or timers alive briefly; the work is done, so leave now —
+// after stdout has drained, so a piped summary line is never cut off.
+process.stdout.write('', () => process.exit(code))
