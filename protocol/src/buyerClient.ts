@@ -1,7 +1,8 @@
-import { type ChannelView, channelsAt, registryAt } from '@trickle/contracts'
+import { ChannelStatus, type ChannelView, channelsAt, registryAt } from '@trickle/contracts'
 import {
   type ContractTransactionReceipt,
   computeAddress,
+  getBytes,
   type Provider,
   type SigningKey,
   Wallet,
@@ -9,7 +10,7 @@ import {
 } from 'ethers'
 import WebSocket from 'ws'
 import { BuyerSession, closeError } from './buyerSession.ts'
-import { type CatalogProduct, listProducts } from './catalog.ts'
+import { type CatalogProduct, joinDescriptor, listProducts } from './catalog.ts'
 import { decodeFrame, encodeFrame } from './codec.ts'
 import { TrickleError } from './errors.ts'
 import { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
@@ -130,8 +131,22 @@ export class BuyerClient {
    * @throws TrickleError `PRODUCT_NOT_FOUND`, or the descriptor's problem code
    */
   async product(productId: bigint): Promise<CatalogProduct> {
-    const found = (await this.products()).find((p) => p.productId === productId)
-    if (!found?.active) throw new TrickleError('PRODUCT_NOT_FOUND', `product ${productId} is not listed`)
+    const registry = registryAt(this.config.registry, this.provider)
+    const view = await registry.getProduct(productId).catch(() => undefined)
+    if (!view?.active || view.owner === ZeroAddress) {
+      throw new TrickleError('PRODUCT_NOT_FOUND', `product ${productId} is not listed`)
+    }
+    const found = await joinDescriptor(
+      {
+        productId,
+        owner: view.owner as Address,
+        kind: view.kind,
+        active: view.active,
+        cid: getBytes(view.descriptorCid),
+      },
+      (await registry.sellerKey(view.owner)) as Address,
+      { fetcher: this.fetcher },
+    )
     if (!found.descriptor) throw new TrickleError(found.problem!.code, found.problem!.message)
     return found
   }
@@ -184,6 +199,12 @@ export class BuyerClient {
     const descriptor = product.descriptor
     if (!descriptor) throw new TrickleError('DESCRIPTOR_INVALID', 'product has no valid descriptor')
     const view = await this.channel(options.channelId)
+    if (view.status !== ChannelStatus.open) {
+      throw new TrickleError(
+        view.status === ChannelStatus.none ? 'UNKNOWN_CHANNEL' : 'CHANNEL_NOT_OPEN',
+        `channel ${options.channelId} is not open`,
+      )
+    }
     const knownBase = this.bases.get(options.channelId.toLowerCase())
     const session = new BuyerSession({
       productId: product.productId,

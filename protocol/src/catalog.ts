@@ -79,39 +79,53 @@ export async function listProducts(source: CatalogSource): Promise<CatalogProduc
   } catch (cause) {
     throw new TrickleError('CHAIN_UNAVAILABLE', 'could not read registry events', { cause })
   }
-  const keys = new Map<string, Address>()
-  const products: CatalogProduct[] = []
-  for (const row of rows.values()) {
-    let key = keys.get(row.owner)
-    if (key === undefined) {
-      key = (await registry.getFunction('sellerKey')(row.owner)) as Address
-      keys.set(row.owner, key)
+  const keys = new Map<string, Promise<Address>>()
+  const sellerKey = (owner: Address) => {
+    let key = keys.get(owner)
+    if (!key) {
+      key = registry.getFunction('sellerKey')(owner) as Promise<Address>
+      keys.set(owner, key)
     }
-    let cid: string
-    try {
-      cid = CID.decode(row.cid).toString()
-    } catch {
-      products.push({
-        ...base(row, key, '(invalid CID)'),
-        descriptor: undefined,
-        problem: { code: 'DESCRIPTOR_INVALID', message: 'registered CID does not decode' },
-      })
-      continue
-    }
-    try {
-      const descriptor = await source.fetcher.fetch(row.cid, source.fetchTimeoutMs)
-      products.push({ ...base(row, key, cid), descriptor })
-    } catch (err) {
-      const code =
-        (err as TrickleError).code === 'DESCRIPTOR_INVALID' ? 'DESCRIPTOR_INVALID' : 'DESCRIPTOR_UNAVAILABLE'
-      products.push({
-        ...base(row, key, cid),
-        descriptor: undefined,
-        problem: { code, message: (err as Error).message },
-      })
+    return key
+  }
+  // Descriptors are fetched concurrently: one slow or dead product does not hold up the others.
+  const products = await Promise.all(
+    [...rows.values()].map(async (row) => joinDescriptor(row, await sellerKey(row.owner), source)),
+  )
+  return products
+}
+
+/**
+ * Joins one registry record with its descriptor fetched through IPFS; a missing or invalid descriptor
+ * becomes a `problem` on the product.
+ */
+export async function joinDescriptor(
+  row: { productId: bigint; owner: Address; kind: number; active: boolean; cid: Uint8Array },
+  sellerKey: Address,
+  source: Pick<CatalogSource, 'fetcher' | 'fetchTimeoutMs'>,
+): Promise<CatalogProduct> {
+  let cid: string
+  try {
+    cid = CID.decode(row.cid).toString()
+  } catch {
+    return {
+      ...base(row, sellerKey, '(invalid CID)'),
+      descriptor: undefined,
+      problem: { code: 'DESCRIPTOR_INVALID', message: 'registered CID does not decode' },
     }
   }
-  return products
+  try {
+    const descriptor = await source.fetcher.fetch(row.cid, source.fetchTimeoutMs)
+    return { ...base(row, sellerKey, cid), descriptor }
+  } catch (err) {
+    const code =
+      (err as TrickleError).code === 'DESCRIPTOR_INVALID' ? 'DESCRIPTOR_INVALID' : 'DESCRIPTOR_UNAVAILABLE'
+    return {
+      ...base(row, sellerKey, cid),
+      descriptor: undefined,
+      problem: { code, message: (err as Error).message },
+    }
+  }
 }
 
 function base(

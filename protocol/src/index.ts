@@ -21,7 +21,13 @@ export {
   type StreamOptions,
 } from './buyerClient.ts'
 export { type BuyerEffect, BuyerSession, type BuyerSessionConfig, closeError } from './buyerSession.ts'
-export { type CatalogProduct, type CatalogSource, listProducts, PRODUCT_KINDS } from './catalog.ts'
+export {
+  type CatalogProduct,
+  type CatalogSource,
+  joinDescriptor,
+  listProducts,
+  PRODUCT_KINDS,
+} from './catalog.ts'
 export { DEFAULT_MAX_FRAME_BYTES, decodeFrame, encodeFrame } from './codec.ts'
 export { growWindow, resetWindow, sendableChunks } from './creditWindow.ts'
 export {

@@ -106,14 +106,19 @@ export function signReceipt(key: SigningKey, domainSeparator: Hex, receipt: Rece
  *   (malleable, EIP-2) or does not recover
  */
 export function recoverReceiptSigner(domainSeparator: Hex, receipt: ReceiptValue, signature: Hex): Address {
+  // 65 bytes only, as OpenZeppelin's ECDSA.recover: a 64-byte EIP-2098 signature would verify here
+  // but could never be claimed on-chain.
+  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) {
+    throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature must be 65 bytes (r ‖ s ‖ v)')
+  }
+  if (BigInt(`0x${signature.slice(66, 130)}`) > SECP256K1_HALF_N) {
+    throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature has a high s value (EIP-2)')
+  }
   let sig: Signature
   try {
     sig = Signature.from(signature)
   } catch (cause) {
     throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature is malformed', { cause })
-  }
-  if (BigInt(sig.s) > SECP256K1_HALF_N) {
-    throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature has a high s value (EIP-2)')
   }
   try {
     return recoverAddress(receiptDigest(domainSeparator, receipt), sig) as Address

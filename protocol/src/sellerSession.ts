@@ -110,6 +110,10 @@ export class SellerSession {
   private durable: { seq: number; amount: bigint } = { seq: 0, amount: 0n }
   private readonly queue: Uint8Array[] = []
   private paymentDeadline: number | undefined
+  /** when `payment_required` was sent (ms), until a receipt arrives */
+  private stalledAt: number | undefined
+  /** after a late receipt: the window is stepping down to `initial` */
+  private shrinking = false
 
   /**
    * @param signTerms - signs terms with the seller's registered key (see `signTerms`)
@@ -153,12 +157,12 @@ export class SellerSession {
       case 'accept':
         if (this.phase !== 'await_accept') return this.fail('UNEXPECTED_FRAME', 'accept without terms')
         if (frame.termsDigest !== this.digest) return this.fail('TERMS_INVALID', 'accept names other terms')
-        if (now > this.terms!.expiresAt) return this.fail('TERMS_EXPIRED', 'terms expired before accept')
+        if (now >= this.terms!.expiresAt) return this.fail('TERMS_EXPIRED', 'terms expired before accept')
         this.phase = 'streaming'
         return [{ type: 'subscribe' }, ...this.pump(now)]
       case 'receipt':
         if (this.phase !== 'streaming') return this.fail('UNEXPECTED_FRAME', 'receipt before accept')
-        return this.onReceipt(frame)
+        return this.onReceipt(frame, now)
       case 'close':
         return this.end('buyer_closed')
       case 'error':
@@ -244,6 +248,12 @@ export class SellerSession {
       this.durable = { seq: receipt.seq, amount: receipt.amount }
       for (const seq of this.sentHashes.keys()) if (seq < receipt.seq) this.sentHashes.delete(seq)
     }
+    if (this.shrinking) {
+      // After a late receipt the window steps down to `initial` as the unpaid chunks get paid, so
+      // unpaid chunks never exceed the window.
+      this.window = Math.max(resetWindow(this.policy.window), this.nextSeq - this.durable.seq)
+      if (this.window === this.policy.window.initial) this.shrinking = false
+    }
     return this.phase === 'streaming' ? this.pump(now) : []
   }
 
@@ -274,10 +284,10 @@ export class SellerSession {
     return this.fail(err.code, err.shortMessage)
   }
 
-  private onReceipt(r: ReceiptFrame): SellerEffect[] {
+  private onReceipt(r: ReceiptFrame, now: number): SellerEffect[] {
     const info = this.info!
     const price = this.policy.pricePerChunk
-    if (r.seq <= this.accepted.seq || r.amount <= this.accepted.amount) {
+    if (r.seq <= this.accepted.seq || r.amount < this.accepted.amount) {
       return this.fail('RECEIPT_STALE', `receipt seq ${r.seq} amount ${r.amount} is not above the last one`)
     }
     if (r.seq > this.nextSeq)
@@ -308,12 +318,17 @@ export class SellerSession {
     }
     this.accepted = { seq: r.seq, amount: r.amount }
     this.stats.receiptsAccepted++
-    if (this.paymentDeadline === undefined) {
+    // A receipt is late when the seller has waited for it more than half the payment timeout: one
+    // already in flight when `payment_required` went out is not late (SPEC.md §Credit window).
+    const late = this.stalledAt !== undefined && now - this.stalledAt > this.policy.paymentTimeoutMs / 2
+    if (late) {
+      this.shrinking = true
+      this.window = Math.max(resetWindow(this.policy.window), this.nextSeq - this.durable.seq)
+    } else if (!this.shrinking) {
       this.window = growWindow(this.policy.window, this.window)
-    } else {
-      this.window = resetWindow(this.policy.window)
-      this.paymentDeadline = undefined
     }
+    this.stalledAt = undefined
+    this.paymentDeadline = undefined
     const receipt: AcceptedReceipt = {
       channelId: info.channelId,
       productId: info.productId,
@@ -351,6 +366,7 @@ export class SellerSession {
     if (this.queue.length > 0 && this.paymentDeadline === undefined) {
       const stillUnpaid = this.nextSeq - this.durable.seq
       if (stillUnpaid === 0) return [...out, ...this.end('deposit_exhausted')]
+      this.stalledAt = now
       this.paymentDeadline = now + this.policy.paymentTimeoutMs
       out.push({
         type: 'send',

@@ -5,7 +5,7 @@ import { type Deployment, deployContracts, type LocalChain, startLocalChain } fr
 import { type EmbeddedBroker, type Replayer, startBroker, startReplayer } from '@trickle/devices'
 import type { Address } from '@trickle/protocol'
 import { JsonRpcProvider, Wallet } from 'ethers'
-import type { Logger } from 'pino'
+import pino, { type Logger } from 'pino'
 import { airQualityProducts } from './airQualityProducts.ts'
 import { type SellerServer, type SessionPolicy, startSellerServer } from './startSellerServer.ts'
 
@@ -110,7 +110,7 @@ export async function startLocalMarketplace(
       dataDir: options.dataDir ?? mkdtempSync(join(tmpdir(), 'trickle-seller-')),
       products: airQualityProducts(options.pricePerChunk ?? 1_000_000_000_000n),
       ...(options.policy ? { policy: options.policy } : {}),
-      ...(options.logger ? { logger: options.logger } : {}),
+      logger: options.logger ?? pino({ level: process.env.TRICKLE_LOG_LEVEL ?? 'warn' }),
     })
     stops.push(() => seller.close())
     return {
