@@ -1,3 +1,4 @@
+import { RECEIPT_TYPES, receiptDomain } from '@trickle/contracts'
 import {
   concat,
   keccak256,
@@ -15,17 +16,10 @@ import type { Address, Hex } from './hex.ts'
 export const ZERO_HASH: Hex = `0x${'00'.repeat(32)}`
 
 /**
- * EIP-712 struct of a receipt, as `StreamChannels` verifies it.
+ * EIP-712 struct of a receipt, as `StreamChannels` verifies it (defined by the contract package).
  * Source: EIP-712 §Definition of `hashStruct`.
  */
-export const RECEIPT_TYPES = {
-  Receipt: [
-    { name: 'channelId', type: 'bytes32' },
-    { name: 'cumulativeAmount', type: 'uint256' },
-    { name: 'seq', type: 'uint64' },
-    { name: 'ackHash', type: 'bytes32' },
-  ],
-} as const
+export { RECEIPT_TYPES }
 
 /** keccak256 of the encoded `Receipt` type (EIP-712 `typeHash`). */
 export const RECEIPT_TYPEHASH: Hex = keccak256(
@@ -58,12 +52,7 @@ const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92
  * @returns keccak256 of the encoded domain `{ name: "Trickle StreamChannels", version: "1", chainId, verifyingContract }`
  */
 export function receiptDomainSeparator(domain: ReceiptDomain): Hex {
-  return TypedDataEncoder.hashDomain({
-    name: 'Trickle StreamChannels',
-    version: '1',
-    chainId: domain.chainId,
-    verifyingContract: domain.channels,
-  }) as Hex
+  return TypedDataEncoder.hashDomain(receiptDomain(domain.chainId, domain.channels)) as Hex
 }
 
 /**
