@@ -39,6 +39,15 @@ const opts = program.opts<{
   dataDir: string
 }>()
 
+process.on('uncaughtException', (err) => fail(err))
+process.on('unhandledRejection', (err) => fail(err))
+/** Prints `error <CODE>: <message>` and exits 1, stopping whatever was started. */
+function fail(err: unknown): void {
+  const e = err as { code?: string; shortMessage?: string; message?: string }
+  process.stderr.write(`error ${e.code ?? 'INTERNAL'}: ${e.shortMessage ?? e.message ?? String(err)}\n`)
+  void (market?.stop() ?? Promise.resolve()).finally(() => process.exit(1))
+}
+
 const started = performance.now()
 const say = (line: string) => process.stdout.write(`${line}\n`)
 const eth = (wei: bigint) => `${wei} wei (${Number(wei) / 1e18} ETH)`
@@ -46,7 +55,8 @@ const rpcUrl = opts.rpcUrl ?? process.env.TRICKLE_RPC_URL
 const brokerUrl = opts.broker ?? process.env.TRICKLE_BROKER_URL
 
 say('Starting the Trickle marketplace…')
-const market = await startLocalMarketplace({
+let market: Awaited<ReturnType<typeof startLocalMarketplace>> | undefined
+market = await startLocalMarketplace({
   rowsPerSecond: opts.rate,
   dataDir: resolve(opts.dataDir),
   challengePeriodSeconds: 3600n,

@@ -16,6 +16,7 @@ export interface PublishedProduct {
  * seller registered before (remembered per registry in `<dataDir>/products.json`) is updated when its
  * descriptor changed and left alone otherwise; a new one is registered.
  *
+ * @param seller - the registering account (a remembered product is reused only if it still owns it)
  * @param descriptors - product key → descriptor
  * @param statePath - the JSON file remembering product ids
  * @returns the products in the order given
@@ -23,6 +24,7 @@ export interface PublishedProduct {
 export async function publishProducts(
   ipfs: IpfsNode,
   registry: DataRegistryContract,
+  seller: string,
   descriptors: ReadonlyMap<string, ProductDescriptor>,
   statePath: string,
 ): Promise<PublishedProduct[]> {
@@ -41,7 +43,7 @@ export async function publishProducts(
     let productId: bigint | undefined
     if (previous !== undefined) {
       const view = await registry.getProduct(BigInt(previous)).catch(() => undefined)
-      if (view?.active) {
+      if (view?.active && view.owner.toLowerCase() === seller.toLowerCase()) {
         productId = BigInt(previous)
         if (view.descriptorCid.toLowerCase() !== `0x${Buffer.from(cid.bytes).toString('hex')}`) {
           await (await registry.update(productId, cid.bytes)).wait()

@@ -65,7 +65,7 @@ export interface SellerServerOptions {
   /** the key that signs terms and is recorded in `DataRegistry.sellerKey` (default: `sellerKey`) */
   termsKey?: string
   brokerUrl: string
-  /** directory for the receipt database (one per chain and StreamChannels), the IPFS blockstore and product ids */
+  /** directory for the receipt database (one per chain, genesis and StreamChannels), the IPFS blockstore and product ids */
   dataDir: string
   /** default 127.0.0.1 */
   host?: string
@@ -125,10 +125,11 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   const termsWallet = new Wallet(options.termsKey ?? options.sellerKey)
   const registry = registryAt(options.registry, sender)
   const channels = channelsAt(options.channels, sender)
-  // Channel ids are only unique per (chain, StreamChannels deployment): scope the receipts to both.
-  const store = openReceiptStore(
-    join(options.dataDir, `${options.chainId}-${options.channels.toLowerCase()}`, 'receipts.sqlite'),
-  )
+  // Channel ids are only unique per chain and StreamChannels deployment, and a fresh anvil reuses both
+  // the chain id and the contract address: scope the receipts by the genesis block hash too.
+  const genesis = await provider.getBlock(0)
+  const chainScope = `${options.chainId}-${(genesis?.hash ?? '0x').slice(2, 14)}-${options.channels.toLowerCase()}`
+  const store = openReceiptStore(join(options.dataDir, chainScope, 'receipts.sqlite'))
   const settlement = createSettlement(channels, store)
   const events = new EventEmitter<SellerServerEvents>()
   const ipfs = await startIpfsNode(join(options.dataDir, 'blocks'))
@@ -198,7 +199,13 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
       },
     ]),
   )
-  const published = await publishProducts(ipfs, registry, descriptors, join(options.dataDir, 'products.json'))
+  const published = await publishProducts(
+    ipfs,
+    registry,
+    wallet.address,
+    descriptors,
+    join(options.dataDir, chainScope, 'products.json'),
+  )
   for (const p of published) {
     const spec = options.products.find((s) => s.key === p.key)!
     policies.set(p.productId, { key: p.key, policy: { ...policy, pricePerChunk: spec.pricePerChunk } })

@@ -1,0 +1,114 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { BuyerClient, type Hex } from '@trickle/protocol'
+import { JsonRpcProvider, type SigningKey, Wallet } from 'ethers'
+import pino from 'pino'
+import { describe, expect, it } from 'vitest'
+import {
+  airQualityProducts,
+  type LocalMarketplace,
+  startLocalMarketplace,
+  startSellerServer,
+} from '../src/index.ts'
+
+const PRICE = 1_000_000_000_000n
+const silent = pino({ level: 'silent' })
+
+async function buyerFor(market: LocalMarketplace, gateway: string, sessionKey?: SigningKey) {
+  const provider = new JsonRpcProvider(market.rpcUrl, market.chainId, {
+    staticNetwork: true,
+    cacheTimeout: -1,
+    pollingInterval: 100,
+  })
+  const buyer = await BuyerClient.create({
+    wallet: new Wallet(market.buyerKeys[0]!, provider),
+    chainId: market.chainId,
+    registry: market.deployment.registry as Hex,
+    channels: market.deployment.channels as Hex,
+    deployBlock: market.deployment.deployBlock,
+    gateways: [gateway],
+    ...(sessionKey ? { sessionKey } : {}),
+  })
+  return { buyer, provider }
+}
+
+describe('seller restarts', () => {
+  it('resumes a channel where the last stored receipt left off, after the seller restarts on its data dir', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'trickle-restart-'))
+    const market = await startLocalMarketplace({
+      rowsPerSecond: 200,
+      dataDir,
+      pricePerChunk: PRICE,
+      logger: silent,
+    })
+    try {
+      const first = await buyerFor(market, market.seller.httpUrl)
+      const product = await first.buyer.product(market.seller.products[1]!.productId)
+      const { channelId } = await first.buyer.openChannel(market.seller.address, PRICE * 1000n)
+      const s1 = await first.buyer.stream(product, { channelId, maxSpend: PRICE * 1000n, maxChunks: 20 })
+      for await (const _ of s1);
+      expect((await s1.finished).chunks).toBe(20)
+      await first.buyer.close()
+      first.provider.destroy()
+      await market.seller.close()
+
+      // A new seller process on the same data dir, and a new buyer client that only keeps its key.
+      const seller = await startSellerServer({
+        rpcUrl: market.rpcUrl,
+        chainId: market.chainId,
+        registry: market.deployment.registry as Hex,
+        channels: market.deployment.channels as Hex,
+        sellerKey: market.chain!.privateKeys[1]!,
+        brokerUrl: market.brokerUrl,
+        dataDir,
+        products: airQualityProducts(PRICE),
+        logger: silent,
+      })
+      try {
+        expect(seller.products.map((p) => p.productId)).toEqual(
+          market.seller.products.map((p) => p.productId),
+        )
+        const second = await buyerFor(market, seller.httpUrl, first.buyer.sessionKey)
+        const again = await second.buyer.product(product.productId)
+        const s2 = await second.buyer.stream(again, { channelId, maxSpend: PRICE * 1000n, maxChunks: 20 })
+        const seqs: number[] = []
+        for await (const c of s2) seqs.push(c.seq)
+        const summary = await s2.finished
+        expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => 20 + i))
+        expect(summary).toMatchObject({ chunks: 20, paid: 20n * PRICE, cumulativeAmount: 40n * PRICE })
+        expect(await seller.store.latest(channelId)).toMatchObject({ seq: 40, amount: 40n * PRICE })
+        await second.buyer.close()
+        second.provider.destroy()
+      } finally {
+        await seller.close()
+      }
+    } finally {
+      await market.stop()
+    }
+  })
+
+  it('starts clean on a fresh chain that reuses the chain id and contract addresses of an old data dir', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'trickle-fresh-'))
+    for (let run = 0; run < 2; run++) {
+      const market = await startLocalMarketplace({
+        rowsPerSecond: 200,
+        dataDir,
+        pricePerChunk: PRICE,
+        logger: silent,
+      })
+      try {
+        const { buyer, provider } = await buyerFor(market, market.seller.httpUrl)
+        const product = await buyer.product(market.seller.products[0]!.productId)
+        const { channelId } = await buyer.openChannel(market.seller.address, PRICE * 100n)
+        const stream = await buyer.stream(product, { channelId, maxSpend: PRICE * 100n, maxChunks: 10 })
+        for await (const _ of stream);
+        expect(await stream.finished).toMatchObject({ chunks: 10, paid: 10n * PRICE, reason: 'done' })
+        await buyer.close()
+        provider.destroy()
+      } finally {
+        await market.stop()
+      }
+    }
+  })
+})
