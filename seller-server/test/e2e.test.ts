@@ -26,6 +26,9 @@ describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
 
   it('delivers CSV readings, pays the seller exactly price × chunks, and refunds the rest', async () => {
     const { deployment, seller } = market
+    const health = (await (await fetch(`${seller.httpUrl}/health`)).json()) as Record<string, unknown>
+    expect(health).toMatchObject({ status: 'ok', chainId: market.chainId, mqtt: 'connected', sessions: 0 })
+    expect(health.products).toHaveLength(3)
     const wallet = new Wallet(market.buyerKeys[0]!, provider)
     const buyer = await BuyerClient.create({
       wallet,

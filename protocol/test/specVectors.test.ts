@@ -1,0 +1,150 @@
+// The test vectors of protocol/SPEC.md §Test vectors. The constants below ARE the spec: they are
+// hard-coded on purpose (not parsed from the markdown), and the code must reproduce each of them.
+import { computeAddress, SigningKey } from 'ethers'
+import { describe, expect, it } from 'vitest'
+import {
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  fromHex,
+  type Hex,
+  nextAckHash,
+  RECEIPT_TYPEHASH,
+  type ReceiptValue,
+  receiptDigest,
+  receiptDomainSeparator,
+  recoverReceiptSigner,
+  recoverTermsSigner,
+  signReceipt,
+  signTerms,
+  type Terms,
+  termsDigest,
+  toHex,
+  ZERO_HASH,
+} from '../src/index.ts'
+
+const SELLER_KEY = new SigningKey(`0x${'00'.repeat(31)}01`)
+const BUYER_KEY = new SigningKey(`0x${'00'.repeat(31)}02`)
+const SELLER_ADDRESS = '0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf'
+const BUYER_ADDRESS = '0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF'
+const CHAIN_ID = 31337
+const CHANNELS: Hex = '0x5FbDB2315678afecb367f032d93F642f64180aa3'
+const CHANNEL_ID: Hex = `0x${'11'.repeat(32)}`
+const CHUNK0 = new TextEncoder().encode('{"v":1}')
+
+const PING_HEX = '0x82a174a470696e67a16e01'
+const CHUNK_HEX = '0x83a174a56368756e6ba373657100a464617461c4077b2276223a317d'
+const HELLO_HEX =
+  '0x84a174a568656c6c6fa17601a970726f647563744964c40101a96368616e6e656c4964c4201111111111111111111111111111111111111111111111111111111111111111'
+const PAYMENT_REQUIRED_HEX =
+  '0x84a174b07061796d656e745f7265717569726564a373657110a46f776564c4023e80a8646561646c696e65cb4279b76dabb88000'
+const RECEIPT_FRAME_HEX =
+  '0x85a174a772656365697074a373657101a6616d6f756e74c40203e8a761636b48617368c420a6d7c20d4eaf4cfc04ec17b64f522b9076ded541035fce77a64f63a0d12bd298a97369676e6174757265c4413395e2b1cf01320fd7f94e17756cfa8a6eb4506c9e17b55b05eda5484ea4fb5b42922e3a136b03b73fadc0d417252c48fa24447022f902e35d0923c4a2cebfca1c'
+
+const ACK_HASH_1: Hex = '0xa6d7c20d4eaf4cfc04ec17b64f522b9076ded541035fce77a64f63a0d12bd298'
+const TYPEHASH: Hex = '0x4c0dfc24e826787fe62a306f13bfd046b2c76263d3cbc92c6ca0c7ab4cfe9c6b'
+const DOMAIN_SEPARATOR: Hex = '0x0d85a1bc5bd104e41c040151ceb20a5026827de7f5265558c1d907f70566a738'
+const RECEIPT_DIGEST: Hex = '0x73e8436dffa724a93105bee19814c8626e700780fa4acd919c945159ae42f6a3'
+const RECEIPT_SIGNATURE: Hex =
+  '0x3395e2b1cf01320fd7f94e17756cfa8a6eb4506c9e17b55b05eda5484ea4fb5b42922e3a136b03b73fadc0d417252c48fa24447022f902e35d0923c4a2cebfca1c'
+
+const TERMS_DIGEST: Hex = '0x3a98692347c62f52a3615d94bbaf4a9b03661ba600b992f4007784e33ea5a289'
+const TERMS_SIGNATURE: Hex =
+  '0x664b56daa1e4e9fa26d4a776097fa6e99eb9744aca71e54ae115f34c1b6fc6680acffc8a425c4ae110103902c7cefa7836f97c6f5baffd56823a586c6ffb69ba1b'
+const ACCEPT_HEX =
+  '0x82a174a6616363657074ab7465726d73446967657374c4203a98692347c62f52a3615d94bbaf4a9b03661ba600b992f4007784e33ea5a289'
+const TERMS_FRAME_HEX =
+  '0x8fa174a57465726d73a17601a970726f647563744964c40101a96368616e6e656c4964c4201111111111111111111111111111111111111111111111111111111111111111a57061796565c41470997970c51812dc3a010c7d01b50e0d17dc79c8ad70726963655065724368756e6bc40203e8ad6d61784368756e6b4279746573cd1000a677696e646f7783a7696e697469616c10a47374657010a36d6178cd0100ac72656365697074457665727908b07061796d656e7454696d656f75744d73cd1388a7636861696e4964cd7a69a86368616e6e656c73c4145fbdb2315678afecb367f032d93f642f64180aa3a9657870697265734174cb4279b76daa800000a46261736584a373657100a6616d6f756e74c400a761636b48617368c4200000000000000000000000000000000000000000000000000000000000000000a97369676e6174757265c400a97369676e6174757265c441664b56daa1e4e9fa26d4a776097fa6e99eb9744aca71e54ae115f34c1b6fc6680acffc8a425c4ae110103902c7cefa7836f97c6f5baffd56823a586c6ffb69ba1b'
+
+const RECEIPT: ReceiptValue = { channelId: CHANNEL_ID, amount: 1000n, seq: 1, ackHash: ACK_HASH_1 }
+
+const TERMS: Terms = {
+  v: 1,
+  productId: 1n,
+  channelId: CHANNEL_ID,
+  payee: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+  pricePerChunk: 1000n,
+  maxChunkBytes: 4096,
+  window: { initial: 16, step: 16, max: 256 },
+  receiptEvery: 8,
+  paymentTimeoutMs: 5000,
+  chainId: CHAIN_ID,
+  channels: CHANNELS,
+  expiresAt: 1767225600000,
+  base: { seq: 0, amount: 0n, ackHash: ZERO_HASH, signature: '0x' },
+}
+
+/** A frame in comparable form: bigints and bytes as strings, hex and addresses lower-cased. */
+function lower(value: unknown): unknown {
+  if (typeof value === 'bigint') return `${value}n`
+  if (value instanceof Uint8Array) return toHex(value)
+  if (typeof value === 'string') return value.toLowerCase()
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, lower(v)]))
+  }
+  return value
+}
+
+describe('SPEC.md test vectors', () => {
+  it('derives the key addresses', () => {
+    expect(computeAddress(SELLER_KEY.publicKey)).toBe(SELLER_ADDRESS)
+    expect(computeAddress(BUYER_KEY.publicKey)).toBe(BUYER_ADDRESS)
+  })
+
+  it('computes the rolling ack hash and the receipt EIP-712 values', () => {
+    expect(nextAckHash(ZERO_HASH, CHUNK0)).toBe(ACK_HASH_1)
+    expect(RECEIPT_TYPEHASH).toBe(TYPEHASH)
+    const separator = receiptDomainSeparator({ chainId: CHAIN_ID, channels: CHANNELS })
+    expect(separator).toBe(DOMAIN_SEPARATOR)
+    expect(receiptDigest(separator, RECEIPT)).toBe(RECEIPT_DIGEST)
+    expect(signReceipt(BUYER_KEY, separator, RECEIPT)).toBe(RECEIPT_SIGNATURE)
+    expect(recoverReceiptSigner(DOMAIN_SEPARATOR, RECEIPT, RECEIPT_SIGNATURE)).toBe(BUYER_ADDRESS)
+  })
+
+  it('computes the terms digest and signature', () => {
+    expect(termsDigest(TERMS)).toBe(TERMS_DIGEST)
+    expect(signTerms(SELLER_KEY, TERMS)).toBe(TERMS_SIGNATURE)
+    expect(recoverTermsSigner(TERMS, TERMS_SIGNATURE)).toBe(SELLER_ADDRESS)
+  })
+
+  const frames: [string, Frame, string][] = [
+    ['ping', { t: 'ping', n: 1 }, PING_HEX],
+    ['chunk', { t: 'chunk', seq: 0, data: CHUNK0 }, CHUNK_HEX],
+    ['hello', { t: 'hello', v: 1, productId: 1n, channelId: CHANNEL_ID }, HELLO_HEX],
+    [
+      'payment_required',
+      { t: 'payment_required', seq: 16, owed: 16000n, deadline: 1767225605000 },
+      PAYMENT_REQUIRED_HEX,
+    ],
+    [
+      'receipt',
+      { t: 'receipt', seq: 1, amount: 1000n, ackHash: ACK_HASH_1, signature: RECEIPT_SIGNATURE },
+      RECEIPT_FRAME_HEX,
+    ],
+    ['accept', { t: 'accept', termsDigest: TERMS_DIGEST }, ACCEPT_HEX],
+    ['terms', { t: 'terms', ...TERMS, signature: TERMS_SIGNATURE }, TERMS_FRAME_HEX],
+  ]
+
+  for (const [name, frame, hex] of frames) {
+    it(`encodes and decodes the ${name} frame`, () => {
+      expect(toHex(encodeFrame(frame))).toBe(hex)
+      const decoded = decodeFrame(fromHex(hex))
+      expect(lower(decoded)).toEqual(lower(frame))
+      expect(toHex(encodeFrame(decoded))).toBe(hex)
+    })
+  }
+
+  it('decodes the receipt frame into a receipt that recovers to the buyer', () => {
+    const f = decodeFrame(fromHex(RECEIPT_FRAME_HEX))
+    if (f.t !== 'receipt') throw new Error('not a receipt')
+    const value = { channelId: CHANNEL_ID, amount: f.amount, seq: f.seq, ackHash: f.ackHash }
+    expect(recoverReceiptSigner(DOMAIN_SEPARATOR, value, f.signature)).toBe(BUYER_ADDRESS)
+  })
+
+  it('decodes the terms frame into terms signed by the seller key', () => {
+    const f = decodeFrame(fromHex(TERMS_FRAME_HEX))
+    if (f.t !== 'terms') throw new Error('not terms')
+    expect(termsDigest(f)).toBe(TERMS_DIGEST)
+    expect(recoverTermsSigner(f, f.signature)).toBe(SELLER_ADDRESS)
+  })
+})
