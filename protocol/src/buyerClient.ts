@@ -11,7 +11,7 @@ import {
 import WebSocket from 'ws'
 import { BuyerSession, closeError } from './buyerSession.ts'
 import { type CatalogProduct, joinDescriptor, listProducts } from './catalog.ts'
-import { decodeFrame, encodeFrame } from './codec.ts'
+import { DEFAULT_MAX_FRAME_BYTES, decodeFrame, encodeFrame } from './codec.ts'
 import { TrickleError } from './errors.ts'
 import { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
 import type { CloseReason, ResumeBase } from './frames.ts'
@@ -205,6 +205,12 @@ export class BuyerClient {
         `channel ${options.channelId} is not open`,
       )
     }
+    if (view.payee.toLowerCase() !== descriptor.seller.toLowerCase()) {
+      throw new TrickleError(
+        'WRONG_PAYEE',
+        `channel pays ${view.payee}, the product is sold by ${descriptor.seller}`,
+      )
+    }
     const knownBase = this.bases.get(options.channelId.toLowerCase())
     const session = new BuyerSession({
       productId: product.productId,
@@ -221,7 +227,8 @@ export class BuyerClient {
       ...(options.maxPricePerChunk !== undefined ? { maxPricePerChunk: options.maxPricePerChunk } : {}),
       ...(knownBase ? { knownBase } : {}),
     })
-    const ws = new WebSocket(descriptor.endpoint, { maxPayload: 1 << 20 })
+    // Above the frame limit, so an oversized frame is answered with FRAME_TOO_LARGE, not cut by ws.
+    const ws = new WebSocket(descriptor.endpoint, { maxPayload: 2 * DEFAULT_MAX_FRAME_BYTES })
     ws.binaryType = 'nodebuffer'
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -263,13 +270,14 @@ class SocketStream implements PaidStream {
     this.finished = new Promise((resolve) => {
       this.resolveFinished = resolve
     })
-    ws.on('message', (data: Buffer) => {
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
       let frame: ReturnType<typeof decodeFrame>
       try {
+        if (!isBinary) throw new TrickleError('FRAME_MALFORMED', 'text frames are not part of the protocol')
         frame = decodeFrame(data)
       } catch (err) {
-        this.apply(session.close('protocol_error'))
-        this.failure = err as TrickleError
+        const e = err instanceof TrickleError ? err : new TrickleError('FRAME_MALFORMED', String(err))
+        this.apply(session.malformed(e))
         return
       }
       this.apply(session.receive(frame, Date.now()), remember)

@@ -129,6 +129,12 @@ export class BuyerSession {
     return [...out, ...this.end(reason)]
   }
 
+  /** A frame from the seller could not be decoded (or was not binary): error frame, then close. */
+  malformed(err: TrickleError): BuyerEffect[] {
+    if (this.phase === 'closed') return []
+    return this.fail(err.code, err.shortMessage)
+  }
+
   /** The connection dropped without a `close` frame. */
   disconnected(): BuyerEffect[] {
     if (this.phase === 'closed') return []
@@ -253,16 +259,20 @@ export class BuyerSession {
   }
 
   private fail(code: ErrorCode, message: string, notify = true): BuyerEffect[] {
+    const reason: CloseReason =
+      this.phase === 'await_terms' && (code.startsWith('TERMS_') || code === 'RESUME_MISMATCH')
+        ? 'terms_rejected'
+        : 'protocol_error'
     this.phase = 'closed'
     this.error = { code, message }
-    this.closeReason = 'protocol_error'
+    this.closeReason = reason
     const frames: BuyerEffect[] = notify
       ? [
           { type: 'send', frame: { t: 'error', code, message } },
-          { type: 'send', frame: { t: 'close', reason: 'protocol_error', message } },
+          { type: 'send', frame: { t: 'close', reason, message } },
         ]
       : []
-    return [...frames, { type: 'close', reason: 'protocol_error', error: { code, message } }]
+    return [...frames, { type: 'close', reason, error: { code, message } }]
   }
 }
 

@@ -15,7 +15,19 @@ export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024
 /** Largest string field accepted (close messages, error messages), characters. */
 const MAX_TEXT = 1024
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true })
+// Integers: decoders accept any msgpack int and read 64-bit ones as numbers (then range-checked);
+// encoders write integers above 2^32 − 1 as uint64, never as float64 (SPEC.md §Frames).
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  variableMapSize: true,
+  int64AsType: 'number',
+})
+
+/** An integer as msgpack writes it: uint32 and below as is, larger ones as uint64 (not float64). */
+function u(n: number): number | bigint {
+  return n > 0xffff_ffff ? BigInt(n) : n
+}
 const CLOSE_REASON_SET: ReadonlySet<string> = new Set(CLOSE_REASONS)
 
 type Wire = Record<string, unknown>
@@ -190,12 +202,12 @@ function termsToWire(terms: Terms): Wire {
     maxChunkBytes: terms.maxChunkBytes,
     window: { initial: terms.window.initial, step: terms.window.step, max: terms.window.max },
     receiptEvery: terms.receiptEvery,
-    paymentTimeoutMs: terms.paymentTimeoutMs,
-    chainId: terms.chainId,
+    paymentTimeoutMs: u(terms.paymentTimeoutMs),
+    chainId: u(terms.chainId),
     channels: fromHex(terms.channels),
-    expiresAt: terms.expiresAt,
+    expiresAt: u(terms.expiresAt),
     base: {
-      seq: terms.base.seq,
+      seq: u(terms.base.seq),
       amount: uintToBytes(terms.base.amount),
       ackHash: fromHex(terms.base.ackHash),
       signature: fromHex(terms.base.signature),
@@ -212,11 +224,11 @@ function termsToWire(terms: Terms): Wire {
 export function encodeFrame(frame: Frame): Uint8Array {
   switch (frame.t) {
     case 'chunk':
-      return packr.pack({ t: 'chunk', seq: frame.seq, data: frame.data })
+      return packr.pack({ t: 'chunk', seq: u(frame.seq), data: frame.data })
     case 'receipt':
       return packr.pack({
         t: 'receipt',
-        seq: frame.seq,
+        seq: u(frame.seq),
         amount: uintToBytes(frame.amount),
         ackHash: fromHex(frame.ackHash),
         signature: fromHex(frame.signature),
@@ -237,9 +249,9 @@ export function encodeFrame(frame: Frame): Uint8Array {
     case 'payment_required':
       return packr.pack({
         t: 'payment_required',
-        seq: frame.seq,
+        seq: u(frame.seq),
         owed: uintToBytes(frame.owed),
-        deadline: frame.deadline,
+        deadline: u(frame.deadline),
       })
     case 'close':
       return packr.pack({ t: 'close', reason: frame.reason, message: frame.message })
@@ -247,6 +259,6 @@ export function encodeFrame(frame: Frame): Uint8Array {
       return packr.pack({ t: 'error', code: frame.code, message: frame.message })
     case 'ping':
     case 'pong':
-      return packr.pack({ t: frame.t, n: frame.n })
+      return packr.pack({ t: frame.t, n: u(frame.n) })
   }
 }

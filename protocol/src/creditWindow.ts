@@ -1,7 +1,7 @@
 import type { CreditWindow } from './frames.ts'
 
 /**
- * The window after a receipt that arrived before the window ran out: one `step` larger, capped at
+ * The window after a receipt that was not late: one `step` larger, capped at
  * `max` (Filecoin retrieval's growing payment interval).
  * @param current - chunks
  * @returns chunks
@@ -11,7 +11,8 @@ export function growWindow(window: CreditWindow, current: number): number {
 }
 
 /**
- * The window after a late receipt (one that came only after `payment_required`): back to `initial`.
+ * The floor of the window after a late receipt: `initial` (the seller never goes below the chunks
+ * still unpaid; see `SellerSession`).
  * @returns chunks
  */
 export function resetWindow(window: CreditWindow): number {

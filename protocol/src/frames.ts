@@ -22,8 +22,9 @@ export type CloseReason = (typeof CLOSE_REASONS)[number]
 
 /**
  * The credit window, in chunks: the seller starts with `initial` unpaid chunks allowed, adds `step`
- * after each receipt that arrives before the window ran out, never exceeds `max`, and falls back to
- * `initial` after a late receipt (after Filecoin retrieval's growing payment intervals).
+ * after each receipt that is not late, never exceeds `max`, and after a late receipt (one that comes
+ * more than half the payment timeout after `payment_required`) steps back down to `initial` as the
+ * unpaid chunks get paid (after Filecoin retrieval's growing payment intervals; SPEC.md §Credit window).
  */
 export interface CreditWindow {
   /** chunks */

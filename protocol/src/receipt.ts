@@ -100,6 +100,13 @@ export function recoverReceiptSigner(domainSeparator: Hex, receipt: ReceiptValue
   if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) {
     throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature must be 65 bytes (r ‖ s ‖ v)')
   }
+  const v = signature.slice(130, 132).toLowerCase()
+  if (v !== '1b' && v !== '1c') {
+    throw new TrickleError(
+      'RECEIPT_BAD_SIGNATURE',
+      'receipt signature v must be 27 or 28, as the contract requires',
+    )
+  }
   if (BigInt(`0x${signature.slice(66, 130)}`) > SECP256K1_HALF_N) {
     throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature has a high s value (EIP-2)')
   }

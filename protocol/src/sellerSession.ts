@@ -234,7 +234,7 @@ export class SellerSession {
     return this.phase === 'streaming' ? this.pump(now) : []
   }
 
-  /** The source has no more data (finite products): close once everything sent is paid. */
+  /** The source has no more data (finite products): close with `product_ended`. */
   sourceEnded(): SellerEffect[] {
     if (this.phase === 'closed') return []
     return this.end('product_ended')
@@ -262,8 +262,14 @@ export class SellerSession {
     return this.fail('STORE_FAILED', message, 'server_shutdown')
   }
 
-  /** Timer: closes the session when a `payment_required` deadline has passed. */
+  /**
+   * Timer: closes the session when a `payment_required` deadline has passed, or when the terms
+   * expired without an `accept` (so an unauthenticated `hello` cannot hold a channel).
+   */
   tick(now: number): SellerEffect[] {
+    if (this.phase === 'await_accept' && now >= this.terms!.expiresAt) {
+      return this.fail('TERMS_EXPIRED', 'terms expired before accept', 'terms_rejected')
+    }
     if (this.phase !== 'streaming' || this.paymentDeadline === undefined || now < this.paymentDeadline)
       return []
     return this.fail('PAYMENT_TIMEOUT', 'no receipt before the payment deadline', 'payment_timeout')
@@ -271,7 +277,7 @@ export class SellerSession {
 
   /** The deadline (ms since the epoch) the driver should call {@link tick} at, if any. */
   get deadline(): number | undefined {
-    return this.paymentDeadline
+    return this.phase === 'await_accept' ? this.terms!.expiresAt : this.paymentDeadline
   }
 
   /** Closes from the seller side (shutdown). */

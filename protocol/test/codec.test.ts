@@ -100,6 +100,13 @@ const hash32 = new Uint8Array(32).fill(9)
 const validReceipt = { t: 'receipt', seq: 3, amount: Uint8Array.of(1, 0), ackHash: hash32, signature: sig65 }
 
 describe('codec', () => {
+  it('reads 64-bit integers from other msgpack encoders (uint64 timestamps) as numbers', () => {
+    // {t: 'ping', n: 2^32} with n written as uint64 (cf), as Go or Rust msgpack libraries do
+    const bytes = Uint8Array.from(Buffer.from('82a174a470696e67a16ecf0000000100000000', 'hex'))
+    expect(decodeFrame(bytes)).toEqual({ t: 'ping', n: 2 ** 32 })
+    expect(decodeFrame(encodeFrame({ t: 'ping', n: 2 ** 40 }))).toEqual({ t: 'ping', n: 2 ** 40 })
+  })
+
   it('round-trips every frame type unchanged (encode then decode)', () => {
     fc.assert(
       fc.property(frameArb, (frame) => {

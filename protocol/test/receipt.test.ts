@@ -139,6 +139,14 @@ describe('recoverReceiptSigner', () => {
     expect(recoverReceiptSigner(otherContract, receipt, signature)).not.toBe(buyer.address)
   })
 
+  it('rejects v = 0 or 1, which ethers would recover but the contract never pays, with RECEIPT_BAD_SIGNATURE', () => {
+    const good = signReceipt(buyerKey, separator, receipt)
+    expect(recoverReceiptSigner(separator, receipt, good)).toBe(buyer.address)
+    const v = Number.parseInt(good.slice(130), 16) - 27
+    const raw = `${good.slice(0, 130)}${v.toString(16).padStart(2, '0')}` as Hex
+    expect(thrownCode(() => recoverReceiptSigner(separator, receipt, raw))).toBe('RECEIPT_BAD_SIGNATURE')
+  })
+
   it('rejects the malleable high-s twin of a valid signature with RECEIPT_BAD_SIGNATURE', () => {
     const sig = Signature.from(signReceipt(buyerKey, separator, receipt))
     const highS = zeroPadValue(toBeHex(SECP256K1_N - BigInt(sig.s)), 32)

@@ -506,7 +506,7 @@ describe('SellerSession and BuyerSession', () => {
     it('refuses terms signed by another key with TERMS_SIGNER_MISMATCH', () => {
       const h = new Harness({ termsKey: wrongKey }).start()
       expect(h.buyer.error?.code).toBe('TERMS_SIGNER_MISMATCH')
-      expect(h.buyerClose?.reason).toBe('protocol_error')
+      expect(h.buyerClose?.reason).toBe('terms_rejected')
       expect(h.seller.closed).toBe(true)
       h.offer(payload(0))
       expect(h.sellerFrames('chunk')).toHaveLength(0)

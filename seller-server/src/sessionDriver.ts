@@ -46,7 +46,7 @@ export interface SessionEnd {
  * and a clean close), applies the pure {@link SellerSession}'s effects, stores each accepted receipt
  * durably before the session extends credit, and times `payment_required` deadlines.
  */
-export function driveSession(ws: WebSocket, ctx: SessionContext): void {
+export function driveSession(ws: WebSocket, ctx: SessionContext): { shutdown(): void } {
   const session = new SellerSession(ctx.signTerms, ctx.domainSeparator)
   let productKey: string | undefined
   let channelId: Hex | undefined
@@ -158,4 +158,5 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): void {
   })
   ws.on('close', finish)
   ws.on('error', (err) => ctx.log.debug({ err }, 'socket error'))
+  return { shutdown: () => apply(session.shutdown()) }
 }

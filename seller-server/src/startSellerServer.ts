@@ -212,10 +212,12 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   }
 
   const domainSeparators = new Map<string, Hex>()
-  const wss = new WebSocketServer({ server: http, maxPayload: DEFAULT_MAX_FRAME_BYTES })
+  // ws's own limit sits above the frame limit so oversized frames get a FRAME_TOO_LARGE error frame.
+  const wss = new WebSocketServer({ server: http, maxPayload: 2 * DEFAULT_MAX_FRAME_BYTES })
+  const drivers = new Set<{ shutdown(): void }>()
   wss.on('connection', (ws) => {
     sessions++
-    driveSession(ws, {
+    const driver = driveSession(ws, {
       policyFor: (id) => policies.get(id),
       resolve: (productId, channelId, now) =>
         resolveChannel(
@@ -268,6 +270,8 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
       maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
       log,
     })
+    drivers.add(driver)
+    ws.once('close', () => drivers.delete(driver))
   })
 
   let closing: Promise<void> | undefined
@@ -284,7 +288,11 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
     },
     close() {
       closing ??= (async () => {
-        for (const client of wss.clients) client.close(1001, 'server_shutdown')
+        // Sessions end with a `close` frame (server_shutdown) once their pending receipts are stored.
+        for (const driver of drivers) driver.shutdown()
+        const deadline = Date.now() + 2_000
+        while (wss.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+        for (const client of wss.clients) client.terminate()
         await new Promise<void>((resolve) => wss.close(() => resolve()))
         await new Promise<void>((resolve) => http.close(() => resolve()))
         http.closeAllConnections()

@@ -1,6 +1,7 @@
 import {
   BuyerClient,
   type ChunkFrame,
+  DEFAULT_MAX_FRAME_BYTES,
   type Hex,
   nextAckHash,
   receiptDomainSeparator,
@@ -29,7 +30,7 @@ describe('seller server under bad input', () => {
   beforeAll(async () => {
     market = await startLocalMarketplace({
       rowsPerSecond: 200,
-      policy: { window: WINDOW, receiptEvery: 4, paymentTimeoutMs: 400 },
+      policy: { window: WINDOW, receiptEvery: 4, paymentTimeoutMs: 400, termsTtlMs: 1_500 },
       logger: pino({ level: 'silent' }),
     })
     provider = new JsonRpcProvider(market.rpcUrl, market.chainId, {
@@ -119,6 +120,25 @@ describe('seller server under bad input', () => {
     expect((await good.finished).chunks).toBe(60)
     expect(received.length).toBeGreaterThan(atGarbage)
     expect(received).toEqual(Array.from({ length: 60 }, (_, i) => i))
+  })
+
+  it('answers a frame over the size limit with FRAME_TOO_LARGE and a clean close', async () => {
+    const raw = await connectRaw(market.seller.url)
+    raw.sendBytes(new Uint8Array(DEFAULT_MAX_FRAME_BYTES + 1))
+    expect(await raw.next('error')).toMatchObject({ code: 'FRAME_TOO_LARGE' })
+    expect((await raw.closed).code).toBe(1000)
+  })
+
+  it('closes a session whose terms were never accepted once they expire, freeing the channel', async () => {
+    const { channelId } = await buyer.openChannel(market.seller.address, price * 10n)
+    const raw = await connectRaw(market.seller.url)
+    raw.sendFrame({ t: 'hello', v: 1, productId, channelId })
+    const terms = await raw.next('terms')
+    const closed = await raw.closed
+    expect(raw.frames.find((f) => f.t === 'error')).toMatchObject({ code: 'TERMS_EXPIRED' })
+    expect(raw.frames.at(-1)).toMatchObject({ t: 'close', reason: 'terms_rejected' })
+    expect(closed.code).toBe(1000)
+    expect(Date.now()).toBeGreaterThanOrEqual(terms.expiresAt)
   })
 
   it('rejects a receipt signed by the wrong key with RECEIPT_WRONG_SIGNER', async () => {
