@@ -12,7 +12,7 @@ import WebSocket from 'ws'
 import { BuyerSession, closeError } from './buyerSession.ts'
 import { type CatalogProduct, joinDescriptor, listProducts } from './catalog.ts'
 import { DEFAULT_MAX_FRAME_BYTES, decodeFrame, encodeFrame } from './codec.ts'
-import { TrickleError } from './errors.ts'
+import { type ErrorCode, TrickleError } from './errors.ts'
 import { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
 import type { CloseReason, ResumeBase } from './frames.ts'
 import type { Address, Hex } from './hex.ts'
@@ -54,7 +54,7 @@ export interface SessionSummary {
   /** the channel's cumulative amount after this session, wei */
   cumulativeAmount: bigint
   reason: CloseReason | undefined
-  error?: { code: string; message: string }
+  error?: { code: ErrorCode; message: string }
 }
 
 /** A paid stream: iterate it for chunks; it pays as they arrive. */

@@ -69,14 +69,17 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): { shutdown(): 
     ended = true
     clearTimeout(timer)
     unlisten?.()
-    if (ownsChannel && channelId) ctx.releaseChannel(channelId)
-    ctx.onSessionEnd({
-      channelId,
-      productId,
-      reason: closeReason,
-      code: closeCode,
-      chunksSent: session.stats.chunksSent,
-      receiptsAccepted: session.stats.receiptsAccepted,
+    // Settlement reads the store: let receipt writes still queued land first.
+    void persisting.then(() => {
+      if (ownsChannel && channelId) ctx.releaseChannel(channelId)
+      ctx.onSessionEnd({
+        channelId,
+        productId,
+        reason: closeReason,
+        code: closeCode,
+        chunksSent: session.stats.chunksSent,
+        receiptsAccepted: session.stats.receiptsAccepted,
+      })
     })
   }
 
