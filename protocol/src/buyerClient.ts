@@ -263,10 +263,13 @@ class SocketStream implements PaidStream {
   private done = false
   private failure: TrickleError | undefined
   private resolveFinished!: (s: SessionSummary) => void
+  /** records every receipt signed (including the final one from `close`) for later resumes */
+  private readonly remember: (base: ResumeBase) => void
 
   constructor(ws: WebSocket, session: BuyerSession, remember: (base: ResumeBase) => void) {
     this.ws = ws
     this.session = session
+    this.remember = remember
     this.finished = new Promise((resolve) => {
       this.resolveFinished = resolve
     })
@@ -280,7 +283,7 @@ class SocketStream implements PaidStream {
         this.apply(session.malformed(e))
         return
       }
-      this.apply(session.receive(frame, Date.now()), remember)
+      this.apply(session.receive(frame, Date.now()))
     })
     ws.on('close', () => {
       this.apply(session.disconnected())
@@ -292,7 +295,7 @@ class SocketStream implements PaidStream {
     this.apply(session.start())
   }
 
-  private apply(effects: ReturnType<BuyerSession['receive']>, remember?: (base: ResumeBase) => void): void {
+  private apply(effects: ReturnType<BuyerSession['receive']>): void {
     for (const e of effects) {
       switch (e.type) {
         case 'send':
@@ -302,7 +305,7 @@ class SocketStream implements PaidStream {
           this.queue.push({ seq: e.seq, data: e.data })
           break
         case 'receipt':
-          remember?.({ ...e.receipt, signature: e.signature })
+          this.remember({ ...e.receipt, signature: e.signature })
           break
         case 'close': {
           const err = closeError(e)

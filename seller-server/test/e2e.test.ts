@@ -105,4 +105,32 @@ describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
     expect(view.claimed).toBe(200n * price)
     await buyer.close()
   })
+
+  it('lets the same client resume a channel after it closed a stream early', async () => {
+    const { deployment, seller } = market
+    const buyer = await BuyerClient.create({
+      wallet: new Wallet(market.buyerKeys[1]!, provider),
+      chainId: market.chainId,
+      registry: deployment.registry as Hex,
+      channels: deployment.channels as Hex,
+      deployBlock: deployment.deployBlock,
+      gateways: [seller.httpUrl],
+    })
+    const product = await buyer.product(seller.products[0]!.productId)
+    const price = BigInt(product.descriptor!.pricePerChunk)
+    const { channelId } = await buyer.openChannel(seller.address, price * 100n)
+    const first = await buyer.stream(product, { channelId, maxSpend: price * 100n })
+    let taken = 0
+    for await (const _ of first) if (++taken === 10) break
+    const closed = await first.close()
+    expect(closed.reason).toBe('buyer_closed')
+    // The final receipt covers every chunk received, and the seller stored it.
+    expect(await seller.store.latest(channelId)).toMatchObject({ seq: closed.chunks })
+    const second = await buyer.stream(product, { channelId, maxSpend: price * 100n, maxChunks: 3 })
+    const seqs: number[] = []
+    for await (const c of second) seqs.push(c.seq)
+    expect(seqs).toEqual([closed.chunks, closed.chunks + 1, closed.chunks + 2])
+    expect((await second.finished).cumulativeAmount).toBe(price * BigInt(closed.chunks + 3))
+    await buyer.close()
+  })
 })
