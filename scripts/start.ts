@@ -4,9 +4,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { increaseTime } from '@trickle/contracts'
+import { channelsAt, increaseTime } from '@trickle/contracts'
 import { decodeReading } from '@trickle/devices'
-import { BuyerClient, type Hex } from '@trickle/protocol'
+import { BuyerClient } from '@trickle/protocol'
 import { startLocalMarketplace } from '@trickle/seller'
 import { Command } from 'commander'
 import { JsonRpcProvider, Wallet } from 'ethers'
@@ -88,11 +88,7 @@ for (const p of seller.products) say(`  product ${p.productId}  ${p.descriptor.n
 
 const config = {
   rpcUrl: market.rpcUrl,
-  chainId: market.chainId,
-  registry: deployment.registry,
-  channels: deployment.channels,
-  deployBlock: deployment.deployBlock,
-  gateways: [seller.httpUrl],
+  ...market.config,
   ...(market.buyerKeys[0] ? { buyerKey: market.buyerKeys[0] } : {}),
 }
 mkdirSync('.trickle', { recursive: true })
@@ -110,11 +106,7 @@ const provider = new JsonRpcProvider(market.rpcUrl, market.chainId, {
 const wallet = new Wallet(buyerKey, provider)
 const buyer = await BuyerClient.create({
   wallet,
-  chainId: market.chainId,
-  registry: deployment.registry as Hex,
-  channels: deployment.channels as Hex,
-  deployBlock: deployment.deployBlock,
-  gateways: [seller.httpUrl],
+  ...market.config,
 })
 say('\nDemo buyer')
 const catalog = await buyer.products()
@@ -170,7 +162,7 @@ if (!opts.once) {
     await increaseTime(market.chain.provider, 3601)
     say('  local chain: requested close, advanced anvil time past the 3600 s challenge period')
     const receipt = await buyer.finalize(channelId)
-    const channels = (await import('@trickle/contracts')).channelsAt(deployment.channels, provider)
+    const channels = channelsAt(deployment.channels, provider)
     for (const log of receipt.logs) {
       const ev = channels.interface.parseLog(log)
       if (ev?.name === 'ChannelClosed') refunded = ev.args.getValue('refundedToPayer') as bigint

@@ -14,7 +14,7 @@ import type { ReceiptStore } from './receiptStore.ts'
 export async function resolveChannel(
   channels: StreamChannelsContract,
   store: ReceiptStore,
-  request: { productId: bigint; channelId: Hex; chainId: number; payee: Address },
+  request: { productId: bigint; channelId: Hex; chainId: number; channels: Address; payee: Address },
   now: number,
 ): Promise<ChannelInfo> {
   let view: Awaited<ReturnType<StreamChannelsContract['getChannel']>>
@@ -41,7 +41,7 @@ export async function resolveChannel(
     productId: request.productId,
     channelId: request.channelId,
     chainId: request.chainId,
-    channels: (await channels.getAddress()) as Address,
+    channels: request.channels,
     payee: request.payee,
     deposit: view.deposit,
     signers,

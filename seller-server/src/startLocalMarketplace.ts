@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Deployment, deployContracts, type LocalChain, startLocalChain } from '@trickle/contracts'
 import { type EmbeddedBroker, type Replayer, startBroker, startReplayer } from '@trickle/devices'
-import type { Address } from '@trickle/protocol'
+import type { Address, MarketplaceConfig } from '@trickle/protocol'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { airQualityProducts } from './airQualityProducts.ts'
@@ -43,6 +43,8 @@ export interface LocalMarketplace {
   deployment: Deployment
   brokerUrl: string
   seller: SellerServer
+  /** what a `BuyerClient` needs to find this marketplace (the seller's HTTP server as IPFS gateway) */
+  config: MarketplaceConfig
   replayer: Replayer | undefined
   /** keys of funded accounts usable as buyers (anvil accounts 2..9 locally) */
   buyerKeys: string[]
@@ -120,6 +122,13 @@ export async function startLocalMarketplace(
       deployment,
       brokerUrl,
       seller,
+      config: {
+        chainId,
+        registry: deployment.registry as Address,
+        channels: deployment.channels as Address,
+        deployBlock: deployment.deployBlock,
+        gateways: [seller.httpUrl],
+      },
       replayer,
       buyerKeys: keys.slice(2),
       stop,

@@ -5,7 +5,6 @@ import { join } from 'node:path'
 import { channelsAt, registryAt } from '@trickle/contracts'
 import {
   type Address,
-  type ChannelInfo,
   DEFAULT_MAX_FRAME_BYTES,
   type Hex,
   type ProductDescriptor,
@@ -211,7 +210,8 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
     policies.set(p.productId, { key: p.key, policy: { ...policy, pricePerChunk: spec.pricePerChunk } })
   }
 
-  const domainSeparators = new Map<string, Hex>()
+  // One chain, one StreamChannels: the receipt domain separator is fixed for this server.
+  const domainSeparator = receiptDomainSeparator({ chainId: options.chainId, channels: options.channels })
   // ws's own limit sits above the frame limit so oversized frames get a FRAME_TOO_LARGE error frame.
   const wss = new WebSocketServer({ server: http, maxPayload: 2 * DEFAULT_MAX_FRAME_BYTES })
   const drivers = new Set<{ shutdown(): void }>()
@@ -223,19 +223,17 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
         resolveChannel(
           channels,
           store,
-          { productId, channelId, chainId: options.chainId, payee: wallet.address as Address },
+          {
+            productId,
+            channelId,
+            chainId: options.chainId,
+            channels: options.channels,
+            payee: wallet.address as Address,
+          },
           now,
         ),
       signTerms: (terms) => signTerms(termsWallet.signingKey, terms),
-      domainSeparator: (info: ChannelInfo) => {
-        const key = `${info.chainId}:${info.channels}`
-        let sep = domainSeparators.get(key)
-        if (!sep) {
-          sep = receiptDomainSeparator({ chainId: info.chainId, channels: info.channels })
-          domainSeparators.set(key, sep)
-        }
-        return sep
-      },
+      domainSeparator: () => domainSeparator,
       listen: (key, onChunk) => mqttSource.listen(key, onChunk),
       store,
       claimChannel: (id) => {

@@ -43,11 +43,7 @@ describe('seller server under bad input', () => {
     buyer = await BuyerClient.create({
       wallet: payer,
       sessionKey: payer.signingKey,
-      chainId: market.chainId,
-      registry: market.deployment.registry as Hex,
-      channels: market.deployment.channels as Hex,
-      deployBlock: market.deployment.deployBlock,
-      gateways: [market.seller.httpUrl],
+      ...market.config,
     })
     const product = market.seller.products[0]!
     productId = product.productId

@@ -32,11 +32,7 @@ describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
     const wallet = new Wallet(market.buyerKeys[0]!, provider)
     const buyer = await BuyerClient.create({
       wallet,
-      chainId: market.chainId,
-      registry: deployment.registry as Hex,
-      channels: deployment.channels as Hex,
-      deployBlock: deployment.deployBlock,
-      gateways: [seller.httpUrl],
+      ...market.config,
     })
     // Discovery: registry events + descriptors through IPFS.
     const catalog = await buyer.products()
@@ -107,14 +103,10 @@ describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
   })
 
   it('lets the same client resume a channel after it closed a stream early', async () => {
-    const { deployment, seller } = market
+    const { seller } = market
     const buyer = await BuyerClient.create({
       wallet: new Wallet(market.buyerKeys[1]!, provider),
-      chainId: market.chainId,
-      registry: deployment.registry as Hex,
-      channels: deployment.channels as Hex,
-      deployBlock: deployment.deployBlock,
-      gateways: [seller.httpUrl],
+      ...market.config,
     })
     const product = await buyer.product(seller.products[0]!.productId)
     const price = BigInt(product.descriptor!.pricePerChunk)

@@ -23,10 +23,7 @@ async function buyerFor(market: LocalMarketplace, gateway: string, sessionKey?: 
   })
   const buyer = await BuyerClient.create({
     wallet: new Wallet(market.buyerKeys[0]!, provider),
-    chainId: market.chainId,
-    registry: market.deployment.registry as Hex,
-    channels: market.deployment.channels as Hex,
-    deployBlock: market.deployment.deployBlock,
+    ...market.config,
     gateways: [gateway],
     ...(sessionKey ? { sessionKey } : {}),
   })

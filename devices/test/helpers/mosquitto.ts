@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -7,9 +6,6 @@ import { join } from 'node:path'
 
 /** Path of the Debian package's broker binary. */
 export const MOSQUITTO_BIN = '/usr/sbin/mosquitto'
-
-/** Whether mosquitto is installed. */
-export const hasMosquitto = (): boolean => existsSync(MOSQUITTO_BIN)
 
 /** A free loopback TCP port (asked from the OS, then released). */
 export async function freePort(): Promise<number> {
