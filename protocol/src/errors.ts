@@ -33,11 +33,21 @@ export const ERROR_CODES = [
   // Infrastructure
   'STORE_FAILED',
   'CHAIN_UNAVAILABLE',
+  // Settlement
+  'CLAIM_REJECTED',
+  'CLAIM_MISSED',
   'DESCRIPTOR_INVALID',
   'DESCRIPTOR_UNAVAILABLE',
   'PRODUCT_NOT_FOUND',
   'CONNECTION_FAILED',
   'SESSION_CLOSED',
+  // Channel management by the buyer SDK and CLI (local: raised by the SDK, never sent on the wire)
+  'NOT_PAYER',
+  'CHALLENGE_PERIOD_NOT_OVER',
+  'INVALID_AMOUNT',
+  'INSUFFICIENT_FUNDS',
+  'TRANSACTION_REVERTED',
+  'CHAIN_MISMATCH',
   'INTERNAL',
 ] as const
 

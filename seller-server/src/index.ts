@@ -14,13 +14,27 @@
  */
 
 export { airQualityProducts } from './airQualityProducts.ts'
+export { type ClaimSender, type FeeMode, sendClaim, trackClaim } from './claimTransaction.ts'
 export { type IpfsNode, startIpfsNode } from './ipfsNode.ts'
 export { type ChunkListener, connectMqttSource, type MqttSource } from './mqttSource.ts'
 export { type PublishedProduct, publishProducts } from './publishProducts.ts'
-export { type ClaimRecord, openReceiptStore, type ReceiptStore, type StoredReceipt } from './receiptStore.ts'
+export {
+  type ClaimRecord,
+  type ClaimStatus,
+  openReceiptStore,
+  type ReceiptStore,
+  type StoredReceipt,
+} from './receiptStore.ts'
 export { resolveChannel } from './resolveChannel.ts'
 export { driveSession, type SessionContext, type SessionEnd } from './sessionDriver.ts'
-export { createSettlement, type Settlement } from './settlement.ts'
+export {
+  type ClaimTrigger,
+  DEFAULT_SETTLEMENT_POLICY,
+  type SettlementEvents,
+  type SettlementPolicy,
+  type SettlementWorker,
+  startSettlementWorker,
+} from './settlementWorker.ts'
 export {
   type LocalMarketplace,
   type LocalMarketplaceOptions,

@@ -8,20 +8,39 @@ export interface StoredReceipt extends AcceptedReceipt {
   storedAt: number
 }
 
-/** A claim the seller sent on-chain. */
+/**
+ * Where a claim transaction stands. `pending`: signed and recorded, maybe broadcast, not yet mined;
+ * `mined`: included and succeeded; `reverted`: included and failed; `dropped`: its nonce was used by
+ * another transaction, so it can never be mined.
+ */
+export type ClaimStatus = 'pending' | 'mined' | 'reverted' | 'dropped'
+
+/** A claim transaction of the seller, recorded before it is broadcast. */
 export interface ClaimRecord {
   channelId: Hex
-  /** the receipt's cumulative amount that was claimed, wei */
+  /** the receipt's cumulative amount that is claimed, wei */
   cumulativeAmount: bigint
-  /** wei paid out by this claim */
-  paid: bigint
+  /** the receipt's seq, chunks */
+  seq: number
   txHash: Hex
-  claimedAt: number
+  /** the sender's account nonce the transaction uses */
+  nonce: number
+  /** the signed transaction (RLP, 0x hex), rebroadcast unchanged until it is mined or dropped */
+  rawTx: Hex
+  status: ClaimStatus
+  /** wei the claim paid out (from its `Claimed` event); 0 until mined */
+  paid: bigint
+  /** ms since the epoch */
+  sentAt: number
+  /** ms since the epoch when the status left `pending` */
+  settledAt?: number
+  /** block the transaction was mined in */
+  blockNumber?: number
 }
 
 /**
- * Durable storage of accepted receipts and of claims. Kept behind this interface so that several
- * seller instances can later share PostgreSQL; every method may be async.
+ * Durable storage of accepted receipts and of the claim ledger. Kept behind this interface so that
+ * several seller instances can later share PostgreSQL; every method may be async.
  */
 export interface ReceiptStore {
   /**
@@ -31,54 +50,157 @@ export interface ReceiptStore {
   save(receipt: AcceptedReceipt): Promise<void>
   /** The highest receipt of a channel, if any. */
   latest(channelId: Hex): Promise<StoredReceipt | undefined>
-  /** Records a claim transaction. */
+  /**
+   * Channels whose latest receipt is worth more than the highest mined claim recorded here: the ones
+   * settlement still has to look at. Lowercase ids.
+   */
+  unsettledChannels(): Promise<Hex[]>
+  /**
+   * Records a signed claim transaction (status `pending`) before it is broadcast; a crash after this
+   * call rebroadcasts the same transaction instead of signing a second claim.
+   * @throws TrickleError `STORE_FAILED`
+   */
   recordClaim(claim: ClaimRecord): Promise<void>
-  /** The most recent claim of a channel, if any. */
+  /** Moves a claim out of `pending`. */
+  settleClaim(
+    txHash: Hex,
+    outcome: { status: Exclude<ClaimStatus, 'pending'>; paid?: bigint; blockNumber?: number },
+  ): Promise<void>
+  /** Claims still `pending`, oldest nonce first; of one channel when `channelId` is given. */
+  pendingClaims(channelId?: Hex): Promise<ClaimRecord[]>
+  /** The most recent mined claim of a channel, if any. */
   lastClaim(channelId: Hex): Promise<ClaimRecord | undefined>
+  /** Every claim of a channel, in the order they were recorded. */
+  claims(channelId: Hex): Promise<ClaimRecord[]>
+  /** A small persistent value, e.g. the block the settlement worker has read events up to. */
+  getMeta(key: string): Promise<string | undefined>
+  setMeta(key: string, value: string): Promise<void>
   close(): Promise<void>
 }
 
+/** Schema version kept in `PRAGMA user_version`. */
+const SCHEMA_VERSION = 2
+
+const CLAIMS_TABLE = `
+  CREATE TABLE claims (
+    tx_hash TEXT NOT NULL PRIMARY KEY,
+    channel_id TEXT NOT NULL,
+    cumulative_amount TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    nonce INTEGER NOT NULL,
+    raw_tx TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'mined', 'reverted', 'dropped')),
+    paid TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    settled_at INTEGER,
+    block_number INTEGER
+  ) STRICT;
+  CREATE INDEX claims_by_channel ON claims (channel_id, status);
+`
+
 /**
- * Opens (creating if needed) a `node:sqlite` receipt store in WAL mode with `synchronous = FULL`, so
- * that a receipt is on disk when {@link ReceiptStore.save} resolves.
+ * Brings a database to {@link SCHEMA_VERSION}. Version 1 (issue 2) had a claims table of mined claims
+ * only; its rows are kept as `mined` claims without a raw transaction.
+ */
+function migrate(db: DatabaseSync): void {
+  const version = Number((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version)
+  if (version >= SCHEMA_VERSION) return
+  db.exec('BEGIN IMMEDIATE')
+  try {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS receipts (
+        channel_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        amount TEXT NOT NULL,
+        ack_hash TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        product_id TEXT NOT NULL,
+        stored_at INTEGER NOT NULL,
+        PRIMARY KEY (channel_id, seq)
+      ) STRICT;
+      CREATE TABLE IF NOT EXISTS meta (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) STRICT;
+    `)
+    const hasV1Claims = db
+      .prepare("SELECT 1 FROM pragma_table_info('claims') WHERE name = 'claimed_at'")
+      .get()
+    if (hasV1Claims) {
+      db.exec(`ALTER TABLE claims RENAME TO claims_v1; ${CLAIMS_TABLE}`)
+      db.exec(`
+        INSERT INTO claims (tx_hash, channel_id, cumulative_amount, seq, nonce, raw_tx, status, paid, sent_at, settled_at)
+        SELECT tx_hash, channel_id, cumulative_amount, 0, -1, '0x', 'mined', paid, claimed_at, claimed_at FROM claims_v1;
+        DROP TABLE claims_v1;
+      `)
+    } else if (!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'claims'").get()) {
+      db.exec(CLAIMS_TABLE)
+    }
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}; COMMIT`)
+  } catch (err) {
+    db.exec('ROLLBACK')
+    throw err
+  }
+}
+
+type Row = Record<string, string | number | null>
+
+function toClaim(row: Row): ClaimRecord {
+  const claim: ClaimRecord = {
+    channelId: row.channel_id as Hex,
+    cumulativeAmount: BigInt(row.cumulative_amount as string),
+    seq: Number(row.seq),
+    txHash: row.tx_hash as Hex,
+    nonce: Number(row.nonce),
+    rawTx: row.raw_tx as Hex,
+    status: row.status as ClaimStatus,
+    paid: BigInt(row.paid as string),
+    sentAt: Number(row.sent_at),
+  }
+  if (row.settled_at !== null) claim.settledAt = Number(row.settled_at)
+  if (row.block_number !== null) claim.blockNumber = Number(row.block_number)
+  return claim
+}
+
+/**
+ * Opens (creating or migrating if needed) a `node:sqlite` receipt store in WAL mode with
+ * `synchronous = FULL`, so that a receipt or a claim is on disk when the call that wrote it resolves.
  *
  * @param path - database file, e.g. `<dataDir>/receipts.sqlite`
  */
 export function openReceiptStore(path: string): ReceiptStore {
   mkdirSync(dirname(path), { recursive: true })
   const db = new DatabaseSync(path)
-  db.exec(`
-    PRAGMA journal_mode = WAL;
-    PRAGMA synchronous = FULL;
-    CREATE TABLE IF NOT EXISTS receipts (
-      channel_id TEXT NOT NULL,
-      seq INTEGER NOT NULL,
-      amount TEXT NOT NULL,
-      ack_hash TEXT NOT NULL,
-      signature TEXT NOT NULL,
-      signer TEXT NOT NULL,
-      product_id TEXT NOT NULL,
-      stored_at INTEGER NOT NULL,
-      PRIMARY KEY (channel_id, seq)
-    ) STRICT;
-    CREATE TABLE IF NOT EXISTS claims (
-      channel_id TEXT NOT NULL,
-      cumulative_amount TEXT NOT NULL,
-      paid TEXT NOT NULL,
-      tx_hash TEXT NOT NULL PRIMARY KEY,
-      claimed_at INTEGER NOT NULL
-    ) STRICT;
-  `)
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;')
+  migrate(db)
   const insert = db.prepare(
     `INSERT OR IGNORE INTO receipts (channel_id, seq, amount, ack_hash, signature, signer, product_id, stored_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   )
   const selectLatest = db.prepare('SELECT * FROM receipts WHERE channel_id = ? ORDER BY seq DESC LIMIT 1')
-  const insertClaim = db.prepare(
-    'INSERT OR IGNORE INTO claims (channel_id, cumulative_amount, paid, tx_hash, claimed_at) VALUES (?, ?, ?, ?, ?)',
+  const selectLatestPerChannel = db.prepare(
+    'SELECT channel_id, amount, MAX(seq) AS seq FROM receipts GROUP BY channel_id',
   )
-  const selectClaim = db.prepare(
-    'SELECT * FROM claims WHERE channel_id = ? ORDER BY claimed_at DESC, rowid DESC LIMIT 1',
+  const selectMinedAmounts = db.prepare(
+    "SELECT channel_id, cumulative_amount FROM claims WHERE status = 'mined'",
+  )
+  const insertClaim = db.prepare(
+    `INSERT INTO claims (tx_hash, channel_id, cumulative_amount, seq, nonce, raw_tx, status, paid, sent_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  )
+  const updateClaim = db.prepare(
+    `UPDATE claims SET status = ?, paid = ?, settled_at = ?, block_number = ?
+     WHERE tx_hash = ? AND status = 'pending'`,
+  )
+  const selectPending = db.prepare("SELECT * FROM claims WHERE status = 'pending' ORDER BY nonce, sent_at")
+  const selectPendingOf = db.prepare(
+    "SELECT * FROM claims WHERE status = 'pending' AND channel_id = ? ORDER BY nonce, sent_at",
+  )
+  const selectLastMined = db.prepare(
+    "SELECT * FROM claims WHERE channel_id = ? AND status = 'mined' ORDER BY settled_at DESC, rowid DESC LIMIT 1",
+  )
+  const selectClaims = db.prepare('SELECT * FROM claims WHERE channel_id = ? ORDER BY rowid')
+  const selectMeta = db.prepare('SELECT value FROM meta WHERE key = ?')
+  const upsertMeta = db.prepare(
+    'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
   )
   return {
     async save(r) {
@@ -98,7 +220,7 @@ export function openReceiptStore(path: string): ReceiptStore {
       }
     },
     async latest(channelId) {
-      const row = selectLatest.get(channelId.toLowerCase()) as Record<string, string | number> | undefined
+      const row = selectLatest.get(channelId.toLowerCase()) as Row | undefined
       if (!row) return undefined
       return {
         channelId: row.channel_id as Hex,
@@ -111,25 +233,61 @@ export function openReceiptStore(path: string): ReceiptStore {
         storedAt: Number(row.stored_at),
       }
     },
+    async unsettledChannels() {
+      // Amounts are decimal strings (uint256 does not fit SQLite integers): compare them as bigints.
+      const claimed = new Map<string, bigint>()
+      for (const row of selectMinedAmounts.all() as Row[]) {
+        const amount = BigInt(row.cumulative_amount as string)
+        const id = row.channel_id as string
+        if (amount > (claimed.get(id) ?? 0n)) claimed.set(id, amount)
+      }
+      return (selectLatestPerChannel.all() as Row[])
+        .filter((row) => BigInt(row.amount as string) > (claimed.get(row.channel_id as string) ?? 0n))
+        .map((row) => row.channel_id as Hex)
+    },
     async recordClaim(c) {
-      insertClaim.run(
-        c.channelId.toLowerCase(),
-        c.cumulativeAmount.toString(),
-        c.paid.toString(),
-        c.txHash,
-        c.claimedAt,
+      try {
+        insertClaim.run(
+          c.txHash,
+          c.channelId.toLowerCase(),
+          c.cumulativeAmount.toString(),
+          c.seq,
+          c.nonce,
+          c.rawTx,
+          c.status,
+          c.paid.toString(),
+          c.sentAt,
+        )
+      } catch (cause) {
+        throw new TrickleError('STORE_FAILED', 'could not record the claim', { cause })
+      }
+    },
+    async settleClaim(txHash, outcome) {
+      updateClaim.run(
+        outcome.status,
+        (outcome.paid ?? 0n).toString(),
+        Date.now(),
+        outcome.blockNumber ?? null,
+        txHash,
       )
     },
+    async pendingClaims(channelId) {
+      const rows = (channelId ? selectPendingOf.all(channelId.toLowerCase()) : selectPending.all()) as Row[]
+      return rows.map(toClaim)
+    },
     async lastClaim(channelId) {
-      const row = selectClaim.get(channelId.toLowerCase()) as Record<string, string | number> | undefined
-      if (!row) return undefined
-      return {
-        channelId: row.channel_id as Hex,
-        cumulativeAmount: BigInt(row.cumulative_amount as string),
-        paid: BigInt(row.paid as string),
-        txHash: row.tx_hash as Hex,
-        claimedAt: Number(row.claimed_at),
-      }
+      const row = selectLastMined.get(channelId.toLowerCase()) as Row | undefined
+      return row ? toClaim(row) : undefined
+    },
+    async claims(channelId) {
+      return (selectClaims.all(channelId.toLowerCase()) as Row[]).map(toClaim)
+    },
+    async getMeta(key) {
+      const row = selectMeta.get(key) as Row | undefined
+      return row ? (row.value as string) : undefined
+    },
+    async setMeta(key, value) {
+      upsertMeta.run(key, value)
     },
     async close() {
       db.close()

@@ -1,4 +1,5 @@
 import {
+  type AcceptedReceipt,
   type ChannelInfo,
   decodeFrame,
   encodeFrame,
@@ -22,7 +23,9 @@ export interface SessionContext {
   domainSeparator(info: ChannelInfo): Hex
   listen(productKey: string, onChunk: (data: Uint8Array) => void): () => void
   store: ReceiptStore
-  /** claims the channel's latest receipt when a session on it ends */
+  /** called once per receipt after it is durably stored (settlement checks its threshold) */
+  onReceiptStored(receipt: AcceptedReceipt): void
+  /** called once when the session has ended and its receipt writes have landed */
   onSessionEnd(end: SessionEnd): void
   /** whether a session on this channel is already live (one at a time per channel) */
   claimChannel(channelId: Hex): boolean
@@ -114,6 +117,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): { shutdown(): 
               apply(session.persistFailed((err as Error).message))
               return
             }
+            ctx.onReceiptStored(receipt)
             apply(session.persisted(receipt, Date.now()))
           })
           break

@@ -15,13 +15,19 @@ import {
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
+import type { FeeMode } from './claimTransaction.ts'
 import { startIpfsNode } from './ipfsNode.ts'
 import { connectMqttSource } from './mqttSource.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
 import { type ClaimRecord, openReceiptStore, type ReceiptStore } from './receiptStore.ts'
 import { resolveChannel } from './resolveChannel.ts'
 import { driveSession, type SessionEnd } from './sessionDriver.ts'
-import { createSettlement, type Settlement } from './settlement.ts'
+import {
+  DEFAULT_SETTLEMENT_POLICY,
+  type SettlementPolicy,
+  type SettlementWorker,
+  startSettlementWorker,
+} from './settlementWorker.ts'
 
 /** A live sensor product: the MQTT topics it streams and what it costs. */
 export interface StreamProductSpec {
@@ -74,8 +80,10 @@ export interface SellerServerOptions {
   publicUrl?: string
   products: StreamProductSpec[]
   policy?: Partial<SessionPolicy>
-  /** claim a channel's latest receipt when a session on it ends (default true) */
-  claimOnSessionEnd?: boolean
+  /** when receipts are claimed on-chain (default {@link DEFAULT_SETTLEMENT_POLICY}) */
+  settlement?: Partial<SettlementPolicy>
+  /** how transaction fees are set (default `eip1559`; `legacy` for IOTA EVM) */
+  fees?: FeeMode
   logger?: Logger
 }
 
@@ -83,7 +91,7 @@ export interface SellerServerOptions {
 export interface SellerServerEvents {
   session: [SessionEnd]
   claimed: [ClaimRecord]
-  claimFailed: [{ channelId: Hex; error: Error }]
+  claimFailed: [{ channelId: Hex; error: Error; willRetry: boolean }]
 }
 
 /** A running seller server. */
@@ -97,10 +105,13 @@ export interface SellerServer {
   readonly products: readonly PublishedProduct[]
   readonly events: EventEmitter<SellerServerEvents>
   readonly store: ReceiptStore
-  readonly settlement: Settlement
+  readonly settlement: SettlementWorker
   /** sessions live now */
   readonly sessionCount: number
-  /** Stops accepting, closes sessions with `server_shutdown`, waits for pending claims. */
+  /**
+   * Stops accepting, closes sessions with `server_shutdown`, gives running claims up to 5 s to be
+   * mined (the rest stay pending in the ledger and resume at the next start), and releases everything.
+   */
   close(): Promise<void>
 }
 
@@ -129,8 +140,20 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   const genesis = await provider.getBlock(0)
   const chainScope = `${options.chainId}-${(genesis?.hash ?? '0x').slice(2, 14)}-${options.channels.toLowerCase()}`
   const store = openReceiptStore(join(options.dataDir, chainScope, 'receipts.sqlite'))
-  const settlement = createSettlement(channels, store)
+  const settlement = startSettlementWorker(
+    {
+      provider,
+      wallet,
+      channels: channelsAt(options.channels, provider),
+      store,
+      fees: options.fees ?? 'eip1559',
+    },
+    { ...DEFAULT_SETTLEMENT_POLICY, ...options.settlement },
+    log,
+  )
   const events = new EventEmitter<SellerServerEvents>()
+  settlement.events.on('claimed', (claim) => events.emit('claimed', claim))
+  settlement.events.on('claimFailed', (failure) => events.emit('claimFailed', failure))
   const ipfs = await startIpfsNode(join(options.dataDir, 'blocks'))
   const mqttSource = await connectMqttSource(
     options.brokerUrl,
@@ -140,7 +163,6 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
 
   const liveChannels = new Set<string>()
   let sessions = 0
-  const pendingClaims = new Set<Promise<unknown>>()
   const policies = new Map<bigint, { key: string; policy: SellerPolicy }>()
 
   const http = createServer((req, res) => {
@@ -243,27 +265,12 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
         return true
       },
       releaseChannel: (id) => liveChannels.delete(id.toLowerCase()),
+      onReceiptStored: (receipt) => settlement.receiptStored(receipt),
       onSessionEnd: (end) => {
         sessions--
         events.emit('session', end)
         log.info(end, 'session ended')
-        if (end.channelId && end.receiptsAccepted > 0 && options.claimOnSessionEnd !== false) {
-          const channelId = end.channelId
-          const claim = settlement
-            .claimLatest(channelId)
-            .then((record) => {
-              if (record) {
-                log.info({ channelId, paid: record.paid.toString(), tx: record.txHash }, 'claimed')
-                events.emit('claimed', record)
-              }
-            })
-            .catch((error: Error) => {
-              log.error({ channelId, err: error.message }, 'claim failed')
-              events.emit('claimFailed', { channelId, error })
-            })
-            .finally(() => pendingClaims.delete(claim))
-          pendingClaims.add(claim)
-        }
+        if (end.channelId && end.receiptsAccepted > 0) settlement.sessionEnded(end.channelId)
       },
       maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
       log,
@@ -294,7 +301,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
         await new Promise<void>((resolve) => wss.close(() => resolve()))
         await new Promise<void>((resolve) => http.close(() => resolve()))
         http.closeAllConnections()
-        await Promise.allSettled([...pendingClaims])
+        await settlement.stop(5_000)
         await mqttSource.close()
         await ipfs.stop()
         await store.close()
