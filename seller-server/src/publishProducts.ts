@@ -11,10 +11,19 @@ export interface PublishedProduct {
   descriptor: ProductDescriptor
 }
 
+/** What `products.json` remembers of a product, per registry address and product key. */
+interface RememberedProduct {
+  productId: string
+  /** `createdAt` of the descriptor as last published */
+  createdAt?: string
+}
+
 /**
  * Publishes each descriptor to the IPFS node and indexes its CID in `DataRegistry`: a product this
  * seller registered before (remembered per registry in `<dataDir>/products.json`) is updated when its
- * descriptor changed and left alone otherwise; a new one is registered.
+ * descriptor changed and left alone otherwise; a new one is registered. A descriptor that differs
+ * from the published one only in `createdAt` counts as unchanged (it keeps the old `createdAt`), so a
+ * restart costs no transaction.
  *
  * @param seller - the registering account (a remembered product is reused only if it still owns it)
  * @param descriptors - product key → descriptor
@@ -29,7 +38,7 @@ export async function publishProducts(
   statePath: string,
 ): Promise<PublishedProduct[]> {
   const registryAddress = (await registry.getAddress()).toLowerCase()
-  let state: Record<string, Record<string, string>> = {}
+  let state: Record<string, Record<string, RememberedProduct | string>> = {}
   try {
     state = JSON.parse(readFileSync(statePath, 'utf8'))
   } catch {
@@ -37,17 +46,28 @@ export async function publishProducts(
   }
   const known = state[registryAddress] ?? {}
   const out: PublishedProduct[] = []
-  for (const [key, descriptor] of descriptors) {
-    const cid = await ipfs.publish(descriptor)
-    const previous = known[key]
+  const hex = (bytes: Uint8Array) => `0x${Buffer.from(bytes).toString('hex')}`
+  for (const [key, fresh] of descriptors) {
+    const remembered = known[key]
+    const previous: RememberedProduct | undefined =
+      typeof remembered === 'string' ? { productId: remembered } : remembered
+    let descriptor = fresh
+    let cid = await ipfs.publish(descriptor)
     let productId: bigint | undefined
     if (previous !== undefined) {
-      const view = await registry.getProduct(BigInt(previous)).catch(() => undefined)
+      const view = await registry.getProduct(BigInt(previous.productId)).catch(() => undefined)
       if (view?.active && view.owner.toLowerCase() === seller.toLowerCase()) {
-        productId = BigInt(previous)
-        if (view.descriptorCid.toLowerCase() !== `0x${Buffer.from(cid.bytes).toString('hex')}`) {
-          await (await registry.update(productId, cid.bytes)).wait()
+        productId = BigInt(previous.productId)
+        const onChain = view.descriptorCid.toLowerCase()
+        if (previous.createdAt !== undefined && hex(cid.bytes) !== onChain) {
+          const kept = { ...fresh, createdAt: previous.createdAt }
+          const keptCid = await ipfs.publish(kept)
+          if (hex(keptCid.bytes) === onChain) {
+            descriptor = kept
+            cid = keptCid
+          }
         }
+        if (hex(cid.bytes) !== onChain) await (await registry.update(productId, cid.bytes)).wait()
       }
     }
     if (productId === undefined) {
@@ -58,7 +78,7 @@ export async function publishProducts(
       }
       if (productId === undefined) throw new Error(`registering ${key} emitted no ProductRegistered event`)
     }
-    known[key] = productId.toString()
+    known[key] = { productId: productId.toString(), createdAt: descriptor.createdAt }
     out.push({ key, productId, cid: cid.toString(), descriptor })
   }
   state[registryAddress] = known

@@ -73,6 +73,8 @@ export interface SettlementWorker {
    *   `CLAIM_MISSED` (the challenge period ended first), `CHAIN_UNAVAILABLE` after the worker stopped
    */
   settle(channelId: Hex, trigger?: ClaimTrigger): Promise<ClaimRecord | undefined>
+  /** Resolves once no claim is running (claims started meanwhile are waited for too). */
+  idle(): Promise<void>
   /**
    * Stops polling and retrying; claims still running after `graceMs` are abandoned and stay
    * `pending` in the ledger, to resume at the next start.
@@ -143,10 +145,9 @@ export function startSettlementWorker(
       )
     }
     const covered = receipt.amount < view.deposit ? receipt.amount : view.deposit
-    if (covered <= view.claimed) {
-      noteClaimed(channelId, view.claimed)
-      return last
-    }
+    noteClaimed(channelId, view.claimed)
+    if (covered <= view.claimed) return last
+    if (trigger === 'threshold' && covered - view.claimed < policy.claimThreshold) return last
     const queued = sendQueue.then(() => sendClaim(sender, receipt))
     sendQueue = queued.catch(() => undefined)
     let sent: ClaimRecord
@@ -233,7 +234,13 @@ export function startSettlementWorker(
     const closeTopic = channels.interface.getEvent('CloseRequested')!.topicHash
     const signerTopic = channels.interface.getEvent('SignerChanged')!.topicHash
     const head = await provider.getBlockNumber()
-    let from = Number((await store.getMeta(EVENT_CURSOR_KEY)) ?? head) + 1
+    const cursor = await store.getMeta(EVENT_CURSOR_KEY)
+    if (cursor === undefined) {
+      // First start on this ledger: it holds no receipts yet, so earlier events cannot concern it.
+      await store.setMeta(EVENT_CURSOR_KEY, String(head))
+      return
+    }
+    let from = Number(cursor) + 1
     while (from <= head && !abort.signal.aborted) {
       const to = Math.min(head, from + policy.logsPageBlocks - 1)
       const logs = await provider.getLogs({
@@ -242,6 +249,7 @@ export function startSettlementWorker(
         fromBlock: from,
         toBlock: to,
       })
+      log.debug({ from, to, logs: logs.length }, 'settlement events read')
       for (const entry of logs) {
         const channelId = entry.topics[1]!.toLowerCase() as Hex
         if (!(await store.latest(channelId))) continue
@@ -320,6 +328,9 @@ export function startSettlementWorker(
       if (policy.claimOnSessionEnd) settleInBackground(channelId, 'session_end')
     },
     settle,
+    async idle() {
+      while (inflight.size > 0) await Promise.allSettled([...inflight.values()])
+    },
     async stop(graceMs = 0) {
       for (const timer of timers) clearInterval(timer)
       if (graceMs > 0 && inflight.size > 0) {

@@ -7,6 +7,8 @@ import type { Address, MarketplaceConfig } from '@trickle/protocol'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { airQualityProducts } from './airQualityProducts.ts'
+import type { FeeMode } from './claimTransaction.ts'
+import type { SettlementPolicy } from './settlementWorker.ts'
 import { type SellerServer, type SessionPolicy, startSellerServer } from './startSellerServer.ts'
 
 /** Options of {@link startLocalMarketplace}. Every part is local unless an external one is named. */
@@ -32,6 +34,10 @@ export interface LocalMarketplaceOptions {
   /** directory for the seller's data (a fresh temp dir when absent) */
   dataDir?: string
   policy?: Partial<SessionPolicy>
+  /** when the seller claims (default `DEFAULT_SETTLEMENT_POLICY`) */
+  settlement?: Partial<SettlementPolicy>
+  /** transaction fee mode of the seller (default `eip1559`) */
+  fees?: FeeMode
   logger?: Logger
 }
 
@@ -112,6 +118,8 @@ export async function startLocalMarketplace(
       dataDir: options.dataDir ?? mkdtempSync(join(tmpdir(), 'trickle-seller-')),
       products: airQualityProducts(options.pricePerChunk ?? 1_000_000_000_000n),
       ...(options.policy ? { policy: options.policy } : {}),
+      ...(options.settlement ? { settlement: options.settlement } : {}),
+      ...(options.fees ? { fees: options.fees } : {}),
       logger: options.logger ?? pino({ level: process.env.TRICKLE_LOG_LEVEL ?? 'warn' }),
     })
     stops.push(() => seller.close())

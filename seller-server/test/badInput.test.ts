@@ -14,7 +14,7 @@ import { JsonRpcProvider, Wallet } from 'ethers'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type LocalMarketplace, startLocalMarketplace } from '../src/index.ts'
-import { connectRaw, type RawClient } from './rawClient.ts'
+import { connectRaw, type RawClient } from './helpers/rawClient.ts'
 
 const WINDOW = { initial: 8, step: 8, max: 64 }
 

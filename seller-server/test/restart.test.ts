@@ -1,34 +1,14 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BuyerClient, type Hex } from '@trickle/protocol'
-import { JsonRpcProvider, type SigningKey, Wallet } from 'ethers'
+import type { Hex } from '@trickle/protocol'
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
-import {
-  airQualityProducts,
-  type LocalMarketplace,
-  startLocalMarketplace,
-  startSellerServer,
-} from '../src/index.ts'
+import { airQualityProducts, startLocalMarketplace, startSellerServer } from '../src/index.ts'
+import { buyerFor } from './helpers/buyer.ts'
 
 const PRICE = 1_000_000_000_000n
 const silent = pino({ level: 'silent' })
-
-async function buyerFor(market: LocalMarketplace, gateway: string, sessionKey?: SigningKey) {
-  const provider = new JsonRpcProvider(market.rpcUrl, market.chainId, {
-    staticNetwork: true,
-    cacheTimeout: -1,
-    pollingInterval: 100,
-  })
-  const buyer = await BuyerClient.create({
-    wallet: new Wallet(market.buyerKeys[0]!, provider),
-    ...market.config,
-    gateways: [gateway],
-    ...(sessionKey ? { sessionKey } : {}),
-  })
-  return { buyer, provider }
-}
 
 describe('seller restarts', () => {
   it('resumes a channel where the last stored receipt left off, after the seller restarts on its data dir', async () => {
@@ -40,7 +20,7 @@ describe('seller restarts', () => {
       logger: silent,
     })
     try {
-      const first = await buyerFor(market, market.seller.httpUrl)
+      const first = await buyerFor(market)
       const product = await first.buyer.product(market.seller.products[1]!.productId)
       const { channelId } = await first.buyer.openChannel(market.seller.address, PRICE * 1000n)
       const s1 = await first.buyer.stream(product, { channelId, maxSpend: PRICE * 1000n, maxChunks: 20 })
@@ -66,7 +46,7 @@ describe('seller restarts', () => {
         expect(seller.products.map((p) => p.productId)).toEqual(
           market.seller.products.map((p) => p.productId),
         )
-        const second = await buyerFor(market, seller.httpUrl, first.buyer.sessionKey)
+        const second = await buyerFor(market, { gateway: seller.httpUrl, sessionKey: first.buyer.sessionKey })
         const again = await second.buyer.product(product.productId)
         const s2 = await second.buyer.stream(again, { channelId, maxSpend: PRICE * 1000n, maxChunks: 20 })
         const seqs: number[] = []
@@ -95,7 +75,7 @@ describe('seller restarts', () => {
         logger: silent,
       })
       try {
-        const { buyer, provider } = await buyerFor(market, market.seller.httpUrl)
+        const { buyer, provider } = await buyerFor(market)
         const product = await buyer.product(market.seller.products[0]!.productId)
         const { channelId } = await buyer.openChannel(market.seller.address, PRICE * 100n)
         const stream = await buyer.stream(product, { channelId, maxSpend: PRICE * 100n, maxChunks: 10 })
