@@ -26,7 +26,7 @@ export {
   type StoredReceipt,
 } from './receiptStore.ts'
 export { resolveChannel } from './resolveChannel.ts'
-export { driveSession, type SessionContext, type SessionEnd } from './sessionDriver.ts'
+export { driveSession, type SessionContext, type SessionEnd, type SessionHandle } from './sessionDriver.ts'
 export {
   type ClaimTrigger,
   DEFAULT_SETTLEMENT_POLICY,

@@ -2,6 +2,7 @@ import {
   type AcceptedReceipt,
   type ChannelInfo,
   decodeFrame,
+  type ErrorCode,
   encodeFrame,
   type Hex,
   type SellerEffect,
@@ -44,12 +45,22 @@ export interface SessionEnd {
   receiptsAccepted: number
 }
 
+/** Control of a running session, for the server. */
+export interface SessionHandle {
+  /** the channel the session streams on, once `hello` named it */
+  readonly channelId: Hex | undefined
+  /** Ends the session with `close server_shutdown` once pending receipts are stored. */
+  shutdown(): void
+  /** Ends the session with `error {code}` and `close channel_unusable` (e.g. the payer requested close). */
+  reject(code: ErrorCode, message: string): void
+}
+
 /**
  * Runs one seller session over one WebSocket: decodes frames (a malformed frame gets an `error` frame
  * and a clean close), applies the pure {@link SellerSession}'s effects, stores each accepted receipt
  * durably before the session extends credit, and times `payment_required` deadlines.
  */
-export function driveSession(ws: WebSocket, ctx: SessionContext): { shutdown(): void } {
+export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle {
   const session = new SellerSession(ctx.signTerms, ctx.domainSeparator)
   let productKey: string | undefined
   let channelId: Hex | undefined
@@ -165,5 +176,11 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): { shutdown(): 
   })
   ws.on('close', finish)
   ws.on('error', (err) => ctx.log.debug({ err }, 'socket error'))
-  return { shutdown: () => apply(session.shutdown()) }
+  return {
+    get channelId() {
+      return channelId
+    },
+    shutdown: () => apply(session.shutdown()),
+    reject: (code, message) => apply(session.rejected(code, message)),
+  }
 }

@@ -53,7 +53,7 @@ export interface SettlementEvents {
   claimed: [ClaimRecord]
   /** a claim attempt failed; `willRetry` says whether the worker tries again on its own */
   claimFailed: [{ channelId: Hex; error: TrickleError; willRetry: boolean }]
-  /** a payer asked to close a channel this seller holds receipts for */
+  /** a payer asked to close a channel of this StreamChannels deployment (any payee) */
   closeRequested: [{ channelId: Hex; closeDeadline: bigint }]
 }
 
@@ -252,15 +252,14 @@ export function startSettlementWorker(
       log.debug({ from, to, logs: logs.length }, 'settlement events read')
       for (const entry of logs) {
         const channelId = entry.topics[1]!.toLowerCase() as Hex
-        if (!(await store.latest(channelId))) continue
-        if (entry.topics[0] === closeTopic) {
+        const isClose = entry.topics[0] === closeTopic
+        if (isClose) {
           const closeDeadline = channels.interface.parseLog(entry)!.args.getValue('closeDeadline') as bigint
-          log.info({ channelId, closeDeadline: closeDeadline.toString() }, 'close requested: claiming')
           events.emit('closeRequested', { channelId, closeDeadline })
-          settleInBackground(channelId, 'close_requested')
-        } else {
-          settleInBackground(channelId, 'signer_changed')
         }
+        if (!(await store.latest(channelId))) continue
+        log.info({ channelId, event: isClose ? 'CloseRequested' : 'SignerChanged' }, 'claiming at once')
+        settleInBackground(channelId, isClose ? 'close_requested' : 'signer_changed')
       }
       await store.setMeta(EVENT_CURSOR_KEY, String(to))
       from = to + 1

@@ -21,7 +21,7 @@ import { connectMqttSource } from './mqttSource.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
 import { type ClaimRecord, openReceiptStore, type ReceiptStore } from './receiptStore.ts'
 import { resolveChannel } from './resolveChannel.ts'
-import { driveSession, type SessionEnd } from './sessionDriver.ts'
+import { driveSession, type SessionEnd, type SessionHandle } from './sessionDriver.ts'
 import {
   DEFAULT_SETTLEMENT_POLICY,
   type SettlementPolicy,
@@ -236,7 +236,15 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   const domainSeparator = receiptDomainSeparator({ chainId: options.chainId, channels: options.channels })
   // ws's own limit sits above the frame limit so oversized frames get a FRAME_TOO_LARGE error frame.
   const wss = new WebSocketServer({ server: http, maxPayload: 2 * DEFAULT_MAX_FRAME_BYTES })
-  const drivers = new Set<{ shutdown(): void }>()
+  const drivers = new Set<SessionHandle>()
+  // A closing channel only pays what is claimed before its deadline: stop extending credit on it.
+  settlement.events.on('closeRequested', ({ channelId }) => {
+    for (const driver of drivers) {
+      if (driver.channelId?.toLowerCase() !== channelId) continue
+      log.info({ channelId }, 'payer requested close: ending the session')
+      driver.reject('CHANNEL_NOT_OPEN', 'the payer requested to close the channel')
+    }
+  })
   wss.on('connection', (ws) => {
     sessions++
     const driver = driveSession(ws, {

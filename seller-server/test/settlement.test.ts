@@ -137,6 +137,42 @@ describe('settlement worker (anvil, real seller)', () => {
     provider.destroy()
   })
 
+  it('ends a live session when its payer requests close, and claims every receipt it stored', async () => {
+    const { buyer, provider, wallet } = await buyerFor(market)
+    const product = await buyer.product(market.seller.products[1]!.productId)
+    const deposit = PRICE * 10_000n
+    const { channelId } = await buyer.openChannel(market.seller.address, deposit)
+    const channels = channelsAt(market.deployment.channels, wallet)
+    const stream = await buyer.stream(product, { channelId, maxSpend: deposit, maxChunks: 100_000 })
+    let received = 0
+    let ending: Error | undefined
+    try {
+      for await (const _ of stream) {
+        if (++received === 30) await (await channels.requestClose(channelId)).wait()
+      }
+    } catch (err) {
+      ending = err as Error
+    }
+    const summary = await stream.finished
+    // The seller stops extending credit on a closing channel: the session ends soon after the request.
+    expect(ending).toMatchObject({ code: 'CHANNEL_NOT_OPEN' })
+    expect(summary).toMatchObject({ reason: 'channel_unusable', error: { code: 'CHANNEL_NOT_OPEN' } })
+    expect(received).toBeGreaterThanOrEqual(30)
+    expect(summary.chunks).toBe(received)
+    // Everything the seller stored is claimed inside the challenge period. Receipts the buyer signed
+    // after the seller's close frame are not read (SPEC: a closed session ignores frames), so the
+    // seller's loss is bounded by the credit window, and the buyer never pays for undelivered chunks.
+    const stored = (await market.seller.store.latest(channelId))!.amount
+    await vi.waitFor(async () => expect((await channels.getChannel(channelId)).claimed).toBe(stored), {
+      timeout: 10_000,
+    })
+    expect(stored).toBeLessThanOrEqual(BigInt(received) * PRICE)
+    expect(BigInt(received) * PRICE - stored).toBeLessThanOrEqual(256n * PRICE)
+    expect(of(sent, channelId).map((c) => c.trigger)).toContain('close_requested')
+    await buyer.close()
+    provider.destroy()
+  })
+
   it('retries a claim with backoff while the RPC fails, and never sends it twice', async () => {
     const rpc = await startFlakyRpc(market.rpcUrl)
     const seller = await startSellerServer({

@@ -4,7 +4,12 @@
  * sells the Air Quality products at `price` wei per chunk, and prints one JSON line once it listens.
  */
 import pino from 'pino'
-import { airQualityProducts, type SellerServerOptions, startSellerServer } from '../../src/index.ts'
+import {
+  airQualityProducts,
+  type SellerServerOptions,
+  type SettlementPolicy,
+  startSellerServer,
+} from '../../src/index.ts'
 
 type Options = Omit<SellerServerOptions, 'products' | 'logger' | 'settlement'> & {
   price: string
@@ -13,18 +18,15 @@ type Options = Omit<SellerServerOptions, 'products' | 'logger' | 'settlement'> &
 
 const options = JSON.parse(process.argv[2]!) as Options
 const { price, settlement, ...rest } = options
+const { claimThreshold, ...otherSettlement } = settlement ?? {}
 const server = await startSellerServer({
   ...rest,
   products: airQualityProducts(BigInt(price)),
   logger: pino({ level: process.env.TRICKLE_TEST_LOG ?? 'silent' }, pino.destination(2)),
-  ...(settlement
-    ? {
-        settlement: {
-          ...settlement,
-          ...(settlement.claimThreshold ? { claimThreshold: BigInt(settlement.claimThreshold) } : {}),
-        },
-      }
-    : {}),
+  settlement: {
+    ...(otherSettlement as Partial<SettlementPolicy>),
+    ...(claimThreshold ? { claimThreshold: BigInt(claimThreshold) } : {}),
+  },
 })
 process.stdout.write(
   `${JSON.stringify({
