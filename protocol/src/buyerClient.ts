@@ -1,16 +1,17 @@
-import { ChannelStatus, type ChannelView, channelsAt, registryAt } from '@trickle/contracts'
-import {
-  type ContractTransactionReceipt,
-  computeAddress,
-  getBytes,
-  type Provider,
-  type SigningKey,
-  Wallet,
-  ZeroAddress,
-} from 'ethers'
+import { type FeeMode, registryAt } from '@trickle/contracts'
+import { computeAddress, getBytes, type Provider, type SigningKey, Wallet, ZeroAddress } from 'ethers'
 import WebSocket from 'ws'
 import { BuyerSession, closeError } from './buyerSession.ts'
 import { type CatalogProduct, joinDescriptor, listProducts } from './catalog.ts'
+import { assertChainId } from './chain/assertChainId.ts'
+import type { ChannelDetails } from './channels/describeChannel.ts'
+import { type FinalizeResult, finalizeChannel } from './channels/finalizeChannel.ts'
+import { type ListChannelsOptions, type ListedChannel, listChannels } from './channels/listChannels.ts'
+import { type OpenChannelResult, openChannel } from './channels/openChannel.ts'
+import { readChannel } from './channels/readChannel.ts'
+import { type RequestCloseResult, requestChannelClose } from './channels/requestChannelClose.ts'
+import { type TopUpResult, topUpChannel } from './channels/topUpChannel.ts'
+import type { ChannelWriter } from './channels/types.ts'
 import { DEFAULT_MAX_FRAME_BYTES, decodeFrame, encodeFrame } from './codec.ts'
 import { type ErrorCode, TrickleError } from './errors.ts'
 import { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
@@ -25,10 +26,15 @@ export interface MarketplaceConfig {
   registry: Address
   /** StreamChannels address */
   channels: Address
-  /** block the registry was deployed at (catalog indexing starts there) */
+  /** block the registry was deployed at (catalog and channel-list indexing start there) */
   deployBlock?: number
   /** IPFS trustless gateway URLs that serve descriptors */
   gateways: readonly string[]
+  /**
+   * how the chain prices transactions (see `ChainPreset.fees` of `@trickle/contracts`): `legacy`
+   * sends type-0 transactions at the node's `eth_gasPrice` (IOTA EVM); `eip1559` when absent
+   */
+  fees?: FeeMode
 }
 
 /** Options of {@link BuyerClient.create}. */
@@ -87,28 +93,37 @@ export class BuyerClient {
   readonly wallet: Wallet
   readonly sessionKey: SigningKey
   readonly provider: Provider
-  private readonly fetcher: DescriptorFetcher
+  private readonly gateways: readonly string[]
+  private fetcher: Promise<DescriptorFetcher> | undefined
   private readonly domainSeparator: Hex
   /** last receipt signed per channel, so a later session resumes where this one stopped */
   private readonly bases = new Map<string, ResumeBase>()
 
-  private constructor(options: BuyerClientOptions, fetcher: DescriptorFetcher) {
-    if (!options.wallet.provider) throw new TrickleError('CHAIN_UNAVAILABLE', 'the wallet has no provider')
+  private constructor(options: BuyerClientOptions, provider: Provider) {
     this.config = options
     this.wallet = options.wallet
-    this.provider = options.wallet.provider
+    this.provider = provider
+    this.gateways = options.gateways
     this.sessionKey = options.sessionKey ?? Wallet.createRandom().signingKey
-    this.fetcher = fetcher
     this.domainSeparator = receiptDomainSeparator({ chainId: options.chainId, channels: options.channels })
   }
 
   /**
-   * Creates a client and starts its IPFS fetcher.
-   * @throws TrickleError `CHAIN_UNAVAILABLE` when the wallet has no provider
+   * Creates a client after checking that the wallet's RPC serves the configured chain (`eth_chainId`),
+   * so it can never sign for another chain. The IPFS fetcher starts on the first catalog read.
+   * @throws TrickleError `CHAIN_UNAVAILABLE` when the wallet has no provider or the RPC does not answer;
+   *   `CHAIN_MISMATCH` when the RPC serves another chain id than `chainId`
    */
   static async create(options: BuyerClientOptions): Promise<BuyerClient> {
-    const fetcher = await createDescriptorFetcher(options.gateways)
-    return new BuyerClient(options, fetcher)
+    const provider = options.wallet.provider
+    if (!provider) throw new TrickleError('CHAIN_UNAVAILABLE', 'the wallet has no provider')
+    await assertChainId(provider, options.chainId)
+    return new BuyerClient(options, provider)
+  }
+
+  /** The payer's address (opens, funds and closes channels). */
+  get payerAddress(): Address {
+    return this.wallet.address as Address
   }
 
   /** The address receipts are signed by. */
@@ -117,11 +132,11 @@ export class BuyerClient {
   }
 
   /** Every product in the registry, with its descriptor. */
-  products(): Promise<CatalogProduct[]> {
+  async products(): Promise<CatalogProduct[]> {
     return listProducts({
       provider: this.provider,
       registry: this.config.registry,
-      fetcher: this.fetcher,
+      fetcher: await this.descriptorFetcher(),
       ...(this.config.deployBlock !== undefined ? { fromBlock: this.config.deployBlock } : {}),
     })
   }
@@ -145,46 +160,109 @@ export class BuyerClient {
         cid: getBytes(view.descriptorCid),
       },
       (await registry.sellerKey(view.owner)) as Address,
-      { fetcher: this.fetcher },
+      { fetcher: await this.descriptorFetcher() },
     )
     if (!found.descriptor) throw new TrickleError(found.problem!.code, found.problem!.message)
     return found
   }
 
   /**
-   * Opens a native-token channel to `payee`, authorizing this client's session key as signer.
-   * @param deposit - wei
-   * @returns the channel id and the transaction receipt
+   * Opens a channel to `payee`, authorizing this client's session key as signer. Native coin unless
+   * `options.token` names an ERC-20 (approved first when the allowance is short).
+   * @param payee - the seller's address
+   * @param deposit - wei (token base units for an ERC-20), above zero
+   * @param options - `token`: ERC-20 address to pay in
+   * @returns the channel id, the credited deposit and the transaction
+   * @throws TrickleError `INVALID_ARGUMENT`, `INSUFFICIENT_FUNDS`, `CHAIN_UNAVAILABLE`,
+   *   `TRANSACTION_REVERTED`
    */
-  async openChannel(
+  openChannel(
     payee: Address,
     deposit: bigint,
-  ): Promise<{ channelId: Hex; receipt: ContractTransactionReceipt }> {
-    const channels = channelsAt(this.config.channels, this.wallet)
-    const tx = await channels.open(payee, ZeroAddress, deposit, this.signerAddress, { value: deposit })
-    const receipt = (await tx.wait())!
-    for (const log of receipt.logs) {
-      const ev = channels.interface.parseLog(log)
-      if (ev?.name === 'ChannelOpened') return { channelId: ev.args.getValue('channelId') as Hex, receipt }
+    options: { token?: Address } = {},
+  ): Promise<OpenChannelResult> {
+    return openChannel(this.writer(), {
+      payee,
+      deposit,
+      signer: this.signerAddress,
+      ...(options.token !== undefined ? { token: options.token } : {}),
+    })
+  }
+
+  /**
+   * A channel's on-chain state at the latest block: deposit, claimed, remaining, status, deadline and
+   * whether it can be finalized now.
+   * @throws TrickleError `UNKNOWN_CHANNEL`, `CHAIN_UNAVAILABLE`
+   */
+  channel(channelId: Hex): Promise<ChannelDetails> {
+    return readChannel(this.writer(), channelId)
+  }
+
+  /**
+   * The channels this client's payer opened, from `ChannelOpened` logs (filtered by the indexed payer,
+   * read in pages of `pageBlocks` blocks from the deployment block) joined with their current state.
+   * @param options - `payer` (default: this client's payer), `fromBlock` (default: `deployBlock`, else
+   *   0), `pageBlocks` (default 10,000)
+   * @throws TrickleError `CHAIN_UNAVAILABLE` (lower `pageBlocks` when the RPC caps log ranges)
+   */
+  channels(options: Partial<ListChannelsOptions> = {}): Promise<ListedChannel[]> {
+    const fromBlock = options.fromBlock ?? this.config.deployBlock
+    return listChannels(this.writer(), {
+      payer: options.payer ?? this.payerAddress,
+      ...(fromBlock !== undefined ? { fromBlock } : {}),
+      ...(options.pageBlocks !== undefined ? { pageBlocks: options.pageBlocks } : {}),
+    })
+  }
+
+  /**
+   * Adds `amount` to an open channel's deposit; for an ERC-20 channel, approves the contract first
+   * when the allowance is short.
+   * @param amount - wei (token base units for an ERC-20), above zero
+   * @returns the credited amount, the new deposit and the transaction
+   * @throws TrickleError `INVALID_ARGUMENT`, `UNKNOWN_CHANNEL`, `CHANNEL_NOT_OPEN`, `INSUFFICIENT_FUNDS`,
+   *   `CHAIN_UNAVAILABLE`, `TRANSACTION_REVERTED`
+   */
+  topUp(channelId: Hex, amount: bigint): Promise<TopUpResult> {
+    return topUpChannel(this.writer(), channelId, amount)
+  }
+
+  /**
+   * Starts the challenge period of a channel (payer only); the seller can still claim until the
+   * deadline, then {@link finalize} refunds the rest.
+   * @returns the close deadline (unix seconds) and the transaction
+   * @throws TrickleError `UNKNOWN_CHANNEL`, `NOT_PAYER`, `CHANNEL_NOT_OPEN`, `INSUFFICIENT_FUNDS`,
+   *   `CHAIN_UNAVAILABLE`
+   */
+  requestClose(channelId: Hex): Promise<RequestCloseResult> {
+    return requestChannelClose(this.writer(), channelId)
+  }
+
+  /**
+   * Refunds the unclaimed deposit (deposit − claimed) to the payer after the challenge period and
+   * closes the channel.
+   * @returns the refund and the payee's total, in wei, and the transaction
+   * @throws TrickleError `UNKNOWN_CHANNEL`, `CLOSE_NOT_REQUESTED`, `CHALLENGE_PERIOD_NOT_OVER`,
+   *   `CHANNEL_NOT_OPEN` (already closed), `INSUFFICIENT_FUNDS`, `CHAIN_UNAVAILABLE`
+   */
+  finalize(channelId: Hex): Promise<FinalizeResult> {
+    return finalizeChannel(this.writer(), channelId)
+  }
+
+  private writer(): ChannelWriter {
+    return {
+      provider: this.provider,
+      signer: this.wallet,
+      channels: this.config.channels,
+      fees: this.config.fees ?? 'eip1559',
     }
-    throw new TrickleError('CHAIN_UNAVAILABLE', 'ChannelOpened event missing from the open transaction')
   }
 
-  /** The on-chain state of a channel. */
-  channel(channelId: Hex): Promise<ChannelView> {
-    return channelsAt(this.config.channels, this.provider).getChannel(channelId)
-  }
-
-  /** Starts the challenge period of a channel (payer only). */
-  async requestClose(channelId: Hex): Promise<ContractTransactionReceipt> {
-    const tx = await channelsAt(this.config.channels, this.wallet).requestClose(channelId)
-    return (await tx.wait())!
-  }
-
-  /** Refunds the unclaimed deposit after the challenge period. */
-  async finalize(channelId: Hex): Promise<ContractTransactionReceipt> {
-    const tx = await channelsAt(this.config.channels, this.wallet).finalize(channelId)
-    return (await tx.wait())!
+  private descriptorFetcher(): Promise<DescriptorFetcher> {
+    this.fetcher ??= createDescriptorFetcher(this.gateways).catch((err: unknown) => {
+      this.fetcher = undefined
+      throw err
+    })
+    return this.fetcher
   }
 
   /**
@@ -199,11 +277,8 @@ export class BuyerClient {
     const descriptor = product.descriptor
     if (!descriptor) throw new TrickleError('DESCRIPTOR_INVALID', 'product has no valid descriptor')
     const view = await this.channel(options.channelId)
-    if (view.status !== ChannelStatus.open) {
-      throw new TrickleError(
-        view.status === ChannelStatus.none ? 'UNKNOWN_CHANNEL' : 'CHANNEL_NOT_OPEN',
-        `channel ${options.channelId} is not open`,
-      )
+    if (view.status !== 'open') {
+      throw new TrickleError('CHANNEL_NOT_OPEN', `channel ${options.channelId} is ${view.status}`)
     }
     if (view.payee.toLowerCase() !== descriptor.seller.toLowerCase()) {
       throw new TrickleError(
@@ -217,7 +292,7 @@ export class BuyerClient {
       channelId: options.channelId,
       chainId: this.config.chainId,
       channels: this.config.channels,
-      payee: view.payee as Address,
+      payee: view.payee,
       sellerKey: (await registryAt(this.config.registry, this.provider).sellerKey(view.payee)) as Address,
       signer: this.signerAddress,
       maxSpend: options.maxSpend,
@@ -247,9 +322,11 @@ export class BuyerClient {
     return new SocketStream(ws, session, (base) => this.bases.set(options.channelId.toLowerCase(), base))
   }
 
-  /** Stops the IPFS fetcher. Open streams are not affected. */
+  /** Stops the IPFS fetcher, if it was started. Open streams are not affected. */
   async close(): Promise<void> {
-    await this.fetcher.stop()
+    const fetcher = this.fetcher
+    this.fetcher = undefined
+    if (fetcher) await (await fetcher.catch(() => undefined))?.stop()
   }
 }
 

@@ -43,8 +43,9 @@ export const ERROR_CODES = [
   'SESSION_CLOSED',
   // Channel management by the buyer SDK and CLI (local: raised by the SDK, never sent on the wire)
   'NOT_PAYER',
+  'CLOSE_NOT_REQUESTED',
   'CHALLENGE_PERIOD_NOT_OVER',
-  'INVALID_AMOUNT',
+  'INVALID_ARGUMENT',
   'INSUFFICIENT_FUNDS',
   'TRANSACTION_REVERTED',
   'CHAIN_MISMATCH',

@@ -1,7 +1,3 @@
-import { dagJson } from '@helia/dag-json'
-import { fallbackRouter } from '@helia/fallback-router'
-import { trustlessGatewayBlockBroker } from '@helia/trustless-gateway-client'
-import { createHeliaLight } from 'helia'
 import { CID } from 'multiformats/cid'
 import { type ProductDescriptor, parseDescriptor } from './descriptor.ts'
 import { TrickleError } from './errors.ts'
@@ -25,6 +21,14 @@ export interface DescriptorFetcher {
  * @param gateways - gateway base URLs, e.g. the seller server's `http://127.0.0.1:PORT`
  */
 export async function createDescriptorFetcher(gateways: readonly string[]): Promise<DescriptorFetcher> {
+  // Loaded on first use: helia takes most of a second to import, and channel commands never need it.
+  const [{ dagJson }, { fallbackRouter }, { trustlessGatewayBlockBroker }, { createHeliaLight }] =
+    await Promise.all([
+      import('@helia/dag-json'),
+      import('@helia/fallback-router'),
+      import('@helia/trustless-gateway-client'),
+      import('helia'),
+    ])
   // The gateways are our primary routing, not a fallback: helia 7 waits forever for "default"
   // routers to go idle when it has none (routing.js findProviders), so expose them as a plain router.
   const gatewayRouter = fallbackRouter({ gateways: [...gateways], shuffle: false })

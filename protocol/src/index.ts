@@ -2,7 +2,8 @@
  * @packageDocumentation
  * Trickle's streaming payment protocol: the msgpack frame codec, EIP-712 receipts and terms, the pure
  * buyer and seller session state machines with the credit window, product descriptors, the catalog
- * (registry events + IPFS) and the programmatic buyer SDK. The full protocol is in `protocol/SPEC.md`.
+ * (registry events + IPFS), the programmatic buyer SDK with its channel operations (open, top up,
+ * request close, finalize, list) and the `trickle` CLI. The full protocol is in `protocol/SPEC.md`.
  *
  * @example
  * ```ts
@@ -28,6 +29,22 @@ export {
   listProducts,
   PRODUCT_KINDS,
 } from './catalog.ts'
+export { assertChainId } from './chain/assertChainId.ts'
+export { type FeeOverrides, feeOverrides } from './chain/feeOverrides.ts'
+export { type ChannelDetails, type ChannelStatusName, describeChannel } from './channels/describeChannel.ts'
+export { type FinalizeResult, finalizeChannel } from './channels/finalizeChannel.ts'
+export {
+  DEFAULT_LOG_PAGE_BLOCKS,
+  type ListChannelsOptions,
+  type ListedChannel,
+  listChannels,
+} from './channels/listChannels.ts'
+export { type OpenChannelRequest, type OpenChannelResult, openChannel } from './channels/openChannel.ts'
+export { readChannel } from './channels/readChannel.ts'
+export { type RequestCloseResult, requestChannelClose } from './channels/requestChannelClose.ts'
+export { toChainError } from './channels/toChainError.ts'
+export { type TopUpResult, topUpChannel } from './channels/topUpChannel.ts'
+export type { ChannelReader, ChannelWriter, TransactionOutcome } from './channels/types.ts'
 export { DEFAULT_MAX_FRAME_BYTES, decodeFrame, encodeFrame } from './codec.ts'
 export { growWindow, resetWindow, sendableChunks } from './creditWindow.ts'
 export {

@@ -172,6 +172,80 @@ describe('resolveConfig', () => {
   it('names the missing field and where to set it when there is no config file', () => {
     expect(() => resolveConfig({}, {}, () => undefined)).toThrow(/rpcUrl is not set: set it with --rpc-url/)
   })
+
+  const addresses = JSON.stringify({ registry: `0x${'11'.repeat(20)}`, channels: `0x${'22'.repeat(20)}` })
+
+  it('fills rpcUrl, chainId and the legacy fee mode from the iota-evm preset; the rest still overrides', () => {
+    const cfg = resolveConfig({ chain: 'iota-evm' }, {}, () => addresses)
+    expect(cfg).toMatchObject({
+      chain: 'iota-evm',
+      rpcUrl: 'https://json-rpc.evm.iotaledger.net',
+      chainId: 8822,
+      fees: 'legacy',
+    })
+    const local = resolveConfig(
+      { rpcUrl: 'http://127.0.0.1:9' },
+      { TRICKLE_CHAIN: 'iota-evm' },
+      () => addresses,
+    )
+    expect(local).toMatchObject({ rpcUrl: 'http://127.0.0.1:9', chainId: 8822, fees: 'legacy' })
+    expect(resolveConfig({ chain: 'iota-evm', fees: 'eip1559' }, {}, () => addresses).fees).toBe('eip1559')
+    expect(resolveConfig({}, {}, () => file).fees).toBe('eip1559')
+  })
+
+  it('refuses a chain id that contradicts the preset, and an unknown preset', () => {
+    expect(() => resolveConfig({ chain: 'iota-evm' }, {}, () => file)).toThrow(
+      /chain id 31337 \(from the config file's chainId\) contradicts chain preset iota-evm \(chain id 8822\)/,
+    )
+    expect(() => resolveConfig({}, { TRICKLE_CHAIN: 'iota' }, () => addresses)).toThrow(
+      /chain "iota" is not a preset; known: anvil, iota-evm, iota-evm-testnet/,
+    )
+  })
+
+  it('reads the payer key from a key file, with or without 0x, relative to the config file', () => {
+    const key = `${'44'.repeat(32)}`
+    const files: Record<string, string> = {
+      '/etc/trickle/local.json': JSON.stringify({
+        ...JSON.parse(file),
+        buyerKey: undefined,
+        keyFile: 'payer.key',
+      }),
+      '/etc/trickle/payer.key': `${key}\n`,
+      '/home/me/other.key': `0x${'55'.repeat(32)}`,
+      '/home/me/bad.key': 'not a key',
+    }
+    const read = (path: string) => files[path]
+    expect(resolveConfig({ config: '/etc/trickle/local.json' }, {}, read).privateKey).toBe(`0x${key}`)
+    expect(
+      resolveConfig({ config: '/etc/trickle/local.json', keyFile: '/home/me/other.key' }, {}, read)
+        .privateKey,
+    ).toBe(`0x${'55'.repeat(32)}`)
+    const bad = () =>
+      resolveConfig({ config: '/etc/trickle/local.json', keyFile: '/home/me/bad.key' }, {}, read)
+    expect(bad).toThrow(/--key-file: \/home\/me\/bad.key does not hold a 32-byte hex private key/)
+    expect(bad).not.toThrow(/not a key/)
+  })
+
+  it('refuses two key sources at one level, and a keystore without its password', () => {
+    expect(() =>
+      resolveConfig(
+        {},
+        { TRICKLE_PRIVATE_KEY: `0x${'33'.repeat(32)}`, TRICKLE_KEYSTORE: 'k.json' },
+        () => file,
+      ),
+    ).toThrow(/TRICKLE_PRIVATE_KEY and TRICKLE_KEYSTORE both name the payer key/)
+    const keystore = JSON.stringify({
+      address: '11'.repeat(20),
+      version: 3,
+      crypto: { cipher: 'aes-128-ctr' },
+    })
+    const read = (path: string) => (path.endsWith('k.json') ? keystore : file)
+    expect(() => resolveConfig({ keystore: 'k.json' }, {}, read)).toThrow(/set TRICKLE_KEYSTORE_PASSWORD/)
+    const cfg = resolveConfig({ keystore: 'k.json' }, { TRICKLE_KEYSTORE_PASSWORD: 'pw' }, read)
+    // a keystore flag outranks the file's buyerKey; the key stays encrypted until a command needs it
+    expect(cfg.privateKey).toBeUndefined()
+    expect(cfg.keystore).toMatchObject({ path: 'k.json', password: 'pw' })
+  })
 })
 
 describe('toChunkRecord', () => {

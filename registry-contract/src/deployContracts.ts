@@ -1,5 +1,6 @@
 import { ContractFactory, NonceManager, type Signer } from 'ethers'
 import { ContractsError } from './ContractsError.ts'
+import type { FeeMode } from './chainPresets.ts'
 import { loadArtifacts } from './loadArtifacts.ts'
 
 /** Where the Trickle contracts live on one chain. */
@@ -17,6 +18,8 @@ export interface Deployment {
 export interface DeployOptions {
   /** StreamChannels challenge period in seconds (also how long a replaced signer stays valid). */
   challengePeriodSeconds: bigint
+  /** `legacy`: type-0 transactions at the node's gas price (IOTA EVM); default `eip1559` */
+  fees?: FeeMode
 }
 
 const MAX_UINT64 = (1n << 64n) - 1n
@@ -47,20 +50,22 @@ export async function deployContracts(deployer: Signer, options: DeployOptions):
   const artifacts = await loadArtifacts()
   const signer = deployer instanceof NonceManager ? deployer : new NonceManager(deployer)
   const chainId = Number((await provider.getNetwork()).chainId)
+  const overrides = async () =>
+    options.fees === 'legacy' ? { type: 0, gasPrice: (await provider.getFeeData()).gasPrice } : {}
   try {
     const registryFactory = new ContractFactory(
       artifacts.DataRegistry.abi,
       artifacts.DataRegistry.bytecode,
       signer,
     )
-    const registry = await registryFactory.deploy()
+    const registry = await registryFactory.deploy(await overrides())
     const registryReceipt = await registry.deploymentTransaction()?.wait()
     const channelsFactory = new ContractFactory(
       artifacts.StreamChannels.abi,
       artifacts.StreamChannels.bytecode,
       signer,
     )
-    const channels = await channelsFactory.deploy(challengePeriodSeconds)
+    const channels = await channelsFactory.deploy(challengePeriodSeconds, await overrides())
     const channelsReceipt = await channels.deploymentTransaction()?.wait()
     if (registryReceipt == null || channelsReceipt == null) {
       throw new ContractsError('DEPLOY_FAILED', 'a deployment transaction has no receipt')

@@ -26,6 +26,15 @@
  */
 
 export { ContractsError, type ContractsErrorCode } from './ContractsError.ts'
+export {
+  CHAIN_PRESET_NAMES,
+  CHAIN_PRESETS,
+  type ChainPreset,
+  type ChainPresetName,
+  chainPreset,
+  type FeeMode,
+  isChainPresetName,
+} from './chainPresets.ts'
 export { ChannelStatus, type ChannelView, channelsAt, type StreamChannelsContract } from './channelsAt.ts'
 export type { SendMethod, ViewMethod, ViewOverrides } from './contractTypes.ts'
 export { DATA_REGISTRY_ABI } from './dataRegistryAbi.ts'

@@ -1,5 +1,6 @@
 import { JsonRpcProvider, Wallet } from 'ethers'
 import { BuyerClient } from '../buyerClient.ts'
+import { assertChainId } from '../chain/assertChainId.ts'
 import type { CliConfig } from './resolveConfig.ts'
 
 /** A connected buyer; `close` releases the IPFS fetcher and the RPC provider. */
@@ -22,14 +23,37 @@ export function createProvider(config: Pick<CliConfig, 'rpcUrl' | 'chainId'>): J
 }
 
 /**
- * Connects a {@link BuyerClient} for the CLI. The payer key signs receipts too (it is the session
- * key), so a later `trickle buy --channel` from the same key can resume the channel: the payer is
- * always an authorized signer on-chain, and the seller's resume base must carry our signature.
+ * Makes the CLI's provider ({@link createProvider}) and checks that the RPC serves the configured chain.
+ * @throws TrickleError `CHAIN_MISMATCH`, `CHAIN_UNAVAILABLE`
+ */
+export async function connectProvider(
+  config: Pick<CliConfig, 'rpcUrl' | 'chainId'>,
+): Promise<JsonRpcProvider> {
+  const provider = createProvider(config)
+  try {
+    await assertChainId(provider, config.chainId)
+    return provider
+  } catch (err) {
+    provider.destroy()
+    throw err
+  }
+}
+
+/**
+ * Connects a {@link BuyerClient} for the CLI, after checking that the RPC serves the configured chain
+ * (so a wrong `--rpc-url` can never sign for another chain); transactions follow the config's fee
+ * mode. The payer key signs receipts too (it is the session key), so a later `trickle buy --channel`
+ * from the same key can resume the channel: the payer is always an authorized signer on-chain, and
+ * the seller's resume base must carry our signature.
  *
  * @param config - the resolved marketplace config
  * @param privateKey - the payer's key; a throwaway random key when absent (enough for reading)
+ * @throws TrickleError `CHAIN_MISMATCH`, `CHAIN_UNAVAILABLE`
  */
-export async function connect(config: CliConfig, privateKey?: string): Promise<Connection> {
+export async function connect(
+  config: Omit<CliConfig, 'privateKey' | 'keystore'>,
+  privateKey?: string,
+): Promise<Connection> {
   const provider = createProvider(config)
   const wallet = new Wallet(privateKey ?? Wallet.createRandom().privateKey, provider)
   try {
@@ -37,6 +61,7 @@ export async function connect(config: CliConfig, privateKey?: string): Promise<C
       wallet,
       sessionKey: wallet.signingKey,
       chainId: config.chainId,
+      fees: config.fees,
       registry: config.registry,
       channels: config.channels,
       gateways: config.gateways,

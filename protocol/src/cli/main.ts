@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `trickle` command-line tool: `trickle products`, `trickle buy`, `trickle channel`.
+ * The `trickle` command-line tool: `trickle products`, `buy`, `channels`, `topup`, `close`, `finalize`,
+ * `channel`.
  * Run `trickle --help` (or `npm run trickle -- --help` from the repository root) for usage.
  */
 import { readFileSync } from 'node:fs'

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander'
-import type { Hex } from '../hex.ts'
+import type { Address, Hex } from '../hex.ts'
 
 /**
  * Parses a decimal wei amount for commander (`--max-spend`, `--deposit`).
@@ -53,4 +53,26 @@ export function parseChannelId(value: string): Hex {
   if (!/^0x[0-9a-fA-F]{64}$/.test(value))
     throw new InvalidArgumentError('must be 0x followed by 64 hex digits')
   return value.toLowerCase() as Hex
+}
+
+/**
+ * Parses a wei amount above zero for commander (`trickle topup`).
+ * @param value - decimal integer string, no sign, no exponent
+ * @returns wei
+ * @throws InvalidArgumentError (commander exits 2)
+ */
+export function parsePositiveWei(value: string): bigint {
+  if (!/^[1-9][0-9]{0,77}$/.test(value))
+    throw new InvalidArgumentError('must be a decimal integer above 0 (wei)')
+  return BigInt(value)
+}
+
+/**
+ * Parses a 20-byte address for commander (`--payer`).
+ * @throws InvalidArgumentError (commander exits 2)
+ */
+export function parseAddress(value: string): Address {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(value))
+    throw new InvalidArgumentError('must be 0x followed by 40 hex digits')
+  return value as Address
 }
