@@ -4,7 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { channelsAt, increaseTime } from '@trickle/contracts'
+import { increaseTime } from '@trickle/contracts'
 import { decodeReading } from '@trickle/devices'
 import { BuyerClient } from '@trickle/protocol'
 import { startLocalMarketplace } from '@trickle/seller'
@@ -161,12 +161,7 @@ if (!opts.once) {
     await buyer.requestClose(channelId)
     await increaseTime(market.chain.provider, 3601)
     say('  local chain: requested close, advanced anvil time past the 3600 s challenge period')
-    const receipt = await buyer.finalize(channelId)
-    const channels = channelsAt(deployment.channels, provider)
-    for (const log of receipt.logs) {
-      const ev = channels.interface.parseLog(log)
-      if (ev?.name === 'ChannelClosed') refunded = ev.args.getValue('refundedToPayer') as bigint
-    }
+    refunded = (await buyer.finalize(channelId)).refund
     say(`  finalized: ${eth(refunded)} refunded to the buyer`)
   }
   provider.destroy()

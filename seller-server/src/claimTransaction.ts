@@ -1,14 +1,7 @@
-import { decodeRevert, type StreamChannelsContract } from '@trickle/contracts'
-import { type Hex, TrickleError } from '@trickle/protocol'
+import { decodeRevert, type FeeMode, type StreamChannelsContract } from '@trickle/contracts'
+import { feeOverrides, type Hex, TrickleError } from '@trickle/protocol'
 import { type JsonRpcProvider, Transaction, type TransactionRequest, type Wallet } from 'ethers'
 import type { ClaimRecord, ReceiptStore, StoredReceipt } from './receiptStore.ts'
-
-/**
- * How transaction fees are set. `eip1559`: type-2 transactions with the provider's fee suggestion
- * (EIP-1559). `legacy`: type-0 transactions at `eth_gasPrice`, for chains that fix the gas price at
- * the chain level and reject others (IOTA EVM).
- */
-export type FeeMode = 'eip1559' | 'legacy'
 
 /** What claim transactions need: the payee's wallet (connected), the contract, the ledger. */
 export interface ClaimSender {
@@ -17,6 +10,7 @@ export interface ClaimSender {
   wallet: Wallet
   channels: StreamChannelsContract
   store: ReceiptStore
+  /** `legacy`: type-0 transactions at exactly `eth_gasPrice` (IOTA EVM); `eip1559`: ethers' defaults */
   fees: FeeMode
 }
 
@@ -48,11 +42,7 @@ export async function sendClaim(sender: ClaimSender, receipt: StoredReceipt): Pr
     const pending = await store.pendingClaims()
     const nodeNonce = await provider.getTransactionCount(wallet.address, 'pending')
     nonce = Math.max(nodeNonce, ...pending.map((c) => c.nonce + 1))
-    const request: TransactionRequest = { ...call, nonce }
-    if (sender.fees === 'legacy') {
-      request.type = 0
-      request.gasPrice = (await provider.getFeeData()).gasPrice
-    }
+    const request: TransactionRequest = { ...call, nonce, ...(await feeOverrides(provider, sender.fees)) }
     signed = await wallet.signTransaction(await wallet.populateTransaction(request))
   } catch (cause) {
     const revert = decodeRevert(cause)

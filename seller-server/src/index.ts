@@ -14,7 +14,7 @@
  */
 
 export { airQualityProducts } from './airQualityProducts.ts'
-export { type ClaimSender, type FeeMode, sendClaim, trackClaim } from './claimTransaction.ts'
+export { type ClaimSender, sendClaim, trackClaim } from './claimTransaction.ts'
 export { type IpfsNode, startIpfsNode } from './ipfsNode.ts'
 export { type ChunkListener, connectMqttSource, type MqttSource } from './mqttSource.ts'
 export { type PublishedProduct, publishProducts } from './publishProducts.ts'

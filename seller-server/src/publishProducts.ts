@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { type DataRegistryContract, ProductKind } from '@trickle/contracts'
-import type { ProductDescriptor } from '@trickle/protocol'
+import type { FeeOverrides, ProductDescriptor } from '@trickle/protocol'
 import type { IpfsNode } from './ipfsNode.ts'
 
 /** A product as listed: its local key, on-chain id and descriptor CID. */
@@ -28,6 +28,7 @@ interface RememberedProduct {
  * @param seller - the registering account (a remembered product is reused only if it still owns it)
  * @param descriptors - product key → descriptor
  * @param statePath - the JSON file remembering product ids
+ * @param fees - fee fields for each transaction (legacy pricing on IOTA EVM)
  * @returns the products in the order given
  */
 export async function publishProducts(
@@ -36,6 +37,7 @@ export async function publishProducts(
   seller: string,
   descriptors: ReadonlyMap<string, ProductDescriptor>,
   statePath: string,
+  fees: () => Promise<FeeOverrides> = async () => ({}),
 ): Promise<PublishedProduct[]> {
   const registryAddress = (await registry.getAddress()).toLowerCase()
   let state: Record<string, Record<string, RememberedProduct | string>> = {}
@@ -67,11 +69,14 @@ export async function publishProducts(
             cid = keptCid
           }
         }
-        if (hex(cid.bytes) !== onChain) await (await registry.update(productId, cid.bytes)).wait()
+        if (hex(cid.bytes) !== onChain)
+          await (await registry.update(productId, cid.bytes, await fees())).wait()
       }
     }
     if (productId === undefined) {
-      const receipt = await (await registry.register(cid.bytes, ProductKind[descriptor.kind])).wait()
+      const receipt = await (
+        await registry.register(cid.bytes, ProductKind[descriptor.kind], await fees())
+      ).wait()
       for (const log of receipt?.logs ?? []) {
         const ev = registry.interface.parseLog(log)
         if (ev?.name === 'ProductRegistered') productId = ev.args.getValue('productId') as bigint

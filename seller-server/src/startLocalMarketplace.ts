@@ -1,13 +1,18 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Deployment, deployContracts, type LocalChain, startLocalChain } from '@trickle/contracts'
+import {
+  type Deployment,
+  deployContracts,
+  type FeeMode,
+  type LocalChain,
+  startLocalChain,
+} from '@trickle/contracts'
 import { type EmbeddedBroker, type Replayer, startBroker, startReplayer } from '@trickle/devices'
 import type { Address, MarketplaceConfig } from '@trickle/protocol'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { airQualityProducts } from './airQualityProducts.ts'
-import type { FeeMode } from './claimTransaction.ts'
 import type { SettlementPolicy } from './settlementWorker.ts'
 import { type SellerServer, type SessionPolicy, startSellerServer } from './startSellerServer.ts'
 
@@ -94,6 +99,7 @@ export async function startLocalMarketplace(
       if (!deployerKey) throw new Error('a deployer key is needed to deploy on an external chain')
       deployment = await deployContracts(new Wallet(deployerKey, provider), {
         challengePeriodSeconds: options.challengePeriodSeconds ?? 3600n,
+        ...(options.fees ? { fees: options.fees } : {}),
       })
     }
     let broker: EmbeddedBroker | undefined

@@ -2,10 +2,11 @@ import { EventEmitter } from 'node:events'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { channelsAt, registryAt } from '@trickle/contracts'
+import { channelsAt, type FeeMode, registryAt } from '@trickle/contracts'
 import {
   type Address,
   DEFAULT_MAX_FRAME_BYTES,
+  feeOverrides,
   type Hex,
   type ProductDescriptor,
   receiptDomainSeparator,
@@ -15,7 +16,6 @@ import {
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
-import type { FeeMode } from './claimTransaction.ts'
 import { startIpfsNode } from './ipfsNode.ts'
 import { connectMqttSource } from './mqttSource.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
@@ -133,6 +133,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   const wallet = new Wallet(options.sellerKey, provider)
   const sender = new NonceManager(wallet)
   const termsWallet = new Wallet(options.termsKey ?? options.sellerKey)
+  const fees = () => feeOverrides(provider, options.fees ?? 'eip1559')
   const registry = registryAt(options.registry, sender)
   const channels = channelsAt(options.channels, sender)
   // Channel ids are only unique per chain and StreamChannels deployment, and a fresh anvil reuses both
@@ -198,7 +199,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   // Publish: the terms key first, so buyers can authenticate terms as soon as products are listed.
   const registeredKey = await registry.sellerKey(wallet.address)
   if (registeredKey.toLowerCase() !== termsWallet.address.toLowerCase()) {
-    await (await registry.setSellerKey(termsWallet.address)).wait()
+    await (await registry.setSellerKey(termsWallet.address, await fees())).wait()
   }
   const descriptors = new Map<string, ProductDescriptor>(
     options.products.map((p) => [
@@ -226,6 +227,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
     wallet.address,
     descriptors,
     join(options.dataDir, chainScope, 'products.json'),
+    fees,
   )
   for (const p of published) {
     const spec = options.products.find((s) => s.key === p.key)!

@@ -95,8 +95,8 @@ describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
     await increaseTime(market.chain!.provider, 601)
     const buyerBefore = await provider.getBalance(wallet.address)
     const fin = await buyer.finalize(channelId)
-    const finGas = fin.gasUsed * fin.gasPrice
-    expect((await provider.getBalance(wallet.address)) - buyerBefore + finGas).toBe(deposit - 200n * price)
+    expect(fin.refund).toBe(deposit - 200n * price)
+    expect((await provider.getBalance(wallet.address)) - buyerBefore + fin.fee).toBe(deposit - 200n * price)
     const view = await channelsAt(deployment.channels, provider).getChannel(channelId)
     expect(view.claimed).toBe(200n * price)
     await buyer.close()
