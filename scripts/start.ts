@@ -4,7 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { increaseTime } from '@trickle/contracts'
+import { CHAIN_PRESET_NAMES, chainPreset, increaseTime } from '@trickle/contracts'
 import { decodeReading } from '@trickle/devices'
 import { BuyerClient } from '@trickle/protocol'
 import { startLocalMarketplace } from '@trickle/seller'
@@ -24,8 +24,25 @@ const program = new Command('trickle-start')
     (v) => Number.parseInt(v, 10),
     50,
   )
+  .option(
+    '--chain <preset>',
+    `an external chain by preset (${CHAIN_PRESET_NAMES.join(', ')}): its RPC URL, chain id and fee mode (env TRICKLE_CHAIN)`,
+  )
   .option('--rpc-url <url>', 'an external EVM JSON-RPC instead of anvil (env TRICKLE_RPC_URL)')
   .option('--chain-id <id>', 'chain id of the external chain', (v) => Number.parseInt(v, 10))
+  .option('--registry <address>', 'an existing DataRegistry instead of deploying (env TRICKLE_REGISTRY)')
+  .option('--channels <address>', 'an existing StreamChannels (env TRICKLE_CHANNELS)')
+  .option(
+    '--deploy-block <n>',
+    'block the existing registry was deployed in',
+    (v) => Number.parseInt(v, 10),
+    0,
+  )
+  .option(
+    '--claim-threshold <wei>',
+    'claim a channel once its unclaimed receipts are worth this much (default 10^16 wei)',
+    (v) => BigInt(v),
+  )
   .option('--broker <url>', 'an external MQTT broker instead of the embedded one (env TRICKLE_BROKER_URL)')
   .option('--data-dir <dir>', 'where the seller keeps receipts and blocks', '.trickle/seller')
   .parse()
@@ -33,8 +50,13 @@ const opts = program.opts<{
   once?: boolean
   chunks: number
   rate: number
+  chain?: string
   rpcUrl?: string
   chainId?: number
+  registry?: string
+  channels?: string
+  deployBlock: number
+  claimThreshold?: bigint
   broker?: string
   dataDir: string
 }>()
@@ -51,8 +73,16 @@ function fail(err: unknown): void {
 const started = performance.now()
 const say = (line: string) => process.stdout.write(`${line}\n`)
 const eth = (wei: bigint) => `${wei} wei (${Number(wei) / 1e18} ETH)`
-const rpcUrl = opts.rpcUrl ?? process.env.TRICKLE_RPC_URL
+const presetName = opts.chain ?? process.env.TRICKLE_CHAIN
+const preset = presetName ? chainPreset(presetName) : undefined
+const rpcUrl = opts.rpcUrl ?? process.env.TRICKLE_RPC_URL ?? preset?.rpcUrl
+const chainId = opts.chainId ?? preset?.chainId
 const brokerUrl = opts.broker ?? process.env.TRICKLE_BROKER_URL
+const registry = opts.registry ?? process.env.TRICKLE_REGISTRY
+const channelsAddress = opts.channels ?? process.env.TRICKLE_CHANNELS
+if ((registry === undefined) !== (channelsAddress === undefined)) {
+  throw new Error('give both --registry and --channels to use an existing deployment')
+}
 
 say('Starting the Trickle marketplace…')
 let market: Awaited<ReturnType<typeof startLocalMarketplace>> | undefined
@@ -62,7 +92,12 @@ market = await startLocalMarketplace({
   challengePeriodSeconds: 3600n,
   logger: pino({ level: process.env.TRICKLE_LOG_LEVEL ?? 'warn' }),
   ...(rpcUrl ? { rpcUrl } : {}),
-  ...(opts.chainId !== undefined ? { chainId: opts.chainId } : {}),
+  ...(chainId !== undefined ? { chainId } : {}),
+  ...(preset ? { fees: preset.fees } : {}),
+  ...(registry && channelsAddress && chainId !== undefined
+    ? { deployment: { chainId, registry, channels: channelsAddress, deployBlock: opts.deployBlock } }
+    : {}),
+  ...(opts.claimThreshold !== undefined ? { settlement: { claimThreshold: opts.claimThreshold } } : {}),
   ...(brokerUrl ? { brokerUrl } : {}),
   ...(process.env.TRICKLE_DEPLOYER_KEY ? { deployerKey: process.env.TRICKLE_DEPLOYER_KEY } : {}),
   ...(process.env.TRICKLE_SELLER_KEY ? { sellerKey: process.env.TRICKLE_SELLER_KEY } : {}),

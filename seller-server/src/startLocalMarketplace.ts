@@ -142,6 +142,7 @@ export async function startLocalMarketplace(
         channels: deployment.channels as Address,
         deployBlock: deployment.deployBlock,
         gateways: [seller.httpUrl],
+        ...(options.fees ? { fees: options.fees } : {}),
       },
       replayer,
       buyerKeys: keys.slice(2),
