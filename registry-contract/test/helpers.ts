@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
-import { type ContractTransactionResponse, type TransactionReceipt, Wallet } from 'ethers'
+import { type ContractTransactionResponse, JsonRpcProvider, type TransactionReceipt, Wallet } from 'ethers'
 import { expect } from 'vitest'
 import {
+  type DecodedRevert,
   type Deployment,
   decodeRevert,
   deployContracts,
@@ -11,17 +12,49 @@ import {
 
 /** A started chain with deployed contracts and one wallet per dev key. */
 export interface TestChain {
+  /** The chain; its `provider` is the unbatched one below, `stop()` also destroys it. */
   chain: LocalChain
   deployment: Deployment
+  /** Dev-key wallets connected to `chain.provider`. */
   wallets: Wallet[]
 }
 
-/** Starts anvil and deploys both contracts with the given challenge period (seconds). */
+/**
+ * Starts anvil and deploys both contracts with the given challenge period (seconds). Wallets and
+ * `chain.provider` use {@link unbatchedProvider}: a transaction round trip drops from ~65 ms to ~15 ms.
+ */
 export async function setupChain(challengePeriodSeconds = 3600n): Promise<TestChain> {
-  const chain = await startLocalChain()
-  const wallets = chain.privateKeys.map((key) => new Wallet(key, chain.provider))
+  const started = await startLocalChain()
+  const provider = unbatchedProvider(started)
+  const chain: LocalChain = {
+    ...started,
+    provider,
+    stop: async () => {
+      provider.destroy()
+      await started.stop()
+    },
+  }
+  const wallets = chain.privateKeys.map((key) => new Wallet(key, provider))
   const deployment = await deployContracts(wallets[0]!, { challengePeriodSeconds })
   return { chain, deployment, wallets }
+}
+
+/**
+ * A provider for `chain` that sends every request at once. ethers batches requests made within 10 ms
+ * by default, which costs ~10 ms per call against a local anvil; caching stays off for fresh nonces.
+ */
+export function unbatchedProvider(chain: Pick<LocalChain, 'rpcUrl' | 'chainId'>): JsonRpcProvider {
+  return new JsonRpcProvider(chain.rpcUrl, chain.chainId, {
+    staticNetwork: true,
+    cacheTimeout: -1,
+    batchMaxCount: 1,
+    pollingInterval: 20,
+  })
+}
+
+/** Makes anvil mine the next block at exactly `timestamp` (unix seconds; equal to the last is allowed). */
+export async function setNextBlockTimestamp(provider: JsonRpcProvider, timestamp: bigint): Promise<void> {
+  await provider.send('evm_setNextBlockTimestamp', [Number(timestamp)])
 }
 
 /** Waits for a sent transaction and returns its (non-null, successful) receipt. */
@@ -33,11 +66,16 @@ export async function mined(sent: Promise<ContractTransactionResponse>): Promise
 
 /** Awaits `action` and returns the name of the custom error it reverted with. */
 export async function revertName(action: Promise<unknown>): Promise<string> {
+  return (await revertOf(action)).name
+}
+
+/** Awaits `action` and returns the custom error (name and arguments) it reverted with. */
+export async function revertOf(action: Promise<unknown>): Promise<DecodedRevert> {
   try {
     await action
   } catch (error) {
     const decoded = decodeRevert(error)
-    if (decoded !== undefined) return decoded.name
+    if (decoded !== undefined) return decoded
     throw error
   }
   throw new Error('expected a revert, but the call succeeded')
