@@ -122,10 +122,21 @@ contract StreamChannels is EIP712, ReentrancyGuardTransient {
     error SignerRotationPending(bytes32 channelId, uint64 previousSignerValidUntil);
     /// @notice A native-coin transfer was refused by its recipient.
     error TransferFailed(address to, uint256 amount);
+    /// @notice The challenge period is outside [MIN_CHALLENGE_PERIOD, MAX_CHALLENGE_PERIOD].
+    error InvalidChallengePeriod(uint64 challengePeriod);
+
+    /// @notice Shortest challenge period, s. With 0 a payer could request close and finalize in one
+    /// block, and a signer rotation would void the payee's receipts at once.
+    uint64 public constant MIN_CHALLENGE_PERIOD = 60;
+    /// @notice Longest challenge period, s (one year), so deadlines can never overflow or lock deposits.
+    uint64 public constant MAX_CHALLENGE_PERIOD = 365 days;
 
     /// @param challengePeriod_ seconds between requestClose and finalize; also how long a replaced
-    /// signer's receipts stay valid
+    /// signer's receipts stay valid (60 s to 365 days)
     constructor(uint64 challengePeriod_) EIP712("Trickle StreamChannels", "1") {
+        if (challengePeriod_ < MIN_CHALLENGE_PERIOD || challengePeriod_ > MAX_CHALLENGE_PERIOD) {
+            revert InvalidChallengePeriod(challengePeriod_);
+        }
         _challengePeriod = challengePeriod_;
     }
 

@@ -22,7 +22,9 @@ export interface DeployOptions {
   fees?: FeeMode
 }
 
-const MAX_UINT64 = (1n << 64n) - 1n
+/** Bounds StreamChannels enforces on its challenge period, s (`MIN_`/`MAX_CHALLENGE_PERIOD`). */
+const MIN_CHALLENGE_PERIOD = 60n
+const MAX_CHALLENGE_PERIOD = 365n * 24n * 3600n
 
 /**
  * Deploys DataRegistry, then StreamChannels, from `deployer`, waiting for each receipt. Nonces come
@@ -30,9 +32,9 @@ const MAX_UINT64 = (1n << 64n) - 1n
  * transactions never collide under anvil's automine or on a public chain.
  *
  * @param deployer - a signer connected to a provider, with gas money
- * @param options - `challengePeriodSeconds` in seconds (0 ≤ value < 2^64)
+ * @param options - `challengePeriodSeconds` in seconds (60 s to 365 days)
  * @returns chain id, both addresses and the block of the first deployment
- * @throws ContractsError `INVALID_ARGUMENT` for a challenge period outside uint64 or a signer without
+ * @throws ContractsError `INVALID_ARGUMENT` for a challenge period outside 60 s – 365 days or a signer without
  *   provider; `DEPLOY_FAILED` when a deployment transaction fails or has no receipt;
  *   `COMPILE_FAILED` from {@link loadArtifacts}
  */
@@ -40,10 +42,13 @@ export async function deployContracts(deployer: Signer, options: DeployOptions):
   const { challengePeriodSeconds } = options
   if (
     typeof challengePeriodSeconds !== 'bigint' ||
-    challengePeriodSeconds < 0n ||
-    challengePeriodSeconds > MAX_UINT64
+    challengePeriodSeconds < MIN_CHALLENGE_PERIOD ||
+    challengePeriodSeconds > MAX_CHALLENGE_PERIOD
   ) {
-    throw new ContractsError('INVALID_ARGUMENT', `challengePeriodSeconds must be a uint64 bigint (seconds)`)
+    throw new ContractsError(
+      'INVALID_ARGUMENT',
+      'challengePeriodSeconds must be a bigint from 60 s to 365 days (StreamChannels enforces it too)',
+    )
   }
   const provider = deployer.provider
   if (provider === null) throw new ContractsError('INVALID_ARGUMENT', 'deployer has no provider')

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   ChannelStatus,
   channelsAt,
+  deployContracts,
   increaseTime,
   loadArtifacts,
   RECEIPT_TYPES,
@@ -98,6 +99,24 @@ describe('StreamChannels', () => {
       channels.open(payee.address, ZeroAddress, ETH, sessionKey.address, { value: ETH }),
     )
     reportGas('StreamChannels.open (native, later channel, session-key signer)', later)
+  })
+
+  it('refuses a challenge period under 60 s or over a year, on-chain and in deployContracts', async () => {
+    const artifacts = await loadArtifacts()
+    const factory = new ContractFactory(
+      artifacts.StreamChannels.abi,
+      artifacts.StreamChannels.bytecode,
+      relayer,
+    )
+    for (const period of [0n, 59n, 365n * 86_400n + 1n]) {
+      expect(await revertName(factory.deploy(period))).toBe('InvalidChallengePeriod')
+      await expect(deployContracts(relayer, { challengePeriodSeconds: period })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      })
+    }
+    const shortest = await factory.deploy(60n)
+    await shortest.waitForDeployment()
+    expect(await channelsAt(await shortest.getAddress(), relayer).challengePeriod()).toBe(60n)
   })
 
   it('rejects a deposit that does not match msg.value and a zero payee', async () => {
