@@ -330,7 +330,14 @@ export class BuyerClient {
   }
 }
 
-/** Drives a {@link BuyerSession} over a WebSocket and exposes it as an async iterator. */
+/** ms a closing socket may take to finish the WebSocket close handshake before it is destroyed. */
+const CLOSE_GRACE_MS = 2_000
+
+/**
+ * Drives a {@link BuyerSession} over a WebSocket and exposes it as an async iterator. Owns the idle
+ * timer: the session's `deadline` is re-armed after every event, and a seller silent for the terms'
+ * `idleTimeoutMs` ends the stream with `IDLE_TIMEOUT`.
+ */
 class SocketStream implements PaidStream {
   readonly finished: Promise<SessionSummary>
   private readonly ws: WebSocket
@@ -342,6 +349,8 @@ class SocketStream implements PaidStream {
   private resolveFinished!: (s: SessionSummary) => void
   /** records every receipt signed (including the final one from `close`) for later resumes */
   private readonly remember: (base: ResumeBase) => void
+  private timer: NodeJS.Timeout | undefined
+  private closeTimer: NodeJS.Timeout | undefined
 
   constructor(ws: WebSocket, session: BuyerSession, remember: (base: ResumeBase) => void) {
     this.ws = ws
@@ -369,7 +378,7 @@ class SocketStream implements PaidStream {
     ws.on('error', () => {
       /* followed by close */
     })
-    this.apply(session.start())
+    this.apply(session.start(Date.now()))
   }
 
   private apply(effects: ReturnType<BuyerSession['receive']>): void {
@@ -388,11 +397,22 @@ class SocketStream implements PaidStream {
           const err = closeError(e)
           if (err && !this.failure) this.failure = err
           this.ws.close(1000)
+          // A dead or stalled seller never answers the close handshake: do not wait ws's 30 s for it.
+          this.closeTimer ??= setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref()
           break
         }
       }
     }
+    this.schedule()
     this.wake()
+  }
+
+  /** Arms the timer for the session's next deadline (the idle timeout). */
+  private schedule(): void {
+    clearTimeout(this.timer)
+    const at = this.session.deadline
+    if (at === undefined || this.done) return
+    this.timer = setTimeout(() => this.apply(this.session.tick(Date.now())), Math.max(0, at - Date.now()))
   }
 
   private wake(): void {
@@ -404,6 +424,8 @@ class SocketStream implements PaidStream {
   private finish(): void {
     if (this.done) return
     this.done = true
+    clearTimeout(this.timer)
+    clearTimeout(this.closeTimer)
     this.wake()
     this.resolveFinished(this.summary())
   }

@@ -2,6 +2,7 @@ import { type ErrorCode, TrickleError } from './errors.ts'
 import { type CloseReason, type Frame, PROTOCOL_VERSION, type ResumeBase, type TermsFrame } from './frames.ts'
 import type { Address, Hex } from './hex.ts'
 import { nextAckHash, type ReceiptValue, recoverReceiptSigner, ZERO_HASH } from './receipt.ts'
+import { DEFAULT_IDLE_TIMEOUT_MS } from './sellerSession.ts'
 import { recoverTermsSigner, termsDigest } from './terms.ts'
 
 /** What the buyer knows before it connects, from the registry and the chain. */
@@ -25,6 +26,11 @@ export interface BuyerSessionConfig {
   maxChunks?: number
   /** the last receipt this buyer signed on the channel, if it keeps one */
   knownBase?: ResumeBase
+  /**
+   * ms of silence from the seller before the buyer gives up while it waits for terms (default
+   * {@link DEFAULT_IDLE_TIMEOUT_MS}); once terms are accepted their `idleTimeoutMs` applies
+   */
+  idleTimeoutMs?: number
   /** EIP-712 receipt domain separator of (chainId, channels) */
   domainSeparator: Hex
   /** signs a receipt digest with the signer key */
@@ -54,6 +60,9 @@ export class BuyerSession {
   private paidSeq = 0
   private paidAmount = 0n
   private received = 0
+  /** when the last frame from the seller arrived (ms), once started with a clock */
+  private lastHeard: number | undefined
+  private idleTimeoutMs: number
   /** The error that ended the session, if one did. */
   error: { code: ErrorCode; message: string } | undefined
   /** The reason the session ended. */
@@ -61,10 +70,15 @@ export class BuyerSession {
 
   constructor(config: BuyerSessionConfig) {
     this.config = config
+    this.idleTimeoutMs = config.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
   }
 
-  /** The first frame to send. */
-  start(): BuyerEffect[] {
+  /**
+   * The first frame to send.
+   * @param now - ms since the epoch; when given, the idle timeout runs from now (see {@link tick})
+   */
+  start(now?: number): BuyerEffect[] {
+    this.lastHeard = now
     const { productId, channelId } = this.config
     return [{ type: 'send', frame: { t: 'hello', v: PROTOCOL_VERSION, productId, channelId } }]
   }
@@ -74,9 +88,20 @@ export class BuyerSession {
     return this.received
   }
 
-  /** Wei this session's receipts added to the channel's cumulative amount. */
+  /**
+   * Wei this session's receipts added to the channel's cumulative amount beyond what the buyer had
+   * signed before (its `knownBase`, or the seller's base when higher).
+   */
   get spent(): bigint {
-    return this.paidAmount - (this.terms?.base.amount ?? 0n)
+    const before = this.alreadySigned()
+    return this.paidAmount > before ? this.paidAmount - before : 0n
+  }
+
+  /** The highest cumulative amount signed before this session, wei. */
+  private alreadySigned(): bigint {
+    const base = this.terms?.base.amount ?? 0n
+    const known = this.config.knownBase?.amount ?? 0n
+    return known > base ? known : base
   }
 
   /** The latest cumulative amount signed on the channel, wei. */
@@ -94,9 +119,10 @@ export class BuyerSession {
     return this.phase === 'closed'
   }
 
-  /** Handles a decoded frame from the seller. */
+  /** Handles a decoded frame from the seller. Any frame counts as a sign of life. */
   receive(frame: Frame, now: number): BuyerEffect[] {
     if (this.phase === 'closed') return []
+    if (this.lastHeard !== undefined) this.lastHeard = Math.max(this.lastHeard, now)
     switch (frame.t) {
       case 'ping':
         return [{ type: 'send', frame: { t: 'pong', n: frame.n } }]
@@ -135,6 +161,27 @@ export class BuyerSession {
     return this.fail(err.code, err.shortMessage)
   }
 
+  /**
+   * Timer: a seller silent for `idleTimeoutMs` (no chunk, no `ping`, nothing) counts as dead: `error
+   * IDLE_TIMEOUT` and `close idle_timeout` are sent (best effort) and the session ends with that error.
+   */
+  tick(now: number): BuyerEffect[] {
+    const at = this.deadline
+    if (at === undefined || now < at) return []
+    return this.fail(
+      'IDLE_TIMEOUT',
+      `no frame from the seller for ${this.idleTimeoutMs} ms`,
+      true,
+      'idle_timeout',
+    )
+  }
+
+  /** When (ms since the epoch) the driver should call {@link tick}: the idle timeout, if running. */
+  get deadline(): number | undefined {
+    if (this.phase === 'closed' || this.lastHeard === undefined) return undefined
+    return this.lastHeard + this.idleTimeoutMs
+  }
+
   /** The connection dropped without a `close` frame. */
   disconnected(): BuyerEffect[] {
     if (this.phase === 'closed') return []
@@ -158,6 +205,9 @@ export class BuyerSession {
     if (t.receiptEvery < 1 || t.receiptEvery > t.window.initial) {
       return this.fail('TERMS_INVALID', 'receipts must be due within the initial window')
     }
+    if (t.heartbeatMs < 1 || t.heartbeatMs >= t.idleTimeoutMs) {
+      return this.fail('TERMS_INVALID', 'the heartbeat must come before the idle timeout')
+    }
     let signer: Address
     try {
       signer = recoverTermsSigner(t, t.signature)
@@ -168,8 +218,16 @@ export class BuyerSession {
       return this.fail('TERMS_SIGNER_MISMATCH', `terms signed by ${signer}, not the registered seller key`)
     }
     const base = t.base
-    if (c.knownBase && (c.knownBase.seq !== base.seq || c.knownBase.amount !== base.amount)) {
-      return this.fail('RESUME_MISMATCH', `seller resumes at ${base.seq}, buyer at ${c.knownBase.seq}`)
+    const known = c.knownBase
+    // A seller may resume from an earlier receipt than the last one this buyer signed: the later
+    // ones were in flight when the seller stopped. That costs the buyer nothing, because receipts are
+    // cumulative: the chunks sent again are signed for at amounts it already signed (SPEC §Resume).
+    // A base beyond what the buyer signed, or one that disagrees with it, is refused.
+    if (known && (base.seq > known.seq || base.amount > known.amount)) {
+      return this.fail('RESUME_MISMATCH', `seller resumes at ${base.seq}, buyer signed up to ${known.seq}`)
+    }
+    if (known && base.seq === known.seq && base.amount !== known.amount) {
+      return this.fail('RESUME_MISMATCH', `seller's receipt ${base.seq} differs from the buyer's`)
     }
     if (base.seq > 0) {
       const value = { channelId: c.channelId, amount: base.amount, seq: base.seq, ackHash: base.ackHash }
@@ -190,6 +248,7 @@ export class BuyerSession {
     this.paidSeq = base.seq
     this.paidAmount = base.amount
     this.ackHash = base.seq > 0 ? base.ackHash : ZERO_HASH
+    this.idleTimeoutMs = t.idleTimeoutMs
     this.phase = 'streaming'
     return [{ type: 'send', frame: { t: 'accept', termsDigest: termsDigest(t) } }]
   }
@@ -206,7 +265,7 @@ export class BuyerSession {
     if (data.byteLength > t.maxChunkBytes) {
       return this.fail('CHUNK_TOO_LARGE', `chunk of ${data.byteLength} bytes above ${t.maxChunkBytes}`)
     }
-    if (this.owedFor(seq + 1) - t.base.amount > this.config.maxSpend) {
+    if (this.owedFor(seq + 1) - this.alreadySigned() > this.config.maxSpend) {
       // Paying for this chunk would pass the cap: do not take it.
       const out = this.pay()
       return [...out, ...this.end('spending_cap')]
@@ -258,11 +317,12 @@ export class BuyerSession {
     ]
   }
 
-  private fail(code: ErrorCode, message: string, notify = true): BuyerEffect[] {
+  private fail(code: ErrorCode, message: string, notify = true, closeReason?: CloseReason): BuyerEffect[] {
     const reason: CloseReason =
-      this.phase === 'await_terms' && (code.startsWith('TERMS_') || code === 'RESUME_MISMATCH')
+      closeReason ??
+      (this.phase === 'await_terms' && (code.startsWith('TERMS_') || code === 'RESUME_MISMATCH')
         ? 'terms_rejected'
-        : 'protocol_error'
+        : 'protocol_error')
     this.phase = 'closed'
     this.error = { code, message }
     this.closeReason = reason

@@ -5,6 +5,8 @@ import {
   type CloseReason,
   type CreditWindow,
   type Frame,
+  OVERFLOW_POLICIES,
+  type OverflowPolicy,
   type ResumeBase,
   type Terms,
 } from './frames.ts'
@@ -29,6 +31,9 @@ function u(n: number): number | bigint {
   return n > 0xffff_ffff ? BigInt(n) : n
 }
 const CLOSE_REASON_SET: ReadonlySet<string> = new Set(CLOSE_REASONS)
+const OVERFLOW_SET: ReadonlySet<string> = new Set(OVERFLOW_POLICIES)
+/** uint32 in the Terms EIP-712 struct */
+const MAX_UINT32 = 0xffff_ffff
 
 type Wire = Record<string, unknown>
 
@@ -102,7 +107,15 @@ function baseFrom(b: Wire): ResumeBase {
   }
 }
 
+function overflowFrom(o: Wire): OverflowPolicy {
+  const v = text(o, 'overflow')
+  if (!OVERFLOW_SET.has(v)) throw malformed('overflow', 'is not an overflow policy')
+  return v as OverflowPolicy
+}
+
 function termsFrom(o: Wire): Terms {
+  const maxQueuedChunks = int(o, 'maxQueuedChunks', 1 << 20)
+  if (maxQueuedChunks < 1) throw malformed('maxQueuedChunks', 'must be at least 1')
   return {
     v: int(o, 'v'),
     productId: uint(o, 'productId'),
@@ -113,6 +126,10 @@ function termsFrom(o: Wire): Terms {
     window: windowFrom(map(o, 'window')),
     receiptEvery: int(o, 'receiptEvery', 1 << 20),
     paymentTimeoutMs: int(o, 'paymentTimeoutMs'),
+    heartbeatMs: int(o, 'heartbeatMs', MAX_UINT32),
+    idleTimeoutMs: int(o, 'idleTimeoutMs', MAX_UINT32),
+    maxQueuedChunks,
+    overflow: overflowFrom(o),
     chainId: int(o, 'chainId'),
     channels: hexField(o, 'channels', 20),
     expiresAt: int(o, 'expiresAt'),
@@ -203,6 +220,10 @@ function termsToWire(terms: Terms): Wire {
     window: { initial: terms.window.initial, step: terms.window.step, max: terms.window.max },
     receiptEvery: terms.receiptEvery,
     paymentTimeoutMs: u(terms.paymentTimeoutMs),
+    heartbeatMs: u(terms.heartbeatMs),
+    idleTimeoutMs: u(terms.idleTimeoutMs),
+    maxQueuedChunks: terms.maxQueuedChunks,
+    overflow: terms.overflow,
     chainId: u(terms.chainId),
     channels: fromHex(terms.channels),
     expiresAt: u(terms.expiresAt),

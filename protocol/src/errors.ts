@@ -30,6 +30,7 @@ export const ERROR_CODES = [
   'CHUNK_TOO_LARGE',
   'SPENDING_CAP_REACHED',
   'PAYMENT_TIMEOUT',
+  'IDLE_TIMEOUT',
   // Infrastructure
   'STORE_FAILED',
   'CHAIN_UNAVAILABLE',

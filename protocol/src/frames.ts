@@ -16,6 +16,7 @@ export const CLOSE_REASONS = [
   'channel_unusable',
   'server_shutdown',
   'product_ended',
+  'idle_timeout',
 ] as const
 /** A close reason code (string literal). */
 export type CloseReason = (typeof CLOSE_REASONS)[number]
@@ -34,6 +35,16 @@ export interface CreditWindow {
   /** chunks */
   max: number
 }
+
+/**
+ * What the seller does with a new chunk when `maxQueuedChunks` chunks already wait for a slow buyer
+ * (closed credit window or a full socket): `drop_oldest` discards the oldest queued chunk (live data:
+ * the freshest readings win), `drop_newest` discards the new one (the queue keeps its order). Either
+ * way a dropped chunk is never sent and gets no `seq` (SPEC.md §Back-pressure).
+ */
+export const OVERFLOW_POLICIES = ['drop_oldest', 'drop_newest'] as const
+/** A queue overflow policy (string literal), part of the signed terms. */
+export type OverflowPolicy = (typeof OVERFLOW_POLICIES)[number]
 
 /** The state a session starts from on a channel: the last receipt the seller holds (zero if none). */
 export interface ResumeBase {
@@ -71,6 +82,14 @@ export interface Terms {
   receiptEvery: number
   /** ms the seller waits after `payment_required` before it closes */
   paymentTimeoutMs: number
+  /** ms (duration) of silence from the buyer after which the seller sends `ping` */
+  heartbeatMs: number
+  /** ms (duration) of silence from the peer after which either side closes with `idle_timeout` */
+  idleTimeoutMs: number
+  /** chunks the seller queues for a slow buyer, at most (≥ 1) */
+  maxQueuedChunks: number
+  /** which chunk the seller drops when the queue is full */
+  overflow: OverflowPolicy
   chainId: number
   /** the StreamChannels contract receipts are signed for */
   channels: Address
@@ -134,7 +153,10 @@ export interface ErrorFrame {
   message: string
 }
 
-/** Either side: liveness probe; answered by `pong` with the same `n`. */
+/**
+ * Either side: liveness probe; answered by `pong` with the same `n`. The reference seller sends one
+ * after `heartbeatMs` of silence from the buyer, with `n` counting its pings from 1.
+ */
 export interface PingFrame {
   t: 'ping'
   n: number

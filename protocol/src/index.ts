@@ -73,6 +73,9 @@ export {
 export {
   type AcceptedReceipt,
   type ChannelInfo,
+  type ConnectionLiveness,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
   type SellerEffect,
   type SellerPolicy,
   SellerSession,

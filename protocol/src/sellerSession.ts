@@ -4,6 +4,7 @@ import {
   type CloseReason,
   type CreditWindow,
   type Frame,
+  type OverflowPolicy,
   PROTOCOL_VERSION,
   type ReceiptFrame,
   type ResumeBase,
@@ -26,8 +27,40 @@ export interface SellerPolicy {
   paymentTimeoutMs: number
   /** ms the terms stay valid */
   termsTtlMs: number
-  /** chunks buffered while the window is closed; the oldest is dropped beyond this (live streams) */
+  /**
+   * chunks buffered while the credit window is closed or the transport is full (≥ 1); beyond it a
+   * chunk is dropped as `overflow` says
+   */
   maxQueuedChunks: number
+  /** which chunk is dropped when the queue is full (default `drop_oldest`) */
+  overflow?: OverflowPolicy
+  /** ms of silence from the buyer before the seller sends `ping` (default {@link DEFAULT_HEARTBEAT_MS}) */
+  heartbeatMs?: number
+  /**
+   * ms of silence from the buyer before the seller closes with `error IDLE_TIMEOUT` and
+   * `close idle_timeout`; must be above `heartbeatMs` (default {@link DEFAULT_IDLE_TIMEOUT_MS})
+   */
+  idleTimeoutMs?: number
+  /**
+   * bytes the driver lets wait in the transport's send buffer (e.g. `ws.bufferedAmount`) before it
+   * calls {@link SellerSession.transportFull}; a driver setting, not part of the terms
+   */
+  maxBufferedBytes?: number
+}
+
+/** Default `heartbeatMs`, ms. */
+export const DEFAULT_HEARTBEAT_MS = 10_000
+/** Default `idleTimeoutMs`, ms: three missed heartbeats. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000
+
+/** Liveness of a connection before `hello` names a product (and so a {@link SellerPolicy}). */
+export interface ConnectionLiveness {
+  /** ms since the epoch the connection opened */
+  now: number
+  /** ms; default {@link DEFAULT_HEARTBEAT_MS} */
+  heartbeatMs?: number
+  /** ms; default {@link DEFAULT_IDLE_TIMEOUT_MS} */
+  idleTimeoutMs?: number
 }
 
 /** What the driver learned about the channel and product on-chain and from its receipt store. */
@@ -82,8 +115,12 @@ type Phase = 'await_hello' | 'resolving' | 'await_accept' | 'streaming' | 'close
 /** Counters a driver may export as metrics. */
 export interface SellerSessionStats {
   chunksSent: number
+  /** chunks never sent: above `maxChunkBytes`, or dropped by the queue's `overflow` policy */
   chunksDropped: number
   receiptsAccepted: number
+  pingsSent: number
+  /** the most chunks ever queued at once (never above `maxQueuedChunks`) */
+  peakQueuedChunks: number
 }
 
 /**
@@ -92,7 +129,13 @@ export interface SellerSessionStats {
  * not covered by a durable receipt never exceeds `pricePerChunk × window`, nor the channel's deposit.
  */
 export class SellerSession {
-  readonly stats: SellerSessionStats = { chunksSent: 0, chunksDropped: 0, receiptsAccepted: 0 }
+  readonly stats: SellerSessionStats = {
+    chunksSent: 0,
+    chunksDropped: 0,
+    receiptsAccepted: 0,
+    pingsSent: 0,
+    peakQueuedChunks: 0,
+  }
   private phase: Phase = 'await_hello'
   private policy: SellerPolicy = CLOSED_POLICY
   private readonly signTerms: (terms: Terms) => Hex
@@ -114,14 +157,33 @@ export class SellerSession {
   private stalledAt: number | undefined
   /** after a late receipt: the window is stepping down to `initial` */
   private shrinking = false
+  /** when the last frame from the buyer arrived (ms), once liveness is on */
+  private lastHeard: number | undefined
+  /** when the last `ping` went out (ms) */
+  private lastPing: number | undefined
+  private heartbeatMs = DEFAULT_HEARTBEAT_MS
+  private idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS
+  /** whether the transport takes more data (false above the driver's high-water mark) */
+  private writable = true
 
   /**
    * @param signTerms - signs terms with the seller's registered key (see `signTerms`)
    * @param domainSeparator - the receipt EIP-712 domain separator for a channel's chain/contract
+   * @param connection - when the connection opened and its heartbeat/idle timeouts (ms) until a
+   *   policy is known; without it liveness starts at {@link resolved}
    */
-  constructor(signTerms: (terms: Terms) => Hex, domainSeparator: (info: ChannelInfo) => Hex) {
+  constructor(
+    signTerms: (terms: Terms) => Hex,
+    domainSeparator: (info: ChannelInfo) => Hex,
+    connection?: ConnectionLiveness,
+  ) {
     this.signTerms = signTerms
     this.domainSeparator = domainSeparator
+    if (connection) {
+      this.lastHeard = connection.now
+      this.heartbeatMs = connection.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
+      this.idleTimeoutMs = connection.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
+    }
   }
 
   /** Whether the session has ended. */
@@ -139,9 +201,15 @@ export class SellerSession {
     return this.nextSeq - this.durable.seq
   }
 
-  /** Handles a decoded frame from the buyer. */
+  /** Chunks waiting to be sent (never above the policy's `maxQueuedChunks`). */
+  get queuedChunks(): number {
+    return this.queue.length
+  }
+
+  /** Handles a decoded frame from the buyer. Any frame counts as a sign of life. */
   receive(frame: Frame, now: number): SellerEffect[] {
     if (this.phase === 'closed') return []
+    if (this.lastHeard !== undefined) this.lastHeard = Math.max(this.lastHeard, now)
     switch (frame.t) {
       case 'ping':
         return [{ type: 'send', frame: { t: 'pong', n: frame.n } }]
@@ -181,6 +249,9 @@ export class SellerSession {
     if (this.phase !== 'resolving') return []
     this.info = info
     this.policy = policy
+    this.heartbeatMs = policy.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
+    this.idleTimeoutMs = policy.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
+    this.lastHeard ??= now
     this.window = policy.window.initial
     this.domain = this.domainSeparator(info)
     this.nextSeq = info.base.seq
@@ -199,6 +270,10 @@ export class SellerSession {
       window: p.window,
       receiptEvery: p.receiptEvery,
       paymentTimeoutMs: p.paymentTimeoutMs,
+      heartbeatMs: this.heartbeatMs,
+      idleTimeoutMs: this.idleTimeoutMs,
+      maxQueuedChunks: p.maxQueuedChunks,
+      overflow: p.overflow ?? 'drop_oldest',
       chainId: info.chainId,
       channels: info.channels,
       expiresAt: now + p.termsTtlMs,
@@ -216,8 +291,9 @@ export class SellerSession {
   }
 
   /**
-   * A chunk of product data is available. Sent at once if the window allows, else queued (bounded:
-   * the oldest queued chunk is dropped beyond `maxQueuedChunks`).
+   * A chunk of product data is available. Sent at once if the window and the transport allow, else
+   * queued. The queue never holds more than `maxQueuedChunks`: when it is full, `overflow`
+   * `drop_oldest` drops the oldest queued chunk, `drop_newest` drops `data` (SPEC.md §Back-pressure).
    * @param data - chunk payload, at most `maxChunkBytes` bytes (larger payloads are dropped)
    */
   offer(data: Uint8Array, now: number): SellerEffect[] {
@@ -226,11 +302,30 @@ export class SellerSession {
       this.stats.chunksDropped++
       return []
     }
-    this.queue.push(data)
-    if (this.queue.length > this.policy.maxQueuedChunks) {
-      this.queue.shift()
+    if (this.queue.length >= this.policy.maxQueuedChunks) {
       this.stats.chunksDropped++
+      if (this.policy.overflow === 'drop_newest' || this.queue.length === 0) {
+        return this.phase === 'streaming' ? this.pump(now) : []
+      }
+      this.queue.shift()
     }
+    this.queue.push(data)
+    this.stats.peakQueuedChunks = Math.max(this.stats.peakQueuedChunks, this.queue.length)
+    return this.phase === 'streaming' ? this.pump(now) : []
+  }
+
+  /**
+   * The transport is above its high-water mark (e.g. `ws.bufferedAmount`): stop sending chunks; new
+   * ones queue (and overflow) until {@link transportDrained}. Pings and closes are still emitted.
+   */
+  transportFull(): void {
+    this.writable = false
+  }
+
+  /** The transport is below its low-water mark again: send what the window allows. */
+  transportDrained(now: number): SellerEffect[] {
+    if (this.writable) return []
+    this.writable = true
     return this.phase === 'streaming' ? this.pump(now) : []
   }
 
@@ -263,21 +358,52 @@ export class SellerSession {
   }
 
   /**
-   * Timer: closes the session when a `payment_required` deadline has passed, or when the terms
-   * expired without an `accept` (so an unauthenticated `hello` cannot hold a channel).
+   * Timer: closes the session when a `payment_required` deadline has passed, when the terms expired
+   * without an `accept` (so an unauthenticated `hello` cannot hold a channel), or when the buyer has
+   * been silent for `idleTimeoutMs` (`error IDLE_TIMEOUT`, `close idle_timeout`); sends `ping` once
+   * the buyer has been silent for `heartbeatMs` (then again every `heartbeatMs`).
    */
   tick(now: number): SellerEffect[] {
+    if (this.phase === 'closed') return []
     if (this.phase === 'await_accept' && now >= this.terms!.expiresAt) {
       return this.fail('TERMS_EXPIRED', 'terms expired before accept', 'terms_rejected')
     }
-    if (this.phase !== 'streaming' || this.paymentDeadline === undefined || now < this.paymentDeadline)
-      return []
-    return this.fail('PAYMENT_TIMEOUT', 'no receipt before the payment deadline', 'payment_timeout')
+    if (this.phase === 'streaming' && this.paymentDeadline !== undefined && now >= this.paymentDeadline)
+      return this.fail('PAYMENT_TIMEOUT', 'no receipt before the payment deadline', 'payment_timeout')
+    const idleAt = this.idleDeadline
+    if (idleAt !== undefined && now >= idleAt) {
+      return this.fail('IDLE_TIMEOUT', `no frame from the buyer for ${this.idleTimeoutMs} ms`, 'idle_timeout')
+    }
+    const pingAt = this.pingDeadline
+    if (pingAt === undefined || now < pingAt) return []
+    this.lastPing = now
+    this.stats.pingsSent++
+    return [{ type: 'send', frame: { t: 'ping', n: this.stats.pingsSent } }]
   }
 
-  /** The deadline (ms since the epoch) the driver should call {@link tick} at, if any. */
+  /**
+   * The earliest time (ms since the epoch) the driver should call {@link tick} at, if any: the terms
+   * expiry, the payment deadline, the next ping or the idle timeout.
+   */
   get deadline(): number | undefined {
-    return this.phase === 'await_accept' ? this.terms!.expiresAt : this.paymentDeadline
+    if (this.phase === 'closed') return undefined
+    const times = [
+      this.phase === 'await_accept' ? this.terms!.expiresAt : this.paymentDeadline,
+      this.pingDeadline,
+      this.idleDeadline,
+    ].filter((t): t is number => t !== undefined)
+    return times.length > 0 ? Math.min(...times) : undefined
+  }
+
+  /** When the buyer counts as gone: `idleTimeoutMs` after its last frame. */
+  private get idleDeadline(): number | undefined {
+    return this.lastHeard === undefined ? undefined : this.lastHeard + this.idleTimeoutMs
+  }
+
+  /** When the next `ping` is due: `heartbeatMs` after the last frame heard or the last ping sent. */
+  private get pingDeadline(): number | undefined {
+    if (this.lastHeard === undefined) return undefined
+    return Math.max(this.lastHeard, this.lastPing ?? this.lastHeard) + this.heartbeatMs
   }
 
   /** Closes from the seller side (shutdown). */
@@ -347,8 +473,12 @@ export class SellerSession {
     return [{ type: 'persist', receipt }]
   }
 
-  /** Sends queued chunks while the window and deposit allow; asks for payment when they do not. */
+  /**
+   * Sends queued chunks while the window, deposit and transport allow; asks for payment when the
+   * window or deposit does not (a full transport only holds chunks back).
+   */
   private pump(now: number): SellerEffect[] {
+    if (!this.writable) return []
     const info = this.info!
     const price = this.policy.pricePerChunk
     const out: SellerEffect[] = []

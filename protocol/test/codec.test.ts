@@ -47,6 +47,10 @@ const termsArb: fc.Arbitrary<Terms> = fc.record({
   window: windowArb,
   receiptEvery: fc.nat({ max: 1 << 20 }),
   paymentTimeoutMs: safeNat,
+  heartbeatMs: fc.nat({ max: 0xffff_ffff }),
+  idleTimeoutMs: fc.nat({ max: 0xffff_ffff }),
+  maxQueuedChunks: fc.integer({ min: 1, max: 1 << 20 }),
+  overflow: fc.constantFrom('drop_oldest' as const, 'drop_newest' as const),
   chainId: safeNat,
   channels: hexBytes(20),
   expiresAt: safeNat,
@@ -272,6 +276,26 @@ describe('codec', () => {
     const base = { ...(terms['base'] as object), signature: new Uint8Array(64) }
     expect(thrownCode(() => decodeFrame(raw.pack({ ...terms, base })))).toBe('FRAME_MALFORMED')
   })
+
+  it('rejects terms with an unknown overflow policy or maxQueuedChunks of 0 with FRAME_MALFORMED', () => {
+    const terms = encodeTermsWire()
+    expect(thrownCode(() => decodeFrame(raw.pack({ ...terms, overflow: 'drop_all' })))).toBe(
+      'FRAME_MALFORMED',
+    )
+    expect(thrownCode(() => decodeFrame(raw.pack({ ...terms, maxQueuedChunks: 0 })))).toBe('FRAME_MALFORMED')
+    expect(thrownCode(() => decodeFrame(raw.pack({ ...terms, heartbeatMs: 2 ** 32 })))).toBe(
+      'FRAME_MALFORMED',
+    )
+  })
+
+  it('decodes the close reason idle_timeout and the error code IDLE_TIMEOUT', () => {
+    expect(decodeFrame(encodeFrame({ t: 'close', reason: 'idle_timeout', message: '' }))).toMatchObject({
+      reason: 'idle_timeout',
+    })
+    expect(decodeFrame(encodeFrame({ t: 'error', code: 'IDLE_TIMEOUT', message: 'x' }))).toMatchObject({
+      code: 'IDLE_TIMEOUT',
+    })
+  })
 })
 
 /** A valid terms frame as its raw wire map (decoded from the codec's own encoding). */
@@ -287,6 +311,10 @@ function encodeTermsWire(): Record<string, unknown> {
     window: { initial: 4, step: 2, max: 16 },
     receiptEvery: 2,
     paymentTimeoutMs: 5000,
+    heartbeatMs: 10_000,
+    idleTimeoutMs: 30_000,
+    maxQueuedChunks: 1024,
+    overflow: 'drop_oldest',
     chainId: 31337,
     channels: `0x${'22'.repeat(20)}`,
     expiresAt: 1_700_000_000_000,

@@ -32,8 +32,22 @@ export interface SessionContext {
   claimChannel(channelId: Hex): boolean
   releaseChannel(channelId: Hex): void
   maxFrameBytes: number
+  /**
+   * heartbeat and idle timeout (ms) of a connection before its `hello` names a product (the
+   * product's policy applies after); the protocol defaults when absent
+   */
+  liveness?: Pick<SellerPolicy, 'heartbeatMs' | 'idleTimeoutMs'>
   log: Logger
 }
+
+/**
+ * Default high-water mark of a session's WebSocket send buffer (`ws.bufferedAmount`), bytes: above it
+ * the driver stops sending chunks until the buffer has drained (1 MiB).
+ */
+export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
+
+/** ms a closing socket may take to finish the WebSocket close handshake before it is destroyed. */
+const CLOSE_GRACE_MS = 2_000
 
 /** How a session ended. */
 export interface SessionEnd {
@@ -42,7 +56,14 @@ export interface SessionEnd {
   reason: string
   code: string | undefined
   chunksSent: number
+  /** chunks never sent (oversized, or dropped by the queue's overflow policy) */
+  chunksDropped: number
   receiptsAccepted: number
+  pingsSent: number
+  /** most chunks queued at once (≤ `maxQueuedChunks`) */
+  peakQueuedChunks: number
+  /** largest `ws.bufferedAmount` seen right after a send, bytes */
+  peakBufferedBytes: number
 }
 
 /** Control of a running session, for the server. */
@@ -58,15 +79,32 @@ export interface SessionHandle {
 /**
  * Runs one seller session over one WebSocket: decodes frames (a malformed frame gets an `error` frame
  * and a clean close), applies the pure {@link SellerSession}'s effects, stores each accepted receipt
- * durably before the session extends credit, and times `payment_required` deadlines.
+ * durably before the session extends credit, and times the session's deadlines (`payment_required`,
+ * terms expiry, heartbeat `ping`s, idle timeout).
+ *
+ * Back-pressure: once `ws.bufferedAmount` reaches the product policy's `maxBufferedBytes` (default
+ * {@link DEFAULT_MAX_BUFFERED_BYTES}) the session is told the transport is full and queues (and, past
+ * `maxQueuedChunks`, drops) chunks instead of sending them; it resumes when the `ws.send` callback
+ * reports the buffer at or below half the mark (the ws maintainers' advice: there is no `drain` event
+ * on a ws WebSocket, websockets/ws#1255). Chunks of one batch already handed out are still sent, so
+ * `bufferedAmount` stays below `maxBufferedBytes + maxQueuedChunks × (maxChunkBytes + 32)` plus a few
+ * small control frames.
  */
 export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle {
-  const session = new SellerSession(ctx.signTerms, ctx.domainSeparator)
+  const session = new SellerSession(ctx.signTerms, ctx.domainSeparator, {
+    now: Date.now(),
+    ...(ctx.liveness?.heartbeatMs !== undefined ? { heartbeatMs: ctx.liveness.heartbeatMs } : {}),
+    ...(ctx.liveness?.idleTimeoutMs !== undefined ? { idleTimeoutMs: ctx.liveness.idleTimeoutMs } : {}),
+  })
   let productKey: string | undefined
   let channelId: Hex | undefined
   let productId: bigint | undefined
   let unlisten: (() => void) | undefined
   let timer: NodeJS.Timeout | undefined
+  let closeTimer: NodeJS.Timeout | undefined
+  let maxBufferedBytes = DEFAULT_MAX_BUFFERED_BYTES
+  let transportFull = false
+  let peakBufferedBytes = 0
   let ended = false
   let ownsChannel = false
   let closeReason = 'disconnected'
@@ -74,14 +112,29 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
   // Receipts are persisted in arrival order, one write at a time.
   let persisting: Promise<void> = Promise.resolve()
 
+  /** ws calls this once the frame is written to the socket: resume below half the high-water mark. */
+  const onWritten = () => {
+    if (!transportFull || ended || ws.bufferedAmount > maxBufferedBytes / 2) return
+    transportFull = false
+    apply(session.transportDrained(Date.now()))
+  }
+
   const sendFrame = (frame: Parameters<typeof encodeFrame>[0]) => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(encodeFrame(frame))
+    if (ws.readyState !== WebSocket.OPEN) return
+    ws.send(encodeFrame(frame), onWritten)
+    const buffered = ws.bufferedAmount
+    if (buffered > peakBufferedBytes) peakBufferedBytes = buffered
+    if (!transportFull && buffered >= maxBufferedBytes) {
+      transportFull = true
+      session.transportFull()
+    }
   }
 
   const finish = () => {
     if (ended) return
     ended = true
     clearTimeout(timer)
+    clearTimeout(closeTimer)
     unlisten?.()
     // Settlement reads the store: let receipt writes still queued land first.
     void persisting.then(() => {
@@ -92,7 +145,11 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
         reason: closeReason,
         code: closeCode,
         chunksSent: session.stats.chunksSent,
+        chunksDropped: session.stats.chunksDropped,
         receiptsAccepted: session.stats.receiptsAccepted,
+        pingsSent: session.stats.pingsSent,
+        peakQueuedChunks: session.stats.peakQueuedChunks,
+        peakBufferedBytes,
       })
     })
   }
@@ -137,7 +194,11 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
           closeReason = effect.reason
           closeCode = effect.code
           // Let queued receipt writes land before the socket (and settlement) finish.
-          void persisting.then(() => ws.close(1000, effect.reason))
+          void persisting.then(() => {
+            ws.close(1000, effect.reason)
+            // A buyer that stopped reading never completes the close handshake: do not wait ws's 30 s.
+            if (!ended) closeTimer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref()
+          })
           break
       }
     }
@@ -152,6 +213,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     }
     ownsChannel = true
     productKey = product.key
+    maxBufferedBytes = product.policy.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
     try {
       const info = await ctx.resolve(id, channel, Date.now())
       if (ended) return
@@ -176,6 +238,8 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
   })
   ws.on('close', finish)
   ws.on('error', (err) => ctx.log.debug({ err }, 'socket error'))
+  // The heartbeat and idle timeout run from the connection's first moment, before any frame.
+  schedule()
   return {
     get channelId() {
       return channelId

@@ -47,7 +47,11 @@ export interface StreamProductSpec {
 /** The session policy apart from the price, shared by all products of a server. */
 export type SessionPolicy = Omit<SellerPolicy, 'pricePerChunk'>
 
-/** Default session policy: 16-chunk initial window growing by 16 up to 256, receipts every 8 chunks. */
+/**
+ * Default session policy: 16-chunk initial window growing by 16 up to 256, receipts every 8 chunks;
+ * a `ping` after 10 s of buyer silence, closed after 30 s; at most 1 024 chunks queued for a slow
+ * buyer (the oldest dropped first) and 1 MiB waiting in the socket's send buffer.
+ */
 export const DEFAULT_SESSION_POLICY: SessionPolicy = {
   maxChunkBytes: 4096,
   window: { initial: 16, step: 16, max: 256 },
@@ -55,6 +59,10 @@ export const DEFAULT_SESSION_POLICY: SessionPolicy = {
   paymentTimeoutMs: 5_000,
   termsTtlMs: 30_000,
   maxQueuedChunks: 1024,
+  overflow: 'drop_oldest',
+  heartbeatMs: 10_000,
+  idleTimeoutMs: 30_000,
+  maxBufferedBytes: 1024 * 1024,
 }
 
 /** Options of {@link startSellerServer}. */
@@ -283,6 +291,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
         if (end.channelId && end.receiptsAccepted > 0) settlement.sessionEnded(end.channelId)
       },
       maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+      liveness: policy,
       log,
     })
     drivers.add(driver)

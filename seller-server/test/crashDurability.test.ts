@@ -1,0 +1,136 @@
+import { mkdtempSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { channelsAt } from '@trickle/contracts'
+import { type Hex, receiptDomainSeparator, recoverReceiptSigner } from '@trickle/protocol'
+import pino from 'pino'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import {
+  type LocalMarketplace,
+  openReceiptStore,
+  type ReceiptStore,
+  startLocalMarketplace,
+} from '../src/index.ts'
+import { buyerFor } from './helpers/buyer.ts'
+import { freePort, type SellerProcess, spawnSeller } from './helpers/spawnSeller.ts'
+
+const PRICE = 1_000_000_000_000n // wei per chunk
+const SELLER_KEY_INDEX = 7 // anvil account 7: a seller process of its own
+
+function ledgerIn(dataDir: string): ReceiptStore {
+  const file = readdirSync(dataDir, { recursive: true, encoding: 'utf8' }).find((f) =>
+    f.endsWith('receipts.sqlite'),
+  )
+  if (!file) throw new Error(`no ledger under ${dataDir}`)
+  return openReceiptStore(join(dataDir, file))
+}
+
+describe('a seller process killed with SIGKILL mid-stream', () => {
+  let market: LocalMarketplace
+  const children: SellerProcess[] = []
+
+  beforeAll(async () => {
+    market = await startLocalMarketplace({
+      rowsPerSecond: 400,
+      pricePerChunk: PRICE,
+      logger: pino({ level: 'silent' }),
+    })
+  })
+  afterAll(async () => {
+    for (const child of children) await child.kill()
+    await market?.stop()
+  })
+
+  async function startSeller(dataDir: string, port: number) {
+    const child = await spawnSeller({
+      rpcUrl: market.rpcUrl,
+      chainId: market.chainId,
+      registry: market.deployment.registry,
+      channels: market.deployment.channels,
+      sellerKey: market.chain!.privateKeys[SELLER_KEY_INDEX],
+      brokerUrl: market.brokerUrl,
+      dataDir,
+      port,
+      price: PRICE.toString(),
+      settlement: { claimThreshold: (10n ** 30n).toString(), claimOnSessionEnd: false, pollIntervalMs: 100 },
+    })
+    children.push(child)
+    return child
+  }
+
+  it('keeps every receipt it acknowledged, and a resumed stream charges no chunk twice', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'trickle-sigkill-'))
+    const port = await freePort()
+    const first = await startSeller(dataDir, port)
+    const { buyer, provider, wallet } = await buyerFor(market, { gateway: first.httpUrl, keyIndex: 4 })
+    const product = await buyer.product(first.products[1]!)
+    const deposit = PRICE * 10_000n
+    const { channelId } = await buyer.openChannel(first.address as Hex, deposit)
+    const ledger = ledgerIn(dataDir)
+
+    // Stream until the seller has stored a receipt for 96+ chunks, then kill it without warning.
+    const stream = await buyer.stream(product, { channelId, maxSpend: deposit })
+    const received: number[] = []
+    const reading = (async () => {
+      try {
+        for await (const chunk of stream) received.push(chunk.seq)
+      } catch {
+        // the connection drops at the kill
+      }
+    })()
+    await vi.waitFor(
+      async () => expect((await ledger.latest(channelId))?.seq ?? 0).toBeGreaterThanOrEqual(96),
+      {
+        timeout: 15_000,
+        interval: 5,
+      },
+    )
+    await first.kill()
+    await reading
+    const signedByBuyer = (await stream.finished).cumulativeAmount
+
+    // What the ledger holds after the kill is a receipt the buyer signed, priced per chunk delivered,
+    // and no more than one credit window behind the last receipt the buyer signed.
+    const stored = (await ledger.latest(channelId))!
+    expect(stored.seq).toBeGreaterThanOrEqual(96)
+    const domain = receiptDomainSeparator({
+      chainId: market.chainId,
+      channels: market.deployment.channels as Hex,
+    })
+    expect(
+      recoverReceiptSigner(
+        domain,
+        { channelId, amount: stored.amount, seq: stored.seq, ackHash: stored.ackHash },
+        stored.signature,
+      ),
+    ).toBe(buyer.signerAddress)
+    expect(stored.amount).toBe(BigInt(stored.seq) * PRICE)
+    expect(stored.amount).toBeLessThanOrEqual(signedByBuyer)
+    expect(signedByBuyer - stored.amount).toBeLessThanOrEqual(256n * PRICE)
+    expect(Math.max(...received)).toBeLessThan(stored.seq + 256)
+
+    // The restarted seller resumes from its stored receipt; the same buyer continues on the channel.
+    const second = await startSeller(dataDir, port)
+    const again = await buyer.product(second.products[1]!)
+    const resumed = await buyer.stream(again, { channelId, maxSpend: deposit, maxChunks: 50 })
+    const seqs: number[] = []
+    for await (const chunk of resumed) seqs.push(chunk.seq)
+    const summary = await resumed.finished
+    expect(seqs).toEqual(Array.from({ length: 50 }, (_, i) => stored.seq + i))
+    const finalAmount = BigInt(stored.seq + 50) * PRICE
+    expect(summary.cumulativeAmount).toBe(finalAmount)
+    // Chunks re-sent after the lost receipts were already paid for: they add nothing to the spend.
+    expect(summary.paid).toBe(finalAmount > signedByBuyer ? finalAmount - signedByBuyer : 0n)
+
+    // On-chain the seller gets exactly one price per chunk sequence number, never two.
+    await vi.waitFor(async () => expect((await ledger.latest(channelId))?.amount).toBe(finalAmount))
+    const channels = channelsAt(market.deployment.channels, wallet)
+    await (await channels.requestClose(channelId)).wait()
+    await vi.waitFor(async () => expect((await channels.getChannel(channelId)).claimed).toBe(finalAmount), {
+      timeout: 15_000,
+    })
+    await buyer.close()
+    await ledger.close()
+    provider.destroy()
+  })
+})
