@@ -1,31 +1,17 @@
-import { mkdtempSync, readdirSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { channelsAt, increaseTime } from '@trickle/contracts'
 import type { Hex } from '@trickle/protocol'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import {
-  type LocalMarketplace,
-  openReceiptStore,
-  type ReceiptStore,
-  startLocalMarketplace,
-} from '../src/index.ts'
+import { type LocalMarketplace, startLocalMarketplace } from '../src/index.ts'
 import { buyerFor } from './helpers/buyer.ts'
-import { freePort, type SellerProcess, spawnSeller } from './helpers/spawnSeller.ts'
+import { freePort, ledgerIn, type SellerProcess, spawnMarketSeller } from './helpers/spawnSeller.ts'
 
 const PRICE = 1_000_000_000_000n // wei per chunk
 const CHALLENGE_PERIOD = 3600
 const SELLER_KEY_INDEX = 8 // anvil account 8: a seller of its own, apart from the marketplace's
-
-/** Opens the ledger a seller process keeps under `dataDir` (read alongside the running process). */
-function ledgerIn(dataDir: string): ReceiptStore {
-  const file = readdirSync(dataDir, { recursive: true, encoding: 'utf8' }).find((f) =>
-    f.endsWith('receipts.sqlite'),
-  )
-  if (!file) throw new Error(`no ledger under ${dataDir}`)
-  return openReceiptStore(join(dataDir, file))
-}
 
 describe('settlement across a SIGKILL of the seller process', () => {
   let market: LocalMarketplace
@@ -45,23 +31,7 @@ describe('settlement across a SIGKILL of the seller process', () => {
   })
 
   async function startSeller(dataDir: string, port: number): Promise<SellerProcess> {
-    const child = await spawnSeller({
-      rpcUrl: market.rpcUrl,
-      chainId: market.chainId,
-      registry: market.deployment.registry,
-      channels: market.deployment.channels,
-      sellerKey: market.chain!.privateKeys[SELLER_KEY_INDEX],
-      brokerUrl: market.brokerUrl,
-      dataDir,
-      port,
-      price: PRICE.toString(),
-      settlement: {
-        claimThreshold: (10n ** 30n).toString(),
-        claimOnSessionEnd: false,
-        pollIntervalMs: 100,
-        sweepIntervalMs: 500,
-      },
-    })
+    const child = await spawnMarketSeller(market, { keyIndex: SELLER_KEY_INDEX, dataDir, port, price: PRICE })
     children.push(child)
     return child
   }

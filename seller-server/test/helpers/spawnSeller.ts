@@ -1,7 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readdirSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { type LocalMarketplace, openReceiptStore, type ReceiptStore } from '../../src/index.ts'
 
 const SCRIPT = fileURLToPath(new URL('./sellerProcess.ts', import.meta.url))
 
@@ -59,4 +62,41 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number }
   await new Promise<void>((resolve) => server.close(() => resolve()))
   return port
+}
+
+/**
+ * Spawns a seller process on `market`'s chain, contracts and broker, selling with anvil key
+ * `keyIndex` at `price` wei per chunk. It never claims on its own (threshold 10^30 wei, no claim on
+ * session end) unless the payer requests close; polls events every 100 ms and sweeps every 500 ms.
+ */
+export function spawnMarketSeller(
+  market: LocalMarketplace,
+  options: { keyIndex: number; dataDir: string; port: number; price: bigint },
+): Promise<SellerProcess> {
+  return spawnSeller({
+    rpcUrl: market.rpcUrl,
+    chainId: market.chainId,
+    registry: market.deployment.registry,
+    channels: market.deployment.channels,
+    sellerKey: market.chain!.privateKeys[options.keyIndex],
+    brokerUrl: market.brokerUrl,
+    dataDir: options.dataDir,
+    port: options.port,
+    price: options.price.toString(),
+    settlement: {
+      claimThreshold: (10n ** 30n).toString(),
+      claimOnSessionEnd: false,
+      pollIntervalMs: 100,
+      sweepIntervalMs: 500,
+    },
+  })
+}
+
+/** Opens the ledger a seller process keeps under `dataDir` (read alongside the running process). */
+export function ledgerIn(dataDir: string): ReceiptStore {
+  const file = readdirSync(dataDir, { recursive: true, encoding: 'utf8' }).find((f) =>
+    f.endsWith('receipts.sqlite'),
+  )
+  if (!file) throw new Error(`no ledger under ${dataDir}`)
+  return openReceiptStore(join(dataDir, file))
 }
