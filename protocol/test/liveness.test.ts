@@ -1,8 +1,3 @@
-// Heartbeats, idle timeouts and the slow-buyer queue of the pure session machines (SPEC.md §Liveness,
-// §Back-pressure). The machines only expose deadlines; the little driver below owns the timers, as
-// sessionDriver.ts and buyerClient.ts do, and runs under Vitest's fake timers (MQTT.js tests its
-// keepalive the same way).
-import { SigningKey, Wallet } from 'ethers'
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
@@ -13,7 +8,6 @@ import {
   decodeFrame,
   encodeFrame,
   type Frame,
-  type Hex,
   type OverflowPolicy,
   receiptDomainSeparator,
   type SellerEffect,
@@ -23,19 +17,21 @@ import {
   signTerms,
   ZERO_HASH,
 } from '../src/index.ts'
+import {
+  BUYER,
+  buyerKey,
+  CHAIN_ID,
+  CHANNEL_ID,
+  CHANNELS,
+  PAYEE,
+  PRODUCT_ID,
+  SELLER,
+  SEPARATOR,
+  sellerKey,
+} from './helpers/sessionFixtures.ts'
 
-const sellerKey = new SigningKey(`0x${'00'.repeat(31)}03`)
-const buyerKey = new SigningKey(`0x${'00'.repeat(31)}01`)
-const SELLER = new Wallet(sellerKey).address as Hex
-const BUYER = new Wallet(buyerKey).address as Hex
 const PRICE = 1_000n
-const CHAIN_ID = 31337
-const CHANNELS: Hex = '0x5FbDB2315678afecb367f032d93F642f64180aa3'
-const PAYEE: Hex = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
-const CHANNEL_ID: Hex = `0x${'ab'.repeat(32)}`
-const PRODUCT_ID = 7n
 const T0 = 1_750_000_000_000
-const SEPARATOR = receiptDomainSeparator({ chainId: CHAIN_ID, channels: CHANNELS })
 const HEARTBEAT_MS = 1_000
 const IDLE_MS = 3_000
 

@@ -1,4 +1,4 @@
-import { SigningKey, Wallet } from 'ethers'
+import { Wallet } from 'ethers'
 import { describe, expect, it } from 'vitest'
 import {
   type BuyerEffect,
@@ -7,7 +7,6 @@ import {
   type Hex,
   nextAckHash,
   type ResumeBase,
-  receiptDomainSeparator,
   type SellerPolicy,
   SellerSession,
   signReceipt,
@@ -15,18 +14,20 @@ import {
   type TermsFrame,
   ZERO_HASH,
 } from '../src/index.ts'
+import {
+  BUYER,
+  buyerKey,
+  CHAIN_ID,
+  CHANNEL_ID,
+  CHANNELS,
+  PAYEE,
+  PRODUCT_ID,
+  SEPARATOR,
+  sellerKey,
+} from './helpers/sessionFixtures.ts'
 
-const sellerKey = new SigningKey(`0x${'00'.repeat(31)}03`)
-const buyerKey = new SigningKey(`0x${'00'.repeat(31)}01`)
-const BUYER = new Wallet(buyerKey).address as Hex
 const PRICE = 1_000_000_000_000n // wei per chunk
-const CHAIN_ID = 31337
-const CHANNELS: Hex = '0x5FbDB2315678afecb367f032d93F642f64180aa3'
-const PAYEE: Hex = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
-const CHANNEL_ID: Hex = `0x${'ab'.repeat(32)}`
-const PRODUCT_ID = 7n
 const NOW = 1_750_000_000_000 // ms since the epoch
-const SEPARATOR = receiptDomainSeparator({ chainId: CHAIN_ID, channels: CHANNELS })
 const POLICY: SellerPolicy = {
   pricePerChunk: PRICE,
   maxChunkBytes: 1024,

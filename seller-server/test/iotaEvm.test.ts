@@ -24,7 +24,7 @@ describe('the IOTA EVM preset on anvil started with chain id 8822', () => {
     await market?.stop()
   })
 
-  it('streams and settles with the unchanged contracts, claiming in legacy transactions at eth_gasPrice', async () => {
+  it('streams and settles with the unchanged contracts, every deployer and seller transaction a legacy one', async () => {
     expect(market.chainId).toBe(8822)
     const { buyer, provider } = await buyerFor(market)
     expect(Number((await provider.getNetwork()).chainId)).toBe(8822)
