@@ -19,6 +19,11 @@ export interface LocalChainOptions {
   anvilPath?: string
   /** How long to wait for the RPC to answer, in milliseconds; default 20,000. */
   startTimeoutMs?: number
+  /**
+   * Timestamp of the genesis block, seconds since the epoch; default anvil's start time. Two chains
+   * with the same chain id and genesis timestamp have the same genesis hash.
+   */
+  genesisTimestamp?: number
 }
 
 /** A running anvil child process. */
@@ -42,11 +47,12 @@ let exitHookInstalled = false
  * for it) and waits until `eth_chainId` answers. The child is killed by `stop()`, when this process
  * exits, and on SIGINT/SIGTERM when nothing else handles them.
  *
- * @param options - chain id, block time in seconds, number of accounts, anvil path, start timeout (ms)
+ * @param options - chain id, block time in seconds, number of accounts, anvil path, start timeout (ms),
+ *   genesis timestamp (s)
  * @returns the running chain
  * @throws ContractsError `ANVIL_NOT_FOUND` when the anvil package is missing; `ANVIL_START_FAILED` when
  *   anvil exits or does not answer within the timeout (details hold its output);
- *   `INVALID_ARGUMENT` for a non-positive chain id, block time or account count
+ *   `INVALID_ARGUMENT` for a non-positive chain id, block time, account count or genesis timestamp
  */
 export async function startLocalChain(options: LocalChainOptions = {}): Promise<LocalChain> {
   const chainId = options.chainId ?? 31337
@@ -55,6 +61,8 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
   assertPositiveInteger('accounts', accounts)
   if (options.blockTimeSeconds !== undefined)
     assertPositiveInteger('blockTimeSeconds', options.blockTimeSeconds)
+  if (options.genesisTimestamp !== undefined)
+    assertPositiveInteger('genesisTimestamp', options.genesisTimestamp)
   const anvilPath = options.anvilPath ?? findAnvil()
   const timeoutMs = options.startTimeoutMs ?? 20_000
   installExitHook()
@@ -65,6 +73,7 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
     const args = ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(chainId)]
     args.push('--accounts', String(accounts), '--mnemonic', ANVIL_MNEMONIC, '--silent')
     if (options.blockTimeSeconds !== undefined) args.push('--block-time', String(options.blockTimeSeconds))
+    if (options.genesisTimestamp !== undefined) args.push('--timestamp', String(options.genesisTimestamp))
     const child = spawn(anvilPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     running.add(child)
     const rpcUrl = `http://127.0.0.1:${port}`

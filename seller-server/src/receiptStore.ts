@@ -72,6 +72,17 @@ export interface ReceiptStore {
   lastClaim(channelId: Hex): Promise<ClaimRecord | undefined>
   /** Every claim of a channel, in the order they were recorded. */
   claims(channelId: Hex): Promise<ClaimRecord[]>
+  /**
+   * Moves every receipt and claim of a channel into the `retired_*` tables, so that a channel id that
+   * now names another channel (a fresh chain that reuses the chain id, genesis and contract address)
+   * starts clean while the old rows stay on disk for an operator.
+   * @param reason - why, kept with the rows
+   * @returns how many receipts were moved
+   * @throws TrickleError `STORE_FAILED`
+   */
+  retireChannel(channelId: Hex, reason: string): Promise<number>
+  /** Receipts {@link ReceiptStore.retireChannel} moved out of a channel, in seq order. */
+  retiredReceipts(channelId: Hex): Promise<(StoredReceipt & { retiredAt: number; reason: string })[]>
   /** A small persistent value, e.g. the block the settlement worker has read events up to. */
   getMeta(key: string): Promise<string | undefined>
   setMeta(key: string, value: string): Promise<void>
@@ -79,7 +90,7 @@ export interface ReceiptStore {
 }
 
 /** Schema version kept in `PRAGMA user_version`. */
-const SCHEMA_VERSION = 2
+const SCHEMA_VERSION = 3
 
 const CLAIMS_TABLE = `
   CREATE TABLE claims (
@@ -100,7 +111,8 @@ const CLAIMS_TABLE = `
 
 /**
  * Brings a database to {@link SCHEMA_VERSION}. Version 1 (issue 2) had a claims table of mined claims
- * only; its rows are kept as `mined` claims without a raw transaction.
+ * only; its rows are kept as `mined` claims without a raw transaction. Version 3 adds the `retired_*`
+ * tables (empty on migration).
  */
 function migrate(db: DatabaseSync): void {
   const version = Number((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version)
@@ -120,6 +132,33 @@ function migrate(db: DatabaseSync): void {
         PRIMARY KEY (channel_id, seq)
       ) STRICT;
       CREATE TABLE IF NOT EXISTS meta (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) STRICT;
+      CREATE TABLE IF NOT EXISTS retired_receipts (
+        channel_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        amount TEXT NOT NULL,
+        ack_hash TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        product_id TEXT NOT NULL,
+        stored_at INTEGER NOT NULL,
+        retired_at INTEGER NOT NULL,
+        reason TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE IF NOT EXISTS retired_claims (
+        tx_hash TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        cumulative_amount TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        nonce INTEGER NOT NULL,
+        raw_tx TEXT NOT NULL,
+        status TEXT NOT NULL,
+        paid TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        settled_at INTEGER,
+        block_number INTEGER,
+        retired_at INTEGER NOT NULL,
+        reason TEXT NOT NULL
+      ) STRICT;
     `)
     const hasV1Claims = db
       .prepare("SELECT 1 FROM pragma_table_info('claims') WHERE name = 'claimed_at'")
@@ -142,6 +181,19 @@ function migrate(db: DatabaseSync): void {
 }
 
 type Row = Record<string, string | number | null>
+
+function toReceipt(row: Row): StoredReceipt {
+  return {
+    channelId: row.channel_id as Hex,
+    seq: Number(row.seq),
+    amount: BigInt(row.amount as string),
+    ackHash: row.ack_hash as Hex,
+    signature: row.signature as Hex,
+    signer: row.signer as Hex,
+    productId: BigInt(row.product_id as string),
+    storedAt: Number(row.stored_at),
+  }
+}
 
 function toClaim(row: Row): ClaimRecord {
   const claim: ClaimRecord = {
@@ -198,6 +250,20 @@ export function openReceiptStore(path: string): ReceiptStore {
     "SELECT * FROM claims WHERE channel_id = ? AND status = 'mined' ORDER BY settled_at DESC, rowid DESC LIMIT 1",
   )
   const selectClaims = db.prepare('SELECT * FROM claims WHERE channel_id = ? ORDER BY rowid')
+  const retireReceipts = db.prepare(
+    `INSERT INTO retired_receipts
+     SELECT channel_id, seq, amount, ack_hash, signature, signer, product_id, stored_at, ?, ? FROM receipts WHERE channel_id = ?`,
+  )
+  const retireClaims = db.prepare(
+    `INSERT INTO retired_claims
+     SELECT tx_hash, channel_id, cumulative_amount, seq, nonce, raw_tx, status, paid, sent_at, settled_at, block_number, ?, ?
+     FROM claims WHERE channel_id = ?`,
+  )
+  const selectRetired = db.prepare(
+    'SELECT * FROM retired_receipts WHERE channel_id = ? ORDER BY seq, retired_at',
+  )
+  const deleteReceipts = db.prepare('DELETE FROM receipts WHERE channel_id = ?')
+  const deleteClaims = db.prepare('DELETE FROM claims WHERE channel_id = ?')
   const selectMeta = db.prepare('SELECT value FROM meta WHERE key = ?')
   const upsertMeta = db.prepare(
     'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
@@ -221,17 +287,7 @@ export function openReceiptStore(path: string): ReceiptStore {
     },
     async latest(channelId) {
       const row = selectLatest.get(channelId.toLowerCase()) as Row | undefined
-      if (!row) return undefined
-      return {
-        channelId: row.channel_id as Hex,
-        seq: Number(row.seq),
-        amount: BigInt(row.amount as string),
-        ackHash: row.ack_hash as Hex,
-        signature: row.signature as Hex,
-        signer: row.signer as Hex,
-        productId: BigInt(row.product_id as string),
-        storedAt: Number(row.stored_at),
-      }
+      return row ? toReceipt(row) : undefined
     },
     async unsettledChannels() {
       // Amounts are decimal strings (uint256 does not fit SQLite integers): compare them as bigints.
@@ -281,6 +337,33 @@ export function openReceiptStore(path: string): ReceiptStore {
     },
     async claims(channelId) {
       return (selectClaims.all(channelId.toLowerCase()) as Row[]).map(toClaim)
+    },
+    async retireChannel(channelId, reason) {
+      const id = channelId.toLowerCase()
+      const now = Date.now()
+      try {
+        db.exec('BEGIN IMMEDIATE')
+        try {
+          const moved = retireReceipts.run(now, reason, id).changes
+          retireClaims.run(now, reason, id)
+          deleteReceipts.run(id)
+          deleteClaims.run(id)
+          db.exec('COMMIT')
+          return Number(moved)
+        } catch (err) {
+          db.exec('ROLLBACK')
+          throw err
+        }
+      } catch (cause) {
+        throw new TrickleError('STORE_FAILED', 'could not retire the channel', { cause })
+      }
+    },
+    async retiredReceipts(channelId) {
+      return (selectRetired.all(channelId.toLowerCase()) as Row[]).map((row) => ({
+        ...toReceipt(row),
+        retiredAt: Number(row.retired_at),
+        reason: row.reason as string,
+      }))
     },
     async getMeta(key) {
       const row = selectMeta.get(key) as Row | undefined

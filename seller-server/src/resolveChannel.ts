@@ -1,23 +1,43 @@
-import { ChannelStatus, type StreamChannelsContract } from '@trickle/contracts'
+import { ChannelStatus, type ChannelView, type StreamChannelsContract } from '@trickle/contracts'
 import { type Address, type ChannelInfo, type Hex, TrickleError, ZERO_HASH } from '@trickle/protocol'
 import { ZeroAddress } from 'ethers'
-import type { ReceiptStore } from './receiptStore.ts'
+import type { Logger } from 'pino'
+import type { ReceiptStore, StoredReceipt } from './receiptStore.ts'
+
+/**
+ * Whether a stored receipt can belong to the channel the chain now holds under its id: it is signed by
+ * the channel's payer, signer or previous signer, or it is already paid out. Channel ids are
+ * `keccak256(chainid, contract, payer, nonce)`, so a fresh chain with the same chain id, genesis and
+ * contract address (a restarted anvil) gives its channels the ids of the old chain's; the old receipts
+ * are signed by keys the new channel never named.
+ */
+export function receiptFitsChannel(receipt: StoredReceipt, view: ChannelView): boolean {
+  const signer = receipt.signer.toLowerCase()
+  const keys = [view.payer, view.signer, view.previousSigner].map((a) => a.toLowerCase())
+  return keys.includes(signer) || view.claimed >= receipt.amount
+}
 
 /**
  * Reads a channel on-chain and the store's last receipt for it, and checks the seller can serve it:
  * the channel exists, is open, pays this seller, and is in the native token.
  *
+ * Stored receipts that cannot belong to this channel (see {@link receiptFitsChannel}) are retired
+ * from the store and the session starts from zero.
+ *
  * @param now - ms since the epoch (decides whether a previous signer is still valid)
  * @returns the {@link ChannelInfo} the seller session needs
- * @throws TrickleError `UNKNOWN_CHANNEL`, `CHANNEL_NOT_OPEN`, `WRONG_PAYEE`, `CHAIN_UNAVAILABLE`
+ * @throws TrickleError `UNKNOWN_CHANNEL`, `CHANNEL_NOT_OPEN`, `WRONG_PAYEE`, `CHAIN_UNAVAILABLE`,
+ *   `RESUME_MISMATCH` (receipts retired, yet the chain shows claims on the channel: the seller has no
+ *   receipt to resume from), `STORE_FAILED`
  */
 export async function resolveChannel(
   channels: StreamChannelsContract,
   store: ReceiptStore,
   request: { productId: bigint; channelId: Hex; chainId: number; channels: Address; payee: Address },
   now: number,
+  log?: Logger,
 ): Promise<ChannelInfo> {
-  let view: Awaited<ReturnType<StreamChannelsContract['getChannel']>>
+  let view: ChannelView
   try {
     view = await channels.getChannel(request.channelId)
   } catch (cause) {
@@ -36,7 +56,21 @@ export async function resolveChannel(
   if (view.previousSigner !== ZeroAddress && view.previousSignerValidUntil * 1000n > BigInt(now)) {
     signers.push(view.previousSigner as Address)
   }
-  const last = await store.latest(request.channelId)
+  let last = await store.latest(request.channelId)
+  if (last && !receiptFitsChannel(last, view)) {
+    const moved = await store.retireChannel(
+      request.channelId,
+      `signer ${last.signer} is not a key of the channel`,
+    )
+    log?.warn(
+      { channelId: request.channelId, receipts: moved },
+      'stored receipts belong to another chain: retired',
+    )
+    last = undefined
+    if (view.claimed > 0n) {
+      throw new TrickleError('RESUME_MISMATCH', 'the channel has claims this seller holds no receipts for')
+    }
+  }
   return {
     productId: request.productId,
     channelId: request.channelId,

@@ -4,7 +4,8 @@ import { type AcceptedReceipt, type Hex, TrickleError } from '@trickle/protocol'
 import pRetry, { AbortError } from 'p-retry'
 import type { Logger } from 'pino'
 import { type ClaimSender, sendClaim, trackClaim } from './claimTransaction.ts'
-import type { ClaimRecord } from './receiptStore.ts'
+import type { ClaimRecord, StoredReceipt } from './receiptStore.ts'
+import { receiptFitsChannel } from './resolveChannel.ts'
 
 /** When the seller claims. Amounts in wei, times in ms unless named otherwise. */
 export interface SettlementPolicy {
@@ -136,6 +137,10 @@ export function startSettlementWorker(
       throw new TrickleError('CHAIN_UNAVAILABLE', 'could not read the channel', { cause })
     }
     if (view.payee.toLowerCase() !== payee) return last
+    if (!receiptFitsChannel(receipt, view)) {
+      await retire(receipt)
+      return last
+    }
     if (view.status === ChannelStatus.closed || view.status === ChannelStatus.none) return last
     if (view.status === ChannelStatus.closing && (await chainNow()) >= view.closeDeadline) {
       throw new AbortError(
@@ -160,6 +165,18 @@ export function startSettlementWorker(
     events.emit('claimSent', { ...sent, trigger })
     log.info({ channelId, amount: receipt.amount.toString(), tx: sent.txHash, trigger }, 'claim sent')
     return report(await trackClaim(sender, sent, policy.pollIntervalMs, abort.signal))
+  }
+
+  /** Moves receipts no key of the channel signed (another chain's) out of the way; they can never pay. */
+  async function retire(receipt: StoredReceipt) {
+    const moved = await store.retireChannel(
+      receipt.channelId,
+      `signer ${receipt.signer} is not a key of the channel`,
+    )
+    log.warn(
+      { channelId: receipt.channelId, receipts: moved },
+      'stored receipts belong to another chain: retired',
+    )
   }
 
   function noteClaimed(channelId: Hex, amount: bigint) {
@@ -240,6 +257,16 @@ export function startSettlementWorker(
       await store.setMeta(EVENT_CURSOR_KEY, String(head))
       return
     }
+    if (Number(cursor) > head) {
+      // The chain is shorter than what was read: a fresh chain on the same chain id and contract
+      // address. Events of its earlier blocks are covered by the sweep, which reads every channel.
+      log.warn(
+        { cursor: Number(cursor), head },
+        'the chain is behind the event cursor: restarting it at the head',
+      )
+      await store.setMeta(EVENT_CURSOR_KEY, String(head))
+      return
+    }
     let from = Number(cursor) + 1
     while (from <= head && !abort.signal.aborted) {
       const to = Math.min(head, from + policy.logsPageBlocks - 1)
@@ -274,6 +301,10 @@ export function startSettlementWorker(
       const receipt = await store.latest(channelId)
       if (!receipt) continue
       const view = await channels.getChannel(channelId)
+      if (!receiptFitsChannel(receipt, view)) {
+        await retire(receipt)
+        continue
+      }
       noteClaimed(channelId, view.claimed)
       const unclaimed = (receipt.amount < view.deposit ? receipt.amount : view.deposit) - view.claimed
       if (unclaimed <= 0n) continue

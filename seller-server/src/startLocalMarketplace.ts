@@ -6,6 +6,7 @@ import {
   deployContracts,
   type FeeMode,
   type LocalChain,
+  type LocalChainOptions,
   startLocalChain,
 } from '@trickle/contracts'
 import { type EmbeddedBroker, type Replayer, startBroker, startReplayer } from '@trickle/devices'
@@ -22,6 +23,8 @@ export interface LocalMarketplaceOptions {
   rpcUrl?: string
   /** chain id (anvil's when local; must match the external chain otherwise) */
   chainId?: number
+  /** genesis timestamp of the local anvil, s since the epoch (default its start time) */
+  genesisTimestamp?: number
   /** use already deployed contracts instead of deploying */
   deployment?: Deployment
   /** key that deploys the contracts (external chains; anvil account 0 locally) */
@@ -79,7 +82,10 @@ export async function startLocalMarketplace(
     let chainId = options.chainId
     let keys: string[] = []
     if (!rpcUrl) {
-      chain = await startLocalChain(options.chainId !== undefined ? { chainId: options.chainId } : {})
+      const chainOptions: LocalChainOptions = {}
+      if (options.chainId !== undefined) chainOptions.chainId = options.chainId
+      if (options.genesisTimestamp !== undefined) chainOptions.genesisTimestamp = options.genesisTimestamp
+      chain = await startLocalChain(chainOptions)
       stops.push(() => chain!.stop())
       rpcUrl = chain.rpcUrl
       chainId = chain.chainId

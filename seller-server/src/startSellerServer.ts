@@ -271,6 +271,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
             payee: wallet.address as Address,
           },
           now,
+          log,
         ),
       signTerms: (terms) => signTerms(termsWallet.signingKey, terms),
       domainSeparator: () => domainSeparator,

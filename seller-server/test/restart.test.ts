@@ -65,12 +65,17 @@ describe('seller restarts', () => {
     }
   })
 
-  it('starts clean on a fresh chain that reuses the chain id and contract addresses of an old data dir', async () => {
+  it('starts clean on a fresh chain with the chain id, genesis hash and contract addresses of an old data dir, keeping the old receipts aside', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'trickle-fresh-'))
+    // The same genesis timestamp gives both anvils the same genesis hash: the seller cannot tell the
+    // chains apart by chain id, genesis or contract address, and the buyer's channel gets the same id.
+    const genesisTimestamp = Math.floor(Date.now() / 1000) - 60
+    const runs: { genesis: string; channelId: Hex; sessionSigner: string }[] = []
     for (let run = 0; run < 2; run++) {
       const market = await startLocalMarketplace({
         rowsPerSecond: 200,
         dataDir,
+        genesisTimestamp,
         pricePerChunk: PRICE,
         logger: silent,
       })
@@ -81,11 +86,31 @@ describe('seller restarts', () => {
         const stream = await buyer.stream(product, { channelId, maxSpend: PRICE * 100n, maxChunks: 10 })
         for await (const _ of stream);
         expect(await stream.finished).toMatchObject({ chunks: 10, paid: 10n * PRICE, reason: 'done' })
+        const latest = await market.seller.store.latest(channelId)
+        expect({ seq: latest?.seq, signer: latest?.signer.toLowerCase() }).toEqual({
+          seq: 10,
+          signer: buyer.signerAddress.toLowerCase(),
+        })
+        runs.push({
+          genesis: (await provider.getBlock(0))!.hash!,
+          channelId,
+          sessionSigner: buyer.signerAddress.toLowerCase(),
+        })
+        if (run === 1) {
+          const retired = await market.seller.store.retiredReceipts(channelId)
+          expect(retired.at(-1)).toMatchObject({ seq: 10, amount: 10n * PRICE })
+          expect(new Set(retired.map((r) => r.signer.toLowerCase()))).toEqual(
+            new Set([runs[0]!.sessionSigner]),
+          )
+        }
         await buyer.close()
         provider.destroy()
       } finally {
         await market.stop()
       }
     }
+    expect(runs[1]!.genesis).toBe(runs[0]!.genesis)
+    expect(runs[1]!.channelId).toBe(runs[0]!.channelId)
+    expect(runs[1]!.sessionSigner).not.toBe(runs[0]!.sessionSigner)
   })
 })
