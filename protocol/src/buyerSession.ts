@@ -1,7 +1,7 @@
 import { type ErrorCode, TrickleError } from './errors.ts'
 import { type CloseReason, type Frame, PROTOCOL_VERSION, type ResumeBase, type TermsFrame } from './frames.ts'
-import type { Address, Hex } from './hex.ts'
-import { nextAckHash, type ReceiptValue, recoverReceiptSigner, ZERO_HASH } from './receipt.ts'
+import { type Address, fromHex, type Hex, toHex } from './hex.ts'
+import { extendAckHash, type ReceiptValue, recoverReceiptSigner } from './receipt.ts'
 import { DEFAULT_IDLE_TIMEOUT_MS } from './sellerSession.ts'
 import { recoverTermsSigner, termsDigest } from './terms.ts'
 
@@ -56,7 +56,8 @@ export class BuyerSession {
   private readonly config: BuyerSessionConfig
   private terms: TermsFrame | undefined
   private nextSeq = 0
-  private ackHash: Hex = ZERO_HASH
+  /** rolling ack hash after `nextSeq` chunks (bytes: hex only when a receipt is signed) */
+  private ackHash: Uint8Array = new Uint8Array(32)
   private paidSeq = 0
   private paidAmount = 0n
   private received = 0
@@ -247,7 +248,7 @@ export class BuyerSession {
     this.nextSeq = base.seq
     this.paidSeq = base.seq
     this.paidAmount = base.amount
-    this.ackHash = base.seq > 0 ? base.ackHash : ZERO_HASH
+    this.ackHash = base.seq > 0 ? fromHex(base.ackHash) : new Uint8Array(32)
     this.idleTimeoutMs = t.idleTimeoutMs
     this.phase = 'streaming'
     return [{ type: 'send', frame: { t: 'accept', termsDigest: termsDigest(t) } }]
@@ -271,7 +272,7 @@ export class BuyerSession {
       return [...out, ...this.end('spending_cap')]
     }
     this.nextSeq = seq + 1
-    this.ackHash = nextAckHash(this.ackHash, data)
+    this.ackHash = extendAckHash(this.ackHash, data)
     this.received++
     const out: BuyerEffect[] = [{ type: 'deliver', seq, data }]
     if (this.config.maxChunks !== undefined && this.received >= this.config.maxChunks) {
@@ -288,7 +289,7 @@ export class BuyerSession {
       channelId: this.config.channelId,
       amount: this.owedFor(this.nextSeq),
       seq: this.nextSeq,
-      ackHash: this.ackHash,
+      ackHash: toHex(this.ackHash),
     }
     const signature = this.config.signReceipt(receipt)
     this.paidSeq = receipt.seq

@@ -59,13 +59,16 @@ export { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescript
 export * from './frames.ts'
 export { type Address, fromHex, type Hex, toHex } from './hex.ts'
 export {
+  extendAckHash,
   nextAckHash,
+  parseReceiptSignature,
   RECEIPT_TYPEHASH,
   RECEIPT_TYPES,
   type ReceiptDomain,
   type ReceiptValue,
   receiptDigest,
   receiptDomainSeparator,
+  recoverDigestSigner,
   recoverReceiptSigner,
   signReceipt,
   ZERO_HASH,
@@ -76,6 +79,7 @@ export {
   type ConnectionLiveness,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
+  type ReceiptVerification,
   type SellerEffect,
   type SellerPolicy,
   SellerSession,

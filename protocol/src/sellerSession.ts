@@ -1,5 +1,5 @@
 import { growWindow, resetWindow, sendableChunks } from './creditWindow.ts'
-import type { ErrorCode, TrickleError } from './errors.ts'
+import { type ErrorCode, TrickleError } from './errors.ts'
 import {
   type CloseReason,
   type CreditWindow,
@@ -10,8 +10,8 @@ import {
   type ResumeBase,
   type Terms,
 } from './frames.ts'
-import type { Address, Hex } from './hex.ts'
-import { nextAckHash, recoverReceiptSigner } from './receipt.ts'
+import { type Address, fromHex, type Hex, toHex } from './hex.ts'
+import { extendAckHash, parseReceiptSignature, receiptDigest, recoverReceiptSigner } from './receipt.ts'
 import { termsDigest } from './terms.ts'
 
 /** The seller's policy for a product's sessions. */
@@ -97,7 +97,18 @@ export type SellerEffect =
   | { type: 'resolve'; productId: bigint; channelId: Hex }
   | { type: 'subscribe' }
   | { type: 'persist'; receipt: AcceptedReceipt }
+  /**
+   * `deferred` verification only: recover the signer of `digest` (e.g. in a worker thread) and pass
+   * the address, or the error, to {@link SellerSession.verified}. No credit extends before that.
+   */
+  | { type: 'verify'; seq: number; digest: Hex; signature: Hex }
   | { type: 'close'; reason: CloseReason; code?: ErrorCode }
+
+/**
+ * Where a seller session recovers receipt signers: `inline` inside {@link SellerSession.receive}, or
+ * `deferred` to the caller through a `verify` effect.
+ */
+export type ReceiptVerification = 'inline' | 'deferred'
 
 /** Placeholder until `resolved`: nothing is sent before a policy is known. */
 const CLOSED_POLICY: SellerPolicy = {
@@ -146,9 +157,10 @@ export class SellerSession {
   private domain: Hex | undefined
   private window = 0
   private nextSeq = 0
-  private ackHash: Hex = `0x${'00'.repeat(32)}`
+  /** rolling ack hash after `nextSeq` chunks (bytes: hex only when a receipt is checked) */
+  private ackHash: Uint8Array = new Uint8Array(32)
   /** rolling hash after each sent, not yet durably acknowledged chunk count */
-  private readonly sentHashes = new Map<number, Hex>()
+  private readonly sentHashes = new Map<number, Uint8Array>()
   private accepted: { seq: number; amount: bigint } = { seq: 0, amount: 0n }
   private durable: { seq: number; amount: bigint } = { seq: 0, amount: 0n }
   private readonly queue: Uint8Array[] = []
@@ -165,20 +177,28 @@ export class SellerSession {
   private idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS
   /** whether the transport takes more data (false above the driver's high-water mark) */
   private writable = true
+  private readonly verification: ReceiptVerification
+  /** receipts that passed every check but the signature, by seq (deferred verification) */
+  private readonly verifying = new Map<number, ReceiptFrame>()
 
   /**
    * @param signTerms - signs terms with the seller's registered key (see `signTerms`)
    * @param domainSeparator - the receipt EIP-712 domain separator for a channel's chain/contract
    * @param connection - when the connection opened and its heartbeat/idle timeouts (ms) until a
    *   policy is known; without it liveness starts at {@link resolved}
+   * @param verification - `inline` (default): a receipt's signer is recovered inside
+   *   {@link receive}; `deferred`: `receive` emits a `verify` effect and the caller answers with
+   *   {@link verified}, so the ~2 ms recovery can run off the caller's event loop
    */
   constructor(
     signTerms: (terms: Terms) => Hex,
     domainSeparator: (info: ChannelInfo) => Hex,
     connection?: ConnectionLiveness,
+    verification: ReceiptVerification = 'inline',
   ) {
     this.signTerms = signTerms
     this.domainSeparator = domainSeparator
+    this.verification = verification
     if (connection) {
       this.lastHeard = connection.now
       this.heartbeatMs = connection.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
@@ -255,10 +275,10 @@ export class SellerSession {
     this.window = policy.window.initial
     this.domain = this.domainSeparator(info)
     this.nextSeq = info.base.seq
-    this.ackHash = info.base.ackHash
+    this.ackHash = fromHex(info.base.ackHash)
     this.accepted = { seq: info.base.seq, amount: info.base.amount }
     this.durable = { ...this.accepted }
-    this.sentHashes.set(info.base.seq, info.base.ackHash)
+    this.sentHashes.set(info.base.seq, this.ackHash)
     const p = this.policy
     const terms: Terms = {
       v: PROTOCOL_VERSION,
@@ -432,24 +452,18 @@ export class SellerSession {
         `receipt of ${r.amount} wei exceeds the ${info.deposit} wei deposit`,
       )
     }
-    if (this.sentHashes.get(r.seq) !== r.ackHash) {
+    const sent = this.sentHashes.get(r.seq)
+    if (!sent || toHex(sent) !== r.ackHash.toLowerCase()) {
       return this.fail('RECEIPT_ACK_MISMATCH', 'receipt ack hash differs from the chunks sent')
     }
-    let signer: Address
     try {
-      signer = recoverReceiptSigner(
-        this.domain!,
-        { channelId: info.channelId, amount: r.amount, seq: r.seq, ackHash: r.ackHash },
-        r.signature,
-      )
+      parseReceiptSignature(r.signature)
     } catch (err) {
-      return this.fail('RECEIPT_BAD_SIGNATURE', (err as Error).message)
+      return this.fail('RECEIPT_BAD_SIGNATURE', (err as TrickleError).shortMessage)
     }
-    if (!info.signers.some((s) => s.toLowerCase() === signer.toLowerCase())) {
-      return this.fail('RECEIPT_WRONG_SIGNER', `receipt signed by ${signer}, not the channel's signer`)
-    }
+    // Every check but the signature passed. A receipt whose signature then fails ends the session,
+    // so later receipts may be checked against this one already; credit waits for `persisted`.
     this.accepted = { seq: r.seq, amount: r.amount }
-    this.stats.receiptsAccepted++
     // A receipt is late when the seller has waited for it more than half the payment timeout: one
     // already in flight when `payment_required` went out is not late (SPEC.md §Credit window).
     const late = this.stalledAt !== undefined && now - this.stalledAt > this.policy.paymentTimeoutMs / 2
@@ -461,6 +475,54 @@ export class SellerSession {
     }
     this.stalledAt = undefined
     this.paymentDeadline = undefined
+    const value = { channelId: info.channelId, amount: r.amount, seq: r.seq, ackHash: r.ackHash }
+    if (this.verification === 'deferred') {
+      this.verifying.set(r.seq, r)
+      return [
+        { type: 'verify', seq: r.seq, digest: receiptDigest(this.domain!, value), signature: r.signature },
+      ]
+    }
+    let signer: Address
+    try {
+      signer = recoverReceiptSigner(this.domain!, value, r.signature)
+    } catch (err) {
+      return this.fail('RECEIPT_BAD_SIGNATURE', (err as TrickleError).shortMessage)
+    }
+    return this.signed(r, signer)
+  }
+
+  /**
+   * The answer to a `verify` effect (deferred verification): the address the receipt's digest
+   * recovers to, or why it did not recover. A receipt signed by one of the channel's signers is
+   * emitted as `persist` even when the session has closed meanwhile: it is money the seller earned.
+   *
+   * @param seq - the `seq` of the `verify` effect
+   * @param signer - the recovered address, or the recovery error
+   * @returns `persist`, or `error RECEIPT_BAD_SIGNATURE` / `RECEIPT_WRONG_SIGNER` and `close`
+   */
+  verified(seq: number, signer: Address | Error): SellerEffect[] {
+    const r = this.verifying.get(seq)
+    if (!r) return []
+    this.verifying.delete(seq)
+    if (signer instanceof Error) {
+      const message = signer instanceof TrickleError ? signer.shortMessage : signer.message
+      return this.fail('RECEIPT_BAD_SIGNATURE', message)
+    }
+    return this.signed(r, signer)
+  }
+
+  /** Receipts waiting for {@link verified}. */
+  get verifyingReceipts(): number {
+    return this.verifying.size
+  }
+
+  /** The last step of a receipt: its signer must be one of the channel's. */
+  private signed(r: ReceiptFrame, signer: Address): SellerEffect[] {
+    const info = this.info!
+    if (!info.signers.some((s) => s.toLowerCase() === signer.toLowerCase())) {
+      return this.fail('RECEIPT_WRONG_SIGNER', `receipt signed by ${signer}, not the channel's signer`)
+    }
+    this.stats.receiptsAccepted++
     const receipt: AcceptedReceipt = {
       channelId: info.channelId,
       productId: info.productId,
@@ -493,7 +555,7 @@ export class SellerSession {
     while (n > 0 && this.queue.length > 0) {
       const data = this.queue.shift()!
       const seq = this.nextSeq++
-      this.ackHash = nextAckHash(this.ackHash, data)
+      this.ackHash = extendAckHash(this.ackHash, data)
       this.sentHashes.set(this.nextSeq, this.ackHash)
       this.stats.chunksSent++
       out.push({ type: 'send', frame: { t: 'chunk', seq, data } })

@@ -1,7 +1,11 @@
+import { createHash } from 'node:crypto'
 import { Signature, SigningKey, TypedDataEncoder, toBeHex, Wallet, zeroPadValue } from 'ethers'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { sha256Concat as sha256Browser } from '../src/hash/sha256.browser.ts'
+import { sha256Concat as sha256Node } from '../src/hash/sha256.node.ts'
 import {
+  extendAckHash,
   type Hex,
   nextAckHash,
   RECEIPT_TYPES,
@@ -187,6 +191,27 @@ describe('nextAckHash', () => {
     expect(nextAckHash(nextAckHash(ZERO_HASH, a), Uint8Array.of(4, 5, 7))).not.toBe(ab)
     expect(nextAckHash(ZERO_HASH, b)).not.toBe(ab)
     expect(nextAckHash(ZERO_HASH, a)).toMatch(/^0x[0-9a-f]{64}$/)
+  })
+
+  it('is SHA-256(prev ‖ data) in both the Node and the browser build, for any chunk size', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ minLength: 4000, maxLength: 20_000 })),
+        (prev, data) => {
+          const expected = `0x${createHash('sha256').update(prev).update(data).digest('hex')}`
+          expect(toHex(sha256Node(prev, data))).toBe(expected)
+          expect(toHex(sha256Browser(prev, data))).toBe(expected)
+          expect(toHex(extendAckHash(prev, data))).toBe(expected)
+          expect(nextAckHash(toHex(prev), data)).toBe(expected)
+        },
+      ),
+      { numRuns: 60 },
+    )
+  })
+
+  it('refuses a previous hash that is not 32 bytes', () => {
+    expect(() => nextAckHash('0x00', a)).toThrow(TypeError)
   })
 
   it('is deterministic over a sequence of chunks', () => {
