@@ -17,7 +17,7 @@ import {
   signTerms,
   ZERO_HASH,
 } from '@trickle/protocol'
-import { driveSession, openReceiptStore, type ReceiptStore } from '@trickle/seller'
+import { driveSession, openReceiptStore, type ReceiptStore, startReceiptVerifier } from '@trickle/seller'
 import pino from 'pino'
 import WebSocket, { WebSocketServer } from 'ws'
 import {
@@ -63,6 +63,8 @@ let config: SellerRunConfig = {
   source: { kind: 'flood', chunks: 0 },
 }
 let store = timedStore(stores.disk)
+/** as the seller server: receipt signers recovered in worker threads (cores − 1) */
+const verifier = startReceiptVerifier()
 const log = pino({ level: 'silent' })
 const loopDelay = monitorEventLoopDelay({ resolution: 10 })
 loopDelay.enable()
@@ -168,6 +170,7 @@ function servePaid(ws: WebSocket, run: SellerRunConfig): void {
     claimChannel: () => true,
     releaseChannel: () => {},
     maxFrameBytes: 512 * 1024,
+    verifier,
     log,
   })
 }
@@ -222,7 +225,7 @@ process.on('message', (message: ToSeller) => {
     case 'exit':
       for (const client of wss.clients) client.terminate()
       wss.close()
-      void Promise.all(Object.values(stores).map((s) => s.close())).then(() => {
+      void Promise.all([...Object.values(stores).map((s) => s.close()), verifier.close()]).then(() => {
         rmSync(dataDir, { recursive: true, force: true })
         process.exit(0)
       })

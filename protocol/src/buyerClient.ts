@@ -396,8 +396,9 @@ class SocketStream implements PaidStream {
         case 'close': {
           const err = closeError(e)
           if (err && !this.failure) this.failure = err
-          this.ws.close(1000)
-          // A dead or stalled seller never answers the close handshake: do not wait ws's 30 s for it.
+          // The seller closes the socket once the receipts it received are stored, so `finished`
+          // resolves after the final receipt is durable. A dead or stalled seller never does: give
+          // it CLOSE_GRACE_MS, then drop the connection.
           this.closeTimer ??= setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref()
           break
         }

@@ -25,7 +25,12 @@ export {
   type ReceiptStore,
   type StoredReceipt,
 } from './receiptStore.ts'
-export { resolveChannel } from './resolveChannel.ts'
+export {
+  type ReceiptVerifier,
+  type ReceiptVerifierOptions,
+  startReceiptVerifier,
+} from './receiptVerifier.ts'
+export { receiptFitsChannel, resolveChannel } from './resolveChannel.ts'
 export { driveSession, type SessionContext, type SessionEnd, type SessionHandle } from './sessionDriver.ts'
 export {
   type ClaimTrigger,

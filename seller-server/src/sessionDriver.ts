@@ -14,6 +14,7 @@ import {
 import type { Logger } from 'pino'
 import WebSocket from 'ws'
 import type { ReceiptStore } from './receiptStore.ts'
+import type { ReceiptVerifier } from './receiptVerifier.ts'
 
 /** What a session driver needs from the server, injected. */
 export interface SessionContext {
@@ -32,6 +33,8 @@ export interface SessionContext {
   claimChannel(channelId: Hex): boolean
   releaseChannel(channelId: Hex): void
   maxFrameBytes: number
+  /** recovers receipt signers off the event loop; inline in the session when absent */
+  verifier?: ReceiptVerifier
   /**
    * heartbeat and idle timeout (ms) of a connection before its `hello` names a product (the
    * product's policy applies after); the protocol defaults when absent
@@ -91,11 +94,16 @@ export interface SessionHandle {
  * small control frames.
  */
 export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle {
-  const session = new SellerSession(ctx.signTerms, ctx.domainSeparator, {
-    now: Date.now(),
-    ...(ctx.liveness?.heartbeatMs !== undefined ? { heartbeatMs: ctx.liveness.heartbeatMs } : {}),
-    ...(ctx.liveness?.idleTimeoutMs !== undefined ? { idleTimeoutMs: ctx.liveness.idleTimeoutMs } : {}),
-  })
+  const session = new SellerSession(
+    ctx.signTerms,
+    ctx.domainSeparator,
+    {
+      now: Date.now(),
+      ...(ctx.liveness?.heartbeatMs !== undefined ? { heartbeatMs: ctx.liveness.heartbeatMs } : {}),
+      ...(ctx.liveness?.idleTimeoutMs !== undefined ? { idleTimeoutMs: ctx.liveness.idleTimeoutMs } : {}),
+    },
+    ctx.verifier ? 'deferred' : 'inline',
+  )
   let productKey: string | undefined
   let channelId: Hex | undefined
   let productId: bigint | undefined
@@ -111,6 +119,14 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
   let closeCode: string | undefined
   // Receipts are persisted in arrival order, one write at a time.
   let persisting: Promise<void> = Promise.resolve()
+  /** Resolves once every receipt step queued so far, and any step those queue, has finished. */
+  const drained = async () => {
+    for (;;) {
+      const tail = persisting
+      await tail
+      if (tail === persisting) return
+    }
+  }
 
   /** ws calls this once the frame is written to the socket: resume below half the high-water mark. */
   const onWritten = () => {
@@ -121,7 +137,10 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
 
   const sendFrame = (frame: Parameters<typeof encodeFrame>[0]) => {
     if (ws.readyState !== WebSocket.OPEN) return
-    ws.send(encodeFrame(frame), onWritten)
+    const bytes = encodeFrame(frame)
+    // Only a write that may take the buffer past half the mark needs to report its completion: the
+    // last of those resumes a full transport. Skipping the callback elsewhere saves a tick per chunk.
+    ws.send(bytes, ws.bufferedAmount + bytes.byteLength > maxBufferedBytes / 2 ? onWritten : undefined)
     const buffered = ws.bufferedAmount
     if (buffered > peakBufferedBytes) peakBufferedBytes = buffered
     if (!transportFull && buffered >= maxBufferedBytes) {
@@ -136,8 +155,8 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     clearTimeout(timer)
     clearTimeout(closeTimer)
     unlisten?.()
-    // Settlement reads the store: let receipt writes still queued land first.
-    void persisting.then(() => {
+    // Settlement reads the store: let receipt checks and writes still queued land first.
+    void drained().then(() => {
       if (ownsChannel && channelId) ctx.releaseChannel(channelId)
       ctx.onSessionEnd({
         channelId,
@@ -154,11 +173,21 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     })
   }
 
+  /** the deadline the timer is armed for: most events leave it unchanged, so it is re-armed rarely */
+  let armedFor: number | undefined
   const schedule = () => {
+    const deadline = ended ? undefined : session.deadline
+    if (deadline === armedFor) return
     clearTimeout(timer)
-    const deadline = session.deadline
+    armedFor = deadline
     if (deadline === undefined) return
-    timer = setTimeout(() => apply(session.tick(Date.now())), Math.max(0, deadline - Date.now()))
+    timer = setTimeout(
+      () => {
+        armedFor = undefined
+        apply(session.tick(Date.now()))
+      },
+      Math.max(0, deadline - Date.now()),
+    )
   }
 
   const apply = (effects: SellerEffect[]): void => {
@@ -175,6 +204,12 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
         case 'subscribe':
           unlisten = ctx.listen(productKey!, (data) => apply(session.offer(data, Date.now())))
           break
+        case 'verify': {
+          // Recoveries run in parallel in the pool; their results apply in receipt order.
+          const recovered = ctx.verifier!.recover(effect.digest, effect.signature).catch((err: Error) => err)
+          persisting = persisting.then(async () => apply(session.verified(effect.seq, await recovered)))
+          break
+        }
         case 'persist': {
           const receipt = effect.receipt
           persisting = persisting.then(async () => {
@@ -194,7 +229,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
           closeReason = effect.reason
           closeCode = effect.code
           // Let queued receipt writes land before the socket (and settlement) finish.
-          void persisting.then(() => {
+          void drained().then(() => {
             ws.close(1000, effect.reason)
             // A buyer that stopped reading never completes the close handshake: do not wait ws's 30 s.
             if (!ended) closeTimer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref()

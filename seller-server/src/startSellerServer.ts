@@ -20,6 +20,7 @@ import { startIpfsNode } from './ipfsNode.ts'
 import { connectMqttSource } from './mqttSource.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
 import { type ClaimRecord, openReceiptStore, type ReceiptStore } from './receiptStore.ts'
+import { startReceiptVerifier } from './receiptVerifier.ts'
 import { resolveChannel } from './resolveChannel.ts'
 import { driveSession, type SessionEnd, type SessionHandle } from './sessionDriver.ts'
 import {
@@ -92,6 +93,11 @@ export interface SellerServerOptions {
   settlement?: Partial<SettlementPolicy>
   /** how transaction fees are set (default `eip1559`; `legacy` for IOTA EVM) */
   fees?: FeeMode
+  /**
+   * worker threads that recover receipt signers off the event loop (default: cores − 1, at least 1);
+   * 0 recovers them inline on the event loop
+   */
+  verifierThreads?: number
   logger?: Logger
 }
 
@@ -247,6 +253,12 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   // ws's own limit sits above the frame limit so oversized frames get a FRAME_TOO_LARGE error frame.
   const wss = new WebSocketServer({ server: http, maxPayload: 2 * DEFAULT_MAX_FRAME_BYTES })
   const drivers = new Set<SessionHandle>()
+  const verifier =
+    options.verifierThreads === 0
+      ? undefined
+      : startReceiptVerifier(
+          options.verifierThreads === undefined ? {} : { threads: options.verifierThreads },
+        )
   // A closing channel only pays what is claimed before its deadline: stop extending credit on it.
   settlement.events.on('closeRequested', ({ channelId }) => {
     for (const driver of drivers) {
@@ -292,6 +304,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
         if (end.channelId && end.receiptsAccepted > 0) settlement.sessionEnded(end.channelId)
       },
       maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+      ...(verifier ? { verifier } : {}),
       liveness: policy,
       log,
     })
@@ -321,7 +334,11 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
         await new Promise<void>((resolve) => wss.close(() => resolve()))
         await new Promise<void>((resolve) => http.close(() => resolve()))
         http.closeAllConnections()
+        // A session ends once its receipts in flight are checked and stored: keep the store open for them.
+        const stored = Date.now() + 5_000
+        while (sessions > 0 && Date.now() < stored) await new Promise((r) => setTimeout(r, 20))
         await settlement.stop(5_000)
+        await verifier?.close()
         await mqttSource.close()
         await ipfs.stop()
         await store.close()
