@@ -127,7 +127,8 @@ wss.on('connection', (ws) => {
 /** The real driver: hello → terms → accept → chunks, receipts stored before credit extends. */
 function servePaid(ws: WebSocket, run: SellerRunConfig): void {
   const policy = policyFor(run.receiptEvery)
-  let onChunk: ((data: Uint8Array) => void) | undefined
+  let onChunk: ((data: Uint8Array, position: number) => void) | undefined
+  let position = 0
   let durableSeq = 0
   let source: ReturnType<typeof flood> | undefined
   driveSession(ws, {
@@ -146,7 +147,7 @@ function servePaid(ws: WebSocket, run: SellerRunConfig): void {
     domainSeparator: () => DOMAIN_SEPARATOR,
     listen: (_key, listener) => {
       onChunk = listener
-      const offer = (data: Uint8Array) => onChunk?.(data)
+      const offer = (data: Uint8Array) => onChunk?.(data, position++)
       if (run.source.kind === 'flood') {
         // Never offer more than the window can take: the session's queue then never drops a chunk.
         const s = flood(ws, run.source.chunks, offer, () => source!.offered - durableSeq < policy.window.max)

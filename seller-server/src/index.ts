@@ -16,7 +16,13 @@
 export { airQualityProducts } from './airQualityProducts.ts'
 export { type ClaimSender, sendClaim, trackClaim } from './claimTransaction.ts'
 export { type IpfsNode, startIpfsNode } from './ipfsNode.ts'
-export { type ChunkListener, connectMqttSource, type MqttSource } from './mqttSource.ts'
+export {
+  type ChunkListener,
+  connectMqttSource,
+  DEFAULT_REPLAY_LIMITS,
+  type MqttSource,
+  type ReplayLimits,
+} from './mqttSource.ts'
 export { type PublishedProduct, publishProducts } from './publishProducts.ts'
 export {
   type ClaimRecord,
@@ -31,7 +37,15 @@ export {
   startReceiptVerifier,
 } from './receiptVerifier.ts'
 export { receiptFitsChannel, resolveChannel } from './resolveChannel.ts'
-export { driveSession, type SessionContext, type SessionEnd, type SessionHandle } from './sessionDriver.ts'
+export {
+  driveSession,
+  MAX_RESUME_POINTS,
+  type ResumePoint,
+  type ResumePoints,
+  type SessionContext,
+  type SessionEnd,
+  type SessionHandle,
+} from './sessionDriver.ts'
 export {
   type ClaimTrigger,
   DEFAULT_SETTLEMENT_POLICY,

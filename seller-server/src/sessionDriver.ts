@@ -23,7 +23,20 @@ export interface SessionContext {
   resolve(productId: bigint, channelId: Hex, now: number): Promise<ChannelInfo>
   signTerms(terms: Terms): Hex
   domainSeparator(info: ChannelInfo): Hex
-  listen(productKey: string, onChunk: (data: Uint8Array) => void): () => void
+  /**
+   * subscribes to a product's feed; `after` asks for the held readings after that feed position
+   * first (see `MqttSource.listen`)
+   */
+  listen(
+    productKey: string,
+    onChunk: (data: Uint8Array, position: number) => void,
+    after?: number,
+  ): () => void
+  /**
+   * where each channel's last paid reading sits in its product's feed, shared by the sessions of a
+   * server so that a resumed session replays what its buyer missed; no replay when absent
+   */
+  resumePoints?: ResumePoints
   store: ReceiptStore
   /** called once per receipt after it is durably stored (settlement checks its threshold) */
   onReceiptStored(receipt: AcceptedReceipt): void
@@ -51,6 +64,21 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
 
 /** ms a closing socket may take to finish the WebSocket close handshake before it is destroyed. */
 const CLOSE_GRACE_MS = 2_000
+
+/** Where a channel's last paid chunk sits in its product's feed (in memory, per server process). */
+export interface ResumePoint {
+  productKey: string
+  /** the channel's durable receipt seq: the next session resumes at this seq */
+  seq: number
+  /** feed position of chunk `seq − 1` */
+  position: number
+}
+
+/** Resume points by lowercase channel id. */
+export type ResumePoints = Map<string, ResumePoint>
+
+/** How many channels' resume points a server keeps; the oldest are forgotten first. */
+export const MAX_RESUME_POINTS = 100_000
 
 /** How a session ended. */
 export interface SessionEnd {
@@ -119,6 +147,27 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
   let closeCode: string | undefined
   // Receipts are persisted in arrival order, one write at a time.
   let persisting: Promise<void> = Promise.resolve()
+  /** the resume base's seq, once the channel is resolved */
+  let baseSeq: number | undefined
+  /** feed position of each offered reading, and of each chunk sent and not yet durably paid (by seq) */
+  const positions = new WeakMap<Uint8Array, number>()
+  const sentPositions = new Map<number, number>()
+  /** A durable receipt up to `seq`: the next session on this channel replays from the chunk after. */
+  const noteResumePoint = (seq: number) => {
+    const points = ctx.resumePoints
+    if (!points || !channelId || !productKey) return
+    const position = sentPositions.get(seq - 1)
+    // Sent in insertion (seq) order: drop the paid ones from the front.
+    for (const sent of sentPositions.keys()) {
+      if (sent >= seq) break
+      sentPositions.delete(sent)
+    }
+    if (position === undefined) return
+    const key = channelId.toLowerCase()
+    points.delete(key)
+    points.set(key, { productKey, seq, position })
+    if (points.size > MAX_RESUME_POINTS) points.delete(points.keys().next().value!)
+  }
   /** Resolves once every receipt step queued so far, and any step those queue, has finished. */
   const drained = async () => {
     for (;;) {
@@ -194,6 +243,10 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     for (const effect of effects) {
       switch (effect.type) {
         case 'send':
+          if (effect.frame.t === 'chunk' && ctx.resumePoints) {
+            const position = positions.get(effect.frame.data)
+            if (position !== undefined) sentPositions.set(effect.frame.seq, position)
+          }
           sendFrame(effect.frame)
           break
         case 'resolve':
@@ -201,9 +254,20 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
           channelId = effect.channelId
           void resolve(effect.productId, effect.channelId)
           break
-        case 'subscribe':
-          unlisten = ctx.listen(productKey!, (data) => apply(session.offer(data, Date.now())))
+        case 'subscribe': {
+          const point = channelId ? ctx.resumePoints?.get(channelId.toLowerCase()) : undefined
+          const after =
+            point && point.productKey === productKey && point.seq === baseSeq ? point.position : undefined
+          unlisten = ctx.listen(
+            productKey!,
+            (data, position) => {
+              if (ctx.resumePoints) positions.set(data, position)
+              apply(session.offer(data, Date.now()))
+            },
+            after,
+          )
           break
+        }
         case 'verify': {
           // Recoveries run in parallel in the pool; their results apply in receipt order.
           const recovered = ctx.verifier!.recover(effect.digest, effect.signature).catch((err: Error) => err)
@@ -221,6 +285,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
               return
             }
             ctx.onReceiptStored(receipt)
+            noteResumePoint(receipt.seq)
             apply(session.persisted(receipt, Date.now()))
           })
           break
@@ -252,6 +317,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     try {
       const info = await ctx.resolve(id, channel, Date.now())
       if (ended) return
+      baseSeq = info.base.seq
       apply(session.resolved(info, product.policy, Date.now()))
     } catch (err) {
       const e = err instanceof TrickleError ? err : new TrickleError('INTERNAL', (err as Error).message)

@@ -17,12 +17,12 @@ import { JsonRpcProvider, NonceManager, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
 import { startIpfsNode } from './ipfsNode.ts'
-import { connectMqttSource } from './mqttSource.ts'
+import { connectMqttSource, DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './mqttSource.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
 import { type ClaimRecord, openReceiptStore, type ReceiptStore } from './receiptStore.ts'
 import { startReceiptVerifier } from './receiptVerifier.ts'
 import { resolveChannel } from './resolveChannel.ts'
-import { driveSession, type SessionEnd, type SessionHandle } from './sessionDriver.ts'
+import { driveSession, type ResumePoints, type SessionEnd, type SessionHandle } from './sessionDriver.ts'
 import {
   DEFAULT_SETTLEMENT_POLICY,
   type SettlementPolicy,
@@ -98,6 +98,11 @@ export interface SellerServerOptions {
    * 0 recovers them inline on the event loop
    */
   verifierThreads?: number
+  /**
+   * each product's replay buffer for resumed sessions (default {@link DEFAULT_REPLAY_LIMITS}: 4,096
+   * readings or 4 MiB); in memory, so a restarted seller resumes live only
+   */
+  replay?: Partial<ReplayLimits>
   logger?: Logger
 }
 
@@ -174,7 +179,9 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
     options.brokerUrl,
     new Map(options.products.map((p) => [p.key, p.topics])),
     (err) => log.warn({ err: err.message }, 'mqtt error'),
+    { ...DEFAULT_REPLAY_LIMITS, ...options.replay },
   )
+  const resumePoints: ResumePoints = new Map()
 
   const liveChannels = new Set<string>()
   let sessions = 0
@@ -287,7 +294,8 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
         ),
       signTerms: (terms) => signTerms(termsWallet.signingKey, terms),
       domainSeparator: () => domainSeparator,
-      listen: (key, onChunk) => mqttSource.listen(key, onChunk),
+      listen: (key, onChunk, after) => mqttSource.listen(key, onChunk, after),
+      resumePoints,
       store,
       claimChannel: (id) => {
         const k = id.toLowerCase()

@@ -125,4 +125,29 @@ describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
     expect((await second.finished).cumulativeAmount).toBe(price * BigInt(closed.chunks + 3))
     await buyer.close()
   })
+
+  it('replays the readings published while the buyer was away, so a resumed live stream has no gap', async () => {
+    const { seller } = market
+    const buyer = await BuyerClient.create({
+      wallet: new Wallet(market.buyerKeys[2]!, provider),
+      ...market.config,
+    })
+    const product = await buyer.product(seller.products[0]!.productId) // CO: one reading per CSV row
+    const price = BigInt(product.descriptor!.pricePerChunk)
+    const { channelId } = await buyer.openChannel(seller.address, price * 200n)
+    const first = await buyer.stream(product, { channelId, maxSpend: price * 200n, maxChunks: 10 })
+    const before: number[] = []
+    for await (const c of first) before.push(decodeReading(c.data).row)
+    expect((await first.finished).chunks).toBe(10)
+    // Away for 400 ms: the replayer publishes ~80 rows meanwhile.
+    await new Promise((r) => setTimeout(r, 400))
+    const second = await buyer.stream(product, { channelId, maxSpend: price * 200n, maxChunks: 40 })
+    const after: { seq: number; row: number }[] = []
+    for await (const c of second) after.push({ seq: c.seq, row: decodeReading(c.data).row })
+    // Every row from the one after the last paid reading on, none skipped, none twice; seqs go on.
+    const last = before.at(-1)!
+    expect(after).toEqual(Array.from({ length: 40 }, (_, i) => ({ seq: 10 + i, row: last + 1 + i })))
+    expect((await second.finished).cumulativeAmount).toBe(50n * price)
+    await buyer.close()
+  })
 })

@@ -54,7 +54,8 @@ async function startImpostor(market: LocalMarketplace, signWith: (terms: Terms) 
       signTerms: signWith,
       domainSeparator: () => receiptDomainSeparator({ chainId: market.chainId, channels }),
       listen: (_key, onChunk) => {
-        const timer = setInterval(() => onChunk(new TextEncoder().encode('{"fake":true}')), 5)
+        let position = 0
+        const timer = setInterval(() => onChunk(new TextEncoder().encode('{"fake":true}'), position++), 5)
         return () => clearInterval(timer)
       },
       store,
