@@ -46,6 +46,20 @@ export type ClaimTrigger =
   | 'pending'
   | 'manual'
 
+/**
+ * Which trigger a coalesced follow-up pass keeps: a deadline (close, signer change) over the rest,
+ * and anything over `threshold`, whose pass skips amounts under the threshold.
+ */
+const TRIGGER_URGENCY: Record<ClaimTrigger, number> = {
+  threshold: 0,
+  sweep: 1,
+  pending: 1,
+  session_end: 2,
+  manual: 2,
+  signer_changed: 3,
+  close_requested: 4,
+}
+
 /** Events of the settlement worker. */
 export interface SettlementEvents {
   /** a claim transaction was recorded and broadcast */
@@ -200,8 +214,10 @@ export function startSettlementWorker(
     const key = channelId.toLowerCase()
     const running = inflight.get(key)
     if (running) {
-      // Ask for one more pass after the running one: a newer receipt may have arrived meanwhile.
-      again.set(key, trigger)
+      // Ask for one more pass after the running one: a newer receipt may have arrived meanwhile. Of
+      // several requests the most urgent decides it: a `threshold` pass skips small amounts.
+      const queued = again.get(key)
+      if (queued === undefined || TRIGGER_URGENCY[trigger] > TRIGGER_URGENCY[queued]) again.set(key, trigger)
       return running.then(() => inflight.get(key) ?? running)
     }
     const run = pRetry(() => attempt(key as Hex, trigger), {
@@ -280,13 +296,16 @@ export function startSettlementWorker(
       for (const entry of logs) {
         const channelId = entry.topics[1]!.toLowerCase() as Hex
         const isClose = entry.topics[0] === closeTopic
+        // Claim first, then tell the server (which ends live sessions on the channel): the claims
+        // their endings ask for then follow this one instead of racing it.
+        if (await store.latest(channelId)) {
+          log.info({ channelId, event: isClose ? 'CloseRequested' : 'SignerChanged' }, 'claiming at once')
+          settleInBackground(channelId, isClose ? 'close_requested' : 'signer_changed')
+        }
         if (isClose) {
           const closeDeadline = channels.interface.parseLog(entry)!.args.getValue('closeDeadline') as bigint
           events.emit('closeRequested', { channelId, closeDeadline })
         }
-        if (!(await store.latest(channelId))) continue
-        log.info({ channelId, event: isClose ? 'CloseRequested' : 'SignerChanged' }, 'claiming at once')
-        settleInBackground(channelId, isClose ? 'close_requested' : 'signer_changed')
       }
       await store.setMeta(EVENT_CURSOR_KEY, String(to))
       from = to + 1
