@@ -59,7 +59,16 @@ export async function setNextBlockTimestamp(provider: JsonRpcProvider, timestamp
 
 /** Waits for a sent transaction and returns its (non-null, successful) receipt. */
 export async function mined(sent: Promise<ContractTransactionResponse>): Promise<TransactionReceipt> {
-  const receipt = await (await sent).wait()
+  const tx = await sent
+  let receipt: TransactionReceipt | null
+  try {
+    // ethers' wait() follows new blocks through its poller, which has been seen to stall (ethers
+    // #4224); on automine the receipt exists at once, so a stalled wait falls back to asking for it.
+    receipt = await tx.wait(1, 10_000)
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'TIMEOUT') throw err
+    receipt = await tx.provider.getTransactionReceipt(tx.hash)
+  }
   expect(receipt?.status).toBe(1)
   return receipt!
 }

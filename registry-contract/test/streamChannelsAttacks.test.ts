@@ -493,8 +493,8 @@ describe('StreamChannels under attack', () => {
   })
 
   // One CI run in three on this 2-core box once hung a case here for the full 60 s test timeout
-  // (no assertion failed; not reproduced alone or under load since). One retry until the hang is
-  // found — see the issue 3/4 closing note.
+  // (no assertion failed; not reproduced alone or under load since). The suspect is ethers'
+  // tx.wait() poller, now bounded in `mined()`; the retry stays until a run shows the hang gone.
   describe('re-entrancy through a malicious native payee or payer', { retry: 1 }, () => {
     let account: Hook & { getAddress(): Promise<string> }
     let accountAddress: string
