@@ -18,6 +18,28 @@ export function receiptFitsChannel(receipt: StoredReceipt, view: ChannelView): b
 }
 
 /**
+ * Moves the stored receipts (and claims) of a channel that {@link receiptFitsChannel} rejected out of
+ * the live tables: they belong to another chain's channel and can never pay here.
+ *
+ * @param receipt - the channel's latest stored receipt, the one that did not fit
+ * @throws TrickleError `STORE_FAILED`
+ */
+export async function retireForeignReceipts(
+  store: ReceiptStore,
+  receipt: StoredReceipt,
+  log: Logger | undefined,
+): Promise<void> {
+  const moved = await store.retireChannel(
+    receipt.channelId,
+    `signer ${receipt.signer} is not a key of the channel`,
+  )
+  log?.warn(
+    { channelId: receipt.channelId, receipts: moved },
+    'stored receipts belong to another chain: retired',
+  )
+}
+
+/**
  * Reads a channel on-chain and the store's last receipt for it, and checks the seller can serve it:
  * the channel exists, is open, pays this seller, and is in the native token.
  *
@@ -58,14 +80,7 @@ export async function resolveChannel(
   }
   let last = await store.latest(request.channelId)
   if (last && !receiptFitsChannel(last, view)) {
-    const moved = await store.retireChannel(
-      request.channelId,
-      `signer ${last.signer} is not a key of the channel`,
-    )
-    log?.warn(
-      { channelId: request.channelId, receipts: moved },
-      'stored receipts belong to another chain: retired',
-    )
+    await retireForeignReceipts(store, last, log)
     last = undefined
     if (view.claimed > 0n) {
       throw new TrickleError('RESUME_MISMATCH', 'the channel has claims this seller holds no receipts for')

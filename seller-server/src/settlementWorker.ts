@@ -4,8 +4,8 @@ import { type AcceptedReceipt, type Hex, TrickleError } from '@trickle/protocol'
 import pRetry, { AbortError } from 'p-retry'
 import type { Logger } from 'pino'
 import { type ClaimSender, sendClaim, trackClaim } from './claimTransaction.ts'
-import type { ClaimRecord, StoredReceipt } from './receiptStore.ts'
-import { receiptFitsChannel } from './resolveChannel.ts'
+import type { ClaimRecord } from './receiptStore.ts'
+import { receiptFitsChannel, retireForeignReceipts } from './resolveChannel.ts'
 
 /** When the seller claims. Amounts in wei, times in ms unless named otherwise. */
 export interface SettlementPolicy {
@@ -152,7 +152,7 @@ export function startSettlementWorker(
     }
     if (view.payee.toLowerCase() !== payee) return last
     if (!receiptFitsChannel(receipt, view)) {
-      await retire(receipt)
+      await retireForeignReceipts(store, receipt, log)
       return last
     }
     if (view.status === ChannelStatus.closed || view.status === ChannelStatus.none) return last
@@ -179,18 +179,6 @@ export function startSettlementWorker(
     events.emit('claimSent', { ...sent, trigger })
     log.info({ channelId, amount: receipt.amount.toString(), tx: sent.txHash, trigger }, 'claim sent')
     return report(await trackClaim(sender, sent, policy.pollIntervalMs, abort.signal))
-  }
-
-  /** Moves receipts no key of the channel signed (another chain's) out of the way; they can never pay. */
-  async function retire(receipt: StoredReceipt) {
-    const moved = await store.retireChannel(
-      receipt.channelId,
-      `signer ${receipt.signer} is not a key of the channel`,
-    )
-    log.warn(
-      { channelId: receipt.channelId, receipts: moved },
-      'stored receipts belong to another chain: retired',
-    )
   }
 
   function noteClaimed(channelId: Hex, amount: bigint) {
@@ -321,7 +309,7 @@ export function startSettlementWorker(
       if (!receipt) continue
       const view = await channels.getChannel(channelId)
       if (!receiptFitsChannel(receipt, view)) {
-        await retire(receipt)
+        await retireForeignReceipts(store, receipt, log)
         continue
       }
       noteClaimed(channelId, view.claimed)

@@ -1,7 +1,7 @@
 import { startBroker } from '@trickle/devices'
 import mqtt from 'mqtt'
 import { describe, expect, it } from 'vitest'
-import { connectMqttSource } from '../src/mqttSource.ts'
+import { connectMqttSource, type MqttSource, type ReplayLimits } from '../src/mqttSource.ts'
 
 const TOPIC = 'trickle/test/replay'
 
@@ -24,15 +24,26 @@ function collect(n: number) {
   return { got, full, listener }
 }
 
+/** Runs `body` with a broker, a source for product `p` on {@link TOPIC} with `limits`, and a publisher. */
+async function withSource(
+  limits: ReplayLimits,
+  body: (source: MqttSource, client: mqtt.MqttClient) => Promise<void>,
+): Promise<void> {
+  const broker = await startBroker()
+  const source = await connectMqttSource(broker.url, new Map([['p', [TOPIC]]]), undefined, limits)
+  const client = await mqtt.connectAsync(broker.url)
+  try {
+    await body(source, client)
+  } finally {
+    await client.endAsync()
+    await source.close()
+    await broker.close()
+  }
+}
+
 describe('MqttSource replay buffer (embedded aedes broker)', () => {
   it('replays the held messages after a position, in order, then goes live; bounded by count', async () => {
-    const broker = await startBroker()
-    const source = await connectMqttSource(broker.url, new Map([['p', [TOPIC]]]), undefined, {
-      maxChunks: 5,
-      maxBytes: 1 << 20,
-    })
-    const client = await mqtt.connectAsync(broker.url)
-    try {
+    await withSource({ maxChunks: 5, maxBytes: 1 << 20 }, async (source, client) => {
       const live = collect(8)
       source.listen('p', live.listener)
       await publish(client, 0, 8)
@@ -53,21 +64,12 @@ describe('MqttSource replay buffer (embedded aedes broker)', () => {
       source.listen('p', late.listener, 0)
       await late.full
       expect(late.got.map((m) => m.position)).toEqual([5, 6, 7, 8, 9])
-    } finally {
-      await client.endAsync()
-      await source.close()
-      await broker.close()
-    }
+    })
   })
 
   it('keeps at most maxBytes of payload per product', async () => {
-    const broker = await startBroker()
-    const source = await connectMqttSource(broker.url, new Map([['p', [TOPIC]]]), undefined, {
-      maxChunks: 100,
-      maxBytes: 6, // three 2-byte messages
-    })
-    const client = await mqtt.connectAsync(broker.url)
-    try {
+    // three 2-byte messages
+    await withSource({ maxChunks: 100, maxBytes: 6 }, async (source, client) => {
       const live = collect(6)
       source.listen('p', live.listener)
       await publish(client, 0, 6)
@@ -76,10 +78,6 @@ describe('MqttSource replay buffer (embedded aedes broker)', () => {
       source.listen('p', replayed.listener, -1)
       await replayed.full
       expect(replayed.got.map((m) => m.text)).toEqual(['m3', 'm4', 'm5'])
-    } finally {
-      await client.endAsync()
-      await source.close()
-      await broker.close()
-    }
+    })
   })
 })
