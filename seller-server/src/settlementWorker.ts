@@ -127,6 +127,11 @@ export function startSettlementWorker(
   /** one attempt per channel at a time; a request during an attempt runs one more after it */
   const inflight = new Map<string, Promise<ClaimRecord | undefined>>()
   const again = new Map<string, ClaimTrigger>()
+  /**
+   * channels whose payer requested close: every receipt stored on them is claimed at once, whatever
+   * the threshold, since they pay only until the deadline (lowercase ids)
+   */
+  const closing = new Set<string>()
   /** highest cumulative amount mined per channel, as this worker saw it (wei) */
   const claimedSoFar = new Map<string, bigint>()
   /** claims are signed one at a time so nonces never collide */
@@ -155,7 +160,11 @@ export function startSettlementWorker(
       await retireForeignReceipts(store, receipt, log)
       return last
     }
-    if (view.status === ChannelStatus.closed || view.status === ChannelStatus.none) return last
+    if (view.status === ChannelStatus.closed || view.status === ChannelStatus.none) {
+      closing.delete(channelId.toLowerCase())
+      return last
+    }
+    if (view.status === ChannelStatus.closing) closing.add(channelId.toLowerCase())
     if (view.status === ChannelStatus.closing && (await chainNow()) >= view.closeDeadline) {
       throw new AbortError(
         new TrickleError('CLAIM_MISSED', `the challenge period of ${channelId} ended before the claim`, {
@@ -286,6 +295,7 @@ export function startSettlementWorker(
         const isClose = entry.topics[0] === closeTopic
         // Claim first, then tell the server (which ends live sessions on the channel): the claims
         // their endings ask for then follow this one instead of racing it.
+        if (isClose) closing.add(channelId)
         if (await store.latest(channelId)) {
           log.info({ channelId, event: isClose ? 'CloseRequested' : 'SignerChanged' }, 'claiming at once')
           settleInBackground(channelId, isClose ? 'close_requested' : 'signer_changed')
@@ -347,6 +357,8 @@ export function startSettlementWorker(
     events,
     receiptStored(receipt) {
       const key = receipt.channelId.toLowerCase()
+      // A session may store receipts after the close request's claim read the store.
+      if (closing.has(key)) return settleInBackground(key as Hex, 'close_requested')
       const check = (claimed: bigint) => {
         if (receipt.amount - claimed >= policy.claimThreshold) settleInBackground(key as Hex, 'threshold')
       }
