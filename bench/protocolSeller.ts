@@ -17,7 +17,13 @@ import {
   signTerms,
   ZERO_HASH,
 } from '@trickle/protocol'
-import { driveSession, openReceiptStore, type ReceiptStore, startReceiptVerifier } from '@trickle/seller'
+import {
+  ChannelLedgers,
+  driveSession,
+  openReceiptStore,
+  type ReceiptStore,
+  startReceiptVerifier,
+} from '@trickle/seller'
 import pino from 'pino'
 import WebSocket, { WebSocketServer } from 'ws'
 import {
@@ -65,6 +71,8 @@ let config: SellerRunConfig = {
 let store = timedStore(stores.disk)
 /** as the seller server: receipt signers recovered in worker threads (cores − 1) */
 const verifier = startReceiptVerifier()
+/** as the seller server: concurrent sessions on a channel share its ledger */
+const ledgers = new ChannelLedgers()
 const log = pino({ level: 'silent' })
 const loopDelay = monitorEventLoopDelay({ resolution: 10 })
 loopDelay.enable()
@@ -168,8 +176,7 @@ function servePaid(ws: WebSocket, run: SellerRunConfig): void {
       source?.resume()
     },
     onSessionEnd: () => {},
-    claimChannel: () => true,
-    releaseChannel: () => {},
+    ledgers,
     maxFrameBytes: 512 * 1024,
     verifier,
     log,

@@ -1,6 +1,7 @@
 import { type FeeMode, registryAt } from '@trickle/contracts'
 import { computeAddress, getBytes, type Provider, type SigningKey, Wallet, ZeroAddress } from 'ethers'
 import WebSocket from 'ws'
+import { BuyerChannelAccount } from './buyerChannelAccount.ts'
 import { BuyerSession, closeError } from './buyerSession.ts'
 import { type CatalogProduct, joinDescriptor, listProducts } from './catalog.ts'
 import { assertChainId } from './chain/assertChainId.ts'
@@ -98,6 +99,8 @@ export class BuyerClient {
   private readonly domainSeparator: Hex
   /** last receipt signed per channel, so a later session resumes where this one stopped */
   private readonly bases = new Map<string, ResumeBase>()
+  /** running totals per channel, shared by the sessions streaming on a channel at once */
+  private readonly accounts = new Map<string, BuyerChannelAccount>()
 
   private constructor(options: BuyerClientOptions, provider: Provider) {
     this.config = options
@@ -286,7 +289,13 @@ export class BuyerClient {
         `channel pays ${view.payee}, the product is sold by ${descriptor.seller}`,
       )
     }
-    const knownBase = this.bases.get(options.channelId.toLowerCase())
+    const key = options.channelId.toLowerCase()
+    const knownBase = this.bases.get(key)
+    let account = this.accounts.get(key)
+    if (!account) {
+      account = new BuyerChannelAccount()
+      this.accounts.set(key, account)
+    }
     const session = new BuyerSession({
       productId: product.productId,
       channelId: options.channelId,
@@ -301,6 +310,7 @@ export class BuyerClient {
       ...(options.maxChunks !== undefined ? { maxChunks: options.maxChunks } : {}),
       ...(options.maxPricePerChunk !== undefined ? { maxPricePerChunk: options.maxPricePerChunk } : {}),
       ...(knownBase ? { knownBase } : {}),
+      account,
     })
     // Above the frame limit, so an oversized frame is answered with FRAME_TOO_LARGE, not cut by ws.
     const ws = new WebSocket(descriptor.endpoint, { maxPayload: 2 * DEFAULT_MAX_FRAME_BYTES })
@@ -319,7 +329,11 @@ export class BuyerClient {
         reject(new TrickleError('CONNECTION_FAILED', `cannot connect to ${descriptor.endpoint}`, { cause }))
       })
     })
-    return new SocketStream(ws, session, (base) => this.bases.set(options.channelId.toLowerCase(), base))
+    // Receipts of concurrent sessions may be remembered out of order: keep the highest amount.
+    return new SocketStream(ws, session, (base) => {
+      const known = this.bases.get(key)
+      if (!known || base.amount >= known.amount) this.bases.set(key, base)
+    })
   }
 
   /** Stops the IPFS fetcher, if it was started. Open streams are not affected. */

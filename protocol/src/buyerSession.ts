@@ -1,3 +1,4 @@
+import { BuyerChannelAccount } from './buyerChannelAccount.ts'
 import { type ErrorCode, TrickleError } from './errors.ts'
 import { type CloseReason, type Frame, PROTOCOL_VERSION, type ResumeBase, type TermsFrame } from './frames.ts'
 import { type Address, fromHex, type Hex, toHex } from './hex.ts'
@@ -31,6 +32,11 @@ export interface BuyerSessionConfig {
    * {@link DEFAULT_IDLE_TIMEOUT_MS}); once terms are accepted their `idleTimeoutMs` applies
    */
   idleTimeoutMs?: number
+  /**
+   * the buyer's running total on the channel, shared by all its sessions streaming on it at once
+   * (SPEC.md §Concurrent sessions); a session of its own when absent
+   */
+  account?: BuyerChannelAccount
   /** EIP-712 receipt domain separator of (chainId, channels) */
   domainSeparator: Hex
   /** signs a receipt digest with the signer key */
@@ -55,10 +61,19 @@ export class BuyerSession {
   private phase: Phase = 'await_terms'
   private readonly config: BuyerSessionConfig
   private terms: TermsFrame | undefined
+  private readonly account: BuyerChannelAccount
+  /** whether this session counts in the account's live sessions */
+  private inAccount = false
+  /** wei the chunks received added beyond what was signed before; and that much, as of the last receipt */
+  private costTaken = 0n
+  private costSigned = 0n
+  /** the lowest label the next chunk may carry: chunks of other sessions on the channel fill gaps */
   private nextSeq = 0
   /** rolling ack hash after `nextSeq` chunks (bytes: hex only when a receipt is signed) */
   private ackHash: Uint8Array = new Uint8Array(32)
   private paidSeq = 0
+  /** chunks received since the last receipt */
+  private unpaidChunks = 0
   private paidAmount = 0n
   private received = 0
   /** when the last frame from the seller arrived (ms), once started with a clock */
@@ -71,6 +86,7 @@ export class BuyerSession {
 
   constructor(config: BuyerSessionConfig) {
     this.config = config
+    this.account = config.account ?? new BuyerChannelAccount()
     this.idleTimeoutMs = config.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
   }
 
@@ -91,18 +107,11 @@ export class BuyerSession {
 
   /**
    * Wei this session's receipts added to the channel's cumulative amount beyond what the buyer had
-   * signed before (its `knownBase`, or the seller's base when higher).
+   * signed before (its `knownBase`, or the seller's base when higher): the price of the chunks it
+   * received and signed for, less those a seller re-sent after losing receipts.
    */
   get spent(): bigint {
-    const before = this.alreadySigned()
-    return this.paidAmount > before ? this.paidAmount - before : 0n
-  }
-
-  /** The highest cumulative amount signed before this session, wei. */
-  private alreadySigned(): bigint {
-    const base = this.terms?.base.amount ?? 0n
-    const known = this.config.knownBase?.amount ?? 0n
-    return known > base ? known : base
+    return this.costSigned
   }
 
   /** The latest cumulative amount signed on the channel, wei. */
@@ -141,7 +150,7 @@ export class BuyerSession {
         this.error = { code: frame.code, message: frame.message }
         return []
       case 'close':
-        this.phase = 'closed'
+        this.setClosed()
         this.closeReason = frame.reason
         return [{ type: 'close', reason: frame.reason, ...(this.error ? { error: this.error } : {}) }]
       default:
@@ -219,13 +228,19 @@ export class BuyerSession {
       return this.fail('TERMS_SIGNER_MISMATCH', `terms signed by ${signer}, not the registered seller key`)
     }
     const base = t.base
-    const known = c.knownBase
+    // The freshest receipt the buyer knows: its record, or one its other live sessions just signed.
+    const mine = this.account.latest
+    const known = mine && (!c.knownBase || mine.amount > c.knownBase.amount) ? mine : c.knownBase
     // A seller may resume from an earlier receipt than the last one this buyer signed: the later
     // ones were in flight when the seller stopped. That costs the buyer nothing, because receipts are
     // cumulative: the chunks sent again are signed for at amounts it already signed (SPEC §Resume).
-    // A base beyond what the buyer signed, or one that disagrees with it, is refused.
-    if (known && (base.seq > known.seq || base.amount > known.amount)) {
-      return this.fail('RESUME_MISMATCH', `seller resumes at ${base.seq}, buyer signed up to ${known.seq}`)
+    // A base above what the buyer signed, or one that disagrees with it, is refused. (Its `seq` may be
+    // above: with concurrent sessions, a lower amount can carry a higher chunk label.)
+    if (known && base.amount > known.amount) {
+      return this.fail(
+        'RESUME_MISMATCH',
+        `seller resumes at ${base.amount} wei, buyer signed up to ${known.amount}`,
+      )
     }
     if (known && base.seq === known.seq && base.amount !== known.amount) {
       return this.fail('RESUME_MISMATCH', `seller's receipt ${base.seq} differs from the buyer's`)
@@ -251,34 +266,36 @@ export class BuyerSession {
     this.ackHash = base.seq > 0 ? fromHex(base.ackHash) : new Uint8Array(32)
     this.idleTimeoutMs = t.idleTimeoutMs
     this.phase = 'streaming'
+    this.account.open(base, known)
+    this.inAccount = true
     return [{ type: 'send', frame: { t: 'accept', termsDigest: termsDigest(t) } }]
-  }
-
-  private owedFor(seq: number): bigint {
-    const t = this.terms!
-    return t.base.amount + BigInt(seq - t.base.seq) * t.pricePerChunk
   }
 
   private onChunk(seq: number, data: Uint8Array): BuyerEffect[] {
     const t = this.terms!
-    if (seq !== this.nextSeq)
-      return this.fail('CHUNK_OUT_OF_ORDER', `chunk ${seq} where ${this.nextSeq} was due`)
+    // Labels rise; a gap is chunks the seller sent on the channel's other sessions (SPEC.md §Chunks).
+    if (seq < this.nextSeq)
+      return this.fail('CHUNK_OUT_OF_ORDER', `chunk ${seq} where ${this.nextSeq} or above was due`)
     if (data.byteLength > t.maxChunkBytes) {
       return this.fail('CHUNK_TOO_LARGE', `chunk of ${data.byteLength} bytes above ${t.maxChunkBytes}`)
     }
-    if (this.owedFor(seq + 1) - this.alreadySigned() > this.config.maxSpend) {
+    const cost = this.account.costOf(t.pricePerChunk)
+    if (this.costTaken + cost > this.config.maxSpend) {
       // Paying for this chunk would pass the cap: do not take it.
       const out = this.pay()
       return [...out, ...this.end('spending_cap')]
     }
+    this.account.take(t.pricePerChunk)
+    this.costTaken += cost
     this.nextSeq = seq + 1
     this.ackHash = extendAckHash(this.ackHash, data)
     this.received++
+    this.unpaidChunks++
     const out: BuyerEffect[] = [{ type: 'deliver', seq, data }]
     if (this.config.maxChunks !== undefined && this.received >= this.config.maxChunks) {
       return [...out, ...this.pay(), ...this.end('done')]
     }
-    if (this.nextSeq - this.paidSeq >= t.receiptEvery) out.push(...this.pay())
+    if (this.unpaidChunks >= t.receiptEvery) out.push(...this.pay())
     return out
   }
 
@@ -287,13 +304,16 @@ export class BuyerSession {
     if (!this.terms || this.nextSeq === this.paidSeq) return []
     const receipt: ReceiptValue = {
       channelId: this.config.channelId,
-      amount: this.owedFor(this.nextSeq),
+      amount: this.account.owed,
       seq: this.nextSeq,
       ackHash: toHex(this.ackHash),
     }
     const signature = this.config.signReceipt(receipt)
     this.paidSeq = receipt.seq
+    this.unpaidChunks = 0
     this.paidAmount = receipt.amount
+    this.costSigned = this.costTaken
+    this.account.signed({ ...receipt, signature })
     return [
       { type: 'receipt', receipt, signature },
       {
@@ -309,8 +329,15 @@ export class BuyerSession {
     ]
   }
 
-  private end(reason: CloseReason): BuyerEffect[] {
+  /** Ends the session and leaves the channel's account. */
+  private setClosed(): void {
     this.phase = 'closed'
+    if (this.inAccount) this.account.close()
+    this.inAccount = false
+  }
+
+  private end(reason: CloseReason): BuyerEffect[] {
+    this.setClosed()
     this.closeReason = reason
     return [
       { type: 'send', frame: { t: 'close', reason, message: '' } },
@@ -324,7 +351,7 @@ export class BuyerSession {
       (this.phase === 'await_terms' && (code.startsWith('TERMS_') || code === 'RESUME_MISMATCH')
         ? 'terms_rejected'
         : 'protocol_error')
-    this.phase = 'closed'
+    this.setClosed()
     this.error = { code, message }
     this.closeReason = reason
     const frames: BuyerEffect[] = notify

@@ -12,6 +12,8 @@
  * console.log(decodeFrame(bytes)) // { t: 'ping', n: 1 }
  * ```
  */
+
+export { BuyerChannelAccount } from './buyerChannelAccount.ts'
 export {
   BuyerClient,
   type BuyerClientOptions,
@@ -73,6 +75,7 @@ export {
   signReceipt,
   ZERO_HASH,
 } from './receipt.ts'
+export { SellerChannelLedger, type SellerLane } from './sellerChannelLedger.ts'
 export {
   type AcceptedReceipt,
   type ChannelInfo,

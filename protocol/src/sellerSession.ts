@@ -1,4 +1,4 @@
-import { growWindow, resetWindow, sendableChunks } from './creditWindow.ts'
+import { growWindow, resetWindow } from './creditWindow.ts'
 import { type ErrorCode, TrickleError } from './errors.ts'
 import {
   type CloseReason,
@@ -12,6 +12,7 @@ import {
 } from './frames.ts'
 import { type Address, fromHex, type Hex, toHex } from './hex.ts'
 import { extendAckHash, parseReceiptSignature, receiptDigest, recoverReceiptSigner } from './receipt.ts'
+import { SellerChannelLedger, type SellerLane } from './sellerChannelLedger.ts'
 import { termsDigest } from './terms.ts'
 
 /** The seller's policy for a product's sessions. */
@@ -76,8 +77,13 @@ export interface ChannelInfo {
   deposit: bigint
   /** addresses whose receipt signatures count (channel signer, payer, previous signer still valid) */
   signers: readonly Address[]
-  /** the last durable receipt of this channel, or the zero base */
+  /** the last durable receipt of this channel (highest cumulative amount), or the zero base */
   base: ResumeBase
+  /**
+   * the first chunk label free on the channel: above every stored receipt's `seq` (default
+   * `base.seq`), chunks
+   */
+  nextSeq?: number
 }
 
 /** A receipt the seller accepted, to be stored durably before it counts. */
@@ -123,6 +129,13 @@ const CLOSED_POLICY: SellerPolicy = {
 
 type Phase = 'await_hello' | 'resolving' | 'await_accept' | 'streaming' | 'closed'
 
+/** Where a receipt may end: the rolling hash and the session's chunk count after a sent chunk. */
+interface SentPoint {
+  hash: Uint8Array
+  /** chunks this session had sent, up to and including that one */
+  chunks: number
+}
+
 /** Counters a driver may export as metrics. */
 export interface SellerSessionStats {
   chunksSent: number
@@ -155,14 +168,29 @@ export class SellerSession {
   private terms: Terms | undefined
   private digest: Hex | undefined
   private domain: Hex | undefined
-  private window = 0
+  /** the channel's accounting, shared with the channel's other sessions when the driver passes one */
+  private ledger = new SellerChannelLedger()
+  /** this session's share of the channel */
+  private lane: SellerLane = {
+    pricePerChunk: 0n,
+    sentChunks: 0,
+    acceptedChunks: 0,
+    durableChunks: 0,
+    window: 0,
+  }
+  /** label after the last chunk this session sent: a receipt for all of them carries it as `seq` */
   private nextSeq = 0
-  /** rolling ack hash after `nextSeq` chunks (bytes: hex only when a receipt is checked) */
+  /** rolling ack hash of this session's chunks, from the base (bytes: hex only when a receipt is checked) */
   private ackHash: Uint8Array = new Uint8Array(32)
-  /** rolling hash after each sent, not yet durably acknowledged chunk count */
-  private readonly sentHashes = new Map<number, Uint8Array>()
+  /**
+   * by receipt `seq` (one past a sent chunk's label): the rolling hash and this session's chunk count
+   * there, for chunks not yet durably paid
+   */
+  private readonly sentPoints = new Map<number, SentPoint>()
   private accepted: { seq: number; amount: bigint } = { seq: 0, amount: 0n }
   private durable: { seq: number; amount: bigint } = { seq: 0, amount: 0n }
+  /** chunks each accepted, not yet durable receipt covers, by seq */
+  private readonly pendingChunks = new Map<number, number>()
   private readonly queue: Uint8Array[] = []
   private paymentDeadline: number | undefined
   /** when `payment_required` was sent (ms), until a receipt arrives */
@@ -213,12 +241,17 @@ export class SellerSession {
 
   /** The current credit window, chunks. */
   get windowSize(): number {
-    return this.window
+    return this.lane.window
   }
 
-  /** Chunks sent but not covered by a durable receipt. */
+  /** Chunks this session sent that no durable receipt covers yet. */
   get unpaidChunks(): number {
-    return this.nextSeq - this.durable.seq
+    return this.lane.sentChunks - this.lane.durableChunks
+  }
+
+  /** The resume base put in the terms, once resolved. */
+  get base(): ResumeBase | undefined {
+    return this.terms?.base
   }
 
   /** Chunks waiting to be sent (never above the policy's `maxQueuedChunks`). */
@@ -264,21 +297,37 @@ export class SellerSession {
    * The channel and product checked out: answer with signed terms.
    * @param info - on-chain channel state and the store's last receipt
    * @param policy - the product's pricing and window policy
+   * @param ledger - the channel's ledger shared with its other live sessions on this server (SPEC.md
+   *   §Concurrent sessions); a session of its own when absent
    */
-  resolved(info: ChannelInfo, policy: SellerPolicy, now: number): SellerEffect[] {
+  resolved(
+    info: ChannelInfo,
+    policy: SellerPolicy,
+    now: number,
+    ledger?: SellerChannelLedger,
+  ): SellerEffect[] {
     if (this.phase !== 'resolving') return []
-    this.info = info
     this.policy = policy
     this.heartbeatMs = policy.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
     this.idleTimeoutMs = policy.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
     this.lastHeard ??= now
-    this.window = policy.window.initial
+    if (ledger) this.ledger = ledger
+    const joined = this.ledger.join(
+      info.base,
+      info.nextSeq ?? info.base.seq,
+      info.deposit,
+      policy.pricePerChunk,
+      policy.window.initial,
+    )
+    this.lane = joined.lane
+    this.info = { ...info, base: joined.base }
+    info = this.info
     this.domain = this.domainSeparator(info)
     this.nextSeq = info.base.seq
     this.ackHash = fromHex(info.base.ackHash)
     this.accepted = { seq: info.base.seq, amount: info.base.amount }
     this.durable = { ...this.accepted }
-    this.sentHashes.set(info.base.seq, this.ackHash)
+    this.sentPoints.set(info.base.seq, { hash: this.ackHash, chunks: 0 })
     const p = this.policy
     const terms: Terms = {
       v: PROTOCOL_VERSION,
@@ -359,17 +408,45 @@ export class SellerSession {
    * A receipt from {@link SellerEffect} `persist` is durable: it now counts, and credit extends.
    */
   persisted(receipt: AcceptedReceipt, now: number): SellerEffect[] {
-    if (receipt.seq > this.durable.seq) {
+    const chunks = this.pendingChunks.get(receipt.seq)
+    this.pendingChunks.delete(receipt.seq)
+    if (receipt.seq > this.durable.seq && chunks !== undefined) {
       this.durable = { seq: receipt.seq, amount: receipt.amount }
-      for (const seq of this.sentHashes.keys()) if (seq < receipt.seq) this.sentHashes.delete(seq)
+      this.ledger.persisted(this.lane, chunks, {
+        seq: receipt.seq,
+        amount: receipt.amount,
+        ackHash: receipt.ackHash,
+        signature: receipt.signature,
+      })
+      // Points are kept in seq order: drop the paid ones from the front.
+      for (const seq of this.sentPoints.keys()) {
+        if (seq >= receipt.seq) break
+        this.sentPoints.delete(seq)
+      }
     }
     if (this.shrinking) {
       // After a late receipt the window steps down to `initial` as the unpaid chunks get paid, so
       // unpaid chunks never exceed the window.
-      this.window = Math.max(resetWindow(this.policy.window), this.nextSeq - this.durable.seq)
-      if (this.window === this.policy.window.initial) this.shrinking = false
+      this.lane.window = Math.max(resetWindow(this.policy.window), this.unpaidChunks)
+      if (this.lane.window === this.policy.window.initial) this.shrinking = false
     }
     return this.phase === 'streaming' ? this.pump(now) : []
+  }
+
+  /**
+   * Another session's receipt on the same channel became durable, or one of them ended: this one may
+   * be able to send again.
+   */
+  creditChanged(now: number): SellerEffect[] {
+    return this.phase === 'streaming' ? this.pump(now) : []
+  }
+
+  /**
+   * The driver is done with the session (closed, its receipts stored): its unpaid chunks stop
+   * counting against the channel's shared credit. Idempotent.
+   */
+  leaveChannel(): void {
+    this.ledger.leave(this.lane)
   }
 
   /** Storing a receipt failed: the session cannot safely extend credit. */
@@ -438,22 +515,28 @@ export class SellerSession {
 
   private onReceipt(r: ReceiptFrame, now: number): SellerEffect[] {
     const info = this.info!
-    const price = this.policy.pricePerChunk
     if (r.seq <= this.accepted.seq || r.amount < this.accepted.amount) {
       return this.fail('RECEIPT_STALE', `receipt seq ${r.seq} amount ${r.amount} is not above the last one`)
     }
     if (r.seq > this.nextSeq)
       return this.fail('RECEIPT_ACK_MISMATCH', `receipt covers chunk ${r.seq} not yet sent`)
-    const owed = info.base.amount + BigInt(r.seq - info.base.seq) * price
-    if (r.amount < owed) return this.fail('RECEIPT_UNDERPAID', `receipt pays ${r.amount} of ${owed} wei owed`)
-    if (r.amount > info.deposit) {
+    const point = this.sentPoints.get(r.seq)
+    if (!point) {
+      return this.fail('RECEIPT_ACK_MISMATCH', `receipt seq ${r.seq} does not follow a chunk of this session`)
+    }
+    // With one session this is `base.amount + (seq − base.seq) × price`. With several, the highest
+    // amount accepted on the channel must pay for what every session's receipts cover: receipts on
+    // different sockets may arrive out of the order they were signed in.
+    const owed = this.ledger.required(this.lane, point.chunks)
+    const paying = r.amount > this.ledger.highestAccepted ? r.amount : this.ledger.highestAccepted
+    if (paying < owed) return this.fail('RECEIPT_UNDERPAID', `receipt pays ${r.amount} of ${owed} wei owed`)
+    if (r.amount > this.ledger.deposit) {
       return this.fail(
         'RECEIPT_ABOVE_DEPOSIT',
-        `receipt of ${r.amount} wei exceeds the ${info.deposit} wei deposit`,
+        `receipt of ${r.amount} wei exceeds the ${this.ledger.deposit} wei deposit`,
       )
     }
-    const sent = this.sentHashes.get(r.seq)
-    if (!sent || toHex(sent) !== r.ackHash.toLowerCase()) {
+    if (toHex(point.hash) !== r.ackHash.toLowerCase()) {
       return this.fail('RECEIPT_ACK_MISMATCH', 'receipt ack hash differs from the chunks sent')
     }
     try {
@@ -464,14 +547,16 @@ export class SellerSession {
     // Every check but the signature passed. A receipt whose signature then fails ends the session,
     // so later receipts may be checked against this one already; credit waits for `persisted`.
     this.accepted = { seq: r.seq, amount: r.amount }
+    this.ledger.accepted(this.lane, point.chunks, r.amount)
+    this.pendingChunks.set(r.seq, point.chunks)
     // A receipt is late when the seller has waited for it more than half the payment timeout: one
     // already in flight when `payment_required` went out is not late (SPEC.md §Credit window).
     const late = this.stalledAt !== undefined && now - this.stalledAt > this.policy.paymentTimeoutMs / 2
     if (late) {
       this.shrinking = true
-      this.window = Math.max(resetWindow(this.policy.window), this.nextSeq - this.durable.seq)
+      this.lane.window = Math.max(resetWindow(this.policy.window), this.unpaidChunks)
     } else if (!this.shrinking) {
-      this.window = growWindow(this.policy.window, this.window)
+      this.lane.window = growWindow(this.policy.window, this.lane.window)
     }
     this.stalledAt = undefined
     this.paymentDeadline = undefined
@@ -541,29 +626,26 @@ export class SellerSession {
    */
   private pump(now: number): SellerEffect[] {
     if (!this.writable) return []
-    const info = this.info!
-    const price = this.policy.pricePerChunk
     const out: SellerEffect[] = []
-    const unpaid = this.nextSeq - this.durable.seq
-    let n = sendableChunks(
-      this.window,
-      unpaid,
-      info.deposit - this.durable.amount,
-      BigInt(unpaid) * price,
-      price,
-    )
+    let n = this.ledger.sendable(this.lane)
     while (n > 0 && this.queue.length > 0) {
       const data = this.queue.shift()!
-      const seq = this.nextSeq++
+      const seq = this.ledger.assignSeq(this.lane)
+      this.nextSeq = seq + 1
       this.ackHash = extendAckHash(this.ackHash, data)
-      this.sentHashes.set(this.nextSeq, this.ackHash)
+      this.sentPoints.set(this.nextSeq, { hash: this.ackHash, chunks: this.lane.sentChunks })
       this.stats.chunksSent++
       out.push({ type: 'send', frame: { t: 'chunk', seq, data } })
       n--
     }
     if (this.queue.length > 0 && this.paymentDeadline === undefined) {
-      const stillUnpaid = this.nextSeq - this.durable.seq
-      if (stillUnpaid === 0) return [...out, ...this.end('deposit_exhausted')]
+      if (this.unpaidChunks === 0) {
+        if (this.ledger.exhausted(this.policy.pricePerChunk))
+          return [...out, ...this.end('deposit_exhausted')]
+        // Held back by the channel's other sessions' unpaid chunks: nothing to ask this buyer's
+        // session for; it goes on once they are paid or end (`creditChanged`).
+        return out
+      }
       this.stalledAt = now
       this.paymentDeadline = now + this.policy.paymentTimeoutMs
       out.push({
@@ -571,7 +653,7 @@ export class SellerSession {
         frame: {
           t: 'payment_required',
           seq: this.nextSeq,
-          owed: this.durable.amount + BigInt(stillUnpaid) * price,
+          owed: this.ledger.owed,
           deadline: this.paymentDeadline,
         },
       })

@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   type AcceptedReceipt,
+  BuyerChannelAccount,
   type BuyerEffect,
   BuyerSession,
   type BuyerSessionConfig,
@@ -16,6 +17,7 @@ import {
   nextAckHash,
   type ReceiptFrame,
   receiptDomainSeparator,
+  SellerChannelLedger,
   type SellerEffect,
   type SellerPolicy,
   SellerSession,
@@ -114,6 +116,8 @@ interface HarnessOptions {
   buyer?: Partial<BuyerSessionConfig>
   /** signs the seller's terms (default: the registered seller key) */
   termsKey?: SigningKey
+  /** the channel's ledger, shared with other harnesses' sellers on the same channel */
+  ledger?: SellerChannelLedger
 }
 
 /**
@@ -142,10 +146,12 @@ class Harness {
   readonly windowAfterReceipt: number[] = []
   /** rewrites (or drops, by returning undefined) each receipt frame the buyer sends */
   interceptReceipt: ((frame: ReceiptFrame) => Frame | undefined) | undefined
+  private readonly ledger: SellerChannelLedger | undefined
 
   constructor(options: HarnessOptions = {}) {
     this.policy = options.policy ?? POLICY
     this.info = options.info ?? channelInfo()
+    this.ledger = options.ledger
     const termsKey = options.termsKey ?? sellerKey
     this.seller = new SellerSession(
       (terms) => signTerms(termsKey, terms),
@@ -170,7 +176,7 @@ class Harness {
           break
         case 'resolve':
           expect(e).toEqual({ type: 'resolve', productId: PRODUCT_ID, channelId: CHANNEL_ID })
-          this.onSeller(this.seller.resolved(this.info, this.policy, this.now))
+          this.onSeller(this.seller.resolved(this.info, this.policy, this.now, this.ledger))
           break
         case 'persist':
           this.pendingPersists.push(e.receipt)
@@ -536,13 +542,28 @@ describe('SellerSession and BuyerSession', () => {
       }
     })
 
-    it('refuses a chunk out of order with CHUNK_OUT_OF_ORDER and signs nothing for it', () => {
-      const h = new Harness().start()
+    it("takes a chunk whose seq skips labels (sent on the channel's other sessions) and pays only for chunks received", () => {
+      const h = new Harness({ buyer: { maxChunks: 2 } }).start()
       h.stream(1)
-      const effects = h.buyer.receive(wire({ t: 'chunk', seq: 2, data: payload(2) }), T0)
+      const effects = h.buyer.receive(wire({ t: 'chunk', seq: 5, data: payload(5) }), T0)
+      expect(h.buyer.error).toBeUndefined()
+      const receipt = effects.find((e) => e.type === 'receipt')
+      expect(receipt?.type === 'receipt' && receipt.receipt).toEqual({
+        channelId: CHANNEL_ID,
+        seq: 6,
+        amount: 2n * PRICE,
+        ackHash: ackHashOf([payload(0), payload(5)]),
+      })
+      expect(h.buyer.spent).toBe(2n * PRICE)
+    })
+
+    it('refuses a chunk whose seq goes back with CHUNK_OUT_OF_ORDER and signs nothing for it', () => {
+      const h = new Harness().start()
+      h.stream(3)
+      const effects = h.buyer.receive(wire({ t: 'chunk', seq: 1, data: payload(1) }), T0)
       expect(h.buyer.error?.code).toBe('CHUNK_OUT_OF_ORDER')
       expect(effects.some((e) => e.type === 'deliver' || e.type === 'receipt')).toBe(false)
-      expect(h.delivered).toHaveLength(1)
+      expect(h.delivered).toHaveLength(3)
     })
 
     it('refuses a repeated chunk with CHUNK_OUT_OF_ORDER', () => {
@@ -585,6 +606,119 @@ describe('SellerSession and BuyerSession', () => {
     h.stream(20)
     expect(h.sellerClose).toBeUndefined()
     expect(h.delivered).toEqual(h.offered)
+  })
+
+  describe('concurrent sessions on one channel', () => {
+    /** Two sessions on one channel: the sellers share a ledger and, unless told not to, the buyers an account. */
+    function pair(options: { deposit?: bigint; sharedAccount?: boolean } = {}): [Harness, Harness] {
+      const ledger = new SellerChannelLedger()
+      const account = new BuyerChannelAccount()
+      const info = channelInfo(options.deposit)
+      const open = () =>
+        new Harness({ ledger, info, buyer: options.sharedAccount === false ? {} : { account } }).start()
+      return [open(), open()]
+    }
+
+    /** Runs both sessions until nothing is in flight, telling each seller when the other's credit moved. */
+    function settle(sessions: Harness[]): void {
+      for (let moved = true; moved; ) {
+        moved = false
+        for (const h of sessions)
+          while (h.deliverToBuyer() || h.deliverToSeller() || h.persistOne()) moved = true
+        for (const h of sessions) {
+          const effects = h.seller.creditChanged(h.now)
+          if (effects.length > 0) moved = true
+          h.onSeller(effects)
+        }
+      }
+    }
+
+    it('streams two products on one channel: unique seqs, one rising cumulative amount that pays for both', () => {
+      const [a, b] = pair()
+      for (let i = 0; i < 50; i++) {
+        a.offer(payload(i))
+        b.offer(payload(1000 + i))
+        settle([a, b])
+      }
+      a.onBuyer(a.buyer.close())
+      b.onBuyer(b.buyer.close())
+      settle([a, b])
+      expect([a.buyer.error, b.buyer.error, a.sellerClose, b.sellerClose]).toEqual([
+        undefined,
+        undefined,
+        { reason: 'buyer_closed' },
+        { reason: 'buyer_closed' },
+      ])
+      expect(a.delivered).toEqual(a.offered)
+      expect(b.delivered).toEqual(b.offered)
+      const seqs = [...a.sellerFrames('chunk'), ...b.sellerFrames('chunk')].map((c) => c.seq)
+      expect(seqs.sort((x, y) => x - y)).toEqual([...Array(100).keys()])
+      const persisted = [...a.persisted, ...b.persisted]
+      expect(persisted.reduce((max, r) => (r.amount > max ? r.amount : max), 0n)).toBe(100n * PRICE)
+      expect(a.buyer.spent + b.buyer.spent).toBe(100n * PRICE)
+      // Each session's receipts commit to exactly its own chunks.
+      expect(a.persisted.at(-1)?.ackHash).toBe(ackHashOf(a.offered))
+      expect(b.persisted.at(-1)?.ackHash).toBe(ackHashOf(b.offered))
+    })
+
+    it('accepts receipts that reach the seller out of the order they were signed in', () => {
+      const [a, b] = pair()
+      a.offer(payload(0))
+      a.offer(payload(1))
+      b.offer(payload(1000))
+      b.offer(payload(1001))
+      while (a.deliverToBuyer()) {}
+      while (b.deliverToBuyer()) {}
+      expect(a.buyerReceipts.map((r) => r.amount)).toEqual([2n * PRICE])
+      expect(b.buyerReceipts.map((r) => r.amount)).toEqual([4n * PRICE])
+      settle([b, a])
+      expect([a.sellerClose, b.sellerClose]).toEqual([undefined, undefined])
+      expect([...a.persisted, ...b.persisted].map((r) => r.amount).sort()).toEqual([2n * PRICE, 4n * PRICE])
+    })
+
+    it("refuses with RECEIPT_UNDERPAID a session whose receipts leave the other session's chunks unpaid", () => {
+      const [a, b] = pair({ sharedAccount: false })
+      a.offer(payload(0))
+      a.offer(payload(1))
+      settle([a, b])
+      b.offer(payload(1000))
+      b.offer(payload(1001))
+      settle([a, b])
+      expect(b.sellerClose).toEqual({ reason: 'protocol_error', code: 'RECEIPT_UNDERPAID' })
+      expect(a.sellerClose).toBeUndefined()
+      expect(b.persisted).toEqual([])
+    })
+
+    it('shares the deposit: two sessions together never send more than it pays for', () => {
+      const [a, b] = pair({ deposit: 10n * PRICE })
+      for (let i = 0; i < 20; i++) {
+        a.offer(payload(i))
+        b.offer(payload(1000 + i))
+        settle([a, b])
+      }
+      expect(a.sellerFrames('chunk').length + b.sellerFrames('chunk').length).toBe(10)
+      expect(a.sellerClose?.reason).toBe('deposit_exhausted')
+      expect(b.sellerClose?.reason).toBe('deposit_exhausted')
+      expect([...a.persisted, ...b.persisted].every((r) => r.amount <= 10n * PRICE)).toBe(true)
+    })
+
+    it('closes a session that stops paying after its own window while the other streams on', () => {
+      const [a, b] = pair()
+      b.interceptReceipt = () => undefined
+      for (let i = 0; i < 30; i++) {
+        a.offer(payload(i))
+        b.offer(payload(1000 + i))
+        settle([a, b])
+      }
+      expect(b.sellerFrames('chunk')).toHaveLength(POLICY.window.initial)
+      b.tick(T0 + POLICY.paymentTimeoutMs)
+      expect(b.sellerClose).toEqual({ reason: 'payment_timeout', code: 'PAYMENT_TIMEOUT' })
+      b.seller.leaveChannel()
+      a.onSeller(a.seller.creditChanged(a.now))
+      a.stream(20)
+      expect(a.sellerClose).toBeUndefined()
+      expect(a.delivered).toEqual(a.offered)
+    })
   })
 
   describe('under random schedules', () => {

@@ -14,6 +14,7 @@
  */
 
 export { airQualityProducts } from './airQualityProducts.ts'
+export { ChannelLedgers, type ChannelMembership, DEFAULT_MAX_SESSIONS_PER_CHANNEL } from './channelLedgers.ts'
 export { type ClaimSender, sendClaim, trackClaim } from './claimTransaction.ts'
 export { type IpfsNode, startIpfsNode } from './ipfsNode.ts'
 export {

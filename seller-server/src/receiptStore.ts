@@ -48,8 +48,13 @@ export interface ReceiptStore {
    * @throws TrickleError `STORE_FAILED`
    */
   save(receipt: AcceptedReceipt): Promise<void>
-  /** The highest receipt of a channel, if any. */
+  /**
+   * The receipt of a channel with the highest cumulative amount (the one a claim uses and a session
+   * resumes from), if any. With concurrent sessions it need not have the highest `seq`.
+   */
   latest(channelId: Hex): Promise<StoredReceipt | undefined>
+  /** The highest `seq` stored for a channel (0 when none): new chunk labels start above it. */
+  highestSeq(channelId: Hex): Promise<number>
   /**
    * Channels whose latest receipt is worth more than the highest mined claim recorded here: the ones
    * settlement still has to look at. Lowercase ids.
@@ -227,9 +232,17 @@ export function openReceiptStore(path: string): ReceiptStore {
     `INSERT OR IGNORE INTO receipts (channel_id, seq, amount, ack_hash, signature, signer, product_id, stored_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   )
-  const selectLatest = db.prepare('SELECT * FROM receipts WHERE channel_id = ? ORDER BY seq DESC LIMIT 1')
+  // Amounts are decimal strings without leading zeros: longer is larger, equal lengths compare as text.
+  const selectLatest = db.prepare(
+    'SELECT * FROM receipts WHERE channel_id = ? ORDER BY length(amount) DESC, amount DESC, seq DESC LIMIT 1',
+  )
+  const selectHighestSeq = db.prepare('SELECT MAX(seq) AS seq FROM receipts WHERE channel_id = ?')
   const selectLatestPerChannel = db.prepare(
-    'SELECT channel_id, amount, MAX(seq) AS seq FROM receipts GROUP BY channel_id',
+    `SELECT channel_id, amount FROM (
+       SELECT channel_id, amount,
+              ROW_NUMBER() OVER (PARTITION BY channel_id ORDER BY length(amount) DESC, amount DESC) AS n
+       FROM receipts)
+     WHERE n = 1`,
   )
   const selectMinedAmounts = db.prepare(
     "SELECT channel_id, cumulative_amount FROM claims WHERE status = 'mined'",
@@ -288,6 +301,10 @@ export function openReceiptStore(path: string): ReceiptStore {
     async latest(channelId) {
       const row = selectLatest.get(channelId.toLowerCase()) as Row | undefined
       return row ? toReceipt(row) : undefined
+    },
+    async highestSeq(channelId) {
+      const row = selectHighestSeq.get(channelId.toLowerCase()) as { seq: number | null } | undefined
+      return Number(row?.seq ?? 0)
     },
     async unsettledChannels() {
       // Amounts are decimal strings (uint256 does not fit SQLite integers): compare them as bigints.

@@ -97,5 +97,6 @@ export async function resolveChannel(
     base: last
       ? { seq: last.seq, amount: last.amount, ackHash: last.ackHash, signature: last.signature }
       : { seq: 0, amount: 0n, ackHash: ZERO_HASH, signature: '0x' },
+    nextSeq: last ? await store.highestSeq(request.channelId) : 0,
   }
 }

@@ -13,6 +13,7 @@ import {
 } from '@trickle/protocol'
 import type { Logger } from 'pino'
 import WebSocket from 'ws'
+import type { ChannelLedgers, ChannelMembership } from './channelLedgers.ts'
 import type { ReceiptStore } from './receiptStore.ts'
 import type { ReceiptVerifier } from './receiptVerifier.ts'
 
@@ -33,8 +34,8 @@ export interface SessionContext {
     after?: number,
   ): () => void
   /**
-   * where each channel's last paid reading sits in its product's feed, shared by the sessions of a
-   * server so that a resumed session replays what its buyer missed; no replay when absent
+   * where each channel's last paid reading of each product sits in the product's feed, shared by the
+   * sessions of a server so that a resumed session replays what its buyer missed; no replay when absent
    */
   resumePoints?: ResumePoints
   store: ReceiptStore
@@ -42,9 +43,8 @@ export interface SessionContext {
   onReceiptStored(receipt: AcceptedReceipt): void
   /** called once when the session has ended and its receipt writes have landed */
   onSessionEnd(end: SessionEnd): void
-  /** whether a session on this channel is already live (one at a time per channel) */
-  claimChannel(channelId: Hex): boolean
-  releaseChannel(channelId: Hex): void
+  /** the shared ledgers of channels with live sessions (concurrent sessions share one per channel) */
+  ledgers: ChannelLedgers
   maxFrameBytes: number
   /** recovers receipt signers off the event loop; inline in the session when absent */
   verifier?: ReceiptVerifier
@@ -65,19 +65,21 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
 /** ms a closing socket may take to finish the WebSocket close handshake before it is destroyed. */
 const CLOSE_GRACE_MS = 2_000
 
-/** Where a channel's last paid chunk sits in its product's feed (in memory, per server process). */
+/**
+ * Where a channel's last durably paid chunk of a product sits in the product's feed (in memory, per
+ * server process).
+ */
 export interface ResumePoint {
-  productKey: string
-  /** the channel's durable receipt seq: the next session resumes at this seq */
-  seq: number
-  /** feed position of chunk `seq − 1` */
+  /** the durable receipt's cumulative amount, wei: a session resuming from a lower base does not replay */
+  amount: bigint
+  /** feed position of the chunk that receipt paid last */
   position: number
 }
 
-/** Resume points by lowercase channel id. */
+/** Resume points by `<lowercase channel id>:<product key>`. */
 export type ResumePoints = Map<string, ResumePoint>
 
-/** How many channels' resume points a server keeps; the oldest are forgotten first. */
+/** How many channel × product resume points a server keeps; the oldest are forgotten first. */
 export const MAX_RESUME_POINTS = 100_000
 
 /** How a session ended. */
@@ -142,30 +144,34 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
   let transportFull = false
   let peakBufferedBytes = 0
   let ended = false
-  let ownsChannel = false
+  let membership: ChannelMembership | undefined
+  /** whether this session resumes the channel alone, so that it replays what the buyer missed */
+  let resumesAlone = false
   let closeReason = 'disconnected'
   let closeCode: string | undefined
   // Receipts are persisted in arrival order, one write at a time.
   let persisting: Promise<void> = Promise.resolve()
-  /** the resume base's seq, once the channel is resolved */
-  let baseSeq: number | undefined
   /** feed position of each offered reading, and of each chunk sent and not yet durably paid (by seq) */
   const positions = new WeakMap<Uint8Array, number>()
   const sentPositions = new Map<number, number>()
-  /** A durable receipt up to `seq`: the next session on this channel replays from the chunk after. */
-  const noteResumePoint = (seq: number) => {
+  const resumeKey = () => `${channelId!.toLowerCase()}:${productKey}`
+  /**
+   * A durable receipt up to `seq` (one past the label of the last chunk it pays): the next session
+   * on this channel and product replays from the reading after.
+   */
+  const noteResumePoint = (receipt: AcceptedReceipt) => {
     const points = ctx.resumePoints
     if (!points || !channelId || !productKey) return
-    const position = sentPositions.get(seq - 1)
+    const position = sentPositions.get(receipt.seq - 1)
     // Sent in insertion (seq) order: drop the paid ones from the front.
     for (const sent of sentPositions.keys()) {
-      if (sent >= seq) break
+      if (sent >= receipt.seq) break
       sentPositions.delete(sent)
     }
     if (position === undefined) return
-    const key = channelId.toLowerCase()
+    const key = resumeKey()
     points.delete(key)
-    points.set(key, { productKey, seq, position })
+    points.set(key, { amount: receipt.amount, position })
     if (points.size > MAX_RESUME_POINTS) points.delete(points.keys().next().value!)
   }
   /** Resolves once every receipt step queued so far, and any step those queue, has finished. */
@@ -206,7 +212,8 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     unlisten?.()
     // Settlement reads the store: let receipt checks and writes still queued land first.
     void drained().then(() => {
-      if (ownsChannel && channelId) ctx.releaseChannel(channelId)
+      session.leaveChannel()
+      membership?.leave()
       ctx.onSessionEnd({
         channelId,
         productId,
@@ -255,9 +262,9 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
           void resolve(effect.productId, effect.channelId)
           break
         case 'subscribe': {
-          const point = channelId ? ctx.resumePoints?.get(channelId.toLowerCase()) : undefined
-          const after =
-            point && point.productKey === productKey && point.seq === baseSeq ? point.position : undefined
+          const point = resumesAlone ? ctx.resumePoints?.get(resumeKey()) : undefined
+          const base = session.base
+          const after = point && base && point.amount <= base.amount ? point.position : undefined
           unlisten = ctx.listen(
             productKey!,
             (data, position) => {
@@ -285,8 +292,9 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
               return
             }
             ctx.onReceiptStored(receipt)
-            noteResumePoint(receipt.seq)
+            noteResumePoint(receipt)
             apply(session.persisted(receipt, Date.now()))
+            membership?.creditChanged()
           })
           break
         }
@@ -308,17 +316,19 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
   const resolve = async (id: bigint, channel: Hex) => {
     const product = ctx.policyFor(id)
     if (!product) return apply(session.rejected('UNKNOWN_PRODUCT', `product ${id} is not sold here`))
-    if (!ctx.claimChannel(channel)) {
-      return apply(session.rejected('CHANNEL_BUSY', 'another session is streaming on this channel'))
+    membership = ctx.ledgers.join(channel, () => {
+      if (!ended) apply(session.creditChanged(Date.now()))
+    })
+    if (!membership) {
+      return apply(session.rejected('CHANNEL_BUSY', 'the channel has as many live sessions as allowed'))
     }
-    ownsChannel = true
     productKey = product.key
     maxBufferedBytes = product.policy.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
     try {
       const info = await ctx.resolve(id, channel, Date.now())
       if (ended) return
-      baseSeq = info.base.seq
-      apply(session.resolved(info, product.policy, Date.now()))
+      resumesAlone = membership.ledger.sessions === 0
+      apply(session.resolved(info, product.policy, Date.now(), membership.ledger))
     } catch (err) {
       const e = err instanceof TrickleError ? err : new TrickleError('INTERNAL', (err as Error).message)
       apply(session.rejected(e.code, e.shortMessage))

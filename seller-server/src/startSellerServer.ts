@@ -16,6 +16,7 @@ import {
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
+import { ChannelLedgers } from './channelLedgers.ts'
 import { startIpfsNode } from './ipfsNode.ts'
 import { connectMqttSource, DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './mqttSource.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
@@ -98,6 +99,11 @@ export interface SellerServerOptions {
    * 0 recovers them inline on the event loop
    */
   verifierThreads?: number
+  /**
+   * live sessions one channel may have at once; they share its deposit and credit (default
+   * {@link DEFAULT_MAX_SESSIONS_PER_CHANNEL}, 16); more get `CHANNEL_BUSY`
+   */
+  maxSessionsPerChannel?: number
   /**
    * each product's replay buffer for resumed sessions (default {@link DEFAULT_REPLAY_LIMITS}: 4,096
    * readings or 4 MiB); in memory, so a restarted seller resumes live only
@@ -183,7 +189,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   )
   const resumePoints: ResumePoints = new Map()
 
-  const liveChannels = new Set<string>()
+  const ledgers = new ChannelLedgers(options.maxSessionsPerChannel)
   let sessions = 0
   const policies = new Map<bigint, { key: string; policy: SellerPolicy }>()
 
@@ -297,13 +303,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
       listen: (key, onChunk, after) => mqttSource.listen(key, onChunk, after),
       resumePoints,
       store,
-      claimChannel: (id) => {
-        const k = id.toLowerCase()
-        if (liveChannels.has(k)) return false
-        liveChannels.add(k)
-        return true
-      },
-      releaseChannel: (id) => liveChannels.delete(id.toLowerCase()),
+      ledgers,
       onReceiptStored: (receipt) => settlement.receiptStored(receipt),
       onSessionEnd: (end) => {
         sessions--

@@ -15,6 +15,7 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocketServer } from 'ws'
 import {
+  ChannelLedgers,
   DEFAULT_SESSION_POLICY,
   driveSession,
   type LocalMarketplace,
@@ -61,8 +62,7 @@ async function startImpostor(market: LocalMarketplace, signWith: (terms: Terms) 
       store,
       onReceiptStored: () => undefined,
       onSessionEnd: (end) => ends.push(end),
-      claimChannel: () => true,
-      releaseChannel: () => undefined,
+      ledgers: new ChannelLedgers(),
       maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
       log: silent,
     })

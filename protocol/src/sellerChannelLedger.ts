@@ -1,0 +1,178 @@
+import type { ResumeBase } from './frames.ts'
+
+/**
+ * One seller session's share of a channel: what it sent and what receipts covered, in chunks of its
+ * own product at its own price. Created by {@link SellerChannelLedger.join}.
+ */
+export interface SellerLane {
+  /** wei per chunk of this session's product */
+  readonly pricePerChunk: bigint
+  /** chunks sent by this session */
+  sentChunks: number
+  /** chunks covered by this session's latest accepted receipt (signature may still be checked) */
+  acceptedChunks: number
+  /** chunks covered by this session's latest durable receipt */
+  durableChunks: number
+  /** this session's credit window, chunks */
+  window: number
+}
+
+/**
+ * The seller's accounting of one payment channel across all its live sessions (SPEC.md §Concurrent
+ * sessions). A channel has one cumulative amount, so the sessions on it share one ledger:
+ *
+ * - every chunk gets a channel-wide `seq` label from {@link assignSeq}, so receipt `seq`s never collide
+ *   across sessions;
+ * - the value committed (`origin` + everything sent since) never passes the deposit;
+ * - the value sent but not covered by the highest durable cumulative amount never passes the sum of
+ *   the live sessions' windows × their prices, so one session cannot run up credit on another's
+ *   receipts.
+ *
+ * Pure: no I/O, no clock. With one session it reduces to the single-session rules exactly.
+ */
+export class SellerChannelLedger {
+  /** the channel's cumulative amount when the ledger started (its durable base then), wei */
+  private origin = 0n
+  /** wei sent on the channel since `origin`, less the unpaid value of sessions that ended */
+  private sentValue = 0n
+  /** wei the accepted receipts of ended sessions covered */
+  private endedValue = 0n
+  /** the next channel-wide chunk label */
+  private nextSeq = 0
+  /** highest cumulative amount accepted (signature may still be checked), wei */
+  private maxAccepted = 0n
+  /** highest cumulative amount stored durably, wei */
+  private maxDurable = 0n
+  /** the durable receipt with the highest cumulative amount: the base of sessions that join */
+  private latest: ResumeBase | undefined
+  private depositWei = 0n
+  private readonly lanes = new Set<SellerLane>()
+  private started = false
+
+  /**
+   * Adds a session to the channel. The first session sets the ledger's origin from its base; later
+   * ones resume from the freshest durable receipt the ledger knows.
+   *
+   * @param base - the store's last durable receipt of the channel (highest cumulative amount)
+   * @param nextSeq - the first free chunk label: above every stored receipt's `seq`, chunks
+   * @param deposit - the channel's deposit as read on-chain, wei (the highest reading counts)
+   * @param pricePerChunk - wei per chunk of the session's product
+   * @param window - the session's initial credit window, chunks
+   * @returns the session's lane and the resume base to put in its terms
+   */
+  join(
+    base: ResumeBase,
+    nextSeq: number,
+    deposit: bigint,
+    pricePerChunk: bigint,
+    window: number,
+  ): { lane: SellerLane; base: ResumeBase } {
+    if (!this.started) {
+      this.started = true
+      this.origin = base.amount
+      this.maxAccepted = base.amount
+      this.maxDurable = base.amount
+      this.latest = base
+    } else if (base.amount > this.maxDurable) {
+      this.maxDurable = base.amount
+      this.latest = base
+    }
+    if (base.amount > this.maxAccepted) this.maxAccepted = base.amount
+    this.nextSeq = Math.max(this.nextSeq, nextSeq, base.seq)
+    if (deposit > this.depositWei) this.depositWei = deposit
+    const lane: SellerLane = { pricePerChunk, sentChunks: 0, acceptedChunks: 0, durableChunks: 0, window }
+    this.lanes.add(lane)
+    return { lane, base: this.latest! }
+  }
+
+  /**
+   * A session ended and its receipts are stored: what it sent beyond its last durable receipt will
+   * never be paid through it, so it stops counting against the channel's credit.
+   */
+  leave(lane: SellerLane): void {
+    if (!this.lanes.delete(lane)) return
+    this.sentValue -= BigInt(lane.sentChunks - lane.durableChunks) * lane.pricePerChunk
+    this.endedValue += BigInt(lane.acceptedChunks) * lane.pricePerChunk
+  }
+
+  /** Live sessions on the channel. */
+  get sessions(): number {
+    return this.lanes.size
+  }
+
+  /** The channel's deposit, wei. */
+  get deposit(): bigint {
+    return this.depositWei
+  }
+
+  /** What the buyer owes for every chunk sent so far, wei (`payment_required.owed`). */
+  get owed(): bigint {
+    const committed = this.origin + this.sentValue
+    return committed > this.maxDurable ? committed : this.maxDurable
+  }
+
+  /**
+   * How many more chunks a session may send now: its own window, the deposit, and the channel's
+   * shared credit (SPEC.md §Concurrent sessions).
+   * @returns chunks, ≥ 0
+   */
+  sendable(lane: SellerLane): number {
+    const byWindow = Math.max(0, lane.window - (lane.sentChunks - lane.durableChunks))
+    const price = lane.pricePerChunk
+    if (price === 0n || byWindow === 0) return byWindow
+    const headroom = this.depositWei - this.owed
+    let credit = -(this.origin + this.sentValue - this.maxDurable)
+    for (const l of this.lanes) credit += BigInt(l.window) * l.pricePerChunk
+    const left = headroom < credit ? headroom : credit
+    if (left < price) return 0
+    const byValue = left / price
+    return byValue < BigInt(byWindow) ? Number(byValue) : byWindow
+  }
+
+  /** Whether the deposit leaves no room for one more chunk at `price` wei. */
+  exhausted(price: bigint): boolean {
+    return price > 0n && this.depositWei - this.owed < price
+  }
+
+  /**
+   * Labels a chunk the session is about to send and commits its value.
+   * @returns the chunk's channel-wide `seq`
+   */
+  assignSeq(lane: SellerLane): number {
+    lane.sentChunks++
+    this.sentValue += lane.pricePerChunk
+    return this.nextSeq++
+  }
+
+  /**
+   * The least cumulative amount that pays for every chunk the sessions' accepted receipts cover, if
+   * `lane`'s receipt covered `chunks` of its chunks. Each receipt is signed after the ones before it
+   * on any session, so the highest amount accepted must reach this (else `RECEIPT_UNDERPAID`).
+   * @returns wei
+   */
+  required(lane: SellerLane, chunks: number): bigint {
+    let owed = this.origin + this.endedValue
+    for (const l of this.lanes) owed += BigInt(l === lane ? chunks : l.acceptedChunks) * l.pricePerChunk
+    return owed
+  }
+
+  /** The highest cumulative amount accepted so far, wei. */
+  get highestAccepted(): bigint {
+    return this.maxAccepted
+  }
+
+  /** A receipt passed the checks: it covers `chunks` of the session's chunks. */
+  accepted(lane: SellerLane, chunks: number, amount: bigint): void {
+    lane.acceptedChunks = chunks
+    if (amount > this.maxAccepted) this.maxAccepted = amount
+  }
+
+  /** A receipt is durable: credit extends by what it pays. */
+  persisted(lane: SellerLane, chunks: number, receipt: ResumeBase): void {
+    if (chunks > lane.durableChunks) lane.durableChunks = chunks
+    if (receipt.amount > this.maxDurable) {
+      this.maxDurable = receipt.amount
+      this.latest = receipt
+    }
+  }
+}
