@@ -422,6 +422,11 @@ export class SellerSession {
       for (const seq of this.sentPoints.keys()) {
         if (seq >= receipt.seq) break
         this.sentPoints.delete(seq)
+      } // Every chunk sent is paid: a `payment_required` that went out while this receipt was being
+      // checked and stored is answered (the buyer has nothing more to sign).
+      if (this.unpaidChunks === 0) {
+        this.paymentDeadline = undefined
+        this.stalledAt = undefined
       }
     }
     if (this.shrinking) {

@@ -126,6 +126,79 @@ describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
     await buyer.close()
   })
 
+  it('streams two products at once on one channel: one cumulative amount, and the claim pays for both', async () => {
+    const { deployment, seller } = market
+    const buyer = await BuyerClient.create({
+      wallet: new Wallet(market.buyerKeys[3]!, provider),
+      ...market.config,
+    })
+    const [co, climate] = await Promise.all([
+      buyer.product(seller.products[0]!.productId),
+      buyer.product(seller.products[2]!.productId),
+    ])
+    const [priceCo, priceClimate] = [co, climate].map((p) => BigInt(p.descriptor!.pricePerChunk)) as [
+      bigint,
+      bigint,
+    ]
+    const deposit = 1000n * (priceCo + priceClimate)
+    const { channelId } = await buyer.openChannel(seller.address, deposit)
+    const streams = await Promise.all([
+      buyer.stream(co, { channelId, maxSpend: deposit, maxChunks: 80 }),
+      buyer.stream(climate, { channelId, maxSpend: deposit, maxChunks: 50 }),
+    ])
+    const seqs = await Promise.all(
+      streams.map(async (stream) => {
+        const taken: number[] = []
+        for await (const chunk of stream) taken.push(chunk.seq)
+        return taken
+      }),
+    )
+    const [a, b] = await Promise.all(streams.map((s) => s.finished))
+    expect([a?.reason, a?.chunks, b?.reason, b?.chunks]).toEqual(['done', 80, 'done', 50])
+    const owed = 80n * priceCo + 50n * priceClimate
+    expect(a!.paid + b!.paid).toBe(owed)
+    // One label space for the channel: each stream's seqs rise, none is used twice, and they
+    // interleave, so the two sessions really streamed at the same time.
+    const [sa, sb] = seqs as [number[], number[]]
+    for (const s of [sa, sb]) expect(s).toEqual([...s].sort((x, y) => x - y))
+    expect(new Set([...sa, ...sb]).size).toBe(130)
+    expect(sa[0]! < sb.at(-1)! && sb[0]! < sa.at(-1)!).toBe(true)
+    // The receipt with the highest amount pays for both streams, and the seller claims exactly that.
+    expect((await seller.store.latest(channelId))?.amount).toBe(owed)
+    const contract = channelsAt(deployment.channels, provider)
+    await expect
+      .poll(async () => (await contract.getChannel(channelId)).claimed, { timeout: 10_000 })
+      .toBe(owed)
+    await buyer.close()
+  })
+
+  it('limits concurrent sessions on one channel together by its deposit', async () => {
+    const { seller } = market
+    const buyer = await BuyerClient.create({
+      wallet: new Wallet(market.buyerKeys[4]!, provider),
+      ...market.config,
+    })
+    const product = await buyer.product(seller.products[1]!.productId)
+    const price = BigInt(product.descriptor!.pricePerChunk)
+    const { channelId } = await buyer.openChannel(seller.address, 30n * price)
+    const streams = await Promise.all(
+      [0, 1].map(() => buyer.stream(product, { channelId, maxSpend: 30n * price })),
+    )
+    const counts = await Promise.all(
+      streams.map(async (stream) => {
+        let n = 0
+        for await (const _ of stream) n++
+        return n
+      }),
+    )
+    const summaries = await Promise.all(streams.map((s) => s.finished))
+    expect(counts[0]! + counts[1]!).toBe(30)
+    expect(summaries.map((s) => s.reason)).toEqual(['deposit_exhausted', 'deposit_exhausted'])
+    expect(summaries[0]!.paid + summaries[1]!.paid).toBe(30n * price)
+    expect((await seller.store.latest(channelId))?.amount).toBe(30n * price)
+    await buyer.close()
+  })
+
   it('replays the readings published while the buyer was away, so a resumed live stream has no gap', async () => {
     const { seller } = market
     const buyer = await BuyerClient.create({
