@@ -702,6 +702,47 @@ describe('SellerSession and BuyerSession', () => {
       expect([...a.persisted, ...b.persisted].every((r) => r.amount <= 10n * PRICE)).toBe(true)
     })
 
+    it('keeps the channel-wide bounds under any interleaving of two honest sessions and their receipts', () => {
+      const step = fc.constantFrom('offer', 'toBuyer', 'toSeller', 'persist', 'credit')
+      fc.assert(
+        fc.property(
+          fc.array(fc.tuple(fc.constantFrom(0, 1), step), { minLength: 1, maxLength: 200 }),
+          (plan) => {
+            const sessions = pair({ deposit: 40n * PRICE })
+            const maxPersisted = () =>
+              sessions.flatMap((h) => h.persisted).reduce((max, r) => (r.amount > max ? r.amount : max), 0n)
+            for (const [i, action] of plan) {
+              const h = sessions[i]!
+              if (action === 'offer') h.offer(payload(1000 * i + h.offered.length))
+              else if (action === 'toBuyer') h.deliverToBuyer()
+              else if (action === 'toSeller') h.deliverToSeller()
+              else if (action === 'persist') h.persistOne()
+              else h.onSeller(h.seller.creditChanged(h.now))
+              const sent = sessions.reduce((n, s) => n + s.sellerFrames('chunk').length, 0)
+              const delivered = sessions.reduce((n, s) => n + s.delivered.length, 0)
+              const windows = sessions.reduce((n, s) => n + s.seller.windowSize, 0)
+              // The seller's exposure: value sent that no durable receipt pays, within the windows.
+              expect(BigInt(sent) * PRICE - maxPersisted()).toBeLessThanOrEqual(BigInt(windows) * PRICE)
+              // The buyer never signs for a chunk it did not receive, nor beyond the deposit.
+              const signed = sessions.flatMap((s) => s.buyerReceipts).map((r) => r.amount)
+              expect(signed.every((amount) => amount <= BigInt(delivered) * PRICE)).toBe(true)
+              expect(sent).toBeLessThanOrEqual(40)
+            }
+            for (const h of sessions) h.onBuyer(h.buyer.close())
+            settle(sessions)
+            // Honest sessions never fail, whatever the order, and the last receipt pays for every chunk.
+            expect(sessions.map((h) => h.sellerClose?.code ?? h.buyer.error?.code)).toEqual([
+              undefined,
+              undefined,
+            ])
+            const delivered = sessions.reduce((n, s) => n + s.delivered.length, 0)
+            expect(maxPersisted()).toBe(BigInt(delivered) * PRICE)
+          },
+        ),
+        { numRuns: 300 },
+      )
+    })
+
     it('closes a session that stops paying after its own window while the other streams on', () => {
       const [a, b] = pair()
       b.interceptReceipt = () => undefined
