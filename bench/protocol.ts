@@ -31,7 +31,7 @@ import type { BenchMeasurement, Benchmark } from './results.ts'
 const SECTION = 'Protocol'
 const SCALE = Number(process.env.PROTOCOL_BENCH_SCALE ?? '1')
 /** Rounds of the throughput comparison; each round measures every variant once. */
-const ROUNDS = Math.max(1, Math.round(3 * SCALE))
+const ROUNDS = Math.max(1, Math.round(5 * SCALE))
 /** Per throughput run: at most this many chunks, at most this long. */
 const RUN_CHUNKS = Math.round(30_000 * SCALE)
 const RUN_MS = 4_000 * SCALE
