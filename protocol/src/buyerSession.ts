@@ -71,7 +71,6 @@ export class BuyerSession {
   private nextSeq = 0
   /** rolling ack hash after `nextSeq` chunks (bytes: hex only when a receipt is signed) */
   private ackHash: Uint8Array = new Uint8Array(32)
-  private paidSeq = 0
   /** chunks received since the last receipt */
   private unpaidChunks = 0
   private paidAmount = 0n
@@ -261,7 +260,6 @@ export class BuyerSession {
     }
     this.terms = t
     this.nextSeq = base.seq
-    this.paidSeq = base.seq
     this.paidAmount = base.amount
     this.ackHash = base.seq > 0 ? fromHex(base.ackHash) : new Uint8Array(32)
     this.idleTimeoutMs = t.idleTimeoutMs
@@ -301,7 +299,7 @@ export class BuyerSession {
 
   /** Signs a receipt for every chunk received, if any are unpaid. */
   private pay(): BuyerEffect[] {
-    if (!this.terms || this.nextSeq === this.paidSeq) return []
+    if (!this.terms || this.unpaidChunks === 0) return []
     const receipt: ReceiptValue = {
       channelId: this.config.channelId,
       amount: this.account.owed,
@@ -309,7 +307,6 @@ export class BuyerSession {
       ackHash: toHex(this.ackHash),
     }
     const signature = this.config.signReceipt(receipt)
-    this.paidSeq = receipt.seq
     this.unpaidChunks = 0
     this.paidAmount = receipt.amount
     this.costSigned = this.costTaken

@@ -1,3 +1,4 @@
+import { sendableChunks } from './creditWindow.ts'
 import type { ResumeBase } from './frames.ts'
 
 /**
@@ -47,7 +48,6 @@ export class SellerChannelLedger {
   private latest: ResumeBase | undefined
   private depositWei = 0n
   private readonly lanes = new Set<SellerLane>()
-  private started = false
 
   /**
    * Adds a session to the channel. The first session sets the ledger's origin from its base; later
@@ -67,8 +67,7 @@ export class SellerChannelLedger {
     pricePerChunk: bigint,
     window: number,
   ): { lane: SellerLane; base: ResumeBase } {
-    if (!this.started) {
-      this.started = true
+    if (!this.latest) {
       this.origin = base.amount
       this.maxAccepted = base.amount
       this.maxDurable = base.amount
@@ -117,16 +116,12 @@ export class SellerChannelLedger {
    * @returns chunks, ≥ 0
    */
   sendable(lane: SellerLane): number {
-    const byWindow = Math.max(0, lane.window - (lane.sentChunks - lane.durableChunks))
-    const price = lane.pricePerChunk
-    if (price === 0n || byWindow === 0) return byWindow
+    const unpaid = lane.sentChunks - lane.durableChunks
+    if (unpaid >= lane.window) return 0 // the window alone says no: skip the value sums
     const headroom = this.depositWei - this.owed
     let credit = -(this.origin + this.sentValue - this.maxDurable)
     for (const l of this.lanes) credit += BigInt(l.window) * l.pricePerChunk
-    const left = headroom < credit ? headroom : credit
-    if (left < price) return 0
-    const byValue = left / price
-    return byValue < BigInt(byWindow) ? Number(byValue) : byWindow
+    return sendableChunks(lane.window, unpaid, headroom < credit ? headroom : credit, 0n, lane.pricePerChunk)
   }
 
   /** Whether the deposit leaves no room for one more chunk at `price` wei. */

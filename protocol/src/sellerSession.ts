@@ -184,9 +184,6 @@ export class SellerSession {
   private sentHashes: Uint8Array[] = []
   private pointsFrom = 0
   private accepted: { seq: number; amount: bigint } = { seq: 0, amount: 0n }
-  private durable: { seq: number; amount: bigint } = { seq: 0, amount: 0n }
-  /** chunks each accepted, not yet durable receipt covers, by seq */
-  private readonly pendingChunks = new Map<number, number>()
   private readonly queue: Uint8Array[] = []
   private paymentDeadline: number | undefined
   /** when `payment_required` was sent (ms), until a receipt arrives */
@@ -322,7 +319,6 @@ export class SellerSession {
     this.nextSeq = info.base.seq
     this.ackHash = fromHex(info.base.ackHash)
     this.accepted = { seq: info.base.seq, amount: info.base.amount }
-    this.durable = { ...this.accepted }
     this.sentSeqs = [info.base.seq]
     this.sentHashes = [this.ackHash]
     this.pointsFrom = 0
@@ -406,10 +402,10 @@ export class SellerSession {
    * A receipt from {@link SellerEffect} `persist` is durable: it now counts, and credit extends.
    */
   persisted(receipt: AcceptedReceipt, now: number): SellerEffect[] {
-    const chunks = this.pendingChunks.get(receipt.seq)
-    this.pendingChunks.delete(receipt.seq)
-    if (receipt.seq > this.durable.seq && chunks !== undefined) {
-      this.durable = { seq: receipt.seq, amount: receipt.amount }
+    // Points start at the last durable receipt: a later one is still among them.
+    const index = receipt.seq > this.sentSeqs[0]! ? this.pointAt(receipt.seq) : -1
+    if (index > 0) {
+      const chunks = this.pointsFrom + index
       this.ledger.persisted(this.lane, chunks, {
         seq: receipt.seq,
         amount: receipt.amount,
@@ -417,9 +413,10 @@ export class SellerSession {
         signature: receipt.signature,
       })
       // Drop the points before the paid one.
-      this.sentSeqs.splice(0, chunks - this.pointsFrom)
-      this.sentHashes.splice(0, chunks - this.pointsFrom)
-      this.pointsFrom = chunks // Every chunk sent is paid: a `payment_required` that went out while this receipt was being
+      this.sentSeqs.splice(0, index)
+      this.sentHashes.splice(0, index)
+      this.pointsFrom = chunks
+      // Every chunk sent is paid: a `payment_required` that went out while this receipt was being
       // checked and stored is answered (the buyer has nothing more to sign).
       if (this.unpaidChunks === 0) {
         this.paymentDeadline = undefined
@@ -551,7 +548,6 @@ export class SellerSession {
     // so later receipts may be checked against this one already; credit waits for `persisted`.
     this.accepted = { seq: r.seq, amount: r.amount }
     this.ledger.accepted(this.lane, point.chunks, r.amount)
-    this.pendingChunks.set(r.seq, point.chunks)
     // A receipt is late when the seller has waited for it more than half the payment timeout: one
     // already in flight when `payment_required` went out is not late (SPEC.md §Credit window).
     const late = this.stalledAt !== undefined && now - this.stalledAt > this.policy.paymentTimeoutMs / 2

@@ -743,6 +743,26 @@ describe('SellerSession and BuyerSession', () => {
       )
     })
 
+    it("bounds the channel's unpaid value by the windows when a forged receipt inflated the highest amount seen", () => {
+      const [a, b] = pair({ sharedAccount: false })
+      a.offer(payload(0))
+      // A receipt with a huge amount from a key that is not the channel's: refused, but only after its
+      // amount was counted as accepted; it must not let the other session stream for nothing.
+      a.sendToSeller(
+        signedReceipt(a.seller.base!.seq + 1, 500n * PRICE, ackHashOf([payload(0)]), { key: wrongKey }),
+      )
+      expect(a.sellerClose?.code).toBe('RECEIPT_WRONG_SIGNER')
+      // b signs the right chunks but never raises the amount.
+      b.interceptReceipt = (frame) => signedReceipt(frame.seq, 0n, frame.ackHash)
+      for (let i = 0; i < 100; i++) {
+        b.offer(payload(1000 + i))
+        settle([a, b])
+      }
+      const sent = a.sellerFrames('chunk').length + b.sellerFrames('chunk').length
+      expect(sent).toBeLessThanOrEqual(1 + a.seller.windowSize + b.seller.windowSize)
+      expect(b.sellerFrames('payment_required').length).toBeGreaterThan(0)
+    })
+
     it('closes a session that stops paying after its own window while the other streams on', () => {
       const [a, b] = pair()
       b.interceptReceipt = () => undefined

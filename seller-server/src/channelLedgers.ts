@@ -59,9 +59,4 @@ export class ChannelLedgers {
       },
     }
   }
-
-  /** Channels with live sessions. */
-  get size(): number {
-    return this.channels.size
-  }
 }
