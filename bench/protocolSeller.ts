@@ -19,6 +19,7 @@ import {
 } from '@trickle/protocol'
 import {
   ChannelLedgers,
+  defaultVerifierThreads,
   driveSession,
   openReceiptStore,
   type ReceiptStore,
@@ -69,8 +70,9 @@ let config: SellerRunConfig = {
   source: { kind: 'flood', chunks: 0 },
 }
 let store = timedStore(stores.disk)
-/** as the seller server: receipt signers recovered in worker threads (cores − 1) */
-const verifier = startReceiptVerifier()
+/** as the seller server: receipt signers recovered inline with libsecp256k1, else in worker threads */
+const verifierThreads = defaultVerifierThreads()
+const verifier = verifierThreads === 0 ? undefined : startReceiptVerifier({ threads: verifierThreads })
 /** as the seller server: concurrent sessions on a channel share its ledger */
 const ledgers = new ChannelLedgers()
 const log = pino({ level: 'silent' })
@@ -178,7 +180,7 @@ function servePaid(ws: WebSocket, run: SellerRunConfig): void {
     onSessionEnd: () => {},
     ledgers,
     maxFrameBytes: 512 * 1024,
-    verifier,
+    ...(verifier ? { verifier } : {}),
     log,
   })
 }
@@ -233,7 +235,7 @@ process.on('message', (message: ToSeller) => {
     case 'exit':
       for (const client of wss.clients) client.terminate()
       wss.close()
-      void Promise.all([...Object.values(stores).map((s) => s.close()), verifier.close()]).then(() => {
+      void Promise.all([...Object.values(stores).map((s) => s.close()), verifier?.close()]).then(() => {
         rmSync(dataDir, { recursive: true, force: true })
         process.exit(0)
       })

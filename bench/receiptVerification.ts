@@ -1,16 +1,19 @@
 /**
  * Receipt verification rate on one core: the seller's per-receipt check (`recoverReceiptSigner` with
  * the precomputed domain separator, then the signer comparison `SellerSession` makes) against raw
- * secp256k1 public-key recovery (ethers `SigningKey.recoverPublicKey`) on precomputed digests, both
- * measured in the same process, interleaved, several rounds.
+ * secp256k1 public-key recovery by the same implementation (`recoverPublicKey`: libsecp256k1 where
+ * its binary loads, else noble-curves) on precomputed digest and signature bytes, both measured in
+ * the same process, interleaved, several rounds; plus ethers' pure-JS recovery for reference.
  */
 import { randomBytes } from 'node:crypto'
 import {
   decodeFrame,
   encodeFrame,
+  fromHex,
   type Hex,
   type ReceiptValue,
   receiptDigest,
+  recoverPublicKey,
   recoverReceiptSigner,
   signReceipt,
 } from '@trickle/protocol'
@@ -23,8 +26,10 @@ export interface VerificationRound {
   verify: number
   /** `decodeFrame` of the receipt frame, then the same check */
   decodeVerify: number
-  /** `SigningKey.recoverPublicKey` on a precomputed digest and parsed signature */
+  /** `recoverPublicKey` on precomputed digest and signature bytes */
   raw: number
+  /** ethers' `SigningKey.recoverPublicKey` (pure JS) on a precomputed digest and parsed signature */
+  ethers: number
 }
 
 /** Distinct receipts signed up front, cycled through. */
@@ -51,12 +56,17 @@ export function measureReceiptVerification(rounds = 5, msPerRate = 1_000) {
       ackHash: value.ackHash,
       signature,
     })
+    const digest = receiptDigest(DOMAIN_SEPARATOR, value)
+    const sig = fromHex(signature)
     return {
       value,
       signature,
       bytes,
-      digest: receiptDigest(DOMAIN_SEPARATOR, value),
+      digest,
       parsed: Signature.from(signature),
+      digestBytes: fromHex(digest),
+      rs: sig.subarray(0, 64),
+      recoveryId: sig[64]! - 27,
     }
   })
   const expected = BUYER_ADDRESS.toLowerCase()
@@ -75,6 +85,10 @@ export function measureReceiptVerification(rounds = 5, msPerRate = 1_000) {
   }
   const raw = (i: number) => {
     const r = signed[i % RECEIPTS]!
+    recoverPublicKey(r.digestBytes, r.rs, r.recoveryId)
+  }
+  const ethers = (i: number) => {
+    const r = signed[i % RECEIPTS]!
     SigningKey.recoverPublicKey(r.digest, r.parsed)
   }
   const rate = (operation: (i: number) => void): number => {
@@ -90,17 +104,19 @@ export function measureReceiptVerification(rounds = 5, msPerRate = 1_000) {
     verify(i)
     decodeVerify(i)
     raw(i)
+    ethers(i)
   }
   const measured: VerificationRound[] = []
   for (let round = 0; round < rounds; round++) {
     // Alternate the order so drift on a noisy machine does not favour one side.
     if (round % 2 === 0) {
       const r = rate(raw)
-      measured.push({ raw: r, verify: rate(verify), decodeVerify: rate(decodeVerify) })
+      measured.push({ raw: r, verify: rate(verify), decodeVerify: rate(decodeVerify), ethers: rate(ethers) })
     } else {
+      const e = rate(ethers)
       const d = rate(decodeVerify)
       const v = rate(verify)
-      measured.push({ verify: v, decodeVerify: d, raw: rate(raw) })
+      measured.push({ verify: v, decodeVerify: d, raw: rate(raw), ethers: e })
     }
   }
   return {
@@ -108,6 +124,7 @@ export function measureReceiptVerification(rounds = 5, msPerRate = 1_000) {
     verify: median(measured.map((m) => m.verify)),
     decodeVerify: median(measured.map((m) => m.decodeVerify)),
     raw: median(measured.map((m) => m.raw)),
+    ethers: median(measured.map((m) => m.ethers)),
     verifyRatio: median(measured.map((m) => m.verify / m.raw)),
     decodeVerifyRatio: median(measured.map((m) => m.decodeVerify / m.raw)),
   }

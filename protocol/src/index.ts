@@ -13,6 +13,7 @@
  * ```
  */
 
+export { recoverPublicKey, SECP256K1_BACKEND } from '#secp256k1'
 export { BuyerChannelAccount } from './buyerChannelAccount.ts'
 export {
   BuyerClient,
@@ -60,7 +61,9 @@ export { ERROR_CODES, type ErrorCode, hasCode, isErrorCode, TrickleError } from 
 export { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
 export * from './frames.ts'
 export { type Address, fromHex, type Hex, toHex } from './hex.ts'
+export { keccak256Bytes, keccakReady } from './keccak.ts'
 export {
+  checkReceiptSignature,
   extendAckHash,
   nextAckHash,
   parseReceiptSignature,

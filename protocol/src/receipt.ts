@@ -1,17 +1,10 @@
 import { RECEIPT_TYPES, receiptDomain } from '@trickle/contracts'
-import {
-  concat,
-  keccak256,
-  recoverAddress,
-  Signature,
-  type SigningKey,
-  TypedDataEncoder,
-  toBeHex,
-  zeroPadValue,
-} from 'ethers'
+import { keccak256, Signature, type SigningKey, TypedDataEncoder } from 'ethers'
+import { recoverPublicKey } from '#secp256k1'
 import { sha256Concat } from '#sha256'
 import { TrickleError } from './errors.ts'
 import { type Address, fromHex, type Hex, toHex } from './hex.ts'
+import { keccak256Bytes } from './keccak.ts'
 
 /** The hash a rolling ack hash starts from (no chunk acknowledged yet). */
 export const ZERO_HASH: Hex = `0x${'00'.repeat(32)}`
@@ -65,16 +58,41 @@ export function receiptDomainSeparator(domain: ReceiptDomain): Hex {
  * @returns the 32-byte digest that is signed
  */
 export function receiptDigest(domainSeparator: Hex, receipt: ReceiptValue): Hex {
-  const structHash = keccak256(
-    concat([
-      RECEIPT_TYPEHASH,
-      receipt.channelId,
-      zeroPadValue(toBeHex(receipt.amount), 32),
-      zeroPadValue(toBeHex(receipt.seq), 32),
-      receipt.ackHash,
-    ]),
-  )
-  return keccak256(concat(['0x1901', domainSeparator, structHash])) as Hex
+  return toHex(receiptDigestBytes(domainSeparator, receipt))
+}
+
+const TYPEHASH_BYTES = fromHex(RECEIPT_TYPEHASH)
+const UINT256_MAX = (1n << 256n) - 1n
+
+/**
+ * {@link receiptDigest} as bytes, encoded in place (no hex round trips): the seller's per-receipt path.
+ * @throws TypeError when a field does not fit its EIP-712 type
+ */
+function receiptDigestBytes(domainSeparator: Hex, receipt: ReceiptValue): Uint8Array {
+  if (receipt.amount < 0n || receipt.amount > UINT256_MAX) throw new TypeError('amount is not a uint256')
+  if (!Number.isSafeInteger(receipt.seq) || receipt.seq < 0) throw new TypeError('seq is not a uint64')
+  const struct = new Uint8Array(5 * 32)
+  const view = new DataView(struct.buffer)
+  struct.set(TYPEHASH_BYTES, 0)
+  struct.set(bytes32(receipt.channelId, 'channelId'), 32)
+  for (let word = 0; word < 4; word++) {
+    view.setBigUint64(64 + 8 * word, BigInt.asUintN(64, receipt.amount >> BigInt(192 - 64 * word)))
+  }
+  view.setBigUint64(3 * 32 + 24, BigInt(receipt.seq))
+  struct.set(bytes32(receipt.ackHash, 'ackHash'), 4 * 32)
+  const message = new Uint8Array(2 + 32 + 32)
+  message[0] = 0x19
+  message[1] = 0x01
+  message.set(bytes32(domainSeparator, 'domainSeparator'), 2)
+  message.set(keccak256Bytes(struct), 34)
+  return keccak256Bytes(message)
+}
+
+/** @throws TypeError when `hex` is not 32 bytes of `0x` hex */
+function bytes32(hex: Hex, field: string): Uint8Array {
+  const bytes = fromHex(hex)
+  if (bytes.length !== 32) throw new TypeError(`${field} is not 32 bytes`)
+  return bytes
 }
 
 /**
@@ -96,6 +114,19 @@ export function signReceipt(key: SigningKey, domainSeparator: Hex, receipt: Rece
  * @throws TrickleError `RECEIPT_BAD_SIGNATURE` when the signature has another form
  */
 export function parseReceiptSignature(signature: Hex): Signature {
+  checkReceiptSignature(signature)
+  try {
+    return Signature.from(signature)
+  } catch (cause) {
+    throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature is malformed', { cause })
+  }
+}
+
+/**
+ * {@link parseReceiptSignature} without building the parsed signature: the form checks alone.
+ * @throws TrickleError `RECEIPT_BAD_SIGNATURE` when the signature has another form
+ */
+export function checkReceiptSignature(signature: Hex): void {
   // 65 bytes only, as OpenZeppelin's ECDSA.recover: a 64-byte EIP-2098 signature would verify here
   // but could never be claimed on-chain.
   if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) {
@@ -111,41 +142,53 @@ export function parseReceiptSignature(signature: Hex): Signature {
   if (BigInt(`0x${signature.slice(66, 130)}`) > SECP256K1_HALF_N) {
     throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature has a high s value (EIP-2)')
   }
-  try {
-    return Signature.from(signature)
-  } catch (cause) {
-    throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature is malformed', { cause })
-  }
 }
 
 /**
- * Recovers the address that signed a digest: one secp256k1 public-key recovery (~1.5–2 ms in pure
- * JS on the bench machine), the step a seller may run off its event loop.
+ * Recovers the address that signed a digest: one secp256k1 public-key recovery, then the address as
+ * Ethereum derives it (the last 20 bytes of keccak256 of the public key's `x ‖ y`, Yellow Paper
+ * eq. 284). In Node the recovery runs in libsecp256k1 (~60 µs on the bench machine); without the
+ * native binary, and in browsers, in ethers' pure-JS noble-curves (~1.7 ms), the step a seller may
+ * then run off its event loop (`SECP256K1_BACKEND` says which).
  *
  * @param digest - 32-byte receipt digest ({@link receiptDigest})
- * @param signature - a signature {@link parseReceiptSignature} accepts
- * @returns the signer's checksummed address
- * @throws TrickleError `RECEIPT_BAD_SIGNATURE` when it does not recover
+ * @param signature - a signature {@link parseReceiptSignature} accepts (`v` 27/28; 0/1 is read as
+ *   27/28)
+ * @returns the signer's address in lowercase hex (compare addresses case-insensitively; an EIP-55
+ *   checksum would cost another keccak per receipt)
+ * @throws TrickleError `RECEIPT_BAD_SIGNATURE` when it is not 65 bytes or does not recover
  */
 export function recoverDigestSigner(digest: Hex, signature: Hex | Signature): Address {
+  return recoverSigner(bytes32(digest, 'digest'), signature)
+}
+
+function recoverSigner(digest: Uint8Array, signature: Hex | Signature): Address {
+  const sig = fromHex(typeof signature === 'string' ? signature : signature.serialized)
+  const v = sig[64]!
+  const recoveryId = v >= 27 ? v - 27 : v
+  if (sig.length !== 65 || recoveryId > 1) {
+    throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature must be 65 bytes with v 27 or 28')
+  }
+  let publicKey: Uint8Array
   try {
-    return recoverAddress(digest, signature) as Address
+    publicKey = recoverPublicKey(digest, sig.subarray(0, 64), recoveryId)
   } catch (cause) {
     throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature does not recover', { cause })
   }
+  return toHex(keccak256Bytes(publicKey.subarray(1)).subarray(12))
 }
 
 /**
  * Recovers the signer of a receipt: {@link parseReceiptSignature}, {@link receiptDigest}, then one
  * secp256k1 recovery.
  *
- * @returns the signer's checksummed address
+ * @returns the signer's address in lowercase hex
  * @throws TrickleError `RECEIPT_BAD_SIGNATURE` when the signature is not 65 bytes, has a high `s`
  *   (malleable, EIP-2) or does not recover
  */
 export function recoverReceiptSigner(domainSeparator: Hex, receipt: ReceiptValue, signature: Hex): Address {
-  const sig = parseReceiptSignature(signature)
-  return recoverDigestSigner(receiptDigest(domainSeparator, receipt), sig)
+  checkReceiptSignature(signature)
+  return recoverSigner(receiptDigestBytes(domainSeparator, receipt), signature)
 }
 
 /**

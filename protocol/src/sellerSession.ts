@@ -11,7 +11,7 @@ import {
   type Terms,
 } from './frames.ts'
 import { type Address, fromHex, type Hex, toHex } from './hex.ts'
-import { extendAckHash, parseReceiptSignature, receiptDigest, recoverReceiptSigner } from './receipt.ts'
+import { checkReceiptSignature, extendAckHash, receiptDigest, recoverReceiptSigner } from './receipt.ts'
 import { SellerChannelLedger, type SellerLane } from './sellerChannelLedger.ts'
 import { termsDigest } from './terms.ts'
 
@@ -540,7 +540,7 @@ export class SellerSession {
       return this.fail('RECEIPT_ACK_MISMATCH', 'receipt ack hash differs from the chunks sent')
     }
     try {
-      parseReceiptSignature(r.signature)
+      checkReceiptSignature(r.signature)
     } catch (err) {
       return this.fail('RECEIPT_BAD_SIGNATURE', (err as TrickleError).shortMessage)
     }
@@ -621,7 +621,10 @@ export class SellerSession {
   /** The last step of a receipt: its signer must be one of the channel's. */
   private signed(r: ReceiptFrame, signer: Address): SellerEffect[] {
     const info = this.info!
-    if (!info.signers.some((s) => s.toLowerCase() === signer.toLowerCase())) {
+    const recovered = signer.toLowerCase()
+    // The channel's own spelling of the key (checksummed as read from the chain) is what is stored.
+    const key = info.signers.find((s) => s.toLowerCase() === recovered)
+    if (!key) {
       return this.fail('RECEIPT_WRONG_SIGNER', `receipt signed by ${signer}, not the channel's signer`)
     }
     this.stats.receiptsAccepted++
@@ -632,7 +635,7 @@ export class SellerSession {
       amount: r.amount,
       ackHash: r.ackHash,
       signature: r.signature,
-      signer,
+      signer: key,
     }
     return [{ type: 'persist', receipt }]
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { Signature, SigningKey, TypedDataEncoder, toBeHex, Wallet, zeroPadValue } from 'ethers'
+import { keccak256, Signature, SigningKey, TypedDataEncoder, toBeHex, Wallet, zeroPadValue } from 'ethers'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { sha256Concat as sha256Browser } from '../src/hash/sha256.browser.ts'
@@ -22,6 +22,9 @@ import {
   toHex,
   ZERO_HASH,
 } from '../src/index.ts'
+import { keccak256Bytes, keccakReady } from '../src/keccak.ts'
+import { recoverPublicKey as recoverNoble } from '../src/secp256k1/recover.browser.ts'
+import { recoverPublicKey as recoverNode, SECP256K1_BACKEND } from '../src/secp256k1/recover.node.ts'
 
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 
@@ -104,7 +107,7 @@ describe('signReceipt', () => {
     fc.assert(
       fc.property(receiptArb, (r) => {
         const signature = signReceipt(buyerKey, separator, r)
-        expect(recoverReceiptSigner(separator, r, signature)).toBe(buyer.address)
+        expect(recoverReceiptSigner(separator, r, signature)).toBe(buyer.address.toLowerCase())
       }),
       { numRuns: 50 },
     )
@@ -138,14 +141,14 @@ describe('recoverReceiptSigner', () => {
     const otherChannel = { ...receipt, channelId: `0x${'ac'.repeat(32)}` as Hex }
     const otherChain = receiptDomainSeparator({ ...domain, chainId: 10 })
     const otherContract = receiptDomainSeparator({ ...domain, channels: `0x${'99'.repeat(20)}` })
-    expect(recoverReceiptSigner(separator, otherChannel, signature)).not.toBe(buyer.address)
-    expect(recoverReceiptSigner(otherChain, receipt, signature)).not.toBe(buyer.address)
-    expect(recoverReceiptSigner(otherContract, receipt, signature)).not.toBe(buyer.address)
+    expect(recoverReceiptSigner(separator, otherChannel, signature)).not.toBe(buyer.address.toLowerCase())
+    expect(recoverReceiptSigner(otherChain, receipt, signature)).not.toBe(buyer.address.toLowerCase())
+    expect(recoverReceiptSigner(otherContract, receipt, signature)).not.toBe(buyer.address.toLowerCase())
   })
 
   it('rejects v = 0 or 1, which ethers would recover but the contract never pays, with RECEIPT_BAD_SIGNATURE', () => {
     const good = signReceipt(buyerKey, separator, receipt)
-    expect(recoverReceiptSigner(separator, receipt, good)).toBe(buyer.address)
+    expect(recoverReceiptSigner(separator, receipt, good)).toBe(buyer.address.toLowerCase())
     const v = Number.parseInt(good.slice(130), 16) - 27
     const raw = `${good.slice(0, 130)}${v.toString(16).padStart(2, '0')}` as Hex
     expect(thrownCode(() => recoverReceiptSigner(separator, receipt, raw))).toBe('RECEIPT_BAD_SIGNATURE')
@@ -173,6 +176,70 @@ describe('recoverReceiptSigner', () => {
     const compact = Signature.from(signReceipt(buyerKey, separator, receipt)).compactSerialized as Hex
     expect(compact).toHaveLength(130)
     expect(thrownCode(() => recoverReceiptSigner(separator, receipt, compact))).toBe('RECEIPT_BAD_SIGNATURE')
+  })
+})
+
+describe('secp256k1 recovery backends', () => {
+  it('runs libsecp256k1 in Node here, so a seller verifies receipts inline', () => {
+    // The binary ships in the secp256k1 npm tarball; were it to fail to load, verification would
+    // silently fall back to pure JS (~30× slower) and sellers to worker threads.
+    expect(SECP256K1_BACKEND).toBe('libsecp256k1')
+  })
+
+  it('recovers the same public key as noble-curves and ethers, for any key and digest', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }).filter((k) => k.some((b) => b !== 0)),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        (secret, digest) => {
+          let key: SigningKey
+          try {
+            key = new SigningKey(toHex(secret))
+          } catch {
+            return // a secret ≥ n is not a key
+          }
+          const sig = key.sign(digest)
+          const rs = Buffer.from(`${sig.r.slice(2)}${sig.s.slice(2)}`, 'hex')
+          const expected = key.publicKey
+          expect(toHex(recoverNode(digest, rs, sig.yParity))).toBe(expected)
+          expect(toHex(recoverNoble(digest, rs, sig.yParity))).toBe(expected)
+          // The other recovery id gives another key in both, never the signer's.
+          const other = toHex(recoverNode(digest, rs, 1 - sig.yParity))
+          expect(other).not.toBe(expected)
+          expect(toHex(recoverNoble(digest, rs, 1 - sig.yParity))).toBe(other)
+        },
+      ),
+      { numRuns: 40 },
+    )
+  })
+
+  it('refuses r or s of zero or at least the curve order in both backends', () => {
+    const digest = new Uint8Array(32).fill(7)
+    const n = Buffer.from(SECP256K1_N.toString(16), 'hex')
+    const one = Buffer.from(`${'00'.repeat(31)}01`, 'hex')
+    const zero = Buffer.alloc(32)
+    for (const [r, s] of [
+      [zero, one],
+      [one, zero],
+      [n, one],
+      [one, n],
+    ]) {
+      const rs = Buffer.concat([r!, s!])
+      expect(() => recoverNode(digest, rs, 0)).toThrow()
+      expect(() => recoverNoble(digest, rs, 0)).toThrow()
+    }
+  })
+})
+
+describe('keccak256Bytes', () => {
+  it('equals ethers keccak256 for any bytes once the WebAssembly Keccak is in use', async () => {
+    await keccakReady
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), (data) => {
+        expect(toHex(keccak256Bytes(data))).toBe(keccak256(data))
+      }),
+      { numRuns: 300 },
+    )
   })
 })
 

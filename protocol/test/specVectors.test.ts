@@ -102,7 +102,9 @@ describe('SPEC.md test vectors', () => {
     expect(separator).toBe(DOMAIN_SEPARATOR)
     expect(receiptDigest(separator, RECEIPT)).toBe(RECEIPT_DIGEST)
     expect(signReceipt(BUYER_KEY, separator, RECEIPT)).toBe(RECEIPT_SIGNATURE)
-    expect(recoverReceiptSigner(DOMAIN_SEPARATOR, RECEIPT, RECEIPT_SIGNATURE)).toBe(BUYER_ADDRESS)
+    expect(recoverReceiptSigner(DOMAIN_SEPARATOR, RECEIPT, RECEIPT_SIGNATURE)).toBe(
+      BUYER_ADDRESS.toLowerCase(),
+    )
   })
 
   it('computes the terms digest and signature', () => {
@@ -142,7 +144,7 @@ describe('SPEC.md test vectors', () => {
     const f = decodeFrame(fromHex(RECEIPT_FRAME_HEX))
     if (f.t !== 'receipt') throw new Error('not a receipt')
     const value = { channelId: CHANNEL_ID, amount: f.amount, seq: f.seq, ackHash: f.ackHash }
-    expect(recoverReceiptSigner(DOMAIN_SEPARATOR, value, f.signature)).toBe(BUYER_ADDRESS)
+    expect(recoverReceiptSigner(DOMAIN_SEPARATOR, value, f.signature)).toBe(BUYER_ADDRESS.toLowerCase())
   })
 
   it('decodes the terms frame into terms signed by the seller key', () => {

@@ -33,6 +33,7 @@ export {
   type StoredReceipt,
 } from './receiptStore.ts'
 export {
+  defaultVerifierThreads,
   type ReceiptVerifier,
   type ReceiptVerifierOptions,
   startReceiptVerifier,

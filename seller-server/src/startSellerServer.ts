@@ -21,7 +21,7 @@ import { startIpfsNode } from './ipfsNode.ts'
 import { connectMqttSource, DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './mqttSource.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
 import { type ClaimRecord, openReceiptStore, type ReceiptStore } from './receiptStore.ts'
-import { startReceiptVerifier } from './receiptVerifier.ts'
+import { defaultVerifierThreads, startReceiptVerifier } from './receiptVerifier.ts'
 import { resolveChannel } from './resolveChannel.ts'
 import { driveSession, type ResumePoints, type SessionEnd, type SessionHandle } from './sessionDriver.ts'
 import {
@@ -95,8 +95,8 @@ export interface SellerServerOptions {
   /** how transaction fees are set (default `eip1559`; `legacy` for IOTA EVM) */
   fees?: FeeMode
   /**
-   * worker threads that recover receipt signers off the event loop (default: cores − 1, at least 1);
-   * 0 recovers them inline on the event loop
+   * worker threads that recover receipt signers off the event loop; 0 recovers them inline on the
+   * event loop (default {@link defaultVerifierThreads}: 0 with libsecp256k1, else cores − 1)
    */
   verifierThreads?: number
   /**
@@ -266,12 +266,8 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   // ws's own limit sits above the frame limit so oversized frames get a FRAME_TOO_LARGE error frame.
   const wss = new WebSocketServer({ server: http, maxPayload: 2 * DEFAULT_MAX_FRAME_BYTES })
   const drivers = new Set<SessionHandle>()
-  const verifier =
-    options.verifierThreads === 0
-      ? undefined
-      : startReceiptVerifier(
-          options.verifierThreads === undefined ? {} : { threads: options.verifierThreads },
-        )
+  const verifierThreads = options.verifierThreads ?? defaultVerifierThreads()
+  const verifier = verifierThreads === 0 ? undefined : startReceiptVerifier({ threads: verifierThreads })
   // A closing channel only pays what is claimed before its deadline: stop extending credit on it.
   settlement.events.on('closeRequested', ({ channelId }) => {
     for (const driver of drivers) {

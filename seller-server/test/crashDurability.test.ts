@@ -79,7 +79,7 @@ describe('a seller process killed with SIGKILL mid-stream', () => {
         { channelId, amount: stored.amount, seq: stored.seq, ackHash: stored.ackHash },
         stored.signature,
       ),
-    ).toBe(buyer.signerAddress)
+    ).toBe(buyer.signerAddress.toLowerCase())
     expect(stored.amount).toBe(BigInt(stored.seq) * PRICE)
     expect(stored.amount).toBeLessThanOrEqual(signedByBuyer)
     expect(signedByBuyer - stored.amount).toBeLessThanOrEqual(256n * PRICE)

@@ -87,7 +87,7 @@ describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
         { channelId, amount: last.amount, seq: last.seq, ackHash: last.ackHash },
         last.signature,
       ),
-    ).toBe(buyer.signerAddress)
+    ).toBe(buyer.signerAddress.toLowerCase())
 
     // Refund: request close, wait out the challenge period, finalize: deposit − paid comes back.
     await buyer.requestClose(channelId)
