@@ -1,6 +1,6 @@
 import { RECEIPT_TYPES, receiptDomain } from '@trickle/contracts'
 import { keccak256, Signature, type SigningKey, TypedDataEncoder } from 'ethers'
-import { recoverPublicKey } from '#secp256k1'
+import { recoverPublicKey, signDigest } from '#secp256k1'
 import { sha256Concat } from '#sha256'
 import { TrickleError } from './errors.ts'
 import { type Address, fromHex, type Hex, toHex } from './hex.ts'
@@ -100,10 +100,15 @@ function bytes32(hex: Hex, field: string): Uint8Array {
  *
  * @param key - the payer's key or its authorized session key
  * @param domainSeparator - from {@link receiptDomainSeparator}
- * @returns a 65-byte `r ‖ s ‖ v` signature with low `s` (EIP-2)
+ * @returns a 65-byte `r ‖ s ‖ v` signature with low `s` (EIP-2), nonce by RFC 6979 (libsecp256k1 in
+ *   Node, noble-curves elsewhere: the same bytes)
  */
 export function signReceipt(key: SigningKey, domainSeparator: Hex, receipt: ReceiptValue): Hex {
-  return key.sign(receiptDigest(domainSeparator, receipt)).serialized as Hex
+  const { rs, recoveryId } = signDigest(receiptDigestBytes(domainSeparator, receipt), key)
+  const signature = new Uint8Array(65)
+  signature.set(rs, 0)
+  signature[64] = 27 + recoveryId
+  return toHex(signature)
 }
 
 /**

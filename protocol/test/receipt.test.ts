@@ -23,8 +23,15 @@ import {
   ZERO_HASH,
 } from '../src/index.ts'
 import { keccak256Bytes, keccakReady } from '../src/keccak.ts'
-import { recoverPublicKey as recoverNoble } from '../src/secp256k1/recover.browser.ts'
-import { recoverPublicKey as recoverNode, SECP256K1_BACKEND } from '../src/secp256k1/recover.node.ts'
+import {
+  recoverPublicKey as recoverNoble,
+  signDigest as signNoble,
+} from '../src/secp256k1/recover.browser.ts'
+import {
+  recoverPublicKey as recoverNode,
+  SECP256K1_BACKEND,
+  signDigest as signNode,
+} from '../src/secp256k1/recover.node.ts'
 
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 
@@ -210,6 +217,24 @@ describe('secp256k1 recovery backends', () => {
         },
       ),
       { numRuns: 40 },
+    )
+  })
+
+  it('signs with the same RFC 6979 signature as noble-curves, for any key and digest', () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 1n, max: SECP256K1_N - 1n }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        (secret, digest) => {
+          const key = new SigningKey(zeroPadValue(toBeHex(secret), 32))
+          const native = signNode(digest, key)
+          const noble = signNoble(digest, key)
+          expect(toHex(native.rs)).toBe(toHex(noble.rs))
+          expect(native.recoveryId).toBe(noble.recoveryId)
+          expect(toHex(recoverNode(digest, native.rs, native.recoveryId))).toBe(key.publicKey)
+        },
+      ),
+      { numRuns: 60 },
     )
   })
 

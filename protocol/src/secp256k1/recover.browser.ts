@@ -1,5 +1,5 @@
 /**
- * secp256k1 public-key recovery with ethers' pure-JS noble-curves, for runtimes without native
+ * secp256k1 public-key recovery and signing with ethers' pure-JS noble-curves, for runtimes without native
  * modules. Chosen through the `#secp256k1` import condition `default`.
  */
 import { getBytes, hexlify, Signature, SigningKey } from 'ethers'
@@ -23,4 +23,17 @@ export function recoverPublicKey(digest: Uint8Array, rs: Uint8Array, recoveryId:
     v: 27 + recoveryId,
   })
   return getBytes(SigningKey.recoverPublicKey(digest, signature))
+}
+
+/**
+ * Signs a digest with ECDSA over secp256k1, nonce by RFC 6979 (deterministic), `s` normalized low
+ * (EIP-2).
+ *
+ * @param digest - 32 bytes
+ * @param key - the signing key
+ * @returns `r ‖ s` (64 bytes) and the recovery id (0 or 1; `v = 27 + recoveryId`)
+ */
+export function signDigest(digest: Uint8Array, key: SigningKey): { rs: Uint8Array; recoveryId: number } {
+  const sig = key.sign(digest)
+  return { rs: getBytes(`${sig.r}${sig.s.slice(2)}`), recoveryId: sig.yParity }
 }

@@ -1,16 +1,17 @@
 /**
- * secp256k1 public-key recovery for Node: libsecp256k1 (Bitcoin Core's library, through the
+ * secp256k1 public-key recovery and signing for Node: libsecp256k1 (Bitcoin Core's library, through the
  * `secp256k1` package's N-API binding, whose npm tarball carries the prebuilt binary; ~60 µs per
  * recovery on the bench machine) when its binary loads on this platform, else ethers' pure-JS
  * noble-curves (~1.7 ms). Chosen through the `#secp256k1` import condition `node`; browsers get
  * `recover.browser.ts`.
  */
 import { createRequire } from 'node:module'
-import { hexlify, Signature, SigningKey } from 'ethers'
+import { getBytes, hexlify, Signature, SigningKey } from 'ethers'
 
 /** The part of the `secp256k1` binding used here (its `lib/index.js` API). */
 interface Libsecp256k1 {
   ecdsaRecover(signature: Uint8Array, recoveryId: number, digest: Uint8Array, compressed: boolean): Uint8Array
+  ecdsaSign(digest: Uint8Array, privateKey: Uint8Array): { signature: Uint8Array; recid: number }
 }
 
 function loadLibsecp256k1(): Libsecp256k1 | undefined {
@@ -44,4 +45,23 @@ export function recoverPublicKey(digest: Uint8Array, rs: Uint8Array, recoveryId:
     v: 27 + recoveryId,
   })
   return Buffer.from(SigningKey.recoverPublicKey(digest, signature).slice(2), 'hex')
+}
+
+/**
+ * Signs a digest with ECDSA over secp256k1, nonce by RFC 6979 (deterministic), `s` normalized low
+ * (EIP-2): libsecp256k1 and noble-curves give the same signature for the same key and digest.
+ *
+ * @param digest - 32 bytes
+ * @param key - the signing key
+ * @returns `r ‖ s` (64 bytes) and the recovery id (0 or 1; `v = 27 + recoveryId`)
+ */
+export function signDigest(digest: Uint8Array, key: SigningKey): { rs: Uint8Array; recoveryId: number } {
+  if (!native) return signWithEthers(digest, key)
+  const { signature, recid } = native.ecdsaSign(digest, getBytes(key.privateKey))
+  return { rs: signature, recoveryId: recid }
+}
+
+function signWithEthers(digest: Uint8Array, key: SigningKey): { rs: Uint8Array; recoveryId: number } {
+  const sig = key.sign(digest)
+  return { rs: getBytes(`${sig.r}${sig.s.slice(2)}`), recoveryId: sig.yParity }
 }
