@@ -483,12 +483,14 @@ export class SellerSession {
    */
   get deadline(): number | undefined {
     if (this.phase === 'closed') return undefined
-    const times = [
-      this.phase === 'await_accept' ? this.terms!.expiresAt : this.paymentDeadline,
-      this.pingDeadline,
+    // Read after every chunk sent: no arrays.
+    return earliest(
+      earliest(
+        this.phase === 'await_accept' ? this.terms!.expiresAt : this.paymentDeadline,
+        this.pingDeadline,
+      ),
       this.idleDeadline,
-    ].filter((t): t is number => t !== undefined)
-    return times.length > 0 ? Math.min(...times) : undefined
+    )
   }
 
   /** When the buyer counts as gone: `idleTimeoutMs` after its last frame. */
@@ -702,4 +704,9 @@ export class SellerSession {
       { type: 'close', reason },
     ]
   }
+}
+
+/** The earlier of two optional times (ms). */
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined || a <= b ? a : b
 }
