@@ -28,8 +28,10 @@ export { type PublishedProduct, publishProducts } from './publishProducts.ts'
 export {
   type ClaimRecord,
   type ClaimStatus,
+  type LocalReceiptStore,
   openReceiptStore,
   type ReceiptStore,
+  type ReceiptStoreOptions,
   type StoredReceipt,
 } from './receiptStore.ts'
 export {
