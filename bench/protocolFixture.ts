@@ -96,7 +96,7 @@ export interface SellerStats {
   peakRss: number
   /** receipt store saves since the last `configure` */
   saves: number
-  /** median and p99 duration of a store save, ms (the event loop is blocked for it: node:sqlite is synchronous) */
+  /** median and p99 time from `save()` to its promise resolving, ms (committed by the store's writer thread) */
   saveP50Ms: number
   saveP99Ms: number
   /** event loop delay p50/p99 since the last `configure`, ms */
