@@ -185,7 +185,7 @@ function verificationFigures(): BenchMeasurement[] {
       section: SECTION,
       value: Math.round(v.ethers),
       unit: 'recoveries/s',
-      note: `SigningKey.recoverPublicKey (noble-curves), what verification fell back to before libsecp256k1 and still uses in browsers; ${rounds}: ${list(
+      note: `SigningKey.recoverPublicKey (noble-curves), what verification used before this stop, and still uses where the libsecp256k1 binary does not load and in browsers; ${rounds}: ${list(
         v.rounds.map((r) => r.ethers),
         0,
       )}`,
