@@ -161,14 +161,20 @@ export function checkReceiptSignature(signature: Hex): void {
  *   27/28)
  * @returns the signer's address in lowercase hex (compare addresses case-insensitively; an EIP-55
  *   checksum would cost another keccak per receipt)
- * @throws TrickleError `RECEIPT_BAD_SIGNATURE` when it is not 65 bytes or does not recover
+ * @throws TrickleError `RECEIPT_BAD_SIGNATURE` when it is not 65 bytes of hex or does not recover
+ * @throws TypeError when `digest` is not 32 bytes of `0x` hex
  */
 export function recoverDigestSigner(digest: Hex, signature: Hex | Signature): Address {
   return recoverSigner(bytes32(digest, 'digest'), signature)
 }
 
 function recoverSigner(digest: Uint8Array, signature: Hex | Signature): Address {
-  const sig = fromHex(typeof signature === 'string' ? signature : signature.serialized)
+  let sig: Uint8Array
+  try {
+    sig = fromHex(typeof signature === 'string' ? signature : signature.serialized)
+  } catch (cause) {
+    throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature is not hex', { cause })
+  }
   const v = sig[64]!
   const recoveryId = v >= 27 ? v - 27 : v
   if (sig.length !== 65 || recoveryId > 1) {

@@ -12,6 +12,7 @@ import {
   type ReceiptValue,
   receiptDigest,
   receiptDomainSeparator,
+  recoverDigestSigner,
   recoverReceiptSigner,
   recoverTermsSigner,
   signReceipt,
@@ -168,6 +169,16 @@ describe('recoverReceiptSigner', () => {
     const twin = `${sig.r}${highS.slice(2)}${flippedV}` as Hex
     expect(twin).toHaveLength(132)
     expect(thrownCode(() => recoverReceiptSigner(separator, receipt, twin))).toBe('RECEIPT_BAD_SIGNATURE')
+  })
+
+  it('recoverDigestSigner (the deferred path) refuses non-hex, truncated and v = 29 signatures with RECEIPT_BAD_SIGNATURE', () => {
+    const signature = signReceipt(buyerKey, separator, receipt)
+    const digest = receiptDigest(separator, receipt)
+    expect(recoverDigestSigner(digest, signature)).toBe(buyer.address.toLowerCase())
+    const v29 = `${signature.slice(0, 130)}1d` as Hex
+    for (const bad of [`0x${'zz'.repeat(65)}` as Hex, signature.slice(0, 130) as Hex, v29]) {
+      expect(thrownCode(() => recoverDigestSigner(digest, bad))).toBe('RECEIPT_BAD_SIGNATURE')
+    }
   })
 
   it('rejects an empty, truncated or all-zero signature with RECEIPT_BAD_SIGNATURE', () => {
