@@ -44,6 +44,8 @@ export interface LocalMarketplaceOptions {
   policy?: Partial<SessionPolicy>
   /** when the seller claims (default `DEFAULT_SETTLEMENT_POLICY`) */
   settlement?: Partial<SettlementPolicy>
+  /** receipt-recovery worker threads of the seller (`startSellerServer`'s `verifierThreads`) */
+  verifierThreads?: number
   /** transaction fee mode of the seller (default `eip1559`) */
   fees?: FeeMode
   logger?: Logger
@@ -132,6 +134,7 @@ export async function startLocalMarketplace(
       ...(options.policy ? { policy: options.policy } : {}),
       ...(options.settlement ? { settlement: options.settlement } : {}),
       ...(options.fees ? { fees: options.fees } : {}),
+      ...(options.verifierThreads === undefined ? {} : { verifierThreads: options.verifierThreads }),
       logger: options.logger ?? pino({ level: process.env.TRICKLE_LOG_LEVEL ?? 'warn' }),
     })
     stops.push(() => seller.close())

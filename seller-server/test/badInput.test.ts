@@ -31,6 +31,9 @@ describe('seller server under bad input', () => {
     market = await startLocalMarketplace({
       rowsPerSecond: 200,
       policy: { window: WINDOW, receiptEvery: 4, paymentTimeoutMs: 400, termsTtlMs: 1_500 },
+      // Receipts are recovered in a worker thread here, the path a seller takes where the
+      // libsecp256k1 binary does not load; the other server tests recover them inline.
+      verifierThreads: 1,
       logger: pino({ level: 'silent' }),
     })
     provider = new JsonRpcProvider(market.rpcUrl, market.chainId, {
