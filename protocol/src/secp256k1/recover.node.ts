@@ -6,7 +6,8 @@
  * `recover.browser.ts`.
  */
 import { createRequire } from 'node:module'
-import { getBytes, hexlify, Signature, SigningKey } from 'ethers'
+import { getBytes, type SigningKey } from 'ethers'
+import { recoverPublicKey as recoverWithEthers, signDigest as signWithEthers } from './recover.browser.ts'
 
 /** The part of the `secp256k1` binding used here (its `lib/index.js` API). */
 interface Libsecp256k1 {
@@ -38,13 +39,9 @@ export const SECP256K1_BACKEND: 'libsecp256k1' | 'noble-curves' = native ? 'libs
  * @throws Error when `r` or `s` is out of range or no point recovers
  */
 export function recoverPublicKey(digest: Uint8Array, rs: Uint8Array, recoveryId: number): Uint8Array {
-  if (native) return native.ecdsaRecover(rs, recoveryId, digest, false)
-  const signature = Signature.from({
-    r: hexlify(rs.subarray(0, 32)),
-    s: hexlify(rs.subarray(32, 64)),
-    v: 27 + recoveryId,
-  })
-  return Buffer.from(SigningKey.recoverPublicKey(digest, signature).slice(2), 'hex')
+  return native
+    ? native.ecdsaRecover(rs, recoveryId, digest, false)
+    : recoverWithEthers(digest, rs, recoveryId)
 }
 
 /**
@@ -59,9 +56,4 @@ export function signDigest(digest: Uint8Array, key: SigningKey): { rs: Uint8Arra
   if (!native) return signWithEthers(digest, key)
   const { signature, recid } = native.ecdsaSign(digest, getBytes(key.privateKey))
   return { rs: signature, recoveryId: recid }
-}
-
-function signWithEthers(digest: Uint8Array, key: SigningKey): { rs: Uint8Array; recoveryId: number } {
-  const sig = key.sign(digest)
-  return { rs: getBytes(`${sig.r}${sig.s.slice(2)}`), recoveryId: sig.yParity }
 }
