@@ -247,6 +247,11 @@ export interface LocalReceiptStore extends ReceiptStore {
 const MAX_BATCH = 512
 /** How long a connection waits for the other's write lock before SQLITE_BUSY, milliseconds. */
 const BUSY_TIMEOUT_MS = 5_000
+/** Settings of both connections: WAL, an fsync per commit, and the lock wait above. */
+const CONNECTION_PRAGMAS = `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};`
+/** One receipt row, its columns in {@link ReceiptRow} order; a receipt already stored is left as it is. */
+const INSERT_RECEIPT = `INSERT OR IGNORE INTO receipts (channel_id, seq, amount, ack_hash, signature, signer, product_id, stored_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 /** A save handed to the writer thread, waiting for its transaction. */
 interface QueuedSave {
@@ -296,12 +301,9 @@ export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}
   const inMemory = path === ':memory:' || path === ''
   if (!inMemory) mkdirSync(dirname(path), { recursive: true })
   const db = new DatabaseSync(path)
-  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};`)
+  db.exec(CONNECTION_PRAGMAS)
   migrate(db)
-  const insert = db.prepare(
-    `INSERT OR IGNORE INTO receipts (channel_id, seq, amount, ack_hash, signature, signer, product_id, stored_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-  )
+  const insert = db.prepare(INSERT_RECEIPT)
   // Amounts are decimal strings without leading zeros: longer is larger, equal lengths compare as text.
   const selectLatest = db.prepare(
     'SELECT * FROM receipts WHERE channel_id = ? ORDER BY length(amount) DESC, amount DESC, seq DESC LIMIT 1',
@@ -413,7 +415,7 @@ export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}
 
   if (!inMemory && options.writerThread !== false) {
     const thread = new Worker(options.writerModule ?? new URL('./receiptWriterWorker.ts', import.meta.url), {
-      workerData: { path, busyTimeoutMs: BUSY_TIMEOUT_MS } satisfies WriterInit,
+      workerData: { path, pragmas: CONNECTION_PRAGMAS, insertSql: INSERT_RECEIPT } satisfies WriterInit,
     })
     thread.unref()
     let failure: Error | undefined

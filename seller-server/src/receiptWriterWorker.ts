@@ -11,12 +11,14 @@
 import { DatabaseSync } from 'node:sqlite'
 import { parentPort, workerData } from 'node:worker_threads'
 
-/** What the thread is started with (`workerData`). */
+/** What the thread is started with (`workerData`), from the store that owns the file. */
 export interface WriterInit {
   /** the database file, already created and migrated by the main connection */
   path: string
-  /** how long a commit waits for another connection's write lock, milliseconds */
-  busyTimeoutMs: number
+  /** the connection settings the main connection uses (WAL, `synchronous = FULL`, `busy_timeout`) */
+  pragmas: string
+  /** the statement that stores one {@link ReceiptRow} */
+  insertSql: string
 }
 
 /**
@@ -40,13 +42,10 @@ export interface WriterError {
 }
 
 const port = parentPort!
-const { path, busyTimeoutMs } = workerData as WriterInit
+const { path, pragmas, insertSql } = workerData as WriterInit
 const db = new DatabaseSync(path)
-db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;`)
-const insert = db.prepare(
-  `INSERT OR IGNORE INTO receipts (channel_id, seq, amount, ack_hash, signature, signer, product_id, stored_at)
-   VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-)
+db.exec(pragmas)
+const insert = db.prepare(insertSql)
 
 function describe(err: unknown): WriterError {
   const e = err as { message?: unknown; code?: unknown; errcode?: unknown; errstr?: unknown }
@@ -65,7 +64,7 @@ port.on('message', (request: WriterRequest) => {
   }
   let reply: WriterReply
   try {
-    // IMMEDIATE takes the write lock up front (waiting up to busyTimeoutMs for the main connection).
+    // IMMEDIATE takes the write lock up front (waiting up to busy_timeout for the main connection).
     db.exec('BEGIN IMMEDIATE')
     try {
       for (const row of request.rows) insert.run(...row)
