@@ -18,6 +18,14 @@ export const ERROR_CODES = [
   'TERMS_EXPIRED',
   'TERMS_SIGNER_MISMATCH',
   'RESUME_MISMATCH',
+  // Session authentication and cross-session debt (SPEC.md §Authentication, §Channel debt)
+  'AUTH_FAILED',
+  'DEBT_OUTSTANDING',
+  'DEBT_DISPUTED',
+  // Resource limits of a connection, an IP or the process (SPEC.md §Resource limits)
+  'RATE_LIMITED',
+  'SEND_BUFFER_FULL',
+  'HELLO_TIMEOUT',
   // Receipts
   'RECEIPT_BAD_SIGNATURE',
   'RECEIPT_WRONG_SIGNER',

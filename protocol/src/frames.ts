@@ -17,6 +17,7 @@ export const CLOSE_REASONS = [
   'server_shutdown',
   'product_ended',
   'idle_timeout',
+  'resource_limit',
 ] as const
 /** A close reason code (string literal). */
 export type CloseReason = (typeof CLOSE_REASONS)[number]
