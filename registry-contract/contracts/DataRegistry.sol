@@ -6,7 +6,8 @@ pragma solidity ^0.8.24;
 /// dag-json descriptor, update or deactivate them, and publish the key that signs their session terms.
 /// A catalog indexes the events from block 0 or incrementally.
 /// @dev Storage: a product takes two slots when its CID is 32..41 bytes long (every CIDv1 with a
-/// 32-byte digest, e.g. dag-json sha2-256 = 36 bytes): slot one packs owner, kind, active and the CID
+/// 32-byte digest, e.g. dag-json sha2-256 = 37 bytes: version 0x01, codec 0x0129 as the 2-byte varint
+/// 0xa9 0x02, multihash code 0x12, length 0x20, digest): slot one packs owner, kind, active and the CID
 /// prefix (version, codec, multihash code and length, at most 9 bytes); slot two holds the last 32 bytes
 /// (the digest). Any other CID length up to {MAX_CID_LENGTH} falls back to plain `bytes` storage.
 contract DataRegistry {
