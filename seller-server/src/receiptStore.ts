@@ -63,6 +63,11 @@ export interface ReceiptStore {
    */
   unsettledChannels(): Promise<Hex[]>
   /**
+   * When the oldest receipt of a channel worth more than `claimed` wei was stored (ms since the
+   * epoch), or undefined when none is: how long the channel has held unclaimed value.
+   */
+  unclaimedSince(channelId: Hex, claimed: bigint): Promise<number | undefined>
+  /**
    * Records a signed claim transaction (status `pending`) before it is broadcast; a crash after this
    * call rebroadcasts the same transaction instead of signing a second claim.
    * @throws TrickleError `STORE_FAILED`
@@ -316,6 +321,10 @@ export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}
        FROM receipts)
      WHERE n = 1`,
   )
+  const selectUnclaimedSince = db.prepare(
+    `SELECT MIN(stored_at) AS stored_at FROM receipts
+     WHERE channel_id = ?1 AND (length(amount) > length(?2) OR (length(amount) = length(?2) AND amount > ?2))`,
+  )
   const selectMinedAmounts = db.prepare(
     "SELECT channel_id, cumulative_amount FROM claims WHERE status = 'mined'",
   )
@@ -497,6 +506,10 @@ export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}
       return (selectLatestPerChannel.all() as Row[])
         .filter((row) => BigInt(row.amount as string) > (claimed.get(row.channel_id as string) ?? 0n))
         .map((row) => row.channel_id as Hex)
+    },
+    async unclaimedSince(channelId, claimed) {
+      const row = selectUnclaimedSince.get(channelId.toLowerCase(), claimed.toString()) as Row | undefined
+      return row?.stored_at == null ? undefined : Number(row.stored_at)
     },
     async recordClaim(c) {
       try {
