@@ -12,6 +12,7 @@ import {
   type Frame,
   type Hex,
   PROTOCOL_VERSION,
+  signAccept,
   signReceipt,
 } from '@trickle/protocol'
 import WebSocket from 'ws'
@@ -102,6 +103,7 @@ export function startBuyer(url: string, options: BuyerOptions): BuyerHandle {
       ...(options.chunks === undefined ? {} : { maxChunks: options.chunks }),
       domainSeparator: DOMAIN_SEPARATOR,
       signReceipt: (receipt) => signReceipt(BUYER_KEY, DOMAIN_SEPARATOR, receipt),
+      signAccept: (accept) => signAccept(BUYER_KEY, DOMAIN_SEPARATOR, accept),
     })
     const apply = (effects: BuyerEffect[]) => {
       for (const effect of effects) {

@@ -16,6 +16,11 @@ export class BuyerChannelAccount {
   /** the highest cumulative amount signed before the live sessions started, wei */
   private floor = 0n
   private signedWei = 0n
+  /**
+   * wei of chunks the previous sessions received and never signed for (the connection dropped before
+   * a receipt covered them), carried into the live sessions' amount (SPEC.md §Channel debt)
+   */
+  private carriedWei = 0n
   private last: ResumeBase | undefined
 
   /**
@@ -25,7 +30,12 @@ export class BuyerChannelAccount {
    */
   open(base: ResumeBase, known: ResumeBase | undefined): void {
     if (this.live === 0) {
-      this.owedWei = base.amount
+      // What the previous sessions received beyond their last receipt is still owed: the next receipt
+      // pays it (the seller counts it as the channel's debt). Unless the seller resumes from below
+      // what was signed (it lost receipts): then it re-sends those chunks and they are paid in turn.
+      const unsigned = this.owedWei - this.signedWei
+      this.carriedWei = unsigned > 0n && base.amount >= this.signedWei ? unsigned : 0n
+      this.owedWei = base.amount + this.carriedWei
       const before = known && known.amount > base.amount ? known.amount : base.amount
       this.floor = before > this.signedWei ? before : this.signedWei
     } else if (base.amount > this.owedWei) {
@@ -57,6 +67,35 @@ export class BuyerChannelAccount {
     const after = this.owedWei + price
     const from = this.owedWei > this.floor ? this.owedWei : this.floor
     return after > from ? after - from : 0n
+  }
+
+  /**
+   * The most a debt payment may bring the channel's cumulative amount to, wei: what the buyer owes
+   * now (what it received on earlier sessions and never signed for included), plus `allowance`.
+   * @param allowance - wei the caller pays for chunks it cannot vouch for
+   */
+  debtCeiling(allowance: bigint): bigint {
+    const from = this.owedWei > this.floor ? this.owedWei : this.floor
+    return from + allowance
+  }
+
+  /**
+   * wei of unsigned chunks of earlier sessions that the live sessions' amount took over when they
+   * started (0 while the seller re-sends from below what was signed)
+   */
+  get carried(): bigint {
+    return this.carriedWei
+  }
+
+  /** What signing `amount` as a debt payment adds beyond what was already signed or owed, wei. */
+  debtCost(amount: bigint): bigint {
+    const from = this.owedWei > this.floor ? this.owedWei : this.floor
+    return amount > from ? amount - from : 0n
+  }
+
+  /** A receipt for `amount` wei pays the channel's debt beyond what the buyer knew it owed. */
+  payDebt(amount: bigint): void {
+    if (amount > this.owedWei) this.owedWei = amount
   }
 
   /** A chunk was received at `price` wei. */

@@ -1,6 +1,7 @@
 import { type FeeMode, registryAt } from '@trickle/contracts'
 import { computeAddress, getBytes, type Provider, type SigningKey, Wallet, ZeroAddress } from 'ethers'
 import WebSocket from 'ws'
+import { signAccept } from './accept.ts'
 import { BuyerChannelAccount } from './buyerChannelAccount.ts'
 import { BuyerSession, closeError } from './buyerSession.ts'
 import { type CatalogProduct, joinDescriptor, listProducts } from './catalog.ts'
@@ -307,6 +308,7 @@ export class BuyerClient {
       maxSpend: options.maxSpend,
       domainSeparator: this.domainSeparator,
       signReceipt: (r) => signReceipt(this.sessionKey, this.domainSeparator, r),
+      signAccept: (a) => signAccept(this.sessionKey, this.domainSeparator, a),
       ...(options.maxChunks !== undefined ? { maxChunks: options.maxChunks } : {}),
       ...(options.maxPricePerChunk !== undefined ? { maxPricePerChunk: options.maxPricePerChunk } : {}),
       ...(knownBase ? { knownBase } : {}),

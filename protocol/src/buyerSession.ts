@@ -1,3 +1,4 @@
+import type { AcceptValue } from './accept.ts'
 import { BuyerChannelAccount } from './buyerChannelAccount.ts'
 import { type ErrorCode, TrickleError } from './errors.ts'
 import { type CloseReason, type Frame, PROTOCOL_VERSION, type ResumeBase, type TermsFrame } from './frames.ts'
@@ -28,6 +29,11 @@ export interface BuyerSessionConfig {
   /** the last receipt this buyer signed on the channel, if it keeps one */
   knownBase?: ResumeBase
   /**
+   * wei of a channel debt this buyer pays beyond the chunks it knows it received and never signed
+   * for (default 0: such a debt is refused with `DEBT_DISPUTED`; SPEC.md §Channel debt)
+   */
+  maxDebt?: bigint
+  /**
    * ms of silence from the seller before the buyer gives up while it waits for terms (default
    * {@link DEFAULT_IDLE_TIMEOUT_MS}); once terms are accepted their `idleTimeoutMs` applies
    */
@@ -41,6 +47,11 @@ export interface BuyerSessionConfig {
   domainSeparator: Hex
   /** signs a receipt digest with the signer key */
   signReceipt: (receipt: ReceiptValue) => Hex
+  /**
+   * signs the `accept` of terms with the same key (EIP-712 `Accept`, see `signAccept`): how the
+   * buyer proves to the seller that it holds the channel's signer key
+   */
+  signAccept: (accept: AcceptValue) => Hex
 }
 
 /** Something the buyer's driver must do. */
@@ -144,7 +155,7 @@ export class BuyerSession {
         if (this.phase !== 'streaming') return this.fail('UNEXPECTED_FRAME', 'chunk before terms')
         return this.onChunk(frame.seq, frame.data)
       case 'payment_required':
-        return this.pay()
+        return this.onPaymentRequired(frame.owed)
       case 'error':
         this.error = { code: frame.code, message: frame.message }
         return []
@@ -266,7 +277,12 @@ export class BuyerSession {
     this.phase = 'streaming'
     this.account.open(base, known)
     this.inAccount = true
-    return [{ type: 'send', frame: { t: 'accept', termsDigest: termsDigest(t) } }]
+    // Chunks an earlier session received and never signed for are paid by this session's receipts.
+    if (this.account.sessions === 1) this.costTaken += this.account.carried
+    // Proves this buyer holds the channel's key before the seller sends anything (SPEC §Authentication).
+    const digest = termsDigest(t)
+    const signature = c.signAccept({ channelId: c.channelId, termsDigest: digest, nonce: t.nonce })
+    return [{ type: 'send', frame: { t: 'accept', termsDigest: digest, signature } }]
   }
 
   private onChunk(seq: number, data: Uint8Array): BuyerEffect[] {
@@ -300,9 +316,47 @@ export class BuyerSession {
   /** Signs a receipt for every chunk received, if any are unpaid. */
   private pay(): BuyerEffect[] {
     if (!this.terms || this.unpaidChunks === 0) return []
+    return this.sign(this.account.owed)
+  }
+
+  /**
+   * `payment_required`: a receipt for every chunk received; or, when this session has nothing unpaid,
+   * the channel's debt (SPEC.md §Channel debt): the seller delivered chunks on earlier sessions that
+   * no receipt covers, and serves no more until they are paid. The buyer pays what it knows it
+   * received and never signed for (kept by its {@link BuyerChannelAccount}), plus at most `maxDebt`
+   * for chunks it cannot vouch for (lost in flight when a connection dropped); more than that is
+   * disputed (`DEBT_DISPUTED`). A debt payment counts against `maxSpend`.
+   *
+   * @param owed - the seller's `payment_required.owed`, wei (cumulative)
+   */
+  private onPaymentRequired(owed: bigint): BuyerEffect[] {
+    if (!this.terms) return []
+    if (this.unpaidChunks > 0) return this.pay()
+    if (owed <= this.paidAmount) return []
+    const ceiling = this.account.debtCeiling(this.config.maxDebt ?? 0n)
+    if (owed > ceiling && this.account.sessions <= 1) {
+      return this.fail(
+        'DEBT_DISPUTED',
+        `the seller asks ${owed} wei on the channel; this buyer received chunks worth ${ceiling} wei`,
+      )
+    }
+    const amount = owed < ceiling ? owed : ceiling
+    if (amount <= this.paidAmount) return []
+    const cost = this.account.debtCost(amount)
+    if (this.costTaken + cost > this.config.maxSpend) return this.end('spending_cap')
+    this.account.payDebt(amount)
+    this.costTaken += cost
+    return this.sign(amount)
+  }
+
+  /**
+   * Signs a receipt for `amount` wei at the session's current point (the last chunk received, or
+   * the base): the chunks received so far, or the channel's debt.
+   */
+  private sign(amount: bigint): BuyerEffect[] {
     const receipt: ReceiptValue = {
       channelId: this.config.channelId,
-      amount: this.account.owed,
+      amount,
       seq: this.nextSeq,
       ackHash: toHex(this.ackHash),
     }

@@ -180,9 +180,18 @@ export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME
         channelId: hexField(w, 'channelId', 32),
       }
     case 'terms':
-      return { t: 'terms', ...termsFrom(w), signature: hexField(w, 'signature', 65) }
+      return {
+        t: 'terms',
+        ...termsFrom(w),
+        signature: hexField(w, 'signature', 65),
+        nonce: hexField(w, 'nonce', 32),
+      }
     case 'accept':
-      return { t: 'accept', termsDigest: hexField(w, 'termsDigest', 32) }
+      return {
+        t: 'accept',
+        termsDigest: hexField(w, 'termsDigest', 32),
+        signature: hexField(w, 'signature', 65),
+      }
     case 'payment_required':
       return {
         t: 'payment_required',
@@ -262,11 +271,20 @@ export function encodeFrame(frame: Frame): Uint8Array {
         channelId: fromHex(frame.channelId),
       })
     case 'terms': {
-      const { t: _t, signature, ...terms } = frame
-      return packr.pack({ t: 'terms', ...termsToWire(terms), signature: fromHex(signature) })
+      const { t: _t, signature, nonce, ...terms } = frame
+      return packr.pack({
+        t: 'terms',
+        ...termsToWire(terms),
+        signature: fromHex(signature),
+        nonce: fromHex(nonce),
+      })
     }
     case 'accept':
-      return packr.pack({ t: 'accept', termsDigest: fromHex(frame.termsDigest) })
+      return packr.pack({
+        t: 'accept',
+        termsDigest: fromHex(frame.termsDigest),
+        signature: fromHex(frame.signature),
+      })
     case 'payment_required':
       return packr.pack({
         t: 'payment_required',

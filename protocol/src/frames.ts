@@ -104,12 +104,22 @@ export interface Terms {
 export interface TermsFrame extends Terms {
   t: 'terms'
   signature: Hex
+  /**
+   * 32 random bytes, fresh per session, that the buyer signs in `accept` (SPEC.md §Authentication);
+   * not covered by the terms signature
+   */
+  nonce: Hex
 }
 
-/** Buyer → seller: the buyer accepts the terms whose EIP-712 digest is `termsDigest`. */
+/**
+ * Buyer → seller: the buyer accepts the terms whose EIP-712 digest is `termsDigest`, and proves it
+ * holds the channel's signer key: `signature` is that key's EIP-712 `Accept(channelId, termsDigest,
+ * nonce)` signature in the receipt domain (see `accept.ts`).
+ */
 export interface AcceptFrame {
   t: 'accept'
   termsDigest: Hex
+  signature: Hex
 }
 
 /** Seller → buyer: chunk number `seq` (0-based, counted over the whole channel). */

@@ -14,6 +14,14 @@
  */
 
 export { recoverPublicKey, SECP256K1_BACKEND } from '#secp256k1'
+export {
+  ACCEPT_TYPE,
+  ACCEPT_TYPEHASH,
+  type AcceptValue,
+  acceptDigest,
+  recoverAcceptSigner,
+  signAccept,
+} from './accept.ts'
 export { BuyerChannelAccount } from './buyerChannelAccount.ts'
 export {
   BuyerClient,
@@ -78,12 +86,14 @@ export {
   signReceipt,
   ZERO_HASH,
 } from './receipt.ts'
-export { SellerChannelLedger, type SellerLane } from './sellerChannelLedger.ts'
+export { type ChannelDebt, SellerChannelLedger, type SellerLane } from './sellerChannelLedger.ts'
 export {
   type AcceptedReceipt,
+  type ChannelAccess,
   type ChannelInfo,
   type ConnectionLiveness,
   DEFAULT_HEARTBEAT_MS,
+  DEFAULT_HELLO_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
   type ReceiptVerification,
   type SellerEffect,

@@ -1,6 +1,14 @@
 import { sendableChunks } from './creditWindow.ts'
 import type { ResumeBase } from './frames.ts'
 
+/** A channel's debt as the seller records it when the channel's last live session ends. */
+export interface ChannelDebt {
+  /** the cumulative amount every chunk delivered on the channel comes to, wei */
+  owed: bigint
+  /** the first chunk label not yet used on the channel */
+  nextSeq: number
+}
+
 /**
  * One seller session's share of a channel: what it sent and what receipts covered, in chunks of its
  * own product at its own price. Created by {@link SellerChannelLedger.join}.
@@ -50,6 +58,29 @@ export class SellerChannelLedger {
   private readonly lanes = new Set<SellerLane>()
 
   /**
+   * A ledger for a channel that has no live session in this process, seeded from the seller's store:
+   * its last durable receipt and the debt recorded when its last session ended (SPEC.md §Channel
+   * debt), so that chunks delivered and never receipted keep counting after a reconnect or a restart.
+   *
+   * @param base - the store's last durable receipt of the channel (highest cumulative amount)
+   * @param debt - the recorded debt: `owed`, the cumulative amount every chunk delivered on the
+   *   channel comes to (wei), and `nextSeq`, the first chunk label not yet used (chunks)
+   */
+  static restore(base: ResumeBase, debt: ChannelDebt | undefined): SellerChannelLedger {
+    const ledger = new SellerChannelLedger()
+    ledger.origin = base.amount
+    ledger.maxAccepted = base.amount
+    ledger.maxDurable = base.amount
+    ledger.latest = base
+    ledger.nextSeq = base.seq
+    if (debt) {
+      if (debt.owed > base.amount) ledger.sentValue = debt.owed - base.amount
+      if (debt.nextSeq > ledger.nextSeq) ledger.nextSeq = debt.nextSeq
+    }
+    return ledger
+  }
+
+  /**
    * Adds a session to the channel. The first session sets the ledger's origin from its base; later
    * ones resume from the freshest durable receipt the ledger knows.
    *
@@ -85,13 +116,48 @@ export class SellerChannelLedger {
   }
 
   /**
-   * A session ended and its receipts are stored: what it sent beyond its last durable receipt will
-   * never be paid through it, so it stops counting against the channel's credit.
+   * A session ended and its receipts are stored. What it sent beyond its last durable receipt stays
+   * owed: it is the channel's debt (SPEC.md §Channel debt), which keeps counting against the credit
+   * of the channel's later sessions until a receipt pays it.
    */
   leave(lane: SellerLane): void {
     if (!this.lanes.delete(lane)) return
-    this.sentValue -= BigInt(lane.sentChunks - lane.durableChunks) * lane.pricePerChunk
     this.endedValue += BigInt(lane.acceptedChunks) * lane.pricePerChunk
+  }
+
+  /**
+   * Wei delivered on the channel that no durable receipt covers: the sessions' unpaid chunks,
+   * including those of sessions that ended without paying them.
+   */
+  get debt(): bigint {
+    const committed = this.origin + this.sentValue
+    return committed > this.maxDurable ? committed - this.maxDurable : 0n
+  }
+
+  /**
+   * Wei of the channel's debt that no live session's own unpaid chunks account for: what earlier
+   * sessions delivered and left unpaid. A session with nothing unpaid of its own asks for it with
+   * `payment_required` (the buyer pays it with a receipt at the session's current point).
+   */
+  get inheritedDebt(): bigint {
+    let live = 0n
+    for (const l of this.lanes) live += BigInt(l.sentChunks - l.durableChunks) * l.pricePerChunk
+    const debt = this.debt
+    return debt > live ? debt - live : 0n
+  }
+
+  /** The first chunk label not yet used on the channel. */
+  get nextLabel(): number {
+    return this.nextSeq
+  }
+
+  /**
+   * The resume base a new session on this channel gets in its terms: the freshest durable receipt,
+   * the ledger's or the store's, whichever has the higher amount.
+   * @param stored - the store's last durable receipt (or the zero base)
+   */
+  baseFor(stored: ResumeBase): ResumeBase {
+    return this.latest && this.latest.amount >= stored.amount ? this.latest : stored
   }
 
   /** Live sessions on the channel. */

@@ -1,3 +1,4 @@
+import { recoverAcceptSigner } from './accept.ts'
 import { growWindow, resetWindow } from './creditWindow.ts'
 import { type ErrorCode, TrickleError } from './errors.ts'
 import {
@@ -12,7 +13,7 @@ import {
 } from './frames.ts'
 import { type Address, fromHex, type Hex, toHex } from './hex.ts'
 import { checkReceiptSignature, extendAckHash, receiptDigest, recoverReceiptSigner } from './receipt.ts'
-import { SellerChannelLedger, type SellerLane } from './sellerChannelLedger.ts'
+import { type ChannelDebt, SellerChannelLedger, type SellerLane } from './sellerChannelLedger.ts'
 import { termsDigest } from './terms.ts'
 
 /** The seller's policy for a product's sessions. */
@@ -53,6 +54,11 @@ export interface SellerPolicy {
 export const DEFAULT_HEARTBEAT_MS = 10_000
 /** Default `idleTimeoutMs`, ms: three missed heartbeats. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000
+/**
+ * Default time a connection has to send `hello`, ms (SPEC.md §Resource limits). Unlike the idle
+ * timeout, frames (e.g. `pong`s) do not extend it.
+ */
+export const DEFAULT_HELLO_TIMEOUT_MS = 5_000
 
 /** Liveness of a connection before `hello` names a product (and so a {@link SellerPolicy}). */
 export interface ConnectionLiveness {
@@ -62,6 +68,26 @@ export interface ConnectionLiveness {
   heartbeatMs?: number
   /** ms; default {@link DEFAULT_IDLE_TIMEOUT_MS} */
   idleTimeoutMs?: number
+  /**
+   * ms from `now` the connection has to send `hello`, whatever else it sends; default
+   * {@link DEFAULT_HELLO_TIMEOUT_MS}. Past it: `error HELLO_TIMEOUT`, `close resource_limit`.
+   */
+  helloTimeoutMs?: number
+}
+
+/**
+ * How an authenticated session takes its place on the channel's shared ledger (SPEC.md
+ * §Authentication): the driver decides (session cap per channel, the payer's other debts) and
+ * answers with the ledger to join, or why not.
+ */
+export interface ChannelAccess {
+  /** the ledger of the channel's live sessions, if it has any now: new terms resume from its base */
+  readonly ledger: SellerChannelLedger | undefined
+  /**
+   * Called once the buyer proved it holds the channel's key (valid `accept`).
+   * @returns the channel's ledger to join, or the refusal (`CHANNEL_BUSY`, `DEBT_OUTSTANDING`)
+   */
+  join(): SellerChannelLedger | { code: ErrorCode; message: string }
 }
 
 /** What the driver learned about the channel and product on-chain and from its receipt store. */
@@ -84,6 +110,10 @@ export interface ChannelInfo {
    * `base.seq`), chunks
    */
   nextSeq?: number
+  /** the channel's payer (per-payer limits) */
+  payer?: Address
+  /** the channel's debt recorded when its last session ended (SPEC.md §Channel debt), if any */
+  debt?: ChannelDebt
 }
 
 /** A receipt the seller accepted, to be stored durably before it counts. */
@@ -201,6 +231,12 @@ export class SellerSession {
   private readonly verification: ReceiptVerification
   /** receipts that passed every check but the signature, by seq (deferred verification) */
   private readonly verifying = new Map<number, ReceiptFrame>()
+  /** when `hello` is due (ms), while in `await_hello` */
+  private helloDeadline: number | undefined
+  /** the nonce of the terms sent, which `accept` must sign */
+  private nonce: Hex | undefined
+  /** how the session joins the channel's ledger once authenticated */
+  private access: ChannelAccess | undefined
 
   /**
    * @param signTerms - signs terms with the seller's registered key (see `signTerms`)
@@ -224,6 +260,7 @@ export class SellerSession {
       this.lastHeard = connection.now
       this.heartbeatMs = connection.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
       this.idleTimeoutMs = connection.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
+      this.helloDeadline = connection.now + (connection.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS)
     }
   }
 
@@ -267,13 +304,13 @@ export class SellerSession {
         if (frame.v !== PROTOCOL_VERSION)
           return this.fail('UNSUPPORTED_VERSION', `protocol version ${frame.v}`)
         this.phase = 'resolving'
+        this.helloDeadline = undefined
         return [{ type: 'resolve', productId: frame.productId, channelId: frame.channelId }]
       case 'accept':
         if (this.phase !== 'await_accept') return this.fail('UNEXPECTED_FRAME', 'accept without terms')
         if (frame.termsDigest !== this.digest) return this.fail('TERMS_INVALID', 'accept names other terms')
         if (now >= this.terms!.expiresAt) return this.fail('TERMS_EXPIRED', 'terms expired before accept')
-        this.phase = 'streaming'
-        return [{ type: 'subscribe' }, ...this.pump(now)]
+        return this.onAccept(frame.signature, now)
       case 'receipt':
         if (this.phase !== 'streaming') return this.fail('UNEXPECTED_FRAME', 'receipt before accept')
         return this.onReceipt(frame, now)
@@ -290,31 +327,39 @@ export class SellerSession {
    * The channel and product checked out: answer with signed terms.
    * @param info - on-chain channel state and the store's last receipt
    * @param policy - the product's pricing and window policy
-   * @param ledger - the channel's ledger shared with its other live sessions on this server (SPEC.md
-   *   §Concurrent sessions); a session of its own when absent
+   * @param channel - how the session joins the channel's ledger, shared with its other live sessions
+   *   on this server (SPEC.md §Concurrent sessions), once `accept` proves the buyer holds the
+   *   channel's key: a {@link ChannelAccess}, or a ledger to join as it is; when absent, a ledger of
+   *   its own restored from `info` (base and recorded debt)
+   * @param nonce - the terms' `nonce`, 32 bytes the buyer signs in `accept`; random when absent
    */
   resolved(
     info: ChannelInfo,
     policy: SellerPolicy,
     now: number,
-    ledger?: SellerChannelLedger,
+    channel?: SellerChannelLedger | ChannelAccess,
+    nonce: Hex = randomNonce(),
   ): SellerEffect[] {
     if (this.phase !== 'resolving') return []
     this.policy = policy
     this.heartbeatMs = policy.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
     this.idleTimeoutMs = policy.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
     this.lastHeard ??= now
-    if (ledger) this.ledger = ledger
-    const joined = this.ledger.join(
-      info.base,
-      info.nextSeq ?? info.base.seq,
-      info.deposit,
-      policy.pricePerChunk,
-      policy.window.initial,
-    )
-    this.lane = joined.lane
-    this.info = { ...info, base: joined.base }
+    const restore = () => SellerChannelLedger.restore(info.base, info.debt)
+    if (channel instanceof SellerChannelLedger) {
+      this.access = { ledger: channel, join: () => channel }
+    } else if (channel) {
+      this.access = channel
+    } else {
+      const own = restore()
+      this.access = { ledger: own, join: () => own }
+    }
+    // Nothing is taken on the channel before the buyer proves it holds the channel's key: the terms
+    // only peek at the base; the session joins the ledger on a valid `accept`.
+    const base = this.access.ledger ? this.access.ledger.baseFor(info.base) : info.base
+    this.info = { ...info, base }
     info = this.info
+    this.nonce = nonce
     this.domain = this.domainSeparator(info)
     this.nextSeq = info.base.seq
     this.ackHash = fromHex(info.base.ackHash)
@@ -345,7 +390,41 @@ export class SellerSession {
     this.terms = terms
     this.digest = termsDigest(terms)
     this.phase = 'await_accept'
-    return [{ type: 'send', frame: { t: 'terms', ...terms, signature: this.signTerms(terms) } }]
+    return [{ type: 'send', frame: { t: 'terms', ...terms, signature: this.signTerms(terms), nonce } }]
+  }
+
+  /**
+   * `accept` with the right digest, in time: its signature must recover to one of the channel's keys
+   * (SPEC.md §Authentication). Only then does the session join the channel's ledger and stream.
+   */
+  private onAccept(signature: Hex, now: number): SellerEffect[] {
+    const info = this.info!
+    let signer: Address
+    try {
+      signer = recoverAcceptSigner(
+        this.domain!,
+        { channelId: info.channelId, termsDigest: this.digest!, nonce: this.nonce! },
+        signature,
+      )
+    } catch (err) {
+      return this.fail('AUTH_FAILED', (err as TrickleError).shortMessage)
+    }
+    if (!info.signers.some((s) => s.toLowerCase() === signer)) {
+      return this.fail('AUTH_FAILED', `accept signed by ${signer}, not a key of the channel`)
+    }
+    const joined = this.access!.join()
+    if (!(joined instanceof SellerChannelLedger))
+      return this.fail(joined.code, joined.message, 'channel_unusable')
+    this.ledger = joined
+    this.lane = joined.join(
+      info.base,
+      info.nextSeq ?? info.base.seq,
+      info.deposit,
+      this.policy.pricePerChunk,
+      this.policy.window.initial,
+    ).lane
+    this.phase = 'streaming'
+    return [{ type: 'subscribe' }, ...this.pump(now)]
   }
 
   /** The channel or product is unusable (unknown, closed, wrong payee...). */
@@ -402,9 +481,10 @@ export class SellerSession {
    * A receipt from {@link SellerEffect} `persist` is durable: it now counts, and credit extends.
    */
   persisted(receipt: AcceptedReceipt, now: number): SellerEffect[] {
-    // Points start at the last durable receipt: a later one is still among them.
-    const index = receipt.seq > this.sentSeqs[0]! ? this.pointAt(receipt.seq) : -1
-    if (index > 0) {
+    // Points start at the last durable receipt: a later one is still among them (or, paying the
+    // channel's debt, that one itself at a higher amount).
+    const index = receipt.seq >= this.sentSeqs[0]! ? this.pointAt(receipt.seq) : -1
+    if (index >= 0) {
       const chunks = this.pointsFrom + index
       this.ledger.persisted(this.lane, chunks, {
         seq: receipt.seq,
@@ -461,6 +541,9 @@ export class SellerSession {
    */
   tick(now: number): SellerEffect[] {
     if (this.phase === 'closed') return []
+    if (this.phase === 'await_hello' && this.helloDeadline !== undefined && now >= this.helloDeadline) {
+      return this.fail('HELLO_TIMEOUT', 'no hello in time', 'resource_limit')
+    }
     if (this.phase === 'await_accept' && now >= this.terms!.expiresAt) {
       return this.fail('TERMS_EXPIRED', 'terms expired before accept', 'terms_rejected')
     }
@@ -486,7 +569,11 @@ export class SellerSession {
     // Read after every chunk sent: no arrays.
     return earliest(
       earliest(
-        this.phase === 'await_accept' ? this.terms!.expiresAt : this.paymentDeadline,
+        this.phase === 'await_accept'
+          ? this.terms!.expiresAt
+          : this.phase === 'await_hello'
+            ? this.helloDeadline
+            : this.paymentDeadline,
         this.pingDeadline,
       ),
       this.idleDeadline,
@@ -516,7 +603,13 @@ export class SellerSession {
 
   private onReceipt(r: ReceiptFrame, now: number): SellerEffect[] {
     const info = this.info!
-    if (r.seq <= this.accepted.seq || r.amount < this.accepted.amount) {
+    // A receipt covers more chunks, or (a payment of the channel's debt, SPEC.md §Channel debt) the
+    // same chunks for a higher amount.
+    if (
+      r.seq < this.accepted.seq ||
+      r.amount < this.accepted.amount ||
+      (r.seq === this.accepted.seq && r.amount === this.accepted.amount)
+    ) {
       return this.fail('RECEIPT_STALE', `receipt seq ${r.seq} amount ${r.amount} is not above the last one`)
     }
     if (r.seq > this.nextSeq)
@@ -662,7 +755,7 @@ export class SellerSession {
       n--
     }
     if (this.queue.length > 0 && this.paymentDeadline === undefined) {
-      if (this.unpaidChunks === 0) {
+      if (this.unpaidChunks === 0 && this.ledger.inheritedDebt === 0n) {
         if (this.ledger.exhausted(this.policy.pricePerChunk))
           return [...out, ...this.end('deposit_exhausted')]
         // Held back by the channel's other sessions' unpaid chunks: nothing to ask this buyer's
@@ -704,6 +797,11 @@ export class SellerSession {
       { type: 'close', reason },
     ]
   }
+}
+
+/** 32 random bytes as hex (WebCrypto's `getRandomValues`, in browsers and Node alike). */
+function randomNonce(): Hex {
+  return toHex(globalThis.crypto.getRandomValues(new Uint8Array(32)))
 }
 
 /** The earlier of two optional times (ms). */

@@ -65,9 +65,9 @@ const termsArb: fc.Arbitrary<Terms> = fc.record({
 const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ t: fc.constant('hello' as const), v: safeNat, productId: uint256, channelId: hexBytes(32) }),
   fc
-    .record({ terms: termsArb, signature: hexBytes(65) })
-    .map(({ terms, signature }): Frame => ({ t: 'terms', ...terms, signature })),
-  fc.record({ t: fc.constant('accept' as const), termsDigest: hexBytes(32) }),
+    .record({ terms: termsArb, signature: hexBytes(65), nonce: hexBytes(32) })
+    .map(({ terms, signature, nonce }): Frame => ({ t: 'terms', ...terms, signature, nonce })),
+  fc.record({ t: fc.constant('accept' as const), termsDigest: hexBytes(32), signature: hexBytes(65) }),
   fc.record({ t: fc.constant('chunk' as const), seq: safeNat, data: chunkData }),
   fc.record({
     t: fc.constant('receipt' as const),
@@ -320,6 +320,7 @@ function encodeTermsWire(): Record<string, unknown> {
     expiresAt: 1_700_000_000_000,
     base: { seq: 0, amount: 0n, ackHash: `0x${'00'.repeat(32)}`, signature: '0x' },
     signature: toHex(sig65),
+    nonce: toHex(hash32),
   }
   return raw.unpack(encodeFrame(terms)) as Record<string, unknown>
 }

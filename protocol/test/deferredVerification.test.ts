@@ -15,6 +15,7 @@ import {
   ZERO_HASH,
 } from '../src/index.ts'
 import {
+  acceptFrame,
   BUYER,
   buyerKey,
   CHAIN_ID,
@@ -60,7 +61,7 @@ function streamingSeller(sent: number) {
   seller.receive({ t: 'hello', v: 1, productId: PRODUCT_ID, channelId: CHANNEL_ID }, NOW)
   const terms = seller.resolved(INFO, POLICY, NOW).find((e) => e.type === 'send')
   if (terms?.type !== 'send' || terms.frame.t !== 'terms') throw new Error('no terms')
-  seller.receive({ t: 'accept', termsDigest: termsDigest(terms.frame) }, NOW)
+  seller.receive(acceptFrame(terms.frame), NOW)
   const chunks: number[] = []
   for (let i = 0; i < sent; i++) {
     for (const e of seller.offer(payload(i), NOW))

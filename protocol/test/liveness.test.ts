@@ -18,6 +18,7 @@ import {
   ZERO_HASH,
 } from '../src/index.ts'
 import {
+  acceptSigner,
   BUYER,
   buyerKey,
   CHAIN_ID,
@@ -82,6 +83,7 @@ function newBuyer(): BuyerSession {
     maxSpend: 1_000_000n * PRICE,
     domainSeparator: SEPARATOR,
     signReceipt: (r) => signReceipt(buyerKey, SEPARATOR, r),
+    signAccept: acceptSigner(),
     idleTimeoutMs: IDLE_MS,
   })
 }

@@ -15,6 +15,7 @@ import {
   ZERO_HASH,
 } from '../src/index.ts'
 import {
+  acceptSigner,
   BUYER,
   buyerKey,
   CHAIN_ID,
@@ -82,6 +83,7 @@ function buyerKnowing(knownBase: ResumeBase | undefined, maxSpend = 1_000n * PRI
     maxSpend,
     domainSeparator: SEPARATOR,
     signReceipt: (r) => signReceipt(buyerKey, SEPARATOR, r),
+    signAccept: acceptSigner(),
     ...(knownBase ? { knownBase } : {}),
   })
 }

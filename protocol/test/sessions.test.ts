@@ -27,6 +27,7 @@ import {
   ZERO_HASH,
 } from '../src/index.ts'
 import {
+  acceptSigner,
   BUYER,
   buyerKey,
   CHAIN_ID,
@@ -80,6 +81,7 @@ function buyerConfig(overrides: Partial<BuyerSessionConfig> = {}): BuyerSessionC
     maxSpend: 10_000n * PRICE,
     domainSeparator: SEPARATOR,
     signReceipt: (r) => signReceipt(buyerKey, SEPARATOR, r),
+    signAccept: acceptSigner(),
     ...overrides,
   }
 }
@@ -137,6 +139,8 @@ class Harness {
   readonly sellerSent: Frame[] = []
   /** every receipt frame the buyer sent, in order */
   readonly buyerReceipts: ReceiptFrame[] = []
+  /** every frame the buyer sent, in order */
+  readonly buyerSent: Frame[] = []
   readonly delivered: Uint8Array[] = []
   readonly offered: Uint8Array[] = []
   readonly persisted: AcceptedReceipt[] = []
@@ -196,6 +200,7 @@ class Harness {
       switch (e.type) {
         case 'send': {
           let frame: Frame | undefined = e.frame
+          this.buyerSent.push(frame)
           if (frame.t === 'receipt') {
             this.buyerReceipts.push(frame)
             if (this.interceptReceipt) frame = this.interceptReceipt(frame)
@@ -508,7 +513,12 @@ describe('SellerSession and BuyerSession', () => {
     it('accepts terms signed by the registered seller key', () => {
       const buyer = new BuyerSession(buyerConfig())
       const effects = offerTerms(buyer, termsFrom())
-      expect(effects).toEqual([{ type: 'send', frame: { t: 'accept', termsDigest: expect.any(String) } }])
+      expect(effects).toEqual([
+        {
+          type: 'send',
+          frame: { t: 'accept', termsDigest: expect.any(String), signature: expect.any(String) },
+        },
+      ])
     })
 
     it('refuses terms signed by another key with TERMS_SIGNER_MISMATCH', () => {
@@ -926,6 +936,127 @@ describe('SellerSession and BuyerSession', () => {
         ),
         { numRuns: 300 },
       )
+    })
+  })
+
+  describe('against an adversary across sessions (SPEC.md §Authentication, §Channel debt)', () => {
+    /** A session that took what it could and never paid, ended by the payment timeout. */
+    function freeRider(ledger: SellerChannelLedger, offers = 20): Harness {
+      const h = new Harness({ ledger, buyer: { account: new BuyerChannelAccount() } }).start()
+      h.interceptReceipt = () => undefined
+      h.stream(offers)
+      h.tick(h.now + POLICY.paymentTimeoutMs)
+      h.flush()
+      h.seller.leaveChannel()
+      return h
+    }
+
+    it('gives a buyer that never pays at most window.initial chunks per channel, however often it reconnects', () => {
+      const ledger = new SellerChannelLedger()
+      const sessions = Array.from({ length: 5 }, () => freeRider(ledger))
+      const chunks = sessions.map((h) => h.sellerFrames('chunk').length)
+      expect(chunks).toEqual([POLICY.window.initial, 0, 0, 0, 0])
+      // Each later session is asked for the debt first; a client with no record of those chunks
+      // (a fresh account, no maxDebt) disputes it instead of signing.
+      for (const h of sessions.slice(1)) {
+        expect(h.sellerFrames('payment_required')[0]?.owed).toBe(BigInt(POLICY.window.initial) * PRICE)
+        expect(h.buyerClose?.error?.code).toBe('DEBT_DISPUTED')
+      }
+      expect(ledger.debt).toBe(BigInt(POLICY.window.initial) * PRICE)
+    })
+
+    it('keeps the debt across a seller restart: a ledger restored from the recorded debt serves nothing more', () => {
+      const before = new SellerChannelLedger()
+      freeRider(before)
+      const recorded = { owed: before.owed, nextSeq: before.nextLabel }
+      const restored = SellerChannelLedger.restore(channelInfo().base, recorded)
+      const after = freeRider(restored)
+      expect(after.sellerFrames('chunk')).toHaveLength(0)
+      expect(after.sellerFrames('payment_required')[0]?.owed).toBe(recorded.owed)
+    })
+
+    it('lets a buyer whose connection dropped pay the chunks it received unsigned, then stream on', () => {
+      const ledger = new SellerChannelLedger()
+      const account = new BuyerChannelAccount()
+      const first = new Harness({ ledger, buyer: { account } }).start()
+      first.stream(3) // a receipt after 2 chunks (receiptEvery 2), the third unsigned
+      first.onBuyer(first.buyer.disconnected())
+      first.seller.leaveChannel()
+      expect(ledger.debt).toBe(PRICE)
+
+      const second = new Harness({ ledger, buyer: { account } }).start()
+      second.stream(12)
+      second.onBuyer(second.buyer.close())
+      second.flush()
+      const delivered = first.delivered.length + second.delivered.length
+      expect(delivered).toBe(15)
+      // One cumulative amount pays every chunk delivered on the channel, the dropped one included.
+      expect(second.persisted.at(-1)?.amount).toBe(BigInt(delivered) * PRICE)
+      expect(ledger.debt).toBe(0n)
+      expect(second.buyerClose?.error).toBeUndefined()
+    })
+
+    it('pays a debt it cannot vouch for only up to maxDebt', () => {
+      const ledger = new SellerChannelLedger()
+      freeRider(ledger)
+      const h = new Harness({
+        ledger,
+        buyer: { account: new BuyerChannelAccount(), maxDebt: BigInt(POLICY.window.initial) * PRICE },
+      }).start()
+      h.stream(6)
+      expect(h.buyerClose).toBeUndefined()
+      // The debt is paid first, with a receipt at the base's point (no chunk of this session yet).
+      expect(h.persisted[0]).toMatchObject({ seq: 0, amount: BigInt(POLICY.window.initial) * PRICE })
+      h.onBuyer(h.buyer.close())
+      h.flush()
+      expect(h.delivered).toHaveLength(6)
+      expect(h.buyer.cumulativeAmount).toBe(BigInt(POLICY.window.initial + 6) * PRICE)
+      expect(h.buyer.spent).toBe(BigInt(POLICY.window.initial + 6) * PRICE)
+    })
+
+    it('sends nothing to a session whose accept is not signed by a key of the channel (AUTH_FAILED)', () => {
+      const h = new Harness({ buyer: { signAccept: acceptSigner(wrongKey) } }).start()
+      h.stream(5)
+      expect(h.sellerClose).toEqual({ reason: 'protocol_error', code: 'AUTH_FAILED' })
+      expect(h.sellerFrames('chunk')).toHaveLength(0)
+    })
+
+    it("refuses an accept replayed from another session: its nonce is not this session's", () => {
+      const first = new Harness().start()
+      const accept = first.buyerSent.find((f) => f.t === 'accept')!
+      const seller = new SellerSession(
+        (terms) => signTerms(sellerKey, terms),
+        (info) => receiptDomainSeparator(info),
+      )
+      seller.receive({ t: 'hello', v: 1, productId: PRODUCT_ID, channelId: CHANNEL_ID }, T0)
+      seller.resolved(channelInfo(), POLICY, T0)
+      // Same channel, same policy, same clock: only the nonce differs, and the digest it signed.
+      const replayed = seller.receive(accept, T0)
+      expect(replayed.find((e) => e.type === 'close')).toEqual({
+        type: 'close',
+        reason: 'protocol_error',
+        code: 'AUTH_FAILED',
+      })
+      expect(seller.offer(payload(0), T0)).toEqual([])
+    })
+
+    it('closes a connection that sends no hello within helloTimeoutMs, whatever else it sends (HELLO_TIMEOUT)', () => {
+      const seller = new SellerSession(
+        (terms) => signTerms(sellerKey, terms),
+        (info) => receiptDomainSeparator(info),
+        { now: T0, helloTimeoutMs: 5_000, heartbeatMs: 1_000, idleTimeoutMs: 30_000 },
+      )
+      for (let t = T0 + 500; t < T0 + 5_000; t += 500) {
+        seller.receive({ t: 'ping', n: t }, t)
+        seller.receive({ t: 'pong', n: 1 }, t)
+        expect(seller.tick(t).some((e) => e.type === 'close')).toBe(false)
+      }
+      expect(seller.deadline).toBeLessThanOrEqual(T0 + 5_000)
+      expect(seller.tick(T0 + 5_000)).toContainEqual({
+        type: 'close',
+        reason: 'resource_limit',
+        code: 'HELLO_TIMEOUT',
+      })
     })
   })
 })

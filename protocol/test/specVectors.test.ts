@@ -1,8 +1,10 @@
 // The test vectors of protocol/SPEC.md §Test vectors. The constants below ARE the spec: they are
 // hard-coded on purpose (not parsed from the markdown), and the code must reproduce each of them.
-import { computeAddress, SigningKey } from 'ethers'
+import { computeAddress, SigningKey, TypedDataEncoder } from 'ethers'
 import { describe, expect, it } from 'vitest'
 import {
+  ACCEPT_TYPEHASH,
+  acceptDigest,
   decodeFrame,
   encodeFrame,
   type Frame,
@@ -13,8 +15,10 @@ import {
   type ReceiptValue,
   receiptDigest,
   receiptDomainSeparator,
+  recoverAcceptSigner,
   recoverReceiptSigner,
   recoverTermsSigner,
+  signAccept,
   signReceipt,
   signTerms,
   type Terms,
@@ -31,6 +35,12 @@ const CHAIN_ID = 31337
 const CHANNELS: Hex = '0x5FbDB2315678afecb367f032d93F642f64180aa3'
 const CHANNEL_ID: Hex = `0x${'11'.repeat(32)}`
 const CHUNK0 = new TextEncoder().encode('{"v":1}')
+/** the EIP-712 `Accept` struct, written out independently of accept.ts */
+const ACCEPT_FIELDS = [
+  { name: 'channelId', type: 'bytes32' },
+  { name: 'termsDigest', type: 'bytes32' },
+  { name: 'nonce', type: 'bytes32' },
+]
 
 const PING_HEX = '0x82a174a470696e67a16e01'
 const CHUNK_HEX = '0x83a174a56368756e6ba373657100a464617461c4077b2276223a317d'
@@ -51,10 +61,15 @@ const RECEIPT_SIGNATURE: Hex =
 const TERMS_DIGEST: Hex = '0xbff0f59a4ce5c127a639a0c6a59cdf6e05d82c17240ac20b937f85e7ae5b923f'
 const TERMS_SIGNATURE: Hex =
   '0x597308111aafa397242e5f3c9f600dc9d346e241264de5c6ab2cc018d3fb17da08a3214c0a8b243f463fea054870ed03b1316c10efc9db84df965b5271fd87461c'
+const NONCE: Hex = `0x${'22'.repeat(32)}`
+const ACCEPT_TYPEHASH_HEX: Hex = '0xe8968873fac0962b1fd218f6ffba044ec52a9bb150df3acb9adaae7331887417'
+const ACCEPT_DIGEST: Hex = '0xd70719e98e41b338d585aa9ffb1880a2b1ed2f4ac6d02382ae41e587b81932a2'
+const ACCEPT_SIGNATURE: Hex =
+  '0xf8396349a59443fa29971ebae3fc822c00ac56fb299c045c0d20048c1f2f80716a0bd25e7954af4ea8f1e2cde6701d1144ebf2dad23d57433a658c487ca427651c'
 const ACCEPT_HEX =
-  '0x82a174a6616363657074ab7465726d73446967657374c420bff0f59a4ce5c127a639a0c6a59cdf6e05d82c17240ac20b937f85e7ae5b923f'
+  '0x83a174a6616363657074ab7465726d73446967657374c420bff0f59a4ce5c127a639a0c6a59cdf6e05d82c17240ac20b937f85e7ae5b923fa97369676e6174757265c441f8396349a59443fa29971ebae3fc822c00ac56fb299c045c0d20048c1f2f80716a0bd25e7954af4ea8f1e2cde6701d1144ebf2dad23d57433a658c487ca427651c'
 const TERMS_FRAME_HEX =
-  '0xde0013a174a57465726d73a17601a970726f647563744964c40101a96368616e6e656c4964c4201111111111111111111111111111111111111111111111111111111111111111a57061796565c41470997970c51812dc3a010c7d01b50e0d17dc79c8ad70726963655065724368756e6bc40203e8ad6d61784368756e6b4279746573cd1000a677696e646f7783a7696e697469616c10a47374657010a36d6178cd0100ac72656365697074457665727908b07061796d656e7454696d656f75744d73cd1388ab6865617274626561744d73cd2710ad69646c6554696d656f75744d73cd7530af6d61785175657565644368756e6b73cd0400a86f766572666c6f77ab64726f705f6f6c64657374a7636861696e4964cd7a69a86368616e6e656c73c4145fbdb2315678afecb367f032d93f642f64180aa3a9657870697265734174d30000019b76daa800a46261736584a373657100a6616d6f756e74c400a761636b48617368c4200000000000000000000000000000000000000000000000000000000000000000a97369676e6174757265c400a97369676e6174757265c441597308111aafa397242e5f3c9f600dc9d346e241264de5c6ab2cc018d3fb17da08a3214c0a8b243f463fea054870ed03b1316c10efc9db84df965b5271fd87461c'
+  '0xde0014a174a57465726d73a17601a970726f647563744964c40101a96368616e6e656c4964c4201111111111111111111111111111111111111111111111111111111111111111a57061796565c41470997970c51812dc3a010c7d01b50e0d17dc79c8ad70726963655065724368756e6bc40203e8ad6d61784368756e6b4279746573cd1000a677696e646f7783a7696e697469616c10a47374657010a36d6178cd0100ac72656365697074457665727908b07061796d656e7454696d656f75744d73cd1388ab6865617274626561744d73cd2710ad69646c6554696d656f75744d73cd7530af6d61785175657565644368756e6b73cd0400a86f766572666c6f77ab64726f705f6f6c64657374a7636861696e4964cd7a69a86368616e6e656c73c4145fbdb2315678afecb367f032d93f642f64180aa3a9657870697265734174d30000019b76daa800a46261736584a373657100a6616d6f756e74c400a761636b48617368c4200000000000000000000000000000000000000000000000000000000000000000a97369676e6174757265c400a97369676e6174757265c441597308111aafa397242e5f3c9f600dc9d346e241264de5c6ab2cc018d3fb17da08a3214c0a8b243f463fea054870ed03b1316c10efc9db84df965b5271fd87461ca56e6f6e6365c4202222222222222222222222222222222222222222222222222222222222222222'
 
 const RECEIPT: ReceiptValue = { channelId: CHANNEL_ID, amount: 1000n, seq: 1, ackHash: ACK_HASH_1 }
 
@@ -107,6 +122,22 @@ describe('SPEC.md test vectors', () => {
     )
   })
 
+  it('computes the accept digest and signature, and ethers encodes the same typed data', () => {
+    const value = { channelId: CHANNEL_ID, termsDigest: TERMS_DIGEST, nonce: NONCE }
+    expect(ACCEPT_TYPEHASH).toBe(ACCEPT_TYPEHASH_HEX)
+    expect(acceptDigest(DOMAIN_SEPARATOR, value)).toBe(ACCEPT_DIGEST)
+    const types = { Accept: ACCEPT_FIELDS }
+    const domain = {
+      name: 'Trickle StreamChannels',
+      version: '1',
+      chainId: CHAIN_ID,
+      verifyingContract: CHANNELS,
+    }
+    expect(TypedDataEncoder.hash(domain, types, value)).toBe(ACCEPT_DIGEST)
+    expect(signAccept(BUYER_KEY, DOMAIN_SEPARATOR, value)).toBe(ACCEPT_SIGNATURE)
+    expect(recoverAcceptSigner(DOMAIN_SEPARATOR, value, ACCEPT_SIGNATURE)).toBe(BUYER_ADDRESS.toLowerCase())
+  })
+
   it('computes the terms digest and signature', () => {
     expect(termsDigest(TERMS)).toBe(TERMS_DIGEST)
     expect(signTerms(SELLER_KEY, TERMS)).toBe(TERMS_SIGNATURE)
@@ -127,8 +158,8 @@ describe('SPEC.md test vectors', () => {
       { t: 'receipt', seq: 1, amount: 1000n, ackHash: ACK_HASH_1, signature: RECEIPT_SIGNATURE },
       RECEIPT_FRAME_HEX,
     ],
-    ['accept', { t: 'accept', termsDigest: TERMS_DIGEST }, ACCEPT_HEX],
-    ['terms', { t: 'terms', ...TERMS, signature: TERMS_SIGNATURE }, TERMS_FRAME_HEX],
+    ['accept', { t: 'accept', termsDigest: TERMS_DIGEST, signature: ACCEPT_SIGNATURE }, ACCEPT_HEX],
+    ['terms', { t: 'terms', ...TERMS, signature: TERMS_SIGNATURE, nonce: NONCE }, TERMS_FRAME_HEX],
   ]
 
   for (const [name, frame, hex] of frames) {

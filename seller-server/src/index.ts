@@ -14,7 +14,15 @@
  */
 
 export { airQualityProducts } from './airQualityProducts.ts'
-export { ChannelLedgers, type ChannelMembership, DEFAULT_MAX_SESSIONS_PER_CHANNEL } from './channelLedgers.ts'
+export {
+  type ChannelLedgerOptions,
+  ChannelLedgers,
+  type ChannelMembership,
+  DEFAULT_MAX_IDLE_LEDGERS,
+  DEFAULT_MAX_INDEBTED_CHANNELS_PER_PAYER,
+  DEFAULT_MAX_SESSIONS_PER_CHANNEL,
+  type JoinRefusal,
+} from './channelLedgers.ts'
 export { type ClaimSender, sendClaim, trackClaim } from './claimTransaction.ts'
 export { type IpfsNode, startIpfsNode } from './ipfsNode.ts'
 export {

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { Worker } from 'node:worker_threads'
-import { type AcceptedReceipt, type Hex, TrickleError } from '@trickle/protocol'
+import { type AcceptedReceipt, type ChannelDebt, type Hex, TrickleError } from '@trickle/protocol'
 import type { ReceiptRow, WriterInit, WriterReply, WriterRequest } from './receiptWriterWorker.ts'
 
 /** A receipt as stored: what the buyer signed, plus when it was stored (ms since the epoch). */
@@ -95,6 +95,16 @@ export interface ReceiptStore {
   retireChannel(channelId: Hex, reason: string): Promise<number>
   /** Receipts {@link ReceiptStore.retireChannel} moved out of a channel, in seq order. */
   retiredReceipts(channelId: Hex): Promise<(StoredReceipt & { retiredAt: number; reason: string })[]>
+  /**
+   * The debt recorded for a channel when its last session ended (SPEC.md §Channel debt): what every
+   * chunk delivered on it comes to, and its first unused chunk label.
+   */
+  channelDebt(channelId: Hex): Promise<ChannelDebt | undefined>
+  /**
+   * Records (or, with `undefined`, clears) a channel's debt.
+   * @throws TrickleError `STORE_FAILED`
+   */
+  setChannelDebt(channelId: Hex, debt: ChannelDebt | undefined): Promise<void>
   /** A small persistent value, e.g. the block the settlement worker has read events up to. */
   getMeta(key: string): Promise<string | undefined>
   setMeta(key: string, value: string): Promise<void>
@@ -254,9 +264,19 @@ const MAX_BATCH = 512
 const BUSY_TIMEOUT_MS = 5_000
 /** Settings of both connections: WAL, an fsync per commit, and the lock wait above. */
 const CONNECTION_PRAGMAS = `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};`
-/** One receipt row, its columns in {@link ReceiptRow} order; a receipt already stored is left as it is. */
-const INSERT_RECEIPT = `INSERT OR IGNORE INTO receipts (channel_id, seq, amount, ack_hash, signature, signer, product_id, stored_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+/**
+ * One receipt row, its columns in {@link ReceiptRow} order. A receipt already stored at that `seq` is
+ * left as it is, unless the new one pays more for the same chunks (a buyer paying the channel's debt
+ * re-signs its current point at a higher amount, SPEC.md §Channel debt). Amounts are decimal text
+ * without leading zeros: longer is larger, equal lengths compare as text.
+ */
+const INSERT_RECEIPT = `INSERT INTO receipts (channel_id, seq, amount, ack_hash, signature, signer, product_id, stored_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (channel_id, seq) DO UPDATE SET
+       amount = excluded.amount, ack_hash = excluded.ack_hash, signature = excluded.signature,
+       signer = excluded.signer, product_id = excluded.product_id, stored_at = excluded.stored_at
+     WHERE length(excluded.amount) > length(receipts.amount)
+        OR (length(excluded.amount) = length(receipts.amount) AND excluded.amount > receipts.amount)`
 
 /** A save handed to the writer thread, waiting for its transaction. */
 interface QueuedSave {
@@ -279,7 +299,7 @@ const storeFailed = (cause: unknown, details?: string) =>
  * Receipts of a file-backed store are written by a writer thread (`worker_threads`) with a
  * connection of its own, so the seller's event loop does not wait for SQLite's fsync or WAL
  * checkpoints. The writer commits by group commit: while one transaction commits, arriving receipts
- * queue, and the next transaction (`BEGIN IMMEDIATE`, `INSERT OR IGNORE` × n, `COMMIT`) writes all of
+ * queue, and the next transaction (`BEGIN IMMEDIATE`, an upsert × n, `COMMIT`) writes all of
  * them (at most 512) with one fsync. Receipts saved in one tick while the writer is idle share a
  * transaction too. `save()` resolves once the transaction holding its receipt committed; SQLite's
  * WAL makes it visible to every later read on the main connection. Reads, claims, meta and
@@ -362,6 +382,9 @@ export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}
   const upsertMeta = db.prepare(
     'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
   )
+  const deleteMeta = db.prepare('DELETE FROM meta WHERE key = ?')
+  /** channel debts live in `meta` as `debt:<channel id>` → `<owed wei>:<next seq>` */
+  const debtKey = (channelId: Hex) => `debt:${channelId.toLowerCase()}`
 
   let receiptCommits = 0
   let closed = false
@@ -574,6 +597,19 @@ export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}
         retiredAt: Number(row.retired_at),
         reason: row.reason as string,
       }))
+    },
+    async channelDebt(channelId) {
+      const row = selectMeta.get(debtKey(channelId)) as Row | undefined
+      const match = /^(\d+):(\d+)$/.exec((row?.value as string | undefined) ?? '')
+      return match ? { owed: BigInt(match[1]!), nextSeq: Number(match[2]) } : undefined
+    },
+    async setChannelDebt(channelId, debt) {
+      try {
+        if (debt) upsertMeta.run(debtKey(channelId), `${debt.owed}:${debt.nextSeq}`)
+        else deleteMeta.run(debtKey(channelId))
+      } catch (cause) {
+        throw new TrickleError('STORE_FAILED', 'could not record the channel debt', { cause })
+      }
     },
     async getMeta(key) {
       const row = selectMeta.get(key) as Row | undefined

@@ -44,7 +44,8 @@ export async function retireForeignReceipts(
  * the channel exists, is open, pays this seller, and is in the native token.
  *
  * Stored receipts that cannot belong to this channel (see {@link receiptFitsChannel}) are retired
- * from the store and the session starts from zero.
+ * from the store (with the channel's recorded debt) and the session starts from zero. The channel's
+ * recorded debt (SPEC.md §Channel debt) comes back in `debt`.
  *
  * @param now - ms since the epoch (decides whether a previous signer is still valid)
  * @returns the {@link ChannelInfo} the seller session needs
@@ -73,15 +74,19 @@ export async function resolveChannel(
   }
   if (view.token !== ZeroAddress)
     throw new TrickleError('CHANNEL_NOT_OPEN', 'only native-token channels are served')
+  const channelId = request.channelId
   const signers: Address[] = [view.payer as Address]
   if (view.signer !== ZeroAddress) signers.push(view.signer as Address)
   if (view.previousSigner !== ZeroAddress && view.previousSignerValidUntil * 1000n > BigInt(now)) {
     signers.push(view.previousSigner as Address)
   }
-  let last = await store.latest(request.channelId)
+  let last = await store.latest(channelId)
+  let debt = await store.channelDebt(channelId)
   if (last && !receiptFitsChannel(last, view)) {
     await retireForeignReceipts(store, last, log)
     last = undefined
+    if (debt) await store.setChannelDebt(channelId, undefined)
+    debt = undefined
     if (view.claimed > 0n) {
       throw new TrickleError('RESUME_MISMATCH', 'the channel has claims this seller holds no receipts for')
     }
@@ -93,10 +98,12 @@ export async function resolveChannel(
     channels: request.channels,
     payee: request.payee,
     deposit: view.deposit,
+    payer: view.payer as Address,
     signers,
+    ...(debt ? { debt } : {}),
     base: last
       ? { seq: last.seq, amount: last.amount, ackHash: last.ackHash, signature: last.signature }
       : { seq: 0, amount: 0n, ackHash: ZERO_HASH, signature: '0x' },
-    nextSeq: last ? await store.highestSeq(request.channelId) : 0,
+    nextSeq: last ? await store.highestSeq(channelId) : 0,
   }
 }

@@ -14,7 +14,7 @@ import { JsonRpcProvider, Wallet } from 'ethers'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type LocalMarketplace, startLocalMarketplace } from '../src/index.ts'
-import { connectRaw, type RawClient } from './helpers/rawClient.ts'
+import { acceptFor, connectRaw, type RawClient } from './helpers/rawClient.ts'
 
 const WINDOW = { initial: 8, step: 8, max: 64 }
 
@@ -70,7 +70,7 @@ describe('seller server under bad input', () => {
     const raw = await connectRaw(market.seller.url)
     raw.sendFrame({ t: 'hello', v: 1, productId, channelId })
     const terms = await raw.next('terms')
-    raw.sendFrame({ t: 'accept', termsDigest: termsDigest(terms) })
+    raw.sendFrame(acceptFor(terms, payer.signingKey))
     return { raw, channelId, terms }
   }
 

@@ -170,7 +170,10 @@ describe('seller server under a fuzz run', () => {
             url: seller.url,
             phase: plan.phase,
             ...(channel
-              ? { hello: { t: 'hello', v: 1, productId: product.productId, channelId: channel } }
+              ? {
+                  hello: { t: 'hello', v: 1, productId: product.productId, channelId: channel },
+                  signerKey: attacker.buyer.sessionKey,
+                }
               : {}),
             abort: plan.abort,
             timeoutMs: 15_000,

@@ -17,7 +17,7 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type LocalMarketplace, type SessionEnd, startLocalMarketplace } from '../src/index.ts'
-import { connectRaw } from './helpers/rawClient.ts'
+import { acceptFor, connectRaw } from './helpers/rawClient.ts'
 
 const HEARTBEAT_MS = 500
 const IDLE_MS = 3_000
@@ -154,7 +154,7 @@ describe('seller server liveness and back-pressure', () => {
     while (!frames.some((f) => f.t === 'terms')) await new Promise((r) => setTimeout(r, 10))
     const terms = frames.find((f) => f.t === 'terms')!
     if (terms.t !== 'terms') throw new Error('no terms')
-    ws.send(encodeFrame({ t: 'accept', termsDigest: termsDigest(terms) }))
+    ws.send(encodeFrame(acceptFor(terms, buyer.sessionKey)))
     await new Promise((r) => setTimeout(r, 50))
     ;(ws as unknown as { _socket: Socket })._socket.pause()
 

@@ -1,5 +1,13 @@
 import { SigningKey, Wallet } from 'ethers'
-import { type Hex, receiptDomainSeparator } from '../../src/index.ts'
+import {
+  type AcceptValue,
+  type Frame,
+  type Hex,
+  receiptDomainSeparator,
+  signAccept,
+  type TermsFrame,
+  termsDigest,
+} from '../../src/index.ts'
 
 /** Fixed keys and ids shared by the in-memory session tests (never funded, never on a chain). */
 export const sellerKey = new SigningKey(`0x${'00'.repeat(31)}03`)
@@ -16,3 +24,27 @@ export const CHANNEL_ID: Hex = `0x${'ab'.repeat(32)}`
 export const PRODUCT_ID = 7n
 /** receipt domain separator of CHAIN_ID and CHANNELS */
 export const SEPARATOR = receiptDomainSeparator({ chainId: CHAIN_ID, channels: CHANNELS })
+
+/**
+ * The `accept` a buyer holding `key` sends for a `terms` frame: its digest and the key's EIP-712
+ * `Accept` signature over it and the terms' nonce (SPEC.md §Authentication).
+ */
+export function acceptFrame(
+  terms: TermsFrame,
+  key: SigningKey = buyerKey,
+  separator: Hex = SEPARATOR,
+): Extract<Frame, { t: 'accept' }> {
+  const digest = termsDigest(terms)
+  const signature = signAccept(key, separator, {
+    channelId: terms.channelId,
+    termsDigest: digest,
+    nonce: terms.nonce,
+  })
+  return { t: 'accept', termsDigest: digest, signature }
+}
+
+/** Signs accepts with `key` in {@link SEPARATOR}'s domain: the `signAccept` of a BuyerSessionConfig. */
+export const acceptSigner =
+  (key: SigningKey = buyerKey) =>
+  (accept: AcceptValue) =>
+    signAccept(key, SEPARATOR, accept)

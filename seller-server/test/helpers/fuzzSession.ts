@@ -6,9 +6,11 @@ import {
   type Hex,
   termsDigest,
 } from '@trickle/protocol'
+import type { SigningKey } from 'ethers'
 import WebSocket from 'ws'
 import type { FuzzPhase, SessionTranscript } from './expectedReplies.ts'
 import type { FuzzMessage } from './fuzzFrames.ts'
+import { acceptFor } from './rawClient.ts'
 
 /** One hostile session: how far to drive it honestly, then what to send. */
 export interface FuzzSessionPlan {
@@ -16,6 +18,8 @@ export interface FuzzSessionPlan {
   phase: FuzzPhase
   /** the honest `hello` (a real open channel) for phases after `await_hello` */
   hello?: HelloFrame
+  /** the key of that channel's signer: it signs the `accept` (SPEC.md §Authentication) */
+  signerKey?: SigningKey
   /** builds the fuzz messages once the prefix is done (the terms digest is known then) */
   messages(termsDigest: Hex | undefined): FuzzMessage[]
   /** drop the TCP connection right after sending, without a close handshake */
@@ -116,7 +120,7 @@ export async function runFuzzSession(plan: FuzzSessionPlan): Promise<FuzzSession
     }
     digest = termsDigest(terms)
     frames.length = 0
-    if (plan.phase === 'streaming') ws.send(encodeFrame({ t: 'accept', termsDigest: digest }))
+    if (plan.phase === 'streaming') ws.send(encodeFrame(acceptFor(terms, plan.signerKey!)))
   }
 
   const messages = plan.messages(digest)

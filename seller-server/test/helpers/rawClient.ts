@@ -1,5 +1,31 @@
-import { decodeFrame, encodeFrame, type Frame } from '@trickle/protocol'
+import {
+  type AcceptFrame,
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  receiptDomainSeparator,
+  signAccept,
+  type TermsFrame,
+  termsDigest,
+} from '@trickle/protocol'
+import type { SigningKey } from 'ethers'
 import WebSocket from 'ws'
+
+/**
+ * The `accept` of `terms` by a buyer holding `key` (the channel's signer or payer key): the terms
+ * digest and the key's EIP-712 `Accept` signature over it and the terms' nonce (SPEC.md
+ * §Authentication), in the receipt domain of the terms' chain and contract.
+ */
+export function acceptFor(terms: TermsFrame, key: SigningKey): AcceptFrame {
+  const digest = termsDigest(terms)
+  const separator = receiptDomainSeparator({ chainId: terms.chainId, channels: terms.channels })
+  const signature = signAccept(key, separator, {
+    channelId: terms.channelId,
+    termsDigest: digest,
+    nonce: terms.nonce,
+  })
+  return { t: 'accept', termsDigest: digest, signature }
+}
 
 /** A bare protocol client for tests: sends any bytes, records every frame and how the socket closed. */
 export interface RawClient {
