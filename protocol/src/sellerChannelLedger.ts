@@ -33,16 +33,17 @@ export interface SellerLane {
  * - every chunk gets a channel-wide `seq` label from {@link assignSeq}, so receipt `seq`s never collide
  *   across sessions;
  * - the value committed (`origin` + everything sent since) never passes the deposit;
- * - the value sent but not covered by the highest durable cumulative amount never passes the sum of
- *   the live sessions' windows × their prices, so one session cannot run up credit on another's
- *   receipts.
+ * - the value sent but not covered by the highest durable cumulative amount (the channel's debt,
+ *   which outlives the sessions that ran it up) never passes the largest of the live sessions'
+ *   windows × their prices, so neither more sessions nor reconnects buy more unpaid data.
  *
- * Pure: no I/O, no clock. With one session it reduces to the single-session rules exactly.
+ * Pure: no I/O, no clock. With one session and no earlier debt it reduces to the single-session
+ * rules exactly.
  */
 export class SellerChannelLedger {
   /** the channel's cumulative amount when the ledger started (its durable base then), wei */
   private origin = 0n
-  /** wei sent on the channel since `origin`, less the unpaid value of sessions that ended */
+  /** wei sent on the channel since `origin` (restored: the recorded debt above the base) */
   private sentValue = 0n
   /** wei the accepted receipts of ended sessions covered */
   private endedValue = 0n
@@ -185,8 +186,14 @@ export class SellerChannelLedger {
     const unpaid = lane.sentChunks - lane.durableChunks
     if (unpaid >= lane.window) return 0 // the window alone says no: skip the value sums
     const headroom = this.depositWei - this.owed
-    let credit = -(this.origin + this.sentValue - this.maxDurable)
-    for (const l of this.lanes) credit += BigInt(l.window) * l.pricePerChunk
+    // The channel's credit is the largest window of its live sessions, not their sum: otherwise a
+    // buyer that never pays would take one window per session it opens (SPEC.md §Channel debt).
+    let largest = 0n
+    for (const l of this.lanes) {
+      const value = BigInt(l.window) * l.pricePerChunk
+      if (value > largest) largest = value
+    }
+    const credit = largest - (this.origin + this.sentValue - this.maxDurable)
     return sendableChunks(lane.window, unpaid, headroom < credit ? headroom : credit, 0n, lane.pricePerChunk)
   }
 
