@@ -965,6 +965,19 @@ describe('SellerSession and BuyerSession', () => {
       expect(ledger.debt).toBe(BigInt(POLICY.window.initial) * PRICE)
     })
 
+    it('gives 16 concurrent sessions of a buyer that never pays one window in all, not one each', () => {
+      const ledger = new SellerChannelLedger()
+      const sessions = Array.from({ length: 16 }, () => {
+        const h = new Harness({ ledger, buyer: { account: new BuyerChannelAccount() } }).start()
+        h.interceptReceipt = () => undefined
+        return h
+      })
+      for (const h of sessions) h.stream(8)
+      const chunks = sessions.reduce((n, h) => n + h.sellerFrames('chunk').length, 0)
+      expect(chunks).toBe(POLICY.window.initial)
+      expect(ledger.debt).toBe(BigInt(POLICY.window.initial) * PRICE)
+    })
+
     it('keeps the debt across a seller restart: a ledger restored from the recorded debt serves nothing more', () => {
       const before = new SellerChannelLedger()
       freeRider(before)
