@@ -19,8 +19,13 @@ import { runFuzzSession } from './helpers/fuzzSession.ts'
 
 /** Fixed, printed, and overridable (`TRICKLE_FUZZ_SEED=…`) so a failing run reproduces. */
 const SEED = Number(process.env.TRICKLE_FUZZ_SEED ?? 0x7c1e5eed)
-/** Fuzz messages to send in total (the issue asks for at least 100 000). */
-const FRAMES = Number(process.env.TRICKLE_FUZZ_FRAMES ?? 100_000)
+/**
+ * Fuzz messages to send in total: a small run in the normal suite; `npm run stress` runs the same
+ * test with the 100 000 the fuzz issue asks for (fuzz.stress.ts), outside the timed suite.
+ */
+const FRAMES = Number(process.env.TRICKLE_FUZZ_FRAMES ?? 5_000)
+/** Generous, so a busy machine never fails the run: the verdict is by count, never by time. */
+const timeout = 120_000 + FRAMES * 10 // ms
 /** Sessions open at once. */
 const CONCURRENCY = 48
 /** Sessions that carry one oversize message (each is 256 KiB – 1 MiB, so only a few). */
@@ -86,7 +91,9 @@ describe('seller server under a fuzz run', () => {
     await market?.stop()
   })
 
-  it('answers 100 000 random and mutated frames with typed errors, keeps serving, and frees every session', async () => {
+  it(`answers ${FRAMES} random and mutated frames with typed errors, keeps serving, and frees every session`, {
+    timeout,
+  }, async () => {
     const { seller } = market
     const gc = collector()
     const product = seller.products[0]!
@@ -283,7 +290,7 @@ describe('seller server under a fuzz run', () => {
     expect(summary).toMatchObject({ reason: 'buyer_closed', chunks: honestSeqs.length })
     expect(summary.paid).toBe(price * BigInt(honestSeqs.length))
     expect(honestSeqs).toEqual(Array.from({ length: honestSeqs.length }, (_, i) => i))
-    expect(duringRun).toBeGreaterThan(50)
+    expect(duringRun).toBeGreaterThan(Math.min(50, FRAMES / 500))
     // Every session ended and memory came back.
     expect(seller.sessionCount).toBe(0)
     expect(health.sessions).toBe(0)
@@ -300,5 +307,5 @@ describe('seller server under a fuzz run', () => {
     for await (const c of fresh) freshSeqs.push(c.seq)
     expect(await fresh.finished).toMatchObject({ chunks: 20, reason: 'done', paid: price * 20n })
     expect(freshSeqs).toEqual(Array.from({ length: 20 }, (_, i) => i))
-  }, 90_000)
+  })
 })
