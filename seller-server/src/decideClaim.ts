@@ -22,8 +22,8 @@ export interface SettlementPolicy {
   minClaimOnSessionEnd: bigint
   /**
    * a claim on session end must pay at least this many times its own estimated cost (estimated gas ×
-   * `eth_gasPrice`). Without it a buyer could make the seller spend more gas than it earns with
-   * sessions of one chunk. 0 turns the gas-based floor off.
+   * `eth_gasPrice`); 1 (the default): never more gas than it brings. Without it a buyer could make
+   * the seller spend ~50× what it earns with sessions of one chunk. 0 turns the gas-based floor off.
    */
   sessionEndCostMultiple: number
   /**
@@ -54,15 +54,14 @@ export interface SettlementPolicy {
 }
 
 /**
- * Default {@link SettlementPolicy}: 0.01 ETH threshold; claims on session end when they pay at least
- * twice their gas; claims by age after 1 h when they pay at least their gas; gas limit = estimate
- * + 25 %; 1 s event polls, a sweep a minute.
+ * Default {@link SettlementPolicy}: 0.01 ETH threshold; claims on session end and by age (after 1 h)
+ * when they pay at least their own gas; gas limit = estimate + 25 %; 1 s event polls, a sweep a minute.
  */
 export const DEFAULT_SETTLEMENT_POLICY: SettlementPolicy = {
   claimThreshold: 10n ** 16n,
   claimOnSessionEnd: true,
   minClaimOnSessionEnd: 0n,
-  sessionEndCostMultiple: 2,
+  sessionEndCostMultiple: 1,
   maxUnclaimedAgeMs: 3_600_000,
   ageClaimCostMultiple: 1,
   claimGasMarginPercent: 25,

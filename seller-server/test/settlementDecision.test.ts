@@ -36,26 +36,27 @@ function situation(overrides: Partial<ClaimSituation> = {}): ClaimSituation {
 }
 
 describe('decideClaim', () => {
-  it('defers a session end whose claim would pay less than twice its gas (a 1-chunk session)', () => {
+  it('defers a session end whose claim would pay less than its gas (a 1-chunk session)', () => {
     expect(decideClaim(situation({ trigger: 'session_end' }), policy)).toEqual({
       claim: false,
       reason: 'below_session_end_minimum',
-      minimum: 2n * COST,
+      minimum: COST,
     })
   })
 
-  it('claims on session end from twice the claim cost, or the fixed minimum when that is higher', () => {
+  it('claims on session end from the claim cost (times the multiple), or the fixed minimum when that is higher', () => {
     const end = (unclaimed: bigint, p: Partial<SettlementPolicy> = {}) =>
       decideClaim(situation({ trigger: 'session_end', unclaimed }), { ...policy, ...p })
-    expect(end(2n * COST - 1n).claim).toBe(false)
-    expect(end(2n * COST)).toEqual({ claim: true, reason: 'session_end' })
-    expect(end(2n * COST, { minClaimOnSessionEnd: 3n * COST })).toMatchObject({ minimum: 3n * COST })
+    expect(end(COST - 1n).claim).toBe(false)
+    expect(end(COST)).toEqual({ claim: true, reason: 'session_end' })
+    expect(end(COST, { sessionEndCostMultiple: 2 })).toMatchObject({ claim: false, minimum: 2n * COST })
+    expect(end(2n * COST, { sessionEndCostMultiple: 2 }).claim).toBe(true)
+    expect(end(COST, { minClaimOnSessionEnd: 3n * COST })).toMatchObject({ minimum: 3n * COST })
     expect(end(3n * COST, { minClaimOnSessionEnd: 3n * COST }).claim).toBe(true)
-    expect(end(COST, { sessionEndCostMultiple: 1 }).claim).toBe(true)
     expect(end(COST / 2n, { sessionEndCostMultiple: 0.5 }).claim).toBe(true)
     expect(end(1n, { sessionEndCostMultiple: 0 }).claim).toBe(true)
     expect(end(10n ** 18n, { claimOnSessionEnd: false })).toEqual({ claim: true, reason: 'threshold' })
-    expect(end(2n * COST, { claimOnSessionEnd: false })).toEqual({ claim: false, reason: 'below_threshold' })
+    expect(end(COST, { claimOnSessionEnd: false })).toEqual({ claim: false, reason: 'below_threshold' })
   })
 
   it('without a cost applies only the fixed session-end minimum, and asks for the cost', () => {
@@ -141,7 +142,7 @@ describe('decideClaim', () => {
     }
   })
 
-  it('sends no claim that costs more than its multiple of what it pays unless a deadline, the threshold or a manual call says so', () => {
+  it('sends no claim that costs more gas than it pays unless a deadline, the threshold or a manual call says so', () => {
     const trigger = fc.constantFrom<ClaimTrigger>('threshold', 'session_end', 'age', 'sweep', 'pending')
     fc.assert(
       fc.property(
@@ -165,7 +166,7 @@ describe('decideClaim', () => {
           }
           if (decision.reason === 'session_end') {
             expect(trigger).toBe('session_end')
-            expect(unclaimed).toBeGreaterThanOrEqual(2n * claimCost)
+            expect(unclaimed).toBeGreaterThanOrEqual(claimCost)
           }
           expect(['threshold', 'age', 'session_end']).toContain(decision.reason)
         },
