@@ -4,10 +4,11 @@
  * {@link Benchmark} from its own file and list it in `benchmarks` below.
  */
 import { gasBenchmark } from './gas.ts'
+import { hostileBenchmark } from './hostile.ts'
 import { protocolBenchmark } from './protocol.ts'
 import { type Benchmark, describeMachine, meetsGoal, readResults, recordResults } from './results.ts'
 
-const benchmarks: Benchmark[] = [gasBenchmark, protocolBenchmark]
+const benchmarks: Benchmark[] = [gasBenchmark, protocolBenchmark, hostileBenchmark]
 
 const requested = process.argv.slice(2)
 const unknown = requested.filter((name) => !benchmarks.some((benchmark) => benchmark.name === name))

@@ -14,6 +14,7 @@ import {
 import type { Logger } from 'pino'
 import WebSocket from 'ws'
 import type { ChannelLedgers, ChannelMembership } from './channelLedgers.ts'
+import { type ConnectionGate, DEFAULT_CONNECTION_LIMITS, type LimitRefusal } from './connectionLimits.ts'
 import type { ReceiptStore } from './receiptStore.ts'
 import type { ReceiptVerifier } from './receiptVerifier.ts'
 
@@ -45,7 +46,25 @@ export interface SessionContext {
   onSessionEnd(end: SessionEnd): void
   /** the shared ledgers of channels with live sessions (concurrent sessions share one per channel) */
   ledgers: ChannelLedgers
+  /**
+   * asked before a `hello` is served: why the seller cannot take receipts now (store failed, chain
+   * unreachable), or undefined when it can; the session is then refused with that code
+   */
+  admit?: () => { code: Extract<ErrorCode, 'STORE_FAILED' | 'CHAIN_UNAVAILABLE'>; message: string } | undefined
   maxFrameBytes: number
+  /**
+   * admission of inbound frames and `hello`s by rate (per connection, client address and server; see
+   * `ConnectionGuard`): a refusal ends the session with `error RATE_LIMITED` and `close
+   * resource_limit`. No rate limit when absent
+   */
+  gate?: ConnectionGate
+  /**
+   * bytes that frames other than chunks (pongs, pings, errors) may add to the send buffer above the
+   * highest point chunks took it to (chunks are held back at the product's `maxBufferedBytes`); past
+   * it the session ends with `error SEND_BUFFER_FULL` and `close resource_limit` (default
+   * `DEFAULT_CONNECTION_LIMITS.sendBufferAllowanceBytes`, 64 KiB)
+   */
+  sendBufferAllowanceBytes?: number
   /** recovers receipt signers off the event loop; inline in the session when absent */
   verifier?: ReceiptVerifier
   /**
@@ -190,14 +209,53 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     apply(session.transportDrained(Date.now()))
   }
 
+  const sendBufferAllowance =
+    ctx.sendBufferAllowanceBytes ?? DEFAULT_CONNECTION_LIMITS.sendBufferAllowanceBytes
+  /** the highest `ws.bufferedAmount` right after a chunk was sent (the session's back-pressure bounds it) */
+  let chunkMark = 0
+  let refused = false
+  /**
+   * Ends the session for a resource limit: sends `error {code}` and `close resource_limit` best effort
+   * and destroys the socket, at once when its send buffer is the problem, else once the buyer
+   * completes the close handshake or after the close grace. A flooding buyer is not read any more
+   * (`stopReading`): its close handshake cannot complete, it waits for the grace.
+   */
+  const refuse = (refusal: LimitRefusal, stopReading: boolean) => {
+    if (refused || ended) return
+    refused = true
+    closeReason = 'resource_limit'
+    closeCode = refusal.code
+    ctx.log.debug({ code: refusal.code, channelId }, 'session ended for a resource limit')
+    if (stopReading) ws.pause()
+    if (ws.readyState === WebSocket.OPEN) {
+      ws.send(encodeFrame({ t: 'error', code: refusal.code, message: refusal.message }))
+      ws.send(encodeFrame({ t: 'close', reason: 'resource_limit', message: refusal.message }))
+      ws.close(1008, 'resource_limit')
+    }
+    if (refusal.code === 'SEND_BUFFER_FULL') ws.terminate()
+    else closeTimer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref()
+  }
+
   const sendFrame = (frame: Parameters<typeof encodeFrame>[0]) => {
     if (ws.readyState !== WebSocket.OPEN) return
     const bytes = encodeFrame(frame)
+    // Chunks stop at the high-water mark (back-pressure); nothing else may pile up beyond the
+    // allowance, e.g. pongs to a buyer that pings and never reads.
+    if (
+      frame.t !== 'chunk' &&
+      ws.bufferedAmount + bytes.byteLength > Math.max(maxBufferedBytes, chunkMark) + sendBufferAllowance
+    ) {
+      return refuse(
+        { code: 'SEND_BUFFER_FULL', message: 'the buyer does not read what the seller sends' },
+        true,
+      )
+    }
     // Only a write that may take the buffer past half the mark needs to report its completion: the
     // last of those resumes a full transport. Skipping the callback elsewhere saves a tick per chunk.
     ws.send(bytes, ws.bufferedAmount + bytes.byteLength > maxBufferedBytes / 2 ? onWritten : undefined)
     const buffered = ws.bufferedAmount
     if (buffered > peakBufferedBytes) peakBufferedBytes = buffered
+    if (frame.t === 'chunk' && buffered > chunkMark) chunkMark = buffered
     if (!transportFull && buffered >= maxBufferedBytes) {
       transportFull = true
       session.transportFull()
@@ -336,14 +394,26 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
   }
 
   ws.on('message', (data: Buffer, isBinary: boolean) => {
+    // A paused socket may still deliver what it had read.
+    if (refused) return
     let frame: ReturnType<typeof decodeFrame>
     try {
       if (!isBinary) throw new TrickleError('FRAME_MALFORMED', 'text frames are not part of the protocol')
+      // Frames over the size limit end the session below without being decoded; the rest are charged
+      // to the rate limits before decoding.
+      if (ctx.gate && data.byteLength <= ctx.maxFrameBytes) {
+        const limited = ctx.gate.frame(data.byteLength, performance.now())
+        if (limited) return refuse(limited, true)
+      }
       frame = decodeFrame(data, ctx.maxFrameBytes)
     } catch (err) {
       const e = err instanceof TrickleError ? err : new TrickleError('FRAME_MALFORMED', String(err))
       ctx.log.debug({ code: e.code }, 'bad frame')
       return apply(session.malformed(e))
+    }
+    if (frame.t === 'hello' && ctx.gate) {
+      const limited = ctx.gate.hello(performance.now())
+      if (limited) return refuse(limited, false)
     }
     apply(session.receive(frame, Date.now()))
   })

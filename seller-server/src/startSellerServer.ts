@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
-import { channelsAt, type FeeMode, registryAt } from '@trickle/contracts'
+import type { Duplex } from 'node:stream'
+import { channelsAt, type FeeMode, registryAt, type StreamChannelsContract } from '@trickle/contracts'
 import {
   type Address,
-  DEFAULT_MAX_FRAME_BYTES,
   feeOverrides,
   type Hex,
   type ProductDescriptor,
@@ -16,13 +16,22 @@ import {
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
-import { ChannelLedgers } from './channelLedgers.ts'
+import { ChannelLedgers, type DEFAULT_MAX_INDEBTED_CHANNELS_PER_PAYER } from './channelLedgers.ts'
+import { type ChannelReadStats, cacheChannelReads } from './channelReadCache.ts'
+import {
+  ConnectionGuard,
+  type ConnectionLimits,
+  type ConnectionStats,
+  clientKey,
+  DEFAULT_CONNECTION_LIMITS,
+} from './connectionLimits.ts'
 import { startIpfsNode } from './ipfsNode.ts'
 import { connectMqttSource, DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './mqttSource.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
 import { type ClaimRecord, openReceiptStore, type ReceiptStore } from './receiptStore.ts'
 import { defaultVerifierThreads, startReceiptVerifier } from './receiptVerifier.ts'
 import { resolveChannel } from './resolveChannel.ts'
+import { admissionOf, evaluateHealth, healthyState, type SellerHealth } from './sellerHealth.ts'
 import { driveSession, type ResumePoints, type SessionEnd, type SessionHandle } from './sessionDriver.ts'
 import {
   DEFAULT_SETTLEMENT_POLICY,
@@ -105,10 +114,27 @@ export interface SellerServerOptions {
    */
   maxSessionsPerChannel?: number
   /**
+   * other channels of one payer that may be in debt (chunks delivered, never receipted) when it starts
+   * a session on a new channel (default {@link DEFAULT_MAX_INDEBTED_CHANNELS_PER_PAYER}, 2); beyond
+   * it: `DEBT_OUTSTANDING`
+   */
+  maxIndebtedChannelsPerPayer?: number
+  /**
    * each product's replay buffer for resumed sessions (default {@link DEFAULT_REPLAY_LIMITS}: 4,096
    * readings or 4 MiB); in memory, so a restarted seller resumes live only
    */
   replay?: Partial<ReplayLimits>
+  /**
+   * what clients may use: connections per address and in total, request timeouts, inbound frame
+   * size and rates, the send-buffer allowance, channel-read caching (default
+   * {@link DEFAULT_CONNECTION_LIMITS}; each field given replaces the default's)
+   */
+  limits?: Partial<ConnectionLimits>
+  /**
+   * ms between health probes: a block-number read (the chain), and while receipt writes fail a probe
+   * write (the store); a probe slower than this counts as failed (default 5 000)
+   */
+  healthProbeMs?: number
   logger?: Logger
 }
 
@@ -133,6 +159,16 @@ export interface SellerServer {
   readonly settlement: SettlementWorker
   /** sessions live now */
   readonly sessionCount: number
+  /** TCP connections open now and everything refused for a limit since the start (also in `/health`) */
+  readonly connections: ConnectionStats
+  /** channel reads answered from the cache and sent to the chain (also in `/health`) */
+  readonly channelReads: ChannelReadStats
+  /**
+   * Whether the seller can take receipts now: not while receipt writes fail or the chain is
+   * unreachable (`/health` then answers 503 with these reasons, and new sessions are refused with
+   * `STORE_FAILED` or `CHAIN_UNAVAILABLE`).
+   */
+  health(): SellerHealth
   /**
    * Stops accepting, closes sessions with `server_shutdown`, gives running claims up to 5 s to be
    * mined (the rest stay pending in the ledger and resume at the next start), and releases everything.
@@ -140,10 +176,25 @@ export interface SellerServer {
   close(): Promise<void>
 }
 
+/** Default ms between health probes (see {@link SellerServerOptions.healthProbeMs}). */
+export const DEFAULT_HEALTH_PROBE_MS = 5_000
+
+/** ms a refused connection is kept open to take in what its client already sent (see `refuseConnection`). */
+const REFUSAL_LINGER_MS = 500
+/** refused connections lingering at once; past it they are destroyed at once */
+const MAX_LINGERING = 256
+
 /**
  * Starts a seller: HTTP (`GET /health`, `GET /ipfs/<cid>`) and WebSocket sessions on one port,
  * products published to IPFS and registered on-chain, MQTT topics bridged into chunks, receipts
  * stored in `node:sqlite`, and each channel's latest receipt claimed when a session on it ends.
+ *
+ * Hostile clients are held to {@link SellerServerOptions.limits}: connections are counted per client
+ * address and in total at accept (HTTP 429 / 503 beyond), a connection must send its request headers
+ * within `headersTimeoutMs` (408), only `GET` and `HEAD` are served (405), the WebSocket upgrade only
+ * on `/` (the descriptors' endpoint; 404 elsewhere), and a session that floods frames or `hello`s
+ * (`RATE_LIMITED`) or does not read what it asked for (`SEND_BUFFER_FULL`) is closed with
+ * `resource_limit`. `GET /health` answers 503 with the reasons while the seller cannot take receipts.
  *
  * @throws TrickleError `CHAIN_UNAVAILABLE` when registration fails; MQTT connection errors
  */
@@ -160,7 +211,6 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   const termsWallet = new Wallet(options.termsKey ?? options.sellerKey)
   const fees = () => feeOverrides(provider, options.fees ?? 'eip1559')
   const registry = registryAt(options.registry, sender)
-  const channels = channelsAt(options.channels, sender)
   // Channel ids are only unique per chain and StreamChannels deployment, and a fresh anvil reuses both
   // the chain id and the contract address: scope the receipts by the genesis block hash too.
   const genesis = await provider.getBlock(0)
@@ -189,31 +239,233 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   )
   const resumePoints: ResumePoints = new Map()
 
-  const ledgers = new ChannelLedgers(options.maxSessionsPerChannel)
+  // A channel's debt (chunks delivered, never receipted) is recorded when its last session ends, so a
+  // reconnect or a restart cannot make it free (SPEC.md §Channel debt).
+  const ledgers = new ChannelLedgers({
+    ...(options.maxSessionsPerChannel !== undefined
+      ? { maxSessionsPerChannel: options.maxSessionsPerChannel }
+      : {}),
+    ...(options.maxIndebtedChannelsPerPayer !== undefined
+      ? { maxIndebtedChannelsPerPayer: options.maxIndebtedChannelsPerPayer }
+      : {}),
+    persistDebt: (channelId, debt) => {
+      store.setChannelDebt(channelId, debt).catch((err: Error) => {
+        log.error({ err, channelId }, 'could not record the channel debt')
+      })
+    },
+  })
   let sessions = 0
   const policies = new Map<bigint, { key: string; policy: SellerPolicy }>()
 
-  const http = createServer((req, res) => {
-    void (async () => {
-      if (await ipfs.handle(req, res)) return
-      if (req.url === '/health') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(
-          JSON.stringify({
-            status: mqttSource.connected ? 'ok' : 'degraded',
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits }
+  const guard = new ConnectionGuard(limits, performance.now())
+
+  // Health: the store fails from a failed receipt write until a write succeeds; the chain from a
+  // failed read until a read succeeds. New sessions are refused meanwhile (`admit`).
+  const healthState = healthyState()
+  const storeFailed = (err: unknown) => {
+    if (healthState.storeFailedAt === undefined)
+      log.error({ err }, 'receipt store failing: refusing new sessions')
+    healthState.storeFailedAt ??= Date.now()
+  }
+  const chainFailed = (err: unknown) => {
+    if (healthState.chainFailedAt === undefined) {
+      log.warn({ err: (err as Error).message }, 'chain unreachable: refusing new sessions')
+    }
+    healthState.chainFailedAt ??= Date.now()
+  }
+  const chainAnswered = () => {
+    if (healthState.chainFailedAt !== undefined) log.info('chain reachable again')
+    healthState.chainFailedAt = undefined
+  }
+  /**
+   * the store the sessions use: a failed call marks the store failed, a stored receipt healthy again
+   * (a read that works says nothing of writes)
+   */
+  const sessionStore: ReceiptStore = new Proxy(store, {
+    get: (target, property) => {
+      const member: unknown = Reflect.get(target, property)
+      if (typeof member !== 'function') return member
+      return async (...args: unknown[]) => {
+        let result: unknown
+        try {
+          result = await member.apply(target, args)
+        } catch (err) {
+          storeFailed(err)
+          throw err
+        }
+        if (property === 'save') healthState.storeFailedAt = undefined
+        return result
+      }
+    },
+  })
+  const probeMs = options.healthProbeMs ?? DEFAULT_HEALTH_PROBE_MS
+  const probe = async () => {
+    await withTimeout(provider.getBlockNumber(), probeMs).then(chainAnswered, chainFailed)
+    if (healthState.storeFailedAt !== undefined) {
+      await withTimeout(store.setMeta('health.probe', String(Date.now())), probeMs).then(
+        () => {
+          log.info('receipt store writable again')
+          healthState.storeFailedAt = undefined
+        },
+        () => undefined,
+      )
+    }
+  }
+  let probing = false
+  const probeTimer = setInterval(() => {
+    if (probing) return
+    probing = true
+    void probe().finally(() => {
+      probing = false
+    })
+  }, probeMs).unref()
+
+  // Each hello reads its channel: a short-lived cache makes repeated hellos cost no chain call.
+  const channelSource = channelsAt(options.channels, provider)
+  const channelCache = cacheChannelReads(
+    {
+      getChannel: async (channelId) => {
+        const view = await channelSource.getChannel(channelId).catch((err: unknown) => {
+          chainFailed(err)
+          throw err
+        })
+        chainAnswered()
+        return view
+      },
+    },
+    {
+      ttlMs: limits.channelCacheTtlMs,
+      unknownTtlMs: limits.unknownChannelCacheTtlMs,
+      maxEntries: limits.channelCacheEntries,
+    },
+  )
+  // `resolveChannel` reads channels through `getChannel` alone: the cache stands in for the contract.
+  const channelReads = { getChannel: channelCache.getChannel } as Pick<
+    StreamChannelsContract,
+    'getChannel'
+  > as StreamChannelsContract
+
+  const allowed = (req: IncomingMessage) => req.method === 'GET' || req.method === 'HEAD'
+  const methodNotAllowed = (res: ServerResponse) => {
+    guard.count('method_not_allowed')
+    res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed')
+  }
+  /** connections refused at accept, whose requests are not served */
+  const refusedSockets = new WeakSet<Duplex>()
+  const http = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs),
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often Node checks the two timeouts above: often enough that they hold within a second.
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, limits.headersTimeoutMs / 2)),
+    },
+    (req, res) => {
+      if (refusedSockets.has(req.socket)) return
+      void (async () => {
+        const path = new URL(req.url ?? '/', 'http://localhost').pathname
+        const known = path === '/health' || path === '/' || path.startsWith('/ipfs/')
+        if (!known) {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
+          return
+        }
+        if (!allowed(req)) return methodNotAllowed(res)
+        if (await ipfs.handle(req, res)) return
+        if (path === '/') {
+          res
+            .writeHead(426, { upgrade: 'websocket', connection: 'Upgrade', 'content-type': 'text/plain' })
+            .end('sessions are WebSocket connections')
+          return
+        }
+        if (path !== '/health') {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
+          return
+        }
+        const health = evaluateHealth(healthState)
+        const stats = (settlement as { stats?: unknown }).stats
+        const body = JSON.stringify(
+          {
+            status: !health.ok ? 'unavailable' : mqttSource.connected ? 'ok' : 'degraded',
+            reasons: health.reasons,
             chainId: options.chainId,
             seller: wallet.address,
             mqtt: mqttSource.connected ? 'connected' : 'reconnecting',
+            store: healthState.storeFailedAt === undefined ? 'ok' : 'failing',
+            chain: healthState.chainFailedAt === undefined ? 'ok' : 'unreachable',
             sessions,
+            connections: guard.stats(),
+            channelReads: channelCache.stats,
+            ...(stats === undefined ? {} : { settlement: stats }),
             products: published.map((p) => ({ key: p.key, productId: p.productId.toString(), cid: p.cid })),
-          }),
+          },
+          (_, value: unknown) => (typeof value === 'bigint' ? value.toString() : value),
         )
-        return
-      }
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
-    })().catch((err) => {
-      log.error({ err }, 'http handler failed')
-      if (!res.headersSent) res.writeHead(500).end()
+        res.writeHead(health.ok ? 200 : 503, { 'content-type': 'application/json' }).end(body)
+      })().catch((err) => {
+        log.error({ err }, 'http handler failed')
+        if (!res.headersSent) res.writeHead(500).end()
+        else res.destroy()
+      })
+    },
+  )
+  // Counted at the TCP level, before any byte is read: HTTP requests and WebSocket sessions alike.
+  let lingering = 0
+  const refuseConnection = (socket: Socket, status: 429 | 503) => {
+    refusedSockets.add(socket)
+    socket.on('error', () => undefined)
+    // Answer, then keep reading a moment: closing with unread request bytes sends a reset, which
+    // may make the client drop the answer (the reason for Apache's lingering close).
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n`,
+    )
+    if (lingering >= MAX_LINGERING) {
+      socket.destroy()
+      return
+    }
+    lingering++
+    const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref()
+    socket.once('close', () => {
+      lingering--
+      clearTimeout(timer)
     })
+  }
+  http.on('connection', (socket: Socket) => {
+    const key = clientKey(socket.remoteAddress)
+    const refused = guard.admit(key, performance.now())
+    if (refused) return refuseConnection(socket, refused === 'connections_per_ip' ? 429 : 503)
+    socket.once('close', () => guard.release(key))
+  })
+  http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (refusedSockets.has(socket) || err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    guard.count(timedOut ? 'request_timeout' : 'bad_request')
+    const status = timedOut ? 408 : 400
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+    setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref()
+  })
+  /** the WebSocket server, once the products are published */
+  let upgrades: WebSocketServer | undefined
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (refusedSockets.has(socket)) return
+    socket.on('error', () => undefined)
+    const reject = (status: 404 | 503) => {
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+      )
+      setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref()
+    }
+    // The descriptors' endpoint is `${wsBase}/`: sessions there and nowhere else.
+    if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/') {
+      guard.count('upgrade_path')
+      return reject(404)
+    }
+    if (!upgrades) return reject(503)
+    const server = upgrades
+    server.handleUpgrade(req, socket, head, (ws) => server.emit('connection', ws, req))
   })
   const host = options.host ?? '127.0.0.1'
   await new Promise<void>((resolve, reject) => {
@@ -264,26 +516,29 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   // One chain, one StreamChannels: the receipt domain separator is fixed for this server.
   const domainSeparator = receiptDomainSeparator({ chainId: options.chainId, channels: options.channels })
   // ws's own limit sits above the frame limit so oversized frames get a FRAME_TOO_LARGE error frame.
-  const wss = new WebSocketServer({ server: http, maxPayload: 2 * DEFAULT_MAX_FRAME_BYTES })
+  // Upgrades reach it through the `upgrade` listener above (path `/` only).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxMessageBytes })
+  upgrades = wss
   const drivers = new Set<SessionHandle>()
   const verifierThreads = options.verifierThreads ?? defaultVerifierThreads()
   const verifier = verifierThreads === 0 ? undefined : startReceiptVerifier({ threads: verifierThreads })
   // A closing channel only pays what is claimed before its deadline: stop extending credit on it.
   settlement.events.on('closeRequested', ({ channelId }) => {
+    channelCache.forget(channelId)
     for (const driver of drivers) {
       if (driver.channelId?.toLowerCase() !== channelId) continue
       log.info({ channelId }, 'payer requested close: ending the session')
       driver.reject('CHANNEL_NOT_OPEN', 'the payer requested to close the channel')
     }
   })
-  wss.on('connection', (ws) => {
+  wss.on('connection', (ws, req: IncomingMessage) => {
     sessions++
     const driver = driveSession(ws, {
       policyFor: (id) => policies.get(id),
       resolve: (productId, channelId, now) =>
         resolveChannel(
-          channels,
-          store,
+          channelReads,
+          sessionStore,
           {
             productId,
             channelId,
@@ -298,16 +553,20 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
       domainSeparator: () => domainSeparator,
       listen: (key, onChunk, after) => mqttSource.listen(key, onChunk, after),
       resumePoints,
-      store,
+      store: sessionStore,
       ledgers,
       onReceiptStored: (receipt) => settlement.receiptStored(receipt),
       onSessionEnd: (end) => {
+        if (end.code === 'SEND_BUFFER_FULL') guard.count('send_buffer_full')
         sessions--
         events.emit('session', end)
         log.info(end, 'session ended')
         if (end.channelId && end.receiptsAccepted > 0) settlement.sessionEnded(end.channelId)
       },
-      maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+      maxFrameBytes: limits.maxInboundFrameBytes,
+      gate: guard.gate(clientKey(req.socket.remoteAddress), performance.now()),
+      sendBufferAllowanceBytes: limits.sendBufferAllowanceBytes,
+      admit: () => admissionOf(healthState),
       ...(verifier ? { verifier } : {}),
       liveness: policy,
       log,
@@ -328,16 +587,25 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
     get sessionCount() {
       return sessions
     },
+    get connections() {
+      return guard.stats()
+    },
+    get channelReads() {
+      return channelCache.stats
+    },
+    health: () => evaluateHealth(healthState),
     close() {
       closing ??= (async () => {
+        clearInterval(probeTimer)
         // Sessions end with a `close` frame (server_shutdown) once their pending receipts are stored.
         for (const driver of drivers) driver.shutdown()
         const deadline = Date.now() + 2_000
         while (wss.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
         for (const client of wss.clients) client.terminate()
         await new Promise<void>((resolve) => wss.close(() => resolve()))
-        await new Promise<void>((resolve) => http.close(() => resolve()))
+        const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()))
         http.closeAllConnections()
+        await httpClosed
         // A session ends once its receipts in flight are checked and stored: keep the store open for them.
         const stored = Date.now() + 5_000
         while (sessions > 0 && Date.now() < stored) await new Promise((r) => setTimeout(r, 20))
@@ -351,4 +619,18 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
       return closing
     },
   }
+}
+
+/**
+ * `promise`, or a rejection once `ms` have passed.
+ * @throws Error `timed out after <ms> ms`
+ */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref()
+    }),
+  ]).finally(() => clearTimeout(timer))
 }
