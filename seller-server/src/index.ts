@@ -23,8 +23,30 @@ export {
   DEFAULT_MAX_SESSIONS_PER_CHANNEL,
   type JoinRefusal,
 } from './channelLedgers.ts'
+export {
+  type ChannelReadCache,
+  type ChannelReadCacheOptions,
+  type ChannelReader,
+  type ChannelReadStats,
+  cacheChannelReads,
+} from './channelReadCache.ts'
 export { type ClaimSender, sendClaim, trackClaim } from './claimTransaction.ts'
-export { type IpfsNode, startIpfsNode } from './ipfsNode.ts'
+export {
+  ConnectionGuard,
+  type ConnectionGate,
+  type ConnectionLimits,
+  type ConnectionStats,
+  clientKey,
+  DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_MAX_INBOUND_FRAME_BYTES,
+  fullBucket,
+  type LimitRefusal,
+  type RateLimit,
+  type RejectionReason,
+  type TokenBucket,
+  takeTokens,
+} from './connectionLimits.ts'
+export { type IpfsNode, parseAnyCid, startIpfsNode } from './ipfsNode.ts'
 export {
   type ChunkListener,
   connectMqttSource,
@@ -50,6 +72,14 @@ export {
 } from './receiptVerifier.ts'
 export { receiptFitsChannel, resolveChannel } from './resolveChannel.ts'
 export {
+  type Admission,
+  admissionOf,
+  evaluateHealth,
+  type HealthState,
+  healthyState,
+  type SellerHealth,
+} from './sellerHealth.ts'
+export {
   driveSession,
   MAX_RESUME_POINTS,
   type ResumePoint,
@@ -72,6 +102,7 @@ export {
   startLocalMarketplace,
 } from './startLocalMarketplace.ts'
 export {
+  DEFAULT_HEALTH_PROBE_MS,
   DEFAULT_SESSION_POLICY,
   type SellerServer,
   type SellerServerEvents,
