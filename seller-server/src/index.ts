@@ -32,8 +32,8 @@ export {
 } from './channelReadCache.ts'
 export { type ClaimSender, sendClaim, trackClaim } from './claimTransaction.ts'
 export {
-  ConnectionGuard,
   type ConnectionGate,
+  ConnectionGuard,
   type ConnectionLimits,
   type ConnectionStats,
   clientKey,
