@@ -398,7 +398,6 @@ export function startSettlementWorker(
     trigger: ClaimTrigger,
     reverts: { count: number },
   ): Promise<ClaimRecord | undefined> {
-    if ((await store.getMeta(finalKey(channelId))) !== undefined) return undefined
     let last: ClaimRecord | undefined
     for (const pending of await store.pendingClaims(channelId)) {
       const outcome = report(await trackClaim(sender, pending, policy.pollIntervalMs, abort.signal))
@@ -407,6 +406,7 @@ export function startSettlementWorker(
         events.emit('claimFailed', { channelId, error: outcome, willRetry: true, ...failures.get(outcome) })
       } else if (outcome) last = outcome
     }
+    if ((await store.getMeta(finalKey(channelId))) !== undefined) return last
     const receipt = await store.latest(channelId)
     if (!receipt) return last
     const view = await channelOf(receipt)
