@@ -5,6 +5,12 @@ import { type CloseReason, type Frame, PROTOCOL_VERSION, type ResumeBase, type T
 import { type Address, fromHex, type Hex, toHex } from './hex.ts'
 import { extendAckHash, type ReceiptValue, recoverReceiptSigner } from './receipt.ts'
 import { DEFAULT_IDLE_TIMEOUT_MS } from './sellerSession.ts'
+import {
+  MAX_CUMULATIVE_AMOUNT,
+  MAX_RECEIPT_SEQ,
+  TERMS_CLOCK_SKEW_MS,
+  termsTimingProblem,
+} from './sessionLimits.ts'
 import { recoverTermsSigner, termsDigest } from './terms.ts'
 
 /** What the buyer knows before it connects, from the registry and the chain. */
@@ -22,8 +28,27 @@ export interface BuyerSessionConfig {
   signer: Address
   /** wei this session may add to the channel's cumulative amount, at most */
   maxSpend: bigint
-  /** wei per chunk the buyer accepts, at most */
+  /**
+   * wei per chunk the buyer accepts, at most; when absent, {@link expectedPricePerChunk} is the cap
+   * (a caller opts into paying more than the descriptor asks only through this field)
+   */
   maxPricePerChunk?: bigint
+  /**
+   * wei per chunk the product's descriptor states (`pricePerChunk`): terms above it are refused with
+   * `TERMS_INVALID` unless {@link maxPricePerChunk} allows more; no cap when both are absent
+   */
+  expectedPricePerChunk?: bigint
+  /**
+   * addresses besides {@link signer} whose receipt may serve as a resume base, as StreamChannels
+   * accepts them: the channel's payer, its current signer and a previous signer while it is still
+   * valid (SPEC.md §Receipts, Terms check 11)
+   */
+  baseSigners?: readonly Address[]
+  /**
+   * ms the buyer's clock may run ahead of the seller's: terms are refused as expired only once
+   * `expiresAt + termsClockSkewMs ≤ now` (default {@link TERMS_CLOCK_SKEW_MS})
+   */
+  termsClockSkewMs?: number
   /** chunks to receive before closing with reason `done` (unbounded if absent) */
   maxChunks?: number
   /** the last receipt this buyer signed on the channel, if it keeps one */
@@ -218,15 +243,27 @@ export class BuyerSession {
     if (t.chainId !== c.chainId || !eq(t.channels, c.channels) || !eq(t.payee, c.payee)) {
       return this.fail('TERMS_INVALID', 'terms name another chain, contract or payee')
     }
-    if (t.expiresAt <= now) return this.fail('TERMS_EXPIRED', 'terms already expired')
-    if (c.maxPricePerChunk !== undefined && t.pricePerChunk > c.maxPricePerChunk) {
-      return this.fail('TERMS_INVALID', `price ${t.pricePerChunk} wei/chunk is above ${c.maxPricePerChunk}`)
+    if (t.expiresAt + (c.termsClockSkewMs ?? TERMS_CLOCK_SKEW_MS) <= now) {
+      return this.fail('TERMS_EXPIRED', 'terms already expired')
+    }
+    const maxPrice = c.maxPricePerChunk ?? c.expectedPricePerChunk
+    if (maxPrice !== undefined && t.pricePerChunk > maxPrice) {
+      const what = c.maxPricePerChunk !== undefined ? 'maxPricePerChunk' : "the descriptor's price"
+      return this.fail('TERMS_INVALID', `price ${t.pricePerChunk} wei/chunk is above ${what}, ${maxPrice}`)
     }
     if (t.receiptEvery < 1 || t.receiptEvery > t.window.initial) {
       return this.fail('TERMS_INVALID', 'receipts must be due within the initial window')
     }
     if (t.heartbeatMs < 1 || t.heartbeatMs >= t.idleTimeoutMs) {
       return this.fail('TERMS_INVALID', 'the heartbeat must come before the idle timeout')
+    }
+    const timing = termsTimingProblem(t)
+    if (timing !== undefined) return this.fail('TERMS_INVALID', timing)
+    if (t.base.amount > MAX_CUMULATIVE_AMOUNT - t.pricePerChunk) {
+      return this.fail(
+        'TERMS_INVALID',
+        'no chunk can be paid above the base: the amount would pass 2^256 − 1',
+      )
     }
     let signer: Address
     try {
@@ -263,8 +300,9 @@ export class BuyerSession {
       } catch {
         baseSigner = undefined
       }
-      if (!baseSigner || !eq(baseSigner, c.signer)) {
-        return this.fail('RESUME_MISMATCH', 'the resume base is not a receipt this buyer signed')
+      const signers = [c.signer, ...(c.baseSigners ?? [])]
+      if (!baseSigner || !signers.some((s) => eq(s, baseSigner))) {
+        return this.fail('RESUME_MISMATCH', 'the resume base is not a receipt of a signer of this channel')
       }
     } else if (base.amount !== 0n) {
       return this.fail('RESUME_MISMATCH', 'a resume base without chunks must be zero')
@@ -290,12 +328,18 @@ export class BuyerSession {
     // Labels rise; a gap is chunks the seller sent on the channel's other sessions (SPEC.md §Chunks).
     if (seq < this.nextSeq)
       return this.fail('CHUNK_OUT_OF_ORDER', `chunk ${seq} where ${this.nextSeq} or above was due`)
+    // The receipt for chunk `seq` carries `seq + 1`: it must stay a safe integer (and so a uint64).
+    if (seq >= MAX_RECEIPT_SEQ) {
+      return this.fail('CHUNK_OUT_OF_ORDER', `chunk ${seq}: no receipt seq can follow it (2^53 − 1 at most)`)
+    }
     if (data.byteLength > t.maxChunkBytes) {
       return this.fail('CHUNK_TOO_LARGE', `chunk of ${data.byteLength} bytes above ${t.maxChunkBytes}`)
     }
     const cost = this.account.costOf(t.pricePerChunk)
-    if (this.costTaken + cost > this.config.maxSpend) {
-      // Paying for this chunk would pass the cap: do not take it.
+    const unsignable = this.account.owed > MAX_CUMULATIVE_AMOUNT - t.pricePerChunk
+    if (this.costTaken + cost > this.config.maxSpend || unsignable) {
+      // Paying for this chunk would pass the cap, or the largest amount a receipt can state (uint256):
+      // do not take it.
       const out = this.pay()
       return [...out, ...this.end('spending_cap')]
     }
