@@ -86,6 +86,7 @@ export {
   signReceipt,
   ZERO_HASH,
 } from './receipt.ts'
+export { receiptSigners } from './receiptSigners.ts'
 export { type ChannelDebt, SellerChannelLedger, type SellerLane } from './sellerChannelLedger.ts'
 export {
   type AcceptedReceipt,
@@ -101,4 +102,21 @@ export {
   SellerSession,
   type SellerSessionStats,
 } from './sellerSession.ts'
+export {
+  type BufferedChunks,
+  type BufferLimits,
+  bufferFull,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_BUFFERED_CHUNKS,
+  MAX_CUMULATIVE_AMOUNT,
+  MAX_IDLE_TIMEOUT_MS,
+  MAX_PAYMENT_TIMEOUT_MS,
+  MAX_RECEIPT_SEQ,
+  MAX_TIMER_DELAY_MS,
+  MIN_HEARTBEAT_MS,
+  MIN_PAYMENT_TIMEOUT_MS,
+  TERMS_CLOCK_SKEW_MS,
+  termsTimingProblem,
+  timerDelay,
+} from './sessionLimits.ts'
 export { recoverTermsSigner, signTerms, TERMS_TYPES, termsDigest } from './terms.ts'

@@ -10,28 +10,30 @@ import {
   type BuyerEffect,
   BuyerSession,
   type BuyerSessionConfig,
+  bufferFull,
   type Chunk,
-  type Hex,
-  type PaidStream,
-  type ResumeBase,
-  receiptDomainSeparator,
-  signReceipt,
-  signTerms,
-  type Terms,
-  type TermsFrame,
-  toHex,
-  ZERO_HASH,
-} from '../src/index.ts'
-import {
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_BUFFERED_CHUNKS,
+  type Hex,
   MAX_CUMULATIVE_AMOUNT,
   MAX_IDLE_TIMEOUT_MS,
   MAX_PAYMENT_TIMEOUT_MS,
+  MAX_TIMER_DELAY_MS,
   MIN_HEARTBEAT_MS,
   MIN_PAYMENT_TIMEOUT_MS,
+  type PaidStream,
+  type ResumeBase,
+  receiptDomainSeparator,
+  receiptSigners,
+  signReceipt,
+  signTerms,
   TERMS_CLOCK_SKEW_MS,
-} from '../src/sessionLimits.ts'
+  type Terms,
+  type TermsFrame,
+  timerDelay,
+  toHex,
+  ZERO_HASH,
+} from '../src/index.ts'
 import {
   CHALLENGE_PERIOD,
   type HostileConnection,
@@ -226,6 +228,32 @@ describe('BuyerClient.stream against a hostile seller (anvil)', () => {
         await seller.connections[0]!.closed
         expect(seller.connections[0]!.frames.map((f) => f.t)).toEqual(['hello', 'error', 'close'])
       } finally {
+        await seller.close()
+      }
+    })
+
+    it('ends the session with INTERNAL when handling a frame throws unexpectedly, telling the seller no details', async () => {
+      const receive = vi.spyOn(BuyerSession.prototype, 'receive').mockImplementationOnce(() => {
+        throw new Error('a bug with a secret detail')
+      })
+      const seller = await startHostileSeller(market, async (conn) => {
+        await conn.send(conn.terms(PRICE))
+      })
+      try {
+        const channelId = await market.openChannel(DEPOSIT)
+        const stream = await market.buyer.stream(market.product(seller.url, PRICE), {
+          channelId,
+          maxSpend: 10n * PRICE,
+        })
+        expect(await drain(stream)).toEqual({ seqs: [], code: 'INTERNAL' })
+        expect(await stream.finished).toMatchObject({ chunks: 0, paid: 0n, error: { code: 'INTERNAL' } })
+        const conn = seller.connections[0]!
+        await conn.closed
+        const error = conn.frames.find((f) => f.t === 'error')
+        expect(error).toMatchObject({ code: 'INTERNAL' })
+        expect(JSON.stringify(error)).not.toContain('secret')
+      } finally {
+        receive.mockRestore()
         await seller.close()
       }
     })
@@ -711,6 +739,32 @@ describe('BuyerSession bounds (pure)', () => {
     expect(() => s.receive({ t: 'chunk', seq: MAX_SAFE, data: Uint8Array.of(2) }, T0)).not.toThrow()
     expect(s.error?.code).toBe('CHUNK_OUT_OF_ORDER')
     expect(s.cumulativeAmount).toBe(PRICE)
+  })
+
+  it('clamps timer delays to [0, 2^31 − 1] ms', () => {
+    expect(
+      [Number.NaN, -5, 0, 1_000, 2 ** 31 - 1, 2 ** 32, Number.POSITIVE_INFINITY].map(timerDelay),
+    ).toEqual([0, 0, 0, 1_000, MAX_TIMER_DELAY_MS, MAX_TIMER_DELAY_MS, MAX_TIMER_DELAY_MS])
+  })
+
+  it('counts a buffer full at maxChunks chunks or maxBytes bytes', () => {
+    const limits = { maxChunks: 2, maxBytes: 100 }
+    expect(bufferFull({ chunks: 1, bytes: 99 }, limits)).toBe(false)
+    expect(bufferFull({ chunks: 2, bytes: 0 }, limits)).toBe(true)
+    expect(bufferFull({ chunks: 1, bytes: 100 }, limits)).toBe(true)
+  })
+
+  it("lists the channel's payer, signer and a previous signer only while it is valid", () => {
+    const view = {
+      payer: PAYEE,
+      signer: BUYER,
+      previousSigner: SELLER,
+      previousSignerValidUntil: 1_000n,
+    }
+    expect(receiptSigners(view, 999n)).toEqual([PAYEE, BUYER, SELLER])
+    expect(receiptSigners(view, 1_000n)).toEqual([PAYEE, BUYER])
+    const zero = `0x${'00'.repeat(20)}`
+    expect(receiptSigners({ ...view, signer: PAYEE, previousSigner: zero }, 0n)).toEqual([PAYEE])
   })
 
   it('accepts a resume base signed by one of baseSigners', () => {
