@@ -65,7 +65,14 @@ export interface Chunk {
 
 /** What a finished session did. */
 export interface SessionSummary {
+  /** chunks delivered to the application */
   chunks: number
+  /**
+   * chunks the seller had sent before it saw this buyer's `close`: received after it, not delivered,
+   * and paid by the session's last receipt (SPEC.md §Channel debt), so `paid` is
+   * `(chunks + afterClose) × price` for a session that did not start in debt
+   */
+  afterClose: number
   /** wei signed for in this session */
   paid: bigint
   /** the channel's cumulative amount after this session, wei */
@@ -97,6 +104,13 @@ export interface StreamOptions {
    * refused with `TERMS_INVALID`). Set it to pay more than the descriptor states.
    */
   maxPricePerChunk?: bigint
+  /**
+   * wei of the channel's debt (chunks a seller delivered on earlier sessions and no receipt covers)
+   * this session pays beyond the chunks this client knows it received and never signed for; default
+   * 0: a larger debt ends the session with `DEBT_DISPUTED` (SPEC.md §Channel debt). It counts against
+   * `maxSpend`.
+   */
+  maxDebt?: bigint
   /** ms to wait for the connection (default 10,000; at most 2^31 − 1) */
   connectTimeoutMs?: number
   /**
@@ -353,6 +367,7 @@ export class BuyerClient {
       signAccept: (a) => signAccept(this.sessionKey, this.domainSeparator, a),
       ...(options.maxChunks !== undefined ? { maxChunks: options.maxChunks } : {}),
       ...(options.maxPricePerChunk !== undefined ? { maxPricePerChunk: options.maxPricePerChunk } : {}),
+      ...(options.maxDebt !== undefined ? { maxDebt: options.maxDebt } : {}),
       expectedPricePerChunk: BigInt(descriptor.pricePerChunk),
       baseSigners: signers,
       ...(knownBase ? { knownBase } : {}),
@@ -681,6 +696,7 @@ class SocketStream implements PaidStream {
     const s = this.session
     return {
       chunks: s.chunksReceived,
+      afterClose: s.chunksAfterClose,
       paid: s.spent,
       cumulativeAmount: s.cumulativeAmount,
       reason: s.closeReason,

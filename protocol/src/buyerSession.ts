@@ -114,6 +114,9 @@ export class BuyerSession {
   /** when the last frame from the seller arrived (ms), once started with a clock */
   private lastHeard: number | undefined
   private idleTimeoutMs: number
+  /** chunks taken after this buyer's own close (undefined: not counting; see `afterClose`) */
+  private inFlight: number | undefined
+  private afterCloseChunks = 0
   /** The error that ended the session, if one did. */
   error: { code: ErrorCode; message: string } | undefined
   /** The reason the session ended. */
@@ -133,6 +136,14 @@ export class BuyerSession {
     this.lastHeard = now
     const { productId, channelId } = this.config
     return [{ type: 'send', frame: { t: 'hello', v: PROTOCOL_VERSION, productId, channelId } }]
+  }
+
+  /**
+   * Chunks that arrived after this buyer closed the session (sent before the seller saw the `close`):
+   * received, not delivered, paid by the last receipt unless the session ended on its spending cap.
+   */
+  get chunksAfterClose(): number {
+    return this.afterCloseChunks
   }
 
   /** Chunks received in this session. */
@@ -166,7 +177,7 @@ export class BuyerSession {
 
   /** Handles a decoded frame from the seller. Any frame counts as a sign of life. */
   receive(frame: Frame, now: number): BuyerEffect[] {
-    if (this.phase === 'closed') return []
+    if (this.phase === 'closed') return this.afterClose(frame)
     if (this.lastHeard !== undefined) this.lastHeard = Math.max(this.lastHeard, now)
     switch (frame.t) {
       case 'ping':
@@ -320,7 +331,9 @@ export class BuyerSession {
     // Proves this buyer holds the channel's key before the seller sends anything (SPEC §Authentication).
     const digest = termsDigest(t)
     const signature = c.signAccept({ channelId: c.channelId, termsDigest: digest, nonce: t.nonce })
-    return [{ type: 'send', frame: { t: 'accept', termsDigest: digest, signature } }]
+    // The seller sends no more than `maxChunks`: a session that stops at a count leaves none in flight.
+    const limit = c.maxChunks !== undefined ? { maxChunks: c.maxChunks } : {}
+    return [{ type: 'send', frame: { t: 'accept', termsDigest: digest, signature, ...limit } }]
   }
 
   private onChunk(seq: number, data: Uint8Array): BuyerEffect[] {
@@ -431,8 +444,39 @@ export class BuyerSession {
     this.inAccount = false
   }
 
+  /**
+   * A frame after this buyer closed the session itself. Chunks the seller sent before it saw the
+   * `close` still arrive (at most `window.max`): they are received, not delivered. When the seller's
+   * own `close` says nothing more is coming, one last receipt pays them, within `maxSpend` (the seller
+   * waits for it, SPEC.md §Channel debt); chunks beyond the cap stay unsigned, and the channel's
+   * account carries them into its next session.
+   */
+  private afterClose(frame: Frame): BuyerEffect[] {
+    const t = this.terms
+    if (!t || this.inFlight === undefined) return []
+    if (frame.t === 'close') {
+      this.inFlight = undefined
+      const payable =
+        this.unpaidChunks > 0 && this.closeReason !== 'spending_cap' && this.costTaken <= this.config.maxSpend
+      return payable ? this.sign(this.account.owed) : []
+    }
+    if (frame.t !== 'chunk' || frame.seq < this.nextSeq || frame.data.byteLength > t.maxChunkBytes) return []
+    if (this.inFlight >= t.window.max || frame.seq >= Number.MAX_SAFE_INTEGER) return []
+    this.inFlight++
+    this.afterCloseChunks++
+    this.nextSeq = frame.seq + 1
+    this.ackHash = extendAckHash(this.ackHash, frame.data)
+    this.unpaidChunks++
+    this.costTaken += this.account.costOf(t.pricePerChunk)
+    this.account.take(t.pricePerChunk)
+    return []
+  }
+
   private end(reason: CloseReason): BuyerEffect[] {
     this.setClosed()
+    // After a spending cap nothing more may be signed in this session: chunks still arriving are
+    // only carried into the channel's next session.
+    if (this.terms) this.inFlight = 0
     this.closeReason = reason
     return [
       { type: 'send', frame: { t: 'close', reason, message: '' } },

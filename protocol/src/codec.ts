@@ -186,12 +186,15 @@ export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME
         signature: hexField(w, 'signature', 65),
         nonce: hexField(w, 'nonce', 32),
       }
-    case 'accept':
-      return {
+    case 'accept': {
+      const accept: Frame = {
         t: 'accept',
         termsDigest: hexField(w, 'termsDigest', 32),
         signature: hexField(w, 'signature', 65),
       }
+      if (w.maxChunks !== undefined) accept.maxChunks = int(w, 'maxChunks')
+      return accept
+    }
     case 'payment_required':
       return {
         t: 'payment_required',
@@ -284,6 +287,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
         t: 'accept',
         termsDigest: fromHex(frame.termsDigest),
         signature: fromHex(frame.signature),
+        ...(frame.maxChunks !== undefined ? { maxChunks: u(frame.maxChunks) } : {}),
       })
     case 'payment_required':
       return packr.pack({

@@ -120,6 +120,11 @@ export interface AcceptFrame {
   t: 'accept'
   termsDigest: Hex
   signature: Hex
+  /**
+   * chunks the buyer wants in this session, at most (absent: no limit): the seller sends no more, so
+   * a buyer that stops at a count leaves no chunk in flight (SPEC.md §Channel debt)
+   */
+  maxChunks?: number
 }
 
 /** Seller → buyer: chunk number `seq` (0-based, counted over the whole channel). */

@@ -92,6 +92,7 @@ export {
   type AcceptedReceipt,
   type ChannelAccess,
   type ChannelInfo,
+  CLOSE_LINGER_MS,
   type ConnectionLiveness,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_HELLO_TIMEOUT_MS,

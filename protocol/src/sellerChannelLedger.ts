@@ -5,8 +5,6 @@ import type { ResumeBase } from './frames.ts'
 export interface ChannelDebt {
   /** the cumulative amount every chunk delivered on the channel comes to, wei */
   owed: bigint
-  /** the first chunk label not yet used on the channel */
-  nextSeq: number
 }
 
 /**
@@ -65,7 +63,7 @@ export class SellerChannelLedger {
    *
    * @param base - the store's last durable receipt of the channel (highest cumulative amount)
    * @param debt - the recorded debt: `owed`, the cumulative amount every chunk delivered on the
-   *   channel comes to (wei), and `nextSeq`, the first chunk label not yet used (chunks)
+   *   channel comes to (wei)
    */
   static restore(base: ResumeBase, debt: ChannelDebt | undefined): SellerChannelLedger {
     const ledger = new SellerChannelLedger()
@@ -74,10 +72,7 @@ export class SellerChannelLedger {
     ledger.maxDurable = base.amount
     ledger.latest = base
     ledger.nextSeq = base.seq
-    if (debt) {
-      if (debt.owed > base.amount) ledger.sentValue = debt.owed - base.amount
-      if (debt.nextSeq > ledger.nextSeq) ledger.nextSeq = debt.nextSeq
-    }
+    if (debt && debt.owed > base.amount) ledger.sentValue = debt.owed - base.amount
     return ledger
   }
 
@@ -124,6 +119,9 @@ export class SellerChannelLedger {
   leave(lane: SellerLane): void {
     if (!this.lanes.delete(lane)) return
     this.endedValue += BigInt(lane.acceptedChunks) * lane.pricePerChunk
+    // Labels of chunks no receipt covers are free again once no session is live: the next session
+    // starts above the highest stored receipt's `seq` (its `join` says which), as after a restart.
+    if (this.lanes.size === 0) this.nextSeq = 0
   }
 
   /**
@@ -145,11 +143,6 @@ export class SellerChannelLedger {
     for (const l of this.lanes) live += BigInt(l.sentChunks - l.durableChunks) * l.pricePerChunk
     const debt = this.debt
     return debt > live ? debt - live : 0n
-  }
-
-  /** The first chunk label not yet used on the channel. */
-  get nextLabel(): number {
-    return this.nextSeq
   }
 
   /**

@@ -157,7 +157,13 @@ const CLOSED_POLICY: SellerPolicy = {
   maxQueuedChunks: 0,
 }
 
-type Phase = 'await_hello' | 'resolving' | 'await_accept' | 'streaming' | 'closed'
+type Phase = 'await_hello' | 'resolving' | 'await_accept' | 'streaming' | 'closing' | 'closed'
+
+/**
+ * How long the seller waits, after a buyer's `close`, for the receipt that pays the chunks that were
+ * in flight when the buyer closed (SPEC.md §Channel debt), ms.
+ */
+export const CLOSE_LINGER_MS = 2_000
 
 /** Counters a driver may export as metrics. */
 export interface SellerSessionStats {
@@ -231,6 +237,10 @@ export class SellerSession {
   private readonly verification: ReceiptVerification
   /** receipts that passed every check but the signature, by seq (deferred verification) */
   private readonly verifying = new Map<number, ReceiptFrame>()
+  /** chunks the buyer wants in this session, at most (its `accept.maxChunks`) */
+  private chunkLimit = Number.POSITIVE_INFINITY
+  /** when a `closing` session stops waiting for its last receipt (ms) */
+  private closingDeadline: number | undefined
   /** when `hello` is due (ms), while in `await_hello` */
   private helloDeadline: number | undefined
   /** the nonce of the terms sent, which `accept` must sign */
@@ -293,6 +303,7 @@ export class SellerSession {
   receive(frame: Frame, now: number): SellerEffect[] {
     if (this.phase === 'closed') return []
     if (this.lastHeard !== undefined) this.lastHeard = Math.max(this.lastHeard, now)
+    if (this.phase === 'closing') return this.whileClosing(frame, now)
     switch (frame.t) {
       case 'ping':
         return [{ type: 'send', frame: { t: 'pong', n: frame.n } }]
@@ -310,17 +321,48 @@ export class SellerSession {
         if (this.phase !== 'await_accept') return this.fail('UNEXPECTED_FRAME', 'accept without terms')
         if (frame.termsDigest !== this.digest) return this.fail('TERMS_INVALID', 'accept names other terms')
         if (now >= this.terms!.expiresAt) return this.fail('TERMS_EXPIRED', 'terms expired before accept')
-        return this.onAccept(frame.signature, now)
+        return this.onAccept(frame.signature, frame.maxChunks, now)
       case 'receipt':
         if (this.phase !== 'streaming') return this.fail('UNEXPECTED_FRAME', 'receipt before accept')
         return this.onReceipt(frame, now)
       case 'close':
-        return this.end('buyer_closed')
+        return this.onBuyerClose(now)
       case 'error':
         return []
       default:
         return this.fail('UNEXPECTED_FRAME', `${frame.t} is not sent by buyers`)
     }
+  }
+
+  /**
+   * The buyer closed. Chunks this session sent that no receipt covers were in flight (or the buyer
+   * takes without paying): the seller echoes the close, sends nothing more, and waits up to
+   * {@link CLOSE_LINGER_MS} for a receipt that pays them, which an honest buyer sends once the echo
+   * tells it nothing else is coming (SPEC.md §Channel debt). Unpaid after that, they stay the
+   * channel's debt.
+   */
+  private onBuyerClose(now: number): SellerEffect[] {
+    if (this.phase !== 'streaming' || this.lane.sentChunks <= this.lane.acceptedChunks) {
+      return this.end('buyer_closed')
+    }
+    this.phase = 'closing'
+    this.paymentDeadline = undefined
+    this.closingDeadline = now + CLOSE_LINGER_MS
+    return [{ type: 'send', frame: { t: 'close', reason: 'buyer_closed', message: '' } }]
+  }
+
+  /** After the buyer's `close`: only the receipt for the chunks in flight (and pings) count. */
+  private whileClosing(frame: Frame, now: number): SellerEffect[] {
+    if (frame.t === 'ping') return [{ type: 'send', frame: { t: 'pong', n: frame.n } }]
+    if (frame.t === 'receipt') return this.onReceipt(frame, now)
+    return []
+  }
+
+  /** Ends a `closing` session once its chunks are paid, or its linger is over. */
+  private closedAfterLinger(): SellerEffect[] {
+    this.phase = 'closed'
+    this.closingDeadline = undefined
+    return [{ type: 'close', reason: 'buyer_closed' }]
   }
 
   /**
@@ -397,7 +439,7 @@ export class SellerSession {
    * `accept` with the right digest, in time: its signature must recover to one of the channel's keys
    * (SPEC.md §Authentication). Only then does the session join the channel's ledger and stream.
    */
-  private onAccept(signature: Hex, now: number): SellerEffect[] {
+  private onAccept(signature: Hex, maxChunks: number | undefined, now: number): SellerEffect[] {
     const info = this.info!
     let signer: Address
     try {
@@ -423,6 +465,7 @@ export class SellerSession {
       this.policy.pricePerChunk,
       this.policy.window.initial,
     ).lane
+    if (maxChunks !== undefined) this.chunkLimit = maxChunks
     this.phase = 'streaming'
     return [{ type: 'subscribe' }, ...this.pump(now)]
   }
@@ -440,6 +483,8 @@ export class SellerSession {
    */
   offer(data: Uint8Array, now: number): SellerEffect[] {
     if (this.phase === 'closed') return []
+    // The buyer asked for no more: nothing to queue.
+    if (this.lane.sentChunks >= this.chunkLimit) return []
     if (data.byteLength > this.policy.maxChunkBytes) {
       this.stats.chunksDropped++
       return []
@@ -509,6 +554,9 @@ export class SellerSession {
       this.lane.window = Math.max(resetWindow(this.policy.window), this.unpaidChunks)
       if (this.lane.window === this.policy.window.initial) this.shrinking = false
     }
+    if (this.phase === 'closing' && this.lane.durableChunks >= this.lane.sentChunks) {
+      return this.closedAfterLinger()
+    }
     return this.phase === 'streaming' ? this.pump(now) : []
   }
 
@@ -541,6 +589,9 @@ export class SellerSession {
    */
   tick(now: number): SellerEffect[] {
     if (this.phase === 'closed') return []
+    if (this.phase === 'closing') {
+      return now >= this.closingDeadline! ? this.closedAfterLinger() : []
+    }
     if (this.phase === 'await_hello' && this.helloDeadline !== undefined && now >= this.helloDeadline) {
       return this.fail('HELLO_TIMEOUT', 'no hello in time', 'resource_limit')
     }
@@ -566,6 +617,7 @@ export class SellerSession {
    */
   get deadline(): number | undefined {
     if (this.phase === 'closed') return undefined
+    if (this.phase === 'closing') return this.closingDeadline
     // Read after every chunk sent: no arrays.
     return earliest(
       earliest(
@@ -742,7 +794,7 @@ export class SellerSession {
   private pump(now: number): SellerEffect[] {
     if (!this.writable) return []
     const out: SellerEffect[] = []
-    let n = this.ledger.sendable(this.lane)
+    let n = Math.min(this.ledger.sendable(this.lane), this.chunkLimit - this.lane.sentChunks)
     while (n > 0 && this.queue.length > 0) {
       const data = this.queue.shift()!
       const seq = this.ledger.assignSeq(this.lane)
@@ -754,6 +806,8 @@ export class SellerSession {
       out.push({ type: 'send', frame: { t: 'chunk', seq, data } })
       n--
     }
+    // The buyer's `maxChunks` reached: nothing more goes out, so nothing waits for payment.
+    if (this.lane.sentChunks >= this.chunkLimit) this.queue.length = 0
     if (this.queue.length > 0 && this.paymentDeadline === undefined) {
       if (this.unpaidChunks === 0 && this.ledger.inheritedDebt === 0n) {
         if (this.ledger.exhausted(this.policy.pricePerChunk))

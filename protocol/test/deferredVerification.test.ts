@@ -11,7 +11,6 @@ import {
   signReceipt,
   signTerms,
   TrickleError,
-  termsDigest,
   ZERO_HASH,
 } from '../src/index.ts'
 import {

@@ -8,6 +8,7 @@ import {
   BuyerSession,
   type BuyerSessionConfig,
   type ChannelInfo,
+  CLOSE_LINGER_MS,
   type CloseReason,
   decodeFrame,
   type ErrorCode,
@@ -26,6 +27,7 @@ import {
   type TermsFrame,
   ZERO_HASH,
 } from '../src/index.ts'
+
 import {
   acceptSigner,
   BUYER,
@@ -593,7 +595,12 @@ describe('SellerSession and BuyerSession', () => {
       expect(h.buyerClose?.reason).toBe('spending_cap')
       expect(h.buyer.closeReason).toBe('spending_cap')
       expect(h.persisted.at(-1)).toMatchObject({ seq: 10, amount: 10n * PRICE })
+      // The 11th chunk was sent and refused: the seller waits for a receipt the capped buyer never
+      // sends, then closes; the chunk stays the channel's debt.
+      expect(h.sellerClose).toBeUndefined()
+      h.tick(h.now + CLOSE_LINGER_MS)
       expect(h.sellerClose?.reason).toBe('buyer_closed')
+      expect(h.seller.unpaidChunks).toBe(1)
     })
   })
 
@@ -740,13 +747,15 @@ describe('SellerSession and BuyerSession', () => {
             }
             for (const h of sessions) h.onBuyer(h.buyer.close())
             settle(sessions)
-            // Honest sessions never fail, whatever the order, and the last receipt pays for every chunk.
+            // Honest sessions never fail, whatever the order, and the last receipt pays for every chunk
+            // sent: the delivered ones, and those in flight when the buyer closed (paid on the seller's
+            // close echo).
             expect(sessions.map((h) => h.sellerClose?.code ?? h.buyer.error?.code)).toEqual([
               undefined,
               undefined,
             ])
-            const delivered = sessions.reduce((n, s) => n + s.delivered.length, 0)
-            expect(maxPersisted()).toBe(BigInt(delivered) * PRICE)
+            const sent = sessions.reduce((n, s) => n + s.sellerFrames('chunk').length, 0)
+            expect(maxPersisted()).toBe(BigInt(sent) * PRICE)
           },
         ),
         { numRuns: 300 },
@@ -981,7 +990,7 @@ describe('SellerSession and BuyerSession', () => {
     it('keeps the debt across a seller restart: a ledger restored from the recorded debt serves nothing more', () => {
       const before = new SellerChannelLedger()
       freeRider(before)
-      const recorded = { owed: before.owed, nextSeq: before.nextLabel }
+      const recorded = { owed: before.owed }
       const restored = SellerChannelLedger.restore(channelInfo().base, recorded)
       const after = freeRider(restored)
       expect(after.sellerFrames('chunk')).toHaveLength(0)

@@ -155,7 +155,7 @@ export class ChannelLedgers {
   private idle(key: string, entry: Entry): void {
     const debt = entry.ledger.debt
     if (debt > 0n) {
-      this.options.persistDebt?.(key as Hex, { owed: entry.ledger.owed, nextSeq: entry.ledger.nextLabel })
+      this.options.persistDebt?.(key as Hex, { owed: entry.ledger.owed })
       entry.recorded = true
       // Most recently idle last: eviction takes the oldest.
       this.channels.delete(key)

@@ -97,7 +97,7 @@ export interface ReceiptStore {
   retiredReceipts(channelId: Hex): Promise<(StoredReceipt & { retiredAt: number; reason: string })[]>
   /**
    * The debt recorded for a channel when its last session ended (SPEC.md §Channel debt): what every
-   * chunk delivered on it comes to, and its first unused chunk label.
+   * chunk delivered on it comes to.
    */
   channelDebt(channelId: Hex): Promise<ChannelDebt | undefined>
   /**
@@ -383,7 +383,7 @@ export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}
     'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
   )
   const deleteMeta = db.prepare('DELETE FROM meta WHERE key = ?')
-  /** channel debts live in `meta` as `debt:<channel id>` → `<owed wei>:<next seq>` */
+  /** channel debts live in `meta` as `debt:<channel id>` → `<owed wei>` */
   const debtKey = (channelId: Hex) => `debt:${channelId.toLowerCase()}`
 
   let receiptCommits = 0
@@ -600,12 +600,12 @@ export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}
     },
     async channelDebt(channelId) {
       const row = selectMeta.get(debtKey(channelId)) as Row | undefined
-      const match = /^(\d+):(\d+)$/.exec((row?.value as string | undefined) ?? '')
-      return match ? { owed: BigInt(match[1]!), nextSeq: Number(match[2]) } : undefined
+      const match = /^(\d+)$/.exec((row?.value as string | undefined) ?? '')
+      return match ? { owed: BigInt(match[1]!) } : undefined
     },
     async setChannelDebt(channelId, debt) {
       try {
-        if (debt) upsertMeta.run(debtKey(channelId), `${debt.owed}:${debt.nextSeq}`)
+        if (debt) upsertMeta.run(debtKey(channelId), debt.owed.toString())
         else deleteMeta.run(debtKey(channelId))
       } catch (cause) {
         throw new TrickleError('STORE_FAILED', 'could not record the channel debt', { cause })

@@ -1,15 +1,19 @@
+import { randomBytes } from 'node:crypto'
 import {
   type AcceptedReceipt,
+  type ChannelAccess,
   type ChannelInfo,
   decodeFrame,
   type ErrorCode,
   encodeFrame,
   type Hex,
+  SellerChannelLedger,
   type SellerEffect,
   type SellerPolicy,
   SellerSession,
   type Terms,
   TrickleError,
+  toHex,
 } from '@trickle/protocol'
 import type { Logger } from 'pino'
 import WebSocket from 'ws'
@@ -44,13 +48,18 @@ export interface SessionContext {
   onReceiptStored(receipt: AcceptedReceipt): void
   /** called once when the session has ended and its receipt writes have landed */
   onSessionEnd(end: SessionEnd): void
-  /** the shared ledgers of channels with live sessions (concurrent sessions share one per channel) */
+  /**
+   * the shared ledgers of channels with live sessions or debt (concurrent sessions share one per
+   * channel; a channel's debt outlives its sessions)
+   */
   ledgers: ChannelLedgers
   /**
    * asked before a `hello` is served: why the seller cannot take receipts now (store failed, chain
    * unreachable), or undefined when it can; the session is then refused with that code
    */
-  admit?: () => { code: Extract<ErrorCode, 'STORE_FAILED' | 'CHAIN_UNAVAILABLE'>; message: string } | undefined
+  admit?: () =>
+    | { code: Extract<ErrorCode, 'STORE_FAILED' | 'CHAIN_UNAVAILABLE'>; message: string }
+    | undefined
   maxFrameBytes: number
   /**
    * admission of inbound frames and `hello`s by rate (per connection, client address and server; see
@@ -372,25 +381,42 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
   }
 
   const resolve = async (id: bigint, channel: Hex) => {
+    // A seller that cannot store receipts (or reach its chain) must not hand out credit.
+    const refused = ctx.admit?.()
+    if (refused) return apply(session.rejected(refused.code, refused.message))
     const product = ctx.policyFor(id)
     if (!product) return apply(session.rejected('UNKNOWN_PRODUCT', `product ${id} is not sold here`))
-    membership = ctx.ledgers.join(channel, () => {
-      if (!ended) apply(session.creditChanged(Date.now()))
-    })
-    if (!membership) {
-      return apply(session.rejected('CHANNEL_BUSY', 'the channel has as many live sessions as allowed'))
-    }
     productKey = product.key
     maxBufferedBytes = product.policy.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
+    let info: ChannelInfo
     try {
-      const info = await ctx.resolve(id, channel, Date.now())
-      if (ended) return
-      resumesAlone = membership.ledger.sessions === 0
-      apply(session.resolved(info, product.policy, Date.now(), membership.ledger))
+      info = await ctx.resolve(id, channel, Date.now())
     } catch (err) {
       const e = err instanceof TrickleError ? err : new TrickleError('INTERNAL', (err as Error).message)
-      apply(session.rejected(e.code, e.shortMessage))
+      return apply(session.rejected(e.code, e.shortMessage))
     }
+    if (ended) return
+    // The session takes nothing on the channel (a session slot, credit, deposit headroom) before its
+    // `accept` proves it holds the channel's key: then `join` runs.
+    const access: ChannelAccess = {
+      ledger: ctx.ledgers.current(channel),
+      join: () => {
+        const current = ctx.ledgers.current(channel)
+        const joined = ctx.ledgers.join(
+          channel,
+          info.payer,
+          () => {
+            if (!ended) apply(session.creditChanged(Date.now()))
+          },
+          () => ({ ledger: SellerChannelLedger.restore(info.base, info.debt), recorded: !!info.debt }),
+        )
+        if (!('ledger' in joined)) return joined
+        membership = joined
+        resumesAlone = !current || current.sessions === 0
+        return joined.ledger
+      },
+    }
+    apply(session.resolved(info, product.policy, Date.now(), access, toHex(randomBytes(32))))
   }
 
   ws.on('message', (data: Buffer, isBinary: boolean) => {

@@ -260,8 +260,8 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits }
   const guard = new ConnectionGuard(limits, performance.now())
 
-  // Health: the store fails from a failed receipt write until a write succeeds; the chain from a
-  // failed read until a read succeeds. New sessions are refused meanwhile (`admit`).
+  // Health: the store fails from a failed call until a receipt (or the probe) writes; the chain from a
+  // failed probe until a chain read succeeds. New sessions are refused meanwhile (`admit`).
   const healthState = healthyState()
   const storeFailed = (err: unknown) => {
     if (healthState.storeFailedAt === undefined)
@@ -313,21 +313,23 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
     }
   }
   let probing = false
-  const probeTimer = setInterval(() => {
+  const probeNow = () => {
     if (probing) return
     probing = true
     void probe().finally(() => {
       probing = false
     })
-  }, probeMs).unref()
+  }
+  const probeTimer = setInterval(probeNow, probeMs).unref()
 
   // Each hello reads its channel: a short-lived cache makes repeated hellos cost no chain call.
   const channelSource = channelsAt(options.channels, provider)
   const channelCache = cacheChannelReads(
     {
       getChannel: async (channelId) => {
+        // One failed read may be a blip: the probe, run now, decides whether the chain is down.
         const view = await channelSource.getChannel(channelId).catch((err: unknown) => {
-          chainFailed(err)
+          probeNow()
           throw err
         })
         chainAnswered()

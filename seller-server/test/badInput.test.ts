@@ -7,7 +7,6 @@ import {
   receiptDomainSeparator,
   signReceipt,
   type TermsFrame,
-  termsDigest,
   ZERO_HASH,
 } from '@trickle/protocol'
 import { JsonRpcProvider, Wallet } from 'ethers'

@@ -9,7 +9,6 @@ import {
   encodeFrame,
   type Frame,
   type Hex,
-  termsDigest,
 } from '@trickle/protocol'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import mqtt from 'mqtt'
