@@ -24,6 +24,7 @@ import {
   SellerSession,
   signReceipt,
   signTerms,
+  TERMS_CLOCK_SKEW_MS,
   type TermsFrame,
   ZERO_HASH,
 } from '../src/index.ts'
@@ -534,7 +535,12 @@ describe('SellerSession and BuyerSession', () => {
 
     it('refuses expired terms with TERMS_EXPIRED', () => {
       const buyer = new BuyerSession(buyerConfig())
-      expectRefused(offerTerms(buyer, termsFrom(), T0 + POLICY.termsTtlMs), buyer, 'TERMS_EXPIRED')
+      // Expired on the buyer's clock only past the allowed skew.
+      const expiry = T0 + POLICY.termsTtlMs
+      expect(offerTerms(new BuyerSession(buyerConfig()), termsFrom(), expiry).at(-1)).toMatchObject({
+        frame: { t: 'accept' },
+      })
+      expectRefused(offerTerms(buyer, termsFrom(), expiry + TERMS_CLOCK_SKEW_MS), buyer, 'TERMS_EXPIRED')
     })
 
     it('refuses a price above maxPricePerChunk with TERMS_INVALID', () => {
