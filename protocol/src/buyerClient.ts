@@ -65,7 +65,10 @@ export interface Chunk {
 
 /** What a finished session did. */
 export interface SessionSummary {
-  /** chunks delivered to the application */
+  /**
+   * chunks the session received before its close and paid for: handed to the loop, or still queued
+   * for it when the loop left early (at most `maxBufferedChunks` of those)
+   */
   chunks: number
   /**
    * chunks the seller had sent before it saw this buyer's `close`: received after it, not delivered,

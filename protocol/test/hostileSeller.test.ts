@@ -337,6 +337,34 @@ describe('BuyerClient.stream against a hostile seller (anvil)', () => {
       }
     })
 
+    it('runs no idle timeout while reading is paused for a slow loop body', async () => {
+      const IDLE_MS = 1_000
+      const seller = await startHostileSeller(market, async (conn) => {
+        await conn.send(conn.terms(PRICE, { receiptEvery: 4, heartbeatMs: 200, idleTimeoutMs: IDLE_MS }))
+        await conn.next('accept')
+        for (let seq = 0; seq < 10_000 && !conn.isClosed && !buyerClosed(conn); seq++) {
+          await conn.send({ t: 'chunk', seq, data: Uint8Array.of(seq & 255) })
+        }
+      })
+      try {
+        const channelId = await market.openChannel(DEPOSIT)
+        const stream = await market.buyer.stream(market.product(seller.url, PRICE), {
+          channelId,
+          maxSpend: 10_000n * PRICE,
+          maxBufferedChunks: 1,
+        })
+        // The loop body holds its first chunk for 2.5 idle timeouts: the seller's frames wait unread.
+        const { seqs, code } = await drain(stream, async (_chunk, i) => {
+          if (i === 0) await sleep(2.5 * IDLE_MS)
+          return i + 1 === 6
+        })
+        expect({ seqs, code }).toEqual({ seqs: [0, 1, 2, 3, 4, 5], code: undefined })
+        expect(await stream.finished).toMatchObject({ chunks: 6, paid: 6n * PRICE, reason: 'buyer_closed' })
+      } finally {
+        await seller.close()
+      }
+    })
+
     it('refuses buffer limits below one chunk or byte with INVALID_ARGUMENT', async () => {
       const channelId = await market.openChannel(DEPOSIT)
       const product = market.product('ws://127.0.0.1:9/', PRICE)
