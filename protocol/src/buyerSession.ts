@@ -117,6 +117,8 @@ export class BuyerSession {
   /** chunks taken after this buyer's own close (undefined: not counting; see `afterClose`) */
   private inFlight: number | undefined
   private afterCloseChunks = 0
+  /** receipts this session signed: the seller's window grew by at most one step for each */
+  private receiptsSigned = 0
   /** The error that ended the session, if one did. */
   error: { code: ErrorCode; message: string } | undefined
   /** The reason the session ended. */
@@ -418,6 +420,7 @@ export class BuyerSession {
       ackHash: toHex(this.ackHash),
     }
     const signature = this.config.signReceipt(receipt)
+    this.receiptsSigned++
     this.unpaidChunks = 0
     this.paidAmount = receipt.amount
     this.costSigned = this.costTaken
@@ -446,7 +449,8 @@ export class BuyerSession {
 
   /**
    * A frame after this buyer closed the session itself. Chunks the seller sent before it saw the
-   * `close` still arrive (at most `window.max`): they are received, not delivered. When the seller's
+   * `close` still arrive (at most the window the seller could have reached: `window.initial` plus
+   * `window.step` per receipt signed, capped by `window.max`): they are received, not delivered. When the seller's
    * own `close` says nothing more is coming, one last receipt pays them, within `maxSpend` (the seller
    * waits for it, SPEC.md §Channel debt); chunks beyond the cap stay unsigned, and the channel's
    * account carries them into its next session.
@@ -461,7 +465,11 @@ export class BuyerSession {
       return payable ? this.sign(this.account.owed) : []
     }
     if (frame.t !== 'chunk' || frame.seq < this.nextSeq || frame.data.byteLength > t.maxChunkBytes) return []
-    if (this.inFlight >= t.window.max || frame.seq >= Number.MAX_SAFE_INTEGER) return []
+    // No more than the seller could have sent unpaid: its window, grown at most by one step per
+    // receipt this session signed (a hostile seller's `window.max` alone could be 2^20).
+    const grown = t.window.initial + t.window.step * this.receiptsSigned
+    const window = grown < t.window.max ? grown : t.window.max
+    if (this.inFlight >= window || frame.seq >= Number.MAX_SAFE_INTEGER) return []
     this.inFlight++
     this.afterCloseChunks++
     this.nextSeq = frame.seq + 1

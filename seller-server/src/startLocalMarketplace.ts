@@ -46,6 +46,11 @@ export interface LocalMarketplaceOptions {
   settlement?: Partial<SettlementPolicy>
   /** receipt-recovery worker threads of the seller (`startSellerServer`'s `verifierThreads`) */
   verifierThreads?: number
+  /**
+   * other channels of one payer that may be in debt when it starts a session on a new one
+   * (`startSellerServer`'s `maxIndebtedChannelsPerPayer`, default 2)
+   */
+  maxIndebtedChannelsPerPayer?: number
   /** transaction fee mode of the seller (default `eip1559`) */
   fees?: FeeMode
   logger?: Logger
@@ -135,6 +140,9 @@ export async function startLocalMarketplace(
       ...(options.settlement ? { settlement: options.settlement } : {}),
       ...(options.fees ? { fees: options.fees } : {}),
       ...(options.verifierThreads === undefined ? {} : { verifierThreads: options.verifierThreads }),
+      ...(options.maxIndebtedChannelsPerPayer === undefined
+        ? {}
+        : { maxIndebtedChannelsPerPayer: options.maxIndebtedChannelsPerPayer }),
       logger: options.logger ?? pino({ level: process.env.TRICKLE_LOG_LEVEL ?? 'warn' }),
     })
     stops.push(() => seller.close())

@@ -33,6 +33,8 @@ describe('seller server under bad input', () => {
       // Receipts are recovered in a worker thread here, the path a seller takes where the
       // libsecp256k1 binary does not load; the other server tests recover them inline.
       verifierThreads: 1,
+      // Each test leaves its channel unpaid on purpose, all from one payer.
+      maxIndebtedChannelsPerPayer: 1_000,
       logger: pino({ level: 'silent' }),
     })
     provider = new JsonRpcProvider(market.rpcUrl, market.chainId, {
