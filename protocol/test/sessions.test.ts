@@ -1042,6 +1042,21 @@ describe('SellerSession and BuyerSession', () => {
       expect(h.buyer.spent).toBe(BigInt(POLICY.window.initial + 6) * PRICE)
     })
 
+    it('pays chunks that arrive after its close only up to the window the seller could have reached', () => {
+      const h = new Harness().start()
+      h.stream(3) // one receipt (receiptEvery 2), the third chunk unpaid
+      h.onBuyer(h.buyer.close()) // its final receipt is the second; nothing reaches the seller here
+      const afterClose = (n: number) =>
+        h.buyer.receive({ t: 'chunk', seq: 3 + n, data: payload(100 + n) }, h.now)
+      // A hostile seller pushes 5,000 more chunks before its close echo.
+      for (let n = 0; n < 5_000; n++) afterClose(n)
+      const effects = h.buyer.receive({ t: 'close', reason: 'buyer_closed', message: '' }, h.now)
+      const last = effects.find((e) => e.type === 'receipt')
+      const reachable = POLICY.window.initial + POLICY.window.step * 2 // two receipts signed
+      expect(h.buyer.chunksAfterClose).toBe(reachable)
+      expect(last?.type === 'receipt' && last.receipt.amount).toBe(BigInt(3 + reachable) * PRICE)
+    })
+
     it('sends nothing to a session whose accept is not signed by a key of the channel (AUTH_FAILED)', () => {
       const h = new Harness({ buyer: { signAccept: acceptSigner(wrongKey) } }).start()
       h.stream(5)
