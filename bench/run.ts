@@ -3,12 +3,13 @@
  * `bench/results.json` and regenerates `bench/RESULTS.md`. To add a benchmark, export a
  * {@link Benchmark} from its own file and list it in `benchmarks` below.
  */
+import { adversaryBenchmark } from './adversary.ts'
 import { gasBenchmark } from './gas.ts'
 import { hostileBenchmark } from './hostile.ts'
 import { protocolBenchmark } from './protocol.ts'
 import { type Benchmark, describeMachine, meetsGoal, readResults, recordResults } from './results.ts'
 
-const benchmarks: Benchmark[] = [gasBenchmark, protocolBenchmark, hostileBenchmark]
+const benchmarks: Benchmark[] = [gasBenchmark, protocolBenchmark, hostileBenchmark, adversaryBenchmark]
 
 const requested = process.argv.slice(2)
 const unknown = requested.filter((name) => !benchmarks.some((benchmark) => benchmark.name === name))

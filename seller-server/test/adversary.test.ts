@@ -4,57 +4,23 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BuyerClient, type Frame, type Hex } from '@trickle/protocol'
+import { BuyerClient, type Hex } from '@trickle/protocol'
 import { JsonRpcProvider, SigningKey, Wallet } from 'ethers'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   airQualityProducts,
   type LocalMarketplace,
-  type SellerServer,
   startLocalMarketplace,
   startSellerServer,
 } from '../src/index.ts'
 import { buyerFor } from './helpers/buyer.ts'
-import { acceptFor, connectRaw } from './helpers/rawClient.ts'
+import { freeRide, sessionsEnded, type Taken } from './helpers/freeRide.ts'
+import { connectRaw } from './helpers/rawClient.ts'
 
 const WINDOW = { initial: 8, step: 8, max: 64 }
 const PRICE = 1_000_000_000_000n
 const silent = pino({ level: 'silent' })
-
-/** What one attacker session got. */
-interface Taken {
-  chunks: number
-  frames: Frame[]
-}
-
-/**
- * One free ride: hello, accept signed with `key`, take every chunk until the seller asks for payment
- * (or closes), then drop the connection instead of paying — and reconnect, in a loop, in the callers.
- */
-async function freeRide(url: string, productId: bigint, channelId: Hex, key: SigningKey): Promise<Taken> {
-  const raw = await connectRaw(url)
-  raw.sendFrame({ t: 'hello', v: 1, productId, channelId })
-  const terms = await raw.next('terms')
-  raw.sendFrame(acceptFor(terms, key))
-  await Promise.race([raw.next('payment_required', 8_000).catch(() => undefined), raw.closed])
-  raw.close()
-  await raw.closed
-  return { chunks: raw.frames.filter((f) => f.t === 'chunk').length, frames: raw.frames }
-}
-
-/** Resolves once the seller has ended `count` more sessions (their debt is then recorded). */
-function sessionsEnded(seller: SellerServer, count: number): Promise<void> {
-  return new Promise((resolve) => {
-    let seen = 0
-    const on = () => {
-      if (++seen < count) return
-      seller.events.off('session', on)
-      resolve()
-    }
-    seller.events.on('session', on)
-  })
-}
 
 describe('a hostile buyer against a live seller', () => {
   let market: LocalMarketplace
