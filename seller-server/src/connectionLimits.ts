@@ -80,7 +80,10 @@ export interface ConnectionLimits {
 /**
  * Default limits. A buyer session needs one connection and sends a few frames a second (a receipt
  * every `receiptEvery` chunks, pongs); the per-connection rates leave room for receipts at every
- * chunk of a 200 chunks/s feed. A connection sending nothing is dropped after 5 s.
+ * chunk of a 200 chunks/s feed. A connection sending nothing is dropped after 5 s. One address may
+ * start 20 sessions a second (100 at once), so an unknown channel id costs at most 20 chain reads a
+ * second per address and 200 in total; ten busy addresses take the server's whole frame budget
+ * (20,000 frames/s, a fraction of a core at the ~10 µs a small frame costs to decode and answer).
  */
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxConnectionsPerIp: 64,
@@ -92,13 +95,13 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxMessageBytes: 512 * 1024,
   sendBufferAllowanceBytes: 64 * 1024,
   framesPerConnection: { perSecond: 200, burst: 400 },
-  framesPerIp: { perSecond: 1_000, burst: 2_000 },
-  framesTotal: { perSecond: 10_000, burst: 20_000 },
+  framesPerIp: { perSecond: 2_000, burst: 4_000 },
+  framesTotal: { perSecond: 20_000, burst: 40_000 },
   bytesPerConnection: { perSecond: 64 * 1024, burst: 256 * 1024 },
   bytesPerIp: { perSecond: 1024 * 1024, burst: 4 * 1024 * 1024 },
   bytesTotal: { perSecond: 16 * 1024 * 1024, burst: 64 * 1024 * 1024 },
-  hellosPerIp: { perSecond: 10, burst: 30 },
-  hellosTotal: { perSecond: 100, burst: 200 },
+  hellosPerIp: { perSecond: 20, burst: 100 },
+  hellosTotal: { perSecond: 200, burst: 400 },
   trackedIps: 10_000,
   channelCacheTtlMs: 2_000,
   unknownChannelCacheTtlMs: 5_000,

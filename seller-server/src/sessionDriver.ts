@@ -230,7 +230,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
    * (`stopReading`): its close handshake cannot complete, it waits for the grace.
    */
   const refuse = (refusal: LimitRefusal, stopReading: boolean) => {
-    if (refused || ended) return
+    if (refused || ended || session.closed) return
     refused = true
     closeReason = 'resource_limit'
     closeCode = refusal.code
@@ -239,7 +239,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     if (ws.readyState === WebSocket.OPEN) {
       ws.send(encodeFrame({ t: 'error', code: refusal.code, message: refusal.message }))
       ws.send(encodeFrame({ t: 'close', reason: 'resource_limit', message: refusal.message }))
-      ws.close(1008, 'resource_limit')
+      ws.close(1000, 'resource_limit')
     }
     if (refusal.code === 'SEND_BUFFER_FULL') ws.terminate()
     else closeTimer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref()
@@ -420,8 +420,8 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
   }
 
   ws.on('message', (data: Buffer, isBinary: boolean) => {
-    // A paused socket may still deliver what it had read.
-    if (refused) return
+    // A paused socket may still deliver what it had read; a closed session ignores frames anyway.
+    if (refused || session.closed) return
     let frame: ReturnType<typeof decodeFrame>
     try {
       if (!isBinary) throw new TrickleError('FRAME_MALFORMED', 'text frames are not part of the protocol')
