@@ -1,9 +1,14 @@
 import type { SigningKey } from 'ethers'
-import { signDigest } from '#secp256k1'
 import { TrickleError } from './errors.ts'
 import { fromHex, type Hex, toHex } from './hex.ts'
 import { keccak256Bytes } from './keccak.ts'
-import { checkReceiptSignature, recoverDigestSigner } from './receipt.ts'
+import {
+  bytes32,
+  checkReceiptSignature,
+  recoverDigestSigner,
+  signDigestBytes,
+  typedDataDigest,
+} from './receipt.ts'
 
 /**
  * The EIP-712 type a buyer signs to accept terms and prove it holds the channel's signer key
@@ -42,21 +47,10 @@ export function acceptDigest(domainSeparator: Hex, value: AcceptValue): Hex {
 function acceptDigestBytes(domainSeparator: Hex, value: AcceptValue): Uint8Array {
   const struct = new Uint8Array(4 * 32)
   struct.set(ACCEPT_TYPEHASH_BYTES, 0)
-  struct.set(word(value.channelId, 'channelId'), 32)
-  struct.set(word(value.termsDigest, 'termsDigest'), 64)
-  struct.set(word(value.nonce, 'nonce'), 96)
-  const message = new Uint8Array(2 + 32 + 32)
-  message[0] = 0x19
-  message[1] = 0x01
-  message.set(word(domainSeparator, 'domainSeparator'), 2)
-  message.set(keccak256Bytes(struct), 34)
-  return keccak256Bytes(message)
-}
-
-function word(hex: Hex, field: string): Uint8Array {
-  const bytes = fromHex(hex)
-  if (bytes.length !== 32) throw new TypeError(`${field} is not 32 bytes`)
-  return bytes
+  struct.set(bytes32(value.channelId, 'channelId'), 32)
+  struct.set(bytes32(value.termsDigest, 'termsDigest'), 64)
+  struct.set(bytes32(value.nonce, 'nonce'), 96)
+  return typedDataDigest(domainSeparator, struct)
 }
 
 /**
@@ -66,11 +60,7 @@ function word(hex: Hex, field: string): Uint8Array {
  * @returns a 65-byte `r ‖ s ‖ v` signature, low `s` (EIP-2), `v` 27/28, RFC 6979 nonce
  */
 export function signAccept(key: SigningKey, domainSeparator: Hex, value: AcceptValue): Hex {
-  const { rs, recoveryId } = signDigest(acceptDigestBytes(domainSeparator, value), key)
-  const signature = new Uint8Array(65)
-  signature.set(rs, 0)
-  signature[64] = 27 + recoveryId
-  return toHex(signature)
+  return signDigestBytes(key, acceptDigestBytes(domainSeparator, value))
 }
 
 /**

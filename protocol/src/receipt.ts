@@ -80,16 +80,39 @@ function receiptDigestBytes(domainSeparator: Hex, receipt: ReceiptValue): Uint8A
   }
   view.setBigUint64(3 * 32 + 24, BigInt(receipt.seq))
   struct.set(bytes32(receipt.ackHash, 'ackHash'), 4 * 32)
+  return typedDataDigest(domainSeparator, struct)
+}
+
+/**
+ * The EIP-712 digest of an encoded struct: `keccak256(0x19 0x01 ‖ domainSeparator ‖
+ * keccak256(encodedStruct))` (EIP-712 §Specification).
+ *
+ * @param encodedStruct - `typeHash ‖ encodeData(struct)`, 32-byte words
+ * @throws TypeError when `domainSeparator` is not 32 bytes of `0x` hex
+ */
+export function typedDataDigest(domainSeparator: Hex, encodedStruct: Uint8Array): Uint8Array {
   const message = new Uint8Array(2 + 32 + 32)
   message[0] = 0x19
   message[1] = 0x01
   message.set(bytes32(domainSeparator, 'domainSeparator'), 2)
-  message.set(keccak256Bytes(struct), 34)
+  message.set(keccak256Bytes(encodedStruct), 34)
   return keccak256Bytes(message)
 }
 
+/**
+ * Signs a 32-byte digest: 65 bytes `r ‖ s ‖ v`, `v` 27/28, low `s` (EIP-2), RFC 6979 nonce
+ * (libsecp256k1 in Node, noble-curves elsewhere: the same bytes).
+ */
+export function signDigestBytes(key: SigningKey, digest: Uint8Array): Hex {
+  const { rs, recoveryId } = signDigest(digest, key)
+  const signature = new Uint8Array(65)
+  signature.set(rs, 0)
+  signature[64] = 27 + recoveryId
+  return toHex(signature)
+}
+
 /** @throws TypeError when `hex` is not 32 bytes of `0x` hex */
-function bytes32(hex: Hex, field: string): Uint8Array {
+export function bytes32(hex: Hex, field: string): Uint8Array {
   const bytes = fromHex(hex)
   if (bytes.length !== 32) throw new TypeError(`${field} is not 32 bytes`)
   return bytes
@@ -104,11 +127,7 @@ function bytes32(hex: Hex, field: string): Uint8Array {
  *   Node, noble-curves elsewhere: the same bytes)
  */
 export function signReceipt(key: SigningKey, domainSeparator: Hex, receipt: ReceiptValue): Hex {
-  const { rs, recoveryId } = signDigest(receiptDigestBytes(domainSeparator, receipt), key)
-  const signature = new Uint8Array(65)
-  signature.set(rs, 0)
-  signature[64] = 27 + recoveryId
-  return toHex(signature)
+  return signDigestBytes(key, receiptDigestBytes(domainSeparator, receipt))
 }
 
 /**
