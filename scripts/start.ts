@@ -182,7 +182,10 @@ say(
   `  received ${summary.chunks} chunks (${(summary.chunks / streamSeconds).toFixed(1)} chunks/s), signed receipts for ${eth(summary.paid)}; session closed: ${summary.reason}`,
 )
 say(`  first paid chunk ${((firstChunkMs ?? 0) / 1000).toFixed(2)} s after start`)
-const claim = await claimed
+// A session-end claim goes out only when worth its gas (a small `--chunks` is not): claim now anyway,
+// as the seller's threshold or age rule would later. A claim already under way is joined, not repeated.
+await seller.settlement.idle()
+const claim = (await seller.settlement.settle(channelId)) ?? (await claimed)
 say(`  seller claimed ${eth(claim.paid)} on-chain in ${claim.txHash}`)
 await buyer.close()
 

@@ -30,7 +30,16 @@ export {
   type ChannelReadStats,
   cacheChannelReads,
 } from './channelReadCache.ts'
-export { type ClaimSender, sendClaim, trackClaim } from './claimTransaction.ts'
+export {
+  type ClaimEstimate,
+  type ClaimRevert,
+  type ClaimSender,
+  estimateClaim,
+  explainRevert,
+  sendClaim,
+  type TrackedClaim,
+  trackClaim,
+} from './claimTransaction.ts'
 export {
   type ConnectionGate,
   ConnectionGuard,
@@ -46,6 +55,16 @@ export {
   type TokenBucket,
   takeTokens,
 } from './connectionLimits.ts'
+export {
+  type ClaimDecision,
+  type ClaimReason,
+  type ClaimSituation,
+  type ClaimTrigger,
+  DEFAULT_SETTLEMENT_POLICY,
+  decideClaim,
+  type SettlementPolicy,
+  type SkipReason,
+} from './decideClaim.ts'
 export { type IpfsNode, parseAnyCid, startIpfsNode } from './ipfsNode.ts'
 export {
   type ChunkListener,
@@ -89,10 +108,10 @@ export {
   type SessionHandle,
 } from './sessionDriver.ts'
 export {
-  type ClaimTrigger,
-  DEFAULT_SETTLEMENT_POLICY,
+  type ClaimFailure,
+  type ClaimMissed,
   type SettlementEvents,
-  type SettlementPolicy,
+  type SettlementStats,
   type SettlementWorker,
   startSettlementWorker,
 } from './settlementWorker.ts'
