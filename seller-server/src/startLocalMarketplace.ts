@@ -14,6 +14,7 @@ import type { Address, MarketplaceConfig } from '@trickle/protocol'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { airQualityProducts } from './airQualityProducts.ts'
+import type { ConnectionLimits } from './connectionLimits.ts'
 import type { SettlementPolicy } from './settlementWorker.ts'
 import { type SellerServer, type SessionPolicy, startSellerServer } from './startSellerServer.ts'
 
@@ -51,6 +52,8 @@ export interface LocalMarketplaceOptions {
    * (`startSellerServer`'s `maxIndebtedChannelsPerPayer`, default 2)
    */
   maxIndebtedChannelsPerPayer?: number
+  /** the seller's connection, rate and size limits (`startSellerServer`'s `limits`) */
+  limits?: Partial<ConnectionLimits>
   /** transaction fee mode of the seller (default `eip1559`) */
   fees?: FeeMode
   logger?: Logger
@@ -143,6 +146,7 @@ export async function startLocalMarketplace(
       ...(options.maxIndebtedChannelsPerPayer === undefined
         ? {}
         : { maxIndebtedChannelsPerPayer: options.maxIndebtedChannelsPerPayer }),
+      ...(options.limits ? { limits: options.limits } : {}),
       logger: options.logger ?? pino({ level: process.env.TRICKLE_LOG_LEVEL ?? 'warn' }),
     })
     stops.push(() => seller.close())

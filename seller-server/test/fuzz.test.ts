@@ -77,6 +77,20 @@ describe('seller server under a fuzz run', () => {
       // Enough for the honest session to see a steady stream, light enough to leave the CPU to the fuzz.
       rowsPerSecond: 60,
       policy: { paymentTimeoutMs: 5_000, termsTtlMs: 30_000 },
+      // The run opens hundreds of sessions from one address, and its streaming sessions leave their
+      // channels unpaid on purpose: the rate and debt limits (hostileTransport and adversary tests)
+      // would cut it short, so they are lifted here.
+      limits: {
+        hellosPerIp: { perSecond: 100_000, burst: 100_000 },
+        hellosTotal: { perSecond: 100_000, burst: 100_000 },
+        framesPerIp: { perSecond: 1_000_000, burst: 1_000_000 },
+        framesTotal: { perSecond: 1_000_000, burst: 1_000_000 },
+        framesPerConnection: { perSecond: 1_000_000, burst: 1_000_000 },
+        bytesPerIp: { perSecond: 1 << 30, burst: 1 << 30 },
+        bytesTotal: { perSecond: 1 << 30, burst: 1 << 30 },
+        bytesPerConnection: { perSecond: 1 << 30, burst: 1 << 30 },
+      },
+      maxIndebtedChannelsPerPayer: 1_000_000,
       // Warnings and errors the seller logs during the run are part of the verdict.
       logger: pino({ level: 'warn' }, { write: (line: string) => void sellerLogs.push(JSON.parse(line)) }),
     })

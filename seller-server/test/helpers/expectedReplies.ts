@@ -9,6 +9,7 @@ import {
   isErrorCode,
   TrickleError,
 } from '@trickle/protocol'
+import { DEFAULT_MAX_INBOUND_FRAME_BYTES } from '../../src/index.ts'
 import type { FuzzMessage } from './fuzzFrames.ts'
 
 /** The phase a fuzz session is driven to before its fuzz messages. */
@@ -106,7 +107,8 @@ export function expectedReplies(
       continue
     }
     const where = `#${i} ${m.category} ${m.label}`
-    if (size > DEFAULT_MAX_FRAME_BYTES) {
+    if (size > DEFAULT_MAX_INBOUND_FRAME_BYTES) {
+      // Buyer frames are small: the seller refuses any above its inbound limit (SPEC §Resource limits).
       ended = [...fail(['FRAME_TOO_LARGE']), { kind: 'ws', code: 1009 }]
       if (typeof m.data === 'string' || m.asText) ended.push(...fail(['FRAME_MALFORMED']))
     } else if (typeof m.data === 'string') {

@@ -166,6 +166,7 @@ function templates(rng: Rng, target: FuzzTarget): { t: Frame['t']; fields: () =>
       fields: () => [
         typeField('accept'),
         fixed('termsDigest', target.termsDigest ? fromHex(target.termsDigest) : rng.bytes(32)),
+        fixed('signature', rng.bytes(65)),
       ],
     },
     {
@@ -244,6 +245,7 @@ function templates(rng: Rng, target: FuzzTarget): { t: Frame['t']; fields: () =>
           { key: 'signature', kind: 'sigOrEmpty', value: mp.bin(new Uint8Array(0)) },
         ]),
         fixed('signature', rng.bytes(65)),
+        fixed('nonce', rng.bytes(32)),
       ],
     },
   ]
@@ -436,7 +438,7 @@ function fieldMutation(rng: Rng, target: FuzzTarget): FuzzMessage {
     return message(`${tag}: missing`, encodeFields(fields.filter((_, i) => i !== at)), 'malformed')
   }
   if (structural === 1) {
-    const key = rng.pick(['x', 'extra', 'v2', 'T', 'nonce', 'hello', '\u00e9', ''])
+    const key = rng.pick(['x', 'extra', 'v2', 'T', 'nonce2', 'hello', '\u00e9', ''])
     const extra = rng.pick([mp.str('x'), mp.uint(rng.int(1e6)), mp.map([]), mp.bin(rng.bytes(8)), mp.nil()])
     const entries = fields.map((f) => [mp.str(f.key), f.value] as const)
     entries.splice(rng.int(entries.length + 1), 0, [mp.str(key), extra])
