@@ -5,8 +5,8 @@
  */
 import type { Address, MarketplaceConfig } from '@trickle/protocol'
 
-/** Parent → seller process. */
-export type ToSellers = { type: 'rss' } | { type: 'exit' }
+/** Parent → seller process: memory now, or after a full GC (`gc`), or exit. */
+export type ToSellers = { type: 'rss' } | { type: 'gc' } | { type: 'exit' }
 
 /** Seller process → parent. */
 export type FromSellers =
@@ -20,7 +20,7 @@ export type FromSellers =
       rpcUrl: string
       buyerKey: string
     }
-  | { type: 'rss'; rss: number }
+  | { type: 'rss'; rss: number; heapUsed: number; external: number }
 
 /** What the attacker process does until `seconds` have passed, reconnecting whenever it is closed. */
 export interface AttackPlan {

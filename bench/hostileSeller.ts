@@ -2,7 +2,8 @@
  * The sellers of the hostile-client benchmark, run as their own process (`fork`): a local marketplace
  * (anvil, broker, replayer) with its seller at the default connection limits, and a second seller on
  * the same chain and broker whose frame and byte rates are lifted, so that a ping flood meets only the
- * send-buffer bound. Answers `rss` requests with this process's resident set size.
+ * send-buffer bound. Answers `rss` (and, after a full collection, `gc`) requests with this process's
+ * memory; forked with `--expose-gc`.
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -38,11 +39,21 @@ const unthrottled = await startSellerServer({
 })
 
 const reply = (message: FromSellers) => process.send!(message)
+const replyMemory = () => {
+  const { rss, heapUsed, external } = process.memoryUsage()
+  reply({ type: 'rss', rss, heapUsed, external })
+}
 
 process.on('message', (message: ToSellers) => {
   switch (message.type) {
+    case 'gc':
+      // Forked with --expose-gc: two passes, so that what weak references held goes too.
+      globalThis.gc?.()
+      globalThis.gc?.()
+      replyMemory()
+      break
     case 'rss':
-      reply({ type: 'rss', rss: process.memoryUsage.rss() })
+      replyMemory()
       break
     case 'exit':
       void (async () => {
