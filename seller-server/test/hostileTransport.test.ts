@@ -10,6 +10,9 @@ import { ChannelStatus, type ChannelView } from '@trickle/contracts'
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, type Hex } from '@trickle/protocol'
 import { base16 } from 'multiformats/bases/base16'
 import { base32upper } from 'multiformats/bases/base32'
+import { base36 } from 'multiformats/bases/base36'
+import { base58btc } from 'multiformats/bases/base58'
+import { base64url } from 'multiformats/bases/base64'
 import { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import pino from 'pino'
@@ -30,6 +33,7 @@ import {
   startLocalMarketplace,
   startSellerServer,
 } from '../src/index.ts'
+import { parseAnyCid } from '../src/ipfsNode.ts'
 import { admissionOf, evaluateHealth, healthyState } from '../src/sellerHealth.ts'
 import { buyerFor } from './helpers/buyer.ts'
 import { type FlakyRpc, startFlakyRpc } from './helpers/flakyRpc.ts'
@@ -207,6 +211,17 @@ describe('channel read cache', () => {
     const cache = cacheChannelReads(source, { ttlMs: 60_000, unknownTtlMs: 60_000, maxEntries: 3 })
     for (let i = 1; i <= 10; i++) await cache.getChannel(`0x${i}1`)
     expect(cache.stats.entries).toBe(3)
+  })
+})
+
+describe('parseAnyCid', () => {
+  it('reads a CID in every multibase multiformats knows, and refuses text that is none', () => {
+    const cid = CID.createV1(0x0129, identity.digest(new TextEncoder().encode('{}')))
+    for (const base of [base16, base32upper, base36, base58btc, base64url]) {
+      expect(parseAnyCid(cid.toString(base)).equals(cid)).toBe(true)
+    }
+    expect(() => parseAnyCid('not a cid')).toThrow()
+    expect(() => parseAnyCid('Qm-not-base58')).toThrow()
   })
 })
 
