@@ -239,7 +239,8 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     if (ws.readyState === WebSocket.OPEN) {
       ws.send(encodeFrame({ t: 'error', code: refusal.code, message: refusal.message }))
       ws.send(encodeFrame({ t: 'close', reason: 'resource_limit', message: refusal.message }))
-      ws.close(1000, 'resource_limit')
+      // 1008 (policy violation), as SPEC.md §Transport says for rate and send-buffer limits.
+      ws.close(1008, 'resource_limit')
     }
     if (refusal.code === 'SEND_BUFFER_FULL') ws.terminate()
     else closeTimer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref()

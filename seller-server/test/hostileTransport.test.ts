@@ -411,7 +411,7 @@ describe('seller server against hostile transports', () => {
     console.log(`frame flood: ${sent} pings sent, ${pongs} answered in ${elapsedS.toFixed(2)} s`)
     expect(error.code).toBe('RATE_LIMITED')
     expect(attacker.frames.at(-1)).toMatchObject({ t: 'close', reason: 'resource_limit' })
-    expect(closed).toEqual({ code: 1000, reason: 'resource_limit' })
+    expect(closed).toEqual({ code: 1008, reason: 'resource_limit' })
     const { burst, perSecond } = DEFAULT_CONNECTION_LIMITS.framesPerConnection
     expect(pongs).toBeLessThanOrEqual(burst + perSecond * (elapsedS + 1))
     expect(sent).toBeLessThan(200_000)
