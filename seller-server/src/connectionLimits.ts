@@ -34,6 +34,11 @@ export interface ConnectionLimits {
   /** ms a kept-alive HTTP connection may sit idle between requests */
   keepAliveTimeoutMs: number
   /**
+   * ms a WebSocket connection has to send `hello` once open; frames (pings, pongs) do not extend it
+   * (`error HELLO_TIMEOUT`, SPEC.md §Resource limits)
+   */
+  helloTimeoutMs: number
+  /**
    * largest frame a buyer may send, bytes: buyer→seller frames are small (a `receipt`, the largest,
    * is about 170 bytes), so this bounds what decoding a frame full of ignored keys costs; above it
    * the seller answers `FRAME_TOO_LARGE` without decoding
@@ -91,6 +96,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   headersTimeoutMs: 5_000,
   requestTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5_000,
+  helloTimeoutMs: 5_000,
   maxInboundFrameBytes: 4 * 1024,
   maxMessageBytes: 512 * 1024,
   sendBufferAllowanceBytes: 64 * 1024,

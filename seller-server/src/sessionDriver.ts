@@ -53,6 +53,8 @@ export interface SessionContext {
    * channel; a channel's debt outlives its sessions)
    */
   ledgers: ChannelLedgers
+  /** ms a connection has to send `hello` (default `DEFAULT_HELLO_TIMEOUT_MS`, 5 000) */
+  helloTimeoutMs?: number
   /**
    * asked before a `hello` is served: why the seller cannot take receipts now (store failed, chain
    * unreachable), or undefined when it can; the session is then refused with that code
@@ -159,6 +161,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
       now: Date.now(),
       ...(ctx.liveness?.heartbeatMs !== undefined ? { heartbeatMs: ctx.liveness.heartbeatMs } : {}),
       ...(ctx.liveness?.idleTimeoutMs !== undefined ? { idleTimeoutMs: ctx.liveness.idleTimeoutMs } : {}),
+      ...(ctx.helloTimeoutMs !== undefined ? { helloTimeoutMs: ctx.helloTimeoutMs } : {}),
     },
     ctx.verifier ? 'deferred' : 'inline',
   )

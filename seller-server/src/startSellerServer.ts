@@ -571,6 +571,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
       admit: () => admissionOf(healthState),
       ...(verifier ? { verifier } : {}),
       liveness: policy,
+      helloTimeoutMs: limits.helloTimeoutMs,
       log,
     })
     drivers.add(driver)

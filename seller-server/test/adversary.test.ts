@@ -141,6 +141,7 @@ describe("sessions on someone else's channel", () => {
       rowsPerSecond: 200,
       pricePerChunk: PRICE,
       policy: { window: WINDOW, receiptEvery: 4, paymentTimeoutMs: 400, termsTtlMs: 5_000 },
+      limits: { helloTimeoutMs: 1_000 },
       logger: silent,
     })
     provider = new JsonRpcProvider(market.rpcUrl, market.chainId, {
@@ -190,6 +191,18 @@ describe("sessions on someone else's channel", () => {
     } finally {
       for (const s of squatters) s.close()
     }
+  })
+
+  it('closes a connection that pings but never says hello (HELLO_TIMEOUT)', async () => {
+    const raw = await connectRaw(market.seller.url)
+    const pinger = setInterval(() => raw.sendFrame({ t: 'ping', n: 1 }), 100)
+    try {
+      await raw.closed
+    } finally {
+      clearInterval(pinger)
+    }
+    expect(raw.frames).toContainEqual({ t: 'error', code: 'HELLO_TIMEOUT', message: expect.any(String) })
+    expect(raw.frames).toContainEqual({ t: 'close', reason: 'resource_limit', message: expect.any(String) })
   })
 
   it('refuses a new channel of a payer in debt on two others (DEBT_OUTSTANDING)', async () => {
