@@ -385,7 +385,6 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
           return
         }
         const health = evaluateHealth(healthState)
-        const stats = (settlement as { stats?: unknown }).stats
         const body = JSON.stringify(
           {
             status: !health.ok ? 'unavailable' : mqttSource.connected ? 'ok' : 'degraded',
@@ -398,7 +397,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
             sessions,
             connections: guard.stats(),
             channelReads: channelCache.stats,
-            ...(stats === undefined ? {} : { settlement: stats }),
+            settlement: settlement.stats,
             products: published.map((p) => ({ key: p.key, productId: p.productId.toString(), cid: p.cid })),
           },
           (_, value: unknown) => (typeof value === 'bigint' ? value.toString() : value),
