@@ -31,10 +31,11 @@ export class BuyerChannelAccount {
   open(base: ResumeBase, known: ResumeBase | undefined): void {
     if (this.live === 0) {
       // What the previous sessions received beyond their last receipt is still owed: the next receipt
-      // pays it (the seller counts it as the channel's debt). Unless the seller resumes from below
-      // what was signed (it lost receipts): then it re-sends those chunks and they are paid in turn.
+      // pays it (the seller counts it as the channel's debt). Only when the seller resumes from that
+      // very receipt: below it, the seller lost receipts and re-sends those chunks (paid in turn);
+      // above it, another holder of the key signed more, which may already cover them.
       const unsigned = this.owedWei - this.signedWei
-      this.carriedWei = unsigned > 0n && base.amount >= this.signedWei ? unsigned : 0n
+      this.carriedWei = unsigned > 0n && base.amount === this.signedWei ? unsigned : 0n
       this.owedWei = base.amount + this.carriedWei
       const before = known && known.amount > base.amount ? known.amount : base.amount
       this.floor = before > this.signedWei ? before : this.signedWei
