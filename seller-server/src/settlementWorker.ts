@@ -25,17 +25,6 @@ import {
 import type { ClaimRecord, StoredReceipt } from './receiptStore.ts'
 import { receiptFitsChannel, retireForeignReceipts } from './resolveChannel.ts'
 
-export {
-  type ClaimDecision,
-  type ClaimReason,
-  type ClaimSituation,
-  type ClaimTrigger,
-  DEFAULT_SETTLEMENT_POLICY,
-  decideClaim,
-  type SettlementPolicy,
-  type SkipReason,
-} from './decideClaim.ts'
-
 /**
  * Which trigger a coalesced follow-up pass keeps: a deadline (close, signer change) and a manual call
  * (both claim whatever the amount) over a session end (claims above its minimum) over the rest.

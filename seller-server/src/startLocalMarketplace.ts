@@ -15,7 +15,7 @@ import { JsonRpcProvider, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { airQualityProducts } from './airQualityProducts.ts'
 import type { ConnectionLimits } from './connectionLimits.ts'
-import type { SettlementPolicy } from './settlementWorker.ts'
+import type { SettlementPolicy } from './decideClaim.ts'
 import { type SellerServer, type SessionPolicy, startSellerServer } from './startSellerServer.ts'
 
 /** Options of {@link startLocalMarketplace}. Every part is local unless an external one is named. */

@@ -25,6 +25,7 @@ import {
   clientKey,
   DEFAULT_CONNECTION_LIMITS,
 } from './connectionLimits.ts'
+import { DEFAULT_SETTLEMENT_POLICY, type SettlementPolicy } from './decideClaim.ts'
 import { startIpfsNode } from './ipfsNode.ts'
 import { connectMqttSource, DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './mqttSource.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
@@ -33,12 +34,7 @@ import { defaultVerifierThreads, startReceiptVerifier } from './receiptVerifier.
 import { resolveChannel } from './resolveChannel.ts'
 import { admissionOf, evaluateHealth, healthyState, type SellerHealth } from './sellerHealth.ts'
 import { driveSession, type ResumePoints, type SessionEnd, type SessionHandle } from './sessionDriver.ts'
-import {
-  DEFAULT_SETTLEMENT_POLICY,
-  type SettlementPolicy,
-  type SettlementWorker,
-  startSettlementWorker,
-} from './settlementWorker.ts'
+import { type SettlementWorker, startSettlementWorker } from './settlementWorker.ts'
 
 /** A live sensor product: the MQTT topics it streams and what it costs. */
 export interface StreamProductSpec {

@@ -11,11 +11,10 @@ import { type AcceptedReceipt, type Hex, receiptDomainSeparator, signReceipt } f
 import { JsonRpcProvider, SigningKey, Wallet, ZeroAddress } from 'ethers'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { DEFAULT_SETTLEMENT_POLICY, type SettlementPolicy } from '../src/decideClaim.ts'
 import { type LocalReceiptStore, openReceiptStore } from '../src/receiptStore.ts'
 import {
-  DEFAULT_SETTLEMENT_POLICY,
   type SettlementEvents,
-  type SettlementPolicy,
   type SettlementWorker,
   startSettlementWorker,
 } from '../src/settlementWorker.ts'
