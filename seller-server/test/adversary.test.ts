@@ -4,23 +4,20 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BuyerClient, type Hex } from '@trickle/protocol'
-import { JsonRpcProvider, SigningKey, Wallet } from 'ethers'
+import type { BuyerClient, Hex } from '@trickle/protocol'
+import { type JsonRpcProvider, SigningKey, Wallet } from 'ethers'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  airQualityProducts,
-  type LocalMarketplace,
-  startLocalMarketplace,
-  startSellerServer,
-} from '../src/index.ts'
-import { buyerFor } from './helpers/buyer.ts'
+import { type LocalMarketplace, startLocalMarketplace } from '../src/index.ts'
+import { buyerFor, restartSeller } from './helpers/buyer.ts'
 import { freeRide, sessionsEnded, type Taken } from './helpers/freeRide.ts'
 import { connectRaw } from './helpers/rawClient.ts'
 
 const WINDOW = { initial: 8, step: 8, max: 64 }
 const PRICE = 1_000_000_000_000n
 const silent = pino({ level: 'silent' })
+/** Small windows and short timeouts, so that free rides end quickly. */
+const POLICY = { window: WINDOW, receiptEvery: 4, paymentTimeoutMs: 400, termsTtlMs: 5_000 }
 
 describe('a hostile buyer against a live seller', () => {
   let market: LocalMarketplace
@@ -36,17 +33,12 @@ describe('a hostile buyer against a live seller', () => {
       rowsPerSecond: 200,
       dataDir,
       pricePerChunk: PRICE,
-      policy: { window: WINDOW, receiptEvery: 4, paymentTimeoutMs: 400, termsTtlMs: 5_000 },
+      policy: POLICY,
       logger: silent,
     })
-    provider = new JsonRpcProvider(market.rpcUrl, market.chainId, {
-      staticNetwork: true,
-      cacheTimeout: -1,
-      pollingInterval: 100,
-    })
-    payer = new Wallet(market.buyerKeys[1]!, provider)
     // The payer's own key signs: the attacker holds the channel's key (it is its own channel).
-    buyer = await BuyerClient.create({ wallet: payer, sessionKey: payer.signingKey, ...market.config })
+    const payerKey = new Wallet(market.buyerKeys[1]!).signingKey
+    ;({ buyer, provider, wallet: payer } = await buyerFor(market, { keyIndex: 1, sessionKey: payerKey }))
     productId = market.seller.products[0]!.productId
   })
   afterAll(async () => {
@@ -73,17 +65,10 @@ describe('a hostile buyer against a live seller', () => {
 
     // A restarted seller on the same data directory remembers the debt.
     await market.seller.close()
-    const seller = await startSellerServer({
-      rpcUrl: market.rpcUrl,
-      chainId: market.chainId,
-      registry: market.deployment.registry as Hex,
-      channels: market.deployment.channels as Hex,
-      sellerKey: market.chain!.privateKeys[1]!,
-      brokerUrl: market.brokerUrl,
-      dataDir,
-      products: airQualityProducts(PRICE),
-      policy: { window: WINDOW, receiptEvery: 4, paymentTimeoutMs: 400, termsTtlMs: 5_000 },
+    const seller = await restartSeller(market, dataDir, {
+      pricePerChunk: PRICE,
       logger: silent,
+      policy: POLICY,
     })
     try {
       for (let i = 0; i < 3; i++) {
@@ -133,24 +118,17 @@ describe("sessions on someone else's channel", () => {
   let market: LocalMarketplace
   let provider: JsonRpcProvider
   let victim: BuyerClient
-  let payer: Wallet
   let productId: bigint
 
   beforeAll(async () => {
     market = await startLocalMarketplace({
       rowsPerSecond: 200,
       pricePerChunk: PRICE,
-      policy: { window: WINDOW, receiptEvery: 4, paymentTimeoutMs: 400, termsTtlMs: 5_000 },
+      policy: POLICY,
       limits: { helloTimeoutMs: 1_000 },
       logger: silent,
     })
-    provider = new JsonRpcProvider(market.rpcUrl, market.chainId, {
-      staticNetwork: true,
-      cacheTimeout: -1,
-      pollingInterval: 100,
-    })
-    payer = new Wallet(market.buyerKeys[2]!, provider)
-    victim = await BuyerClient.create({ wallet: payer, ...market.config })
+    ;({ buyer: victim, provider } = await buyerFor(market, { keyIndex: 2 }))
     productId = market.seller.products[0]!.productId
   })
   afterAll(async () => {

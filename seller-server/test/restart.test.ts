@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import type { Hex } from '@trickle/protocol'
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
-import { airQualityProducts, startLocalMarketplace, startSellerServer } from '../src/index.ts'
-import { buyerFor } from './helpers/buyer.ts'
+import { startLocalMarketplace } from '../src/index.ts'
+import { buyerFor, restartSeller } from './helpers/buyer.ts'
 
 const PRICE = 1_000_000_000_000n
 const silent = pino({ level: 'silent' })
@@ -31,17 +31,7 @@ describe('seller restarts', () => {
       await market.seller.close()
 
       // A new seller process on the same data dir, and a new buyer client that only keeps its key.
-      const seller = await startSellerServer({
-        rpcUrl: market.rpcUrl,
-        chainId: market.chainId,
-        registry: market.deployment.registry as Hex,
-        channels: market.deployment.channels as Hex,
-        sellerKey: market.chain!.privateKeys[1]!,
-        brokerUrl: market.brokerUrl,
-        dataDir,
-        products: airQualityProducts(PRICE),
-        logger: silent,
-      })
+      const seller = await restartSeller(market, dataDir, { pricePerChunk: PRICE, logger: silent })
       try {
         expect(seller.products.map((p) => p.productId)).toEqual(
           market.seller.products.map((p) => p.productId),

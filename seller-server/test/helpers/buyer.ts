@@ -1,6 +1,13 @@
-import { BuyerClient } from '@trickle/protocol'
+import { BuyerClient, type Hex } from '@trickle/protocol'
 import { JsonRpcProvider, type SigningKey, Wallet } from 'ethers'
-import type { LocalMarketplace } from '../../src/index.ts'
+import type { Logger } from 'pino'
+import {
+  airQualityProducts,
+  type LocalMarketplace,
+  type SellerServer,
+  type SessionPolicy,
+  startSellerServer,
+} from '../../src/index.ts'
 
 /** A buyer client of a local marketplace with its own provider (destroy it after `buyer.close()`). */
 export async function buyerFor(
@@ -20,4 +27,27 @@ export async function buyerFor(
     ...(options.sessionKey ? { sessionKey: options.sessionKey } : {}),
   })
   return { buyer, provider, wallet }
+}
+
+/**
+ * A new seller process's server on a local marketplace's chain, broker and data directory, as after
+ * a restart (the marketplace's own seller closed first). Close it after use.
+ */
+export function restartSeller(
+  market: LocalMarketplace,
+  dataDir: string,
+  options: { pricePerChunk: bigint; logger: Logger; policy?: Partial<SessionPolicy> },
+): Promise<SellerServer> {
+  return startSellerServer({
+    rpcUrl: market.rpcUrl,
+    chainId: market.chainId,
+    registry: market.deployment.registry as Hex,
+    channels: market.deployment.channels as Hex,
+    sellerKey: market.chain!.privateKeys[1]!,
+    brokerUrl: market.brokerUrl,
+    dataDir,
+    products: airQualityProducts(options.pricePerChunk),
+    ...(options.policy ? { policy: options.policy } : {}),
+    logger: options.logger,
+  })
 }
