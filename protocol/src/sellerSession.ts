@@ -387,14 +387,11 @@ export class SellerSession {
     this.heartbeatMs = policy.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
     this.idleTimeoutMs = policy.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
     this.lastHeard ??= now
-    const restore = () => SellerChannelLedger.restore(info.base, info.debt)
-    if (channel instanceof SellerChannelLedger) {
-      this.access = { ledger: channel, join: () => channel }
-    } else if (channel) {
+    if (channel && !(channel instanceof SellerChannelLedger)) {
       this.access = channel
     } else {
-      const own = restore()
-      this.access = { ledger: own, join: () => own }
+      const ledger = channel ?? SellerChannelLedger.restore(info.base, info.debt)
+      this.access = { ledger, join: () => ledger }
     }
     // Nothing is taken on the channel before the buyer proves it holds the channel's key: the terms
     // only peek at the base; the session joins the ledger on a valid `accept`.

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import {
   type AcceptedReceipt,
   type ChannelAccess,
@@ -13,7 +12,6 @@ import {
   SellerSession,
   type Terms,
   TrickleError,
-  toHex,
 } from '@trickle/protocol'
 import type { Logger } from 'pino'
 import WebSocket from 'ws'
@@ -405,7 +403,6 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     const access: ChannelAccess = {
       ledger: ctx.ledgers.current(channel),
       join: () => {
-        const current = ctx.ledgers.current(channel)
         const joined = ctx.ledgers.join(
           channel,
           info.payer,
@@ -416,11 +413,13 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
         )
         if (!('ledger' in joined)) return joined
         membership = joined
-        resumesAlone = !current || current.sessions === 0
+        // This session's lane is added right after: no other session means it resumes alone.
+        resumesAlone = joined.ledger.sessions === 0
         return joined.ledger
       },
     }
-    apply(session.resolved(info, product.policy, Date.now(), access, toHex(randomBytes(32))))
+    // The session draws the terms' nonce from WebCrypto.
+    apply(session.resolved(info, product.policy, Date.now(), access))
   }
 
   ws.on('message', (data: Buffer, isBinary: boolean) => {
