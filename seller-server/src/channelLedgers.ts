@@ -68,8 +68,8 @@ export class ChannelLedgers {
   private readonly channels = new Map<string, Entry>()
   /** channels without a live session that are in debt, by payer (lowercase) */
   private readonly debtors = new Map<string, Set<string>>()
-  /** entries kept without a live session (in debt) */
-  private idleLedgers = 0
+  /** channels kept without a live session because they are in debt, least recently idle first */
+  private readonly idle = new Set<string>()
   private readonly options: ChannelLedgerOptions
 
   /**
@@ -129,7 +129,7 @@ export class ChannelLedgers {
     if (entry.wakers.size >= this.options.maxSessionsPerChannel) {
       return { code: 'CHANNEL_BUSY', message: 'the channel has as many live sessions as allowed' }
     }
-    if (entry.wakers.size === 0 && this.debtors.get(entry.payer)?.delete(key)) this.idleLedgers--
+    if (this.idle.delete(key)) this.debtors.get(entry.payer)?.delete(key)
     const channel = entry
     channel.wakers.add(wake)
     const others = () => {
@@ -146,27 +146,23 @@ export class ChannelLedgers {
         left = true
         channel.wakers.delete(wake)
         if (channel.wakers.size > 0) return others()
-        this.idle(key, channel)
+        this.rest(key, channel)
       },
     }
   }
 
   /** The channel's last live session ended: keep the ledger while it is in debt, and record it. */
-  private idle(key: string, entry: Entry): void {
-    const debt = entry.ledger.debt
-    if (debt > 0n) {
+  private rest(key: string, entry: Entry): void {
+    if (entry.ledger.debt > 0n) {
       this.options.persistDebt?.(key as Hex, { owed: entry.ledger.owed })
       entry.recorded = true
-      // Most recently idle last: eviction takes the oldest.
-      this.channels.delete(key)
-      this.channels.set(key, entry)
+      this.idle.add(key)
       let owing = this.debtors.get(entry.payer)
       if (!owing) {
         owing = new Set()
         this.debtors.set(entry.payer, owing)
       }
       owing.add(key)
-      this.idleLedgers++
       this.evict()
       return
     }
@@ -176,14 +172,14 @@ export class ChannelLedgers {
 
   /** Drops the least recently idle ledgers in debt beyond `maxIdleLedgers` (their debt is recorded). */
   private evict(): void {
-    for (const [key, entry] of this.channels) {
-      if (this.idleLedgers <= this.options.maxIdleLedgers) return
-      if (entry.wakers.size > 0) continue
+    for (const key of this.idle) {
+      if (this.idle.size <= this.options.maxIdleLedgers) return
+      this.idle.delete(key)
+      const payer = this.channels.get(key)!.payer
       this.channels.delete(key)
-      const owing = this.debtors.get(entry.payer)
+      const owing = this.debtors.get(payer)
       owing?.delete(key)
-      if (owing?.size === 0) this.debtors.delete(entry.payer)
-      this.idleLedgers--
+      if (owing?.size === 0) this.debtors.delete(payer)
     }
   }
 }
