@@ -114,8 +114,9 @@ export class BuyerSession {
   /** when the last frame from the seller arrived (ms), once started with a clock */
   private lastHeard: number | undefined
   private idleTimeoutMs: number
-  /** chunks taken after this buyer's own close (undefined: not counting; see `afterClose`) */
-  private inFlight: number | undefined
+  /** whether chunks still in flight after this buyer's own close are being taken (see `afterClose`) */
+  private inFlight = false
+  /** chunks taken after this buyer's own close */
   private afterCloseChunks = 0
   /** receipts this session signed: the seller's window grew by at most one step for each */
   private receiptsSigned = 0
@@ -457,9 +458,9 @@ export class BuyerSession {
    */
   private afterClose(frame: Frame): BuyerEffect[] {
     const t = this.terms
-    if (!t || this.inFlight === undefined) return []
+    if (!t || !this.inFlight) return []
     if (frame.t === 'close') {
-      this.inFlight = undefined
+      this.inFlight = false
       const payable =
         this.unpaidChunks > 0 && this.closeReason !== 'spending_cap' && this.costTaken <= this.config.maxSpend
       return payable ? this.sign(this.account.owed) : []
@@ -469,8 +470,7 @@ export class BuyerSession {
     // receipt this session signed (a hostile seller's `window.max` alone could be 2^20).
     const grown = t.window.initial + t.window.step * this.receiptsSigned
     const window = grown < t.window.max ? grown : t.window.max
-    if (this.inFlight >= window || frame.seq >= Number.MAX_SAFE_INTEGER) return []
-    this.inFlight++
+    if (this.afterCloseChunks >= window || frame.seq >= Number.MAX_SAFE_INTEGER) return []
     this.afterCloseChunks++
     this.nextSeq = frame.seq + 1
     this.ackHash = extendAckHash(this.ackHash, frame.data)
@@ -484,7 +484,7 @@ export class BuyerSession {
     this.setClosed()
     // After a spending cap nothing more may be signed in this session: chunks still arriving are
     // only carried into the channel's next session.
-    if (this.terms) this.inFlight = 0
+    if (this.terms) this.inFlight = true
     this.closeReason = reason
     return [
       { type: 'send', frame: { t: 'close', reason, message: '' } },
