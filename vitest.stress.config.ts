@@ -6,6 +6,7 @@ import base from './vitest.config.ts'
  * kept out of the timed suite. They bound their work by count and carry their own generous timeouts.
  */
 export default defineConfig({
+  ...base,
   test: {
     ...base.test,
     include: ['*/test/**/*.stress.ts'],

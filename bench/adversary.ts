@@ -7,8 +7,9 @@
  *
  * `ADVERSARY_BENCH_RIDES` (default 10) sets how many reconnects.
  */
+
+import { startLocalMarketplace } from '@trickle/devnet'
 import {
-  BuyerClient,
   decodeFrame,
   encodeFrame,
   type Hex,
@@ -16,7 +17,8 @@ import {
   signAccept,
   termsDigest,
 } from '@trickle/protocol'
-import { DEFAULT_SESSION_POLICY, type SellerServer, startLocalMarketplace } from '@trickle/seller'
+import { BuyerClient } from '@trickle/sdk'
+import { DEFAULT_SESSION_POLICY, type SellerServer } from '@trickle/seller'
 import { JsonRpcProvider, type SigningKey, Wallet } from 'ethers'
 import pino from 'pino'
 import WebSocket from 'ws'

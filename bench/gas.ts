@@ -4,16 +4,8 @@
  * 10,000 chunks. Deterministic: same contracts, same compiler settings, same figures.
  */
 import { createHash } from 'node:crypto'
-import {
-  channelsAt,
-  deployContracts,
-  increaseTime,
-  loadArtifacts,
-  RECEIPT_TYPES,
-  receiptDomain,
-  registryAt,
-  startLocalChain,
-} from '@trickle/contracts'
+import { channelsAt, RECEIPT_TYPES, receiptDomain, registryAt } from '@trickle/contracts'
+import { deployContracts, increaseTime, loadArtifacts, startLocalChain } from '@trickle/devnet'
 import { ContractFactory, type ContractTransactionResponse, Wallet, ZeroAddress } from 'ethers'
 import type { BenchMeasurement, Benchmark } from './results.ts'
 

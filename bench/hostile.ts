@@ -15,7 +15,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { BuyerClient } from '@trickle/protocol'
+import { BuyerClient } from '@trickle/sdk'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import {
   type AttackPlan,

@@ -3,7 +3,8 @@
  * child runs the sellers (so their RSS is their own), another runs the attacker (so its CPU is not
  * the prober's).
  */
-import type { Address, MarketplaceConfig } from '@trickle/protocol'
+import type { Address } from '@trickle/protocol'
+import type { MarketplaceConfig } from '@trickle/sdk'
 
 /** Parent → seller process: memory now, or after a full GC (`gc`), or exit. */
 export type ToSellers = { type: 'rss' } | { type: 'gc' } | { type: 'exit' }

@@ -8,8 +8,9 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { airQualityProducts, startLocalMarketplace } from '@trickle/devnet'
 import type { Address } from '@trickle/protocol'
-import { airQualityProducts, startLocalMarketplace, startSellerServer } from '@trickle/seller'
+import { startSellerServer } from '@trickle/seller'
 import pino from 'pino'
 import type { FromSellers, ToSellers } from './hostileFixture.ts'
 

@@ -15,12 +15,14 @@ import {
   decodeFrame,
   encodeFrame,
   signTerms,
+  useCryptoBackend,
   ZERO_HASH,
 } from '@trickle/protocol'
 import {
   ChannelLedgers,
   defaultVerifierThreads,
   driveSession,
+  nativeCrypto,
   openReceiptStore,
   type ReceiptStore,
   startReceiptVerifier,
@@ -47,6 +49,8 @@ import {
 const HIGH_WATER = 1 << 20
 const TICK_MS = 10
 
+// The seller's accelerated crypto, as `startSellerServer` installs it.
+useCryptoBackend(await nativeCrypto())
 const dataDir = mkdtempSync(join(tmpdir(), 'trickle-bench-'))
 const stores: Record<SellerRunConfig['store'], ReceiptStore> = {
   disk: openReceiptStore(join(dataDir, 'receipts.sqlite')),

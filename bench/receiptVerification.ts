@@ -7,13 +7,13 @@
  */
 import { randomBytes } from 'node:crypto'
 import {
+  cryptoBackend,
   decodeFrame,
   encodeFrame,
   fromHex,
   type Hex,
   type ReceiptValue,
   receiptDigest,
-  recoverPublicKey,
   recoverReceiptSigner,
   signReceipt,
 } from '@trickle/protocol'
@@ -85,7 +85,7 @@ export function measureReceiptVerification(rounds = 5, msPerRate = 1_000) {
   }
   const raw = (i: number) => {
     const r = signed[i % RECEIPTS]!
-    recoverPublicKey(r.digestBytes, r.rs, r.recoveryId)
+    cryptoBackend().recoverPublicKey(r.digestBytes, r.rs, r.recoveryId)
   }
   const ethers = (i: number) => {
     const r = signed[i % RECEIPTS]!

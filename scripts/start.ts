@@ -4,10 +4,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { CHAIN_PRESET_NAMES, chainPreset, increaseTime } from '@trickle/contracts'
+import { CHAIN_PRESET_NAMES, chainPreset } from '@trickle/contracts'
 import { decodeReading } from '@trickle/devices'
-import { BuyerClient } from '@trickle/protocol'
-import { startLocalMarketplace } from '@trickle/seller'
+import { increaseTime, startLocalMarketplace } from '@trickle/devnet'
+import { BuyerClient } from '@trickle/sdk'
 import { Command } from 'commander'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import pino from 'pino'

@@ -1,6 +1,6 @@
 import type { AcceptValue } from './accept.ts'
 import { BuyerChannelAccount } from './buyerChannelAccount.ts'
-import { type ErrorCode, TrickleError } from './errors.ts'
+import { type ErrorCode, TrickleError, wireCodeOf } from './errors.ts'
 import { type CloseReason, type Frame, PROTOCOL_VERSION, type ResumeBase, type TermsFrame } from './frames.ts'
 import { type Address, fromHex, type Hex, toHex } from './hex.ts'
 import { extendAckHash, type ReceiptValue, recoverReceiptSigner } from './receipt.ts'
@@ -503,7 +503,7 @@ export class BuyerSession {
     this.closeReason = reason
     const frames: BuyerEffect[] = notify
       ? [
-          { type: 'send', frame: { t: 'error', code, message } },
+          { type: 'send', frame: { t: 'error', code: wireCodeOf(code), message } },
           { type: 'send', frame: { t: 'close', reason, message } },
         ]
       : []

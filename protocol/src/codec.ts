@@ -1,5 +1,5 @@
 import { Packr } from 'msgpackr'
-import { isErrorCode, TrickleError } from './errors.ts'
+import { isWireErrorCode, TrickleError } from './errors.ts'
 import {
   CLOSE_REASONS,
   type CloseReason,
@@ -209,7 +209,7 @@ export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME
     }
     case 'error': {
       const code = text(w, 'code')
-      if (!isErrorCode(code)) throw malformed('code', 'is not an error code')
+      if (!isWireErrorCode(code)) throw malformed('code', 'is not a wire error code')
       return { t: 'error', code, message: text(w, 'message') }
     }
     case 'ping':

@@ -1,8 +1,10 @@
+import { BaseError, type BaseErrorOptions } from '@trickle/errors'
+
 /**
- * Stable error codes. Errors that cross the wire are `{ code, message }` with `code` from
- * {@link ErrorCode}; callers match on `code`, never on `instanceof`.
+ * Codes that may cross the wire in an `error` frame (SPEC.md §Error codes). The codec refuses any
+ * other code from a peer (`FRAME_MALFORMED`), so a peer can never make a local code appear.
  */
-export const ERROR_CODES = [
+export const WIRE_ERROR_CODES = [
   // Wire and framing
   'FRAME_TOO_LARGE',
   'FRAME_MALFORMED',
@@ -36,13 +38,20 @@ export const ERROR_CODES = [
   // Streaming
   'CHUNK_OUT_OF_ORDER',
   'CHUNK_TOO_LARGE',
-  'SPENDING_CAP_REACHED',
   'PAYMENT_TIMEOUT',
   'IDLE_TIMEOUT',
   // Infrastructure
   'STORE_FAILED',
   'CHAIN_UNAVAILABLE',
-  // Settlement
+  'INTERNAL',
+] as const
+
+/**
+ * Codes raised locally by the SDK, the CLI and the seller's settlement, never sent in an `error` frame
+ * (SPEC.md §Error codes).
+ */
+export const LOCAL_ERROR_CODES = [
+  'SPENDING_CAP_REACHED',
   'CLAIM_REJECTED',
   'CLAIM_MISSED',
   'DESCRIPTOR_INVALID',
@@ -50,7 +59,6 @@ export const ERROR_CODES = [
   'PRODUCT_NOT_FOUND',
   'CONNECTION_FAILED',
   'SESSION_CLOSED',
-  // Channel management by the buyer SDK and CLI (local: raised by the SDK, never sent on the wire)
   'NOT_PAYER',
   'CLOSE_NOT_REQUESTED',
   'CHALLENGE_PERIOD_NOT_OVER',
@@ -58,8 +66,20 @@ export const ERROR_CODES = [
   'INSUFFICIENT_FUNDS',
   'TRANSACTION_REVERTED',
   'CHAIN_MISMATCH',
-  'INTERNAL',
+  'ABORTED',
 ] as const
+
+/**
+ * Every stable code of the protocol, SDK and seller: {@link WIRE_ERROR_CODES} then
+ * {@link LOCAL_ERROR_CODES}. Errors that cross the wire are `{ code, message }` with a wire code;
+ * callers match on `code`, never on `instanceof`.
+ */
+export const ERROR_CODES = [...WIRE_ERROR_CODES, ...LOCAL_ERROR_CODES] as const
+
+/** A code that may appear in an `error` frame. */
+export type WireErrorCode = (typeof WIRE_ERROR_CODES)[number]
+/** A code raised locally, never sent. */
+export type LocalErrorCode = (typeof LOCAL_ERROR_CODES)[number]
 
 /** A stable, machine-readable error code. */
 export type ErrorCode = (typeof ERROR_CODES)[number]
@@ -71,30 +91,39 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && ERROR_CODE_SET.has(value)
 }
 
-/**
- * The one error class of the protocol package, after viem's `BaseError`: a stable `code`, a short
- * human message, optional details and the underlying cause.
- */
-export class TrickleError extends Error {
-  override readonly name = 'TrickleError'
-  readonly code: ErrorCode
-  readonly shortMessage: string
-  readonly details: string | undefined
+const WIRE_ERROR_CODE_SET: ReadonlySet<string> = new Set(WIRE_ERROR_CODES)
 
+/** Whether `value` is one of the {@link WIRE_ERROR_CODES}: the only codes an `error` frame may carry. */
+export function isWireErrorCode(value: unknown): value is WireErrorCode {
+  return typeof value === 'string' && WIRE_ERROR_CODE_SET.has(value)
+}
+
+/**
+ * The code to put in an `error` frame for `code`: itself when it is a wire code, else `INTERNAL`.
+ *
+ * @param code - any code
+ */
+export function wireCodeOf(code: ErrorCode): WireErrorCode {
+  return isWireErrorCode(code) ? code : 'INTERNAL'
+}
+
+/**
+ * The error class of the protocol core, the SDK, the CLI and the seller: `@trickle/errors`'
+ * {@link BaseError} with the code narrowed to {@link ErrorCode} (a stable `code`, `shortMessage`,
+ * `details`, `cause` and `walk()`).
+ */
+export class TrickleError extends BaseError<ErrorCode> {
   /**
    * @param code - stable error code
    * @param shortMessage - one sentence for humans
    * @param options - `details` (extra context) and `cause` (the underlying error)
    */
-  constructor(code: ErrorCode, shortMessage: string, options: { details?: string; cause?: unknown } = {}) {
-    super(options.details ? `${shortMessage} (${options.details})` : shortMessage, { cause: options.cause })
-    this.code = code
-    this.shortMessage = shortMessage
-    this.details = options.details
+  constructor(code: ErrorCode, shortMessage: string, options: BaseErrorOptions = {}) {
+    super(code, shortMessage, options)
   }
 }
 
-/** Whether `err` is a {@link TrickleError}-shaped error with the given code (works across realms). */
+/** Whether `err` is an error-shaped value with the given code (works across realms). */
 export function hasCode(err: unknown, code: ErrorCode): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code
 }

@@ -1,4 +1,4 @@
-import type { ErrorCode } from './errors.ts'
+import type { WireErrorCode } from './errors.ts'
 import type { Address, Hex } from './hex.ts'
 
 /** Wire protocol version carried in `hello` and `terms`. See SPEC.md §Versioning. */
@@ -165,7 +165,7 @@ export interface CloseFrame {
 /** Either side: something was wrong. */
 export interface ErrorFrame {
   t: 'error'
-  code: ErrorCode
+  code: WireErrorCode
   message: string
 }
 

@@ -1,9 +1,10 @@
 /**
  * @packageDocumentation
- * Trickle's streaming payment protocol: the msgpack frame codec, EIP-712 receipts and terms, the pure
- * buyer and seller session state machines with the credit window, product descriptors, the catalog
- * (registry events + IPFS), the programmatic buyer SDK with its channel operations (open, top up,
- * request close, finalize, list) and the `trickle` CLI. The full protocol is in `protocol/SPEC.md`.
+ * Trickle's streaming payment protocol core: the msgpack frame codec, EIP-712 receipts, terms and
+ * accepts, the pure buyer and seller session state machines with the credit window and channel
+ * ledgers, product descriptors and the error model. It runs unchanged in browsers and in Node (no
+ * `node:` module, no `Buffer`; `npm run check:browser` walks the import graph). The buyer SDK is
+ * `@trickle/sdk`, the CLI `@trickle/cli`; the full protocol is in `protocol/SPEC.md`.
  *
  * @example
  * ```ts
@@ -13,7 +14,7 @@
  * ```
  */
 
-export { recoverPublicKey, SECP256K1_BACKEND } from '#secp256k1'
+export { BaseError, type BaseErrorOptions, errorCode } from '@trickle/errors'
 export {
   ACCEPT_TYPE,
   ACCEPT_TYPEHASH,
@@ -23,41 +24,10 @@ export {
   signAccept,
 } from './accept.ts'
 export { BuyerChannelAccount } from './buyerChannelAccount.ts'
-export {
-  BuyerClient,
-  type BuyerClientOptions,
-  type Chunk,
-  type MarketplaceConfig,
-  type PaidStream,
-  type SessionSummary,
-  type StreamOptions,
-} from './buyerClient.ts'
 export { type BuyerEffect, BuyerSession, type BuyerSessionConfig, closeError } from './buyerSession.ts'
-export {
-  type CatalogProduct,
-  type CatalogSource,
-  joinDescriptor,
-  listProducts,
-  PRODUCT_KINDS,
-} from './catalog.ts'
-export { assertChainId } from './chain/assertChainId.ts'
-export { type FeeOverrides, feeOverrides } from './chain/feeOverrides.ts'
-export { type ChannelDetails, type ChannelStatusName, describeChannel } from './channels/describeChannel.ts'
-export { type FinalizeResult, finalizeChannel } from './channels/finalizeChannel.ts'
-export {
-  DEFAULT_LOG_PAGE_BLOCKS,
-  type ListChannelsOptions,
-  type ListedChannel,
-  listChannels,
-} from './channels/listChannels.ts'
-export { type OpenChannelRequest, type OpenChannelResult, openChannel } from './channels/openChannel.ts'
-export { readChannel } from './channels/readChannel.ts'
-export { type RequestCloseResult, requestChannelClose } from './channels/requestChannelClose.ts'
-export { toChainError } from './channels/toChainError.ts'
-export { type TopUpResult, topUpChannel } from './channels/topUpChannel.ts'
-export type { ChannelReader, ChannelWriter, TransactionOutcome } from './channels/types.ts'
 export { DEFAULT_MAX_FRAME_BYTES, decodeFrame, encodeFrame } from './codec.ts'
 export { growWindow, resetWindow, sendableChunks } from './creditWindow.ts'
+export { type CryptoBackend, cryptoBackend, portableCrypto, useCryptoBackend } from './cryptoBackend.ts'
 export {
   decodeDescriptor,
   encodeDescriptor,
@@ -65,11 +35,22 @@ export {
   parseDescriptor,
   productDescriptorSchema,
 } from './descriptor.ts'
-export { ERROR_CODES, type ErrorCode, hasCode, isErrorCode, TrickleError } from './errors.ts'
-export { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  hasCode,
+  isErrorCode,
+  isWireErrorCode,
+  LOCAL_ERROR_CODES,
+  type LocalErrorCode,
+  TrickleError,
+  WIRE_ERROR_CODES,
+  type WireErrorCode,
+  wireCodeOf,
+} from './errors.ts'
 export * from './frames.ts'
 export { type Address, fromHex, type Hex, toHex } from './hex.ts'
-export { keccak256Bytes, keccakReady } from './keccak.ts'
+export { keccak256Bytes } from './keccak.ts'
 export {
   checkReceiptSignature,
   extendAckHash,
@@ -86,7 +67,6 @@ export {
   signReceipt,
   ZERO_HASH,
 } from './receipt.ts'
-export { receiptSigners } from './receiptSigners.ts'
 export { type ChannelDebt, SellerChannelLedger, type SellerLane } from './sellerChannelLedger.ts'
 export {
   type AcceptedReceipt,

@@ -1,7 +1,7 @@
 import { RECEIPT_TYPES, receiptDomain } from '@trickle/contracts'
-import { keccak256, Signature, type SigningKey, TypedDataEncoder } from 'ethers'
-import { recoverPublicKey, signDigest } from '#secp256k1'
-import { sha256Concat } from '#sha256'
+import { getBytes, id, Signature, type SigningKey, TypedDataEncoder } from 'ethers'
+import type { CryptoBackend } from './cryptoBackend.ts'
+import { cryptoBackend } from './cryptoBackend.ts'
 import { TrickleError } from './errors.ts'
 import { type Address, fromHex, type Hex, toHex } from './hex.ts'
 import { keccak256Bytes } from './keccak.ts'
@@ -16,8 +16,8 @@ export const ZERO_HASH: Hex = `0x${'00'.repeat(32)}`
 export { RECEIPT_TYPES }
 
 /** keccak256 of the encoded `Receipt` type (EIP-712 `typeHash`). */
-export const RECEIPT_TYPEHASH: Hex = keccak256(
-  Buffer.from('Receipt(bytes32 channelId,uint256 cumulativeAmount,uint64 seq,bytes32 ackHash)'),
+export const RECEIPT_TYPEHASH: Hex = id(
+  'Receipt(bytes32 channelId,uint256 cumulativeAmount,uint64 seq,bytes32 ackHash)',
 ) as Hex
 
 /** What a receipt says: the buyer owes `amount` wei in total for chunks `[0, seq)` of `channelId`. */
@@ -101,10 +101,10 @@ export function typedDataDigest(domainSeparator: Hex, encodedStruct: Uint8Array)
 
 /**
  * Signs a 32-byte digest: 65 bytes `r ‖ s ‖ v`, `v` 27/28, low `s` (EIP-2), RFC 6979 nonce
- * (libsecp256k1 in Node, noble-curves elsewhere: the same bytes).
+ * (every {@link CryptoBackend} gives the same bytes).
  */
 export function signDigestBytes(key: SigningKey, digest: Uint8Array): Hex {
-  const { rs, recoveryId } = signDigest(digest, key)
+  const { rs, recoveryId } = cryptoBackend().signDigest(digest, getBytes(key.privateKey))
   const signature = new Uint8Array(65)
   signature.set(rs, 0)
   signature[64] = 27 + recoveryId
@@ -123,8 +123,8 @@ export function bytes32(hex: Hex, field: string): Uint8Array {
  *
  * @param key - the payer's key or its authorized session key
  * @param domainSeparator - from {@link receiptDomainSeparator}
- * @returns a 65-byte `r ‖ s ‖ v` signature with low `s` (EIP-2), nonce by RFC 6979 (libsecp256k1 in
- *   Node, noble-curves elsewhere: the same bytes)
+ * @returns a 65-byte `r ‖ s ‖ v` signature with low `s` (EIP-2), nonce by RFC 6979 (every
+ *   {@link CryptoBackend} gives the same bytes)
  */
 export function signReceipt(key: SigningKey, domainSeparator: Hex, receipt: ReceiptValue): Hex {
   return signDigestBytes(key, receiptDigestBytes(domainSeparator, receipt))
@@ -171,9 +171,9 @@ export function checkReceiptSignature(signature: Hex): void {
 /**
  * Recovers the address that signed a digest: one secp256k1 public-key recovery, then the address as
  * Ethereum derives it (the last 20 bytes of keccak256 of the public key's `x ‖ y`, Yellow Paper
- * eq. 284). In Node the recovery runs in libsecp256k1 (~60 µs on the bench machine); without the
- * native binary, and in browsers, in ethers' pure-JS noble-curves (~1.7 ms), the step a seller may
- * then run off its event loop (`SECP256K1_BACKEND` says which).
+ * eq. 284), with the {@link CryptoBackend} in use: ethers' pure-JS noble-curves by default (~1.7 ms on
+ * the bench machine, a step a seller may run off its event loop), libsecp256k1 (~60 µs) when the
+ * seller installs `nativeCrypto()` of `@trickle/seller`.
  *
  * @param digest - 32-byte receipt digest ({@link receiptDigest})
  * @param signature - a signature {@link parseReceiptSignature} accepts (`v` 27/28; 0/1 is read as
@@ -201,7 +201,7 @@ function recoverSigner(digest: Uint8Array, signature: Hex | Signature): Address 
   }
   let publicKey: Uint8Array
   try {
-    publicKey = recoverPublicKey(digest, sig.subarray(0, 64), recoveryId)
+    publicKey = cryptoBackend().recoverPublicKey(digest, sig.subarray(0, 64), recoveryId)
   } catch (cause) {
     throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature does not recover', { cause })
   }
@@ -224,15 +224,15 @@ export function recoverReceiptSigner(domainSeparator: Hex, receipt: ReceiptValue
 /**
  * Extends the rolling ack hash by one chunk: `SHA-256(prev ‖ data)` (SPEC §Rolling ack hash). The hash
  * after chunk k commits the buyer to having received exactly chunks 0..k in order. SHA-256 rather
- * than keccak256 because it runs once per chunk on both sides: Node's OpenSSL SHA-256 of a 1 KiB chunk
- * takes ~1.5 µs, ethers' pure-JS keccak256 ~90 µs (bench/RESULTS.md).
+ * than keccak256 because it runs once per chunk on both sides: OpenSSL's SHA-256 of a 1 KiB chunk
+ * takes ~1.5 µs, pure-JS keccak256 ~90 µs (bench/RESULTS.md); browsers get noble's SHA-256.
  *
  * @param prev - the hash before this chunk, 32 bytes (all zero for the first)
  * @param data - the chunk's payload bytes
  * @returns the hash after this chunk, 32 bytes
  */
 export function extendAckHash(prev: Uint8Array, data: Uint8Array): Uint8Array {
-  return sha256Concat(prev, data)
+  return cryptoBackend().sha256Concat(prev, data)
 }
 
 /**

@@ -1,6 +1,6 @@
 import { recoverAcceptSigner } from './accept.ts'
 import { growWindow, resetWindow } from './creditWindow.ts'
-import { type ErrorCode, TrickleError } from './errors.ts'
+import { type ErrorCode, TrickleError, wireCodeOf } from './errors.ts'
 import {
   type CloseReason,
   type CreditWindow,
@@ -833,7 +833,7 @@ export class SellerSession {
     this.phase = 'closed'
     this.paymentDeadline = undefined
     return [
-      { type: 'send', frame: { t: 'error', code, message } },
+      { type: 'send', frame: { t: 'error', code: wireCodeOf(code), message } },
       { type: 'send', frame: { t: 'close', reason, message } },
       { type: 'close', reason, code },
     ]

@@ -5,13 +5,13 @@ import {
   CLOSE_REASONS,
   DEFAULT_MAX_FRAME_BYTES,
   decodeFrame,
-  ERROR_CODES,
   encodeFrame,
   type Frame,
   type Hex,
   type Terms,
   TrickleError,
   toHex,
+  WIRE_ERROR_CODES,
 } from '../src/index.ts'
 
 /** Packs raw maps the way the codec does, to hand-craft frames the encoder would never produce. */
@@ -78,7 +78,7 @@ const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   }),
   fc.record({ t: fc.constant('payment_required' as const), seq: safeNat, owed: uint256, deadline: safeNat }),
   fc.record({ t: fc.constant('close' as const), reason: fc.constantFrom(...CLOSE_REASONS), message: text }),
-  fc.record({ t: fc.constant('error' as const), code: fc.constantFrom(...ERROR_CODES), message: text }),
+  fc.record({ t: fc.constant('error' as const), code: fc.constantFrom(...WIRE_ERROR_CODES), message: text }),
   fc.record({ t: fc.constant('ping' as const), n: safeNat }),
   fc.record({ t: fc.constant('pong' as const), n: safeNat }),
 )

@@ -1,12 +1,5 @@
-import {
-  channelsAt,
-  type Deployment,
-  decodeRevert,
-  deployContracts,
-  type LocalChain,
-  type StreamChannelsContract,
-  startLocalChain,
-} from '@trickle/contracts'
+import { channelsAt, decodeRevert, type StreamChannelsContract } from '@trickle/contracts'
+import { type Deployment, deployContracts, type LocalChain, startLocalChain } from '@trickle/devnet'
 import { SigningKey, Wallet, ZeroAddress } from 'ethers'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {

@@ -6,14 +6,8 @@
 // recomputed independently of the reference code (ethers' TypedDataEncoder and abi.encode by hand).
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import {
-  type Artifacts,
-  DATA_REGISTRY_ABI,
-  type LocalChain,
-  loadArtifacts,
-  STREAM_CHANNELS_ABI,
-  startLocalChain,
-} from '@trickle/contracts'
+import { DATA_REGISTRY_ABI, STREAM_CHANNELS_ABI } from '@trickle/contracts'
+import { type Artifacts, type LocalChain, loadArtifacts, startLocalChain } from '@trickle/devnet'
 import {
   AbiCoder,
   ContractFactory,

@@ -1,25 +1,17 @@
 /**
- * `@trickle/contracts`: Trickle's Solidity contracts — `DataRegistry` (product index) and
- * `StreamChannels` (payment-channel escrow paid by cumulative EIP-712 receipts) — with their compiler
- * (solc-js, cached), typed ethers bindings, EIP-712 receipt constants, a deployer and a local anvil chain.
+ * `@trickle/contracts`: bindings of Trickle's Solidity contracts — `DataRegistry` (product index) and
+ * `StreamChannels` (payment-channel escrow paid by cumulative EIP-712 receipts): their ABIs, typed
+ * ethers wrappers, the EIP-712 receipt constants and chain presets. Nothing here compiles or deploys:
+ * solc-js, anvil and the deployer live in the dev-only `@trickle/devnet`.
  *
  * @example
  * ```ts
- * import { Wallet, ZeroAddress } from 'ethers'
- * import { channelsAt, deployContracts, RECEIPT_TYPES, receiptDomain, startLocalChain } from '@trickle/contracts'
+ * import { channelsAt, chainPreset } from '@trickle/contracts'
+ * import { JsonRpcProvider } from 'ethers'
  *
- * const chain = await startLocalChain()
- * const [deployer, payer, payee] = chain.privateKeys.map((key) => new Wallet(key, chain.provider)) as [Wallet, Wallet, Wallet]
- * const deployment = await deployContracts(deployer, { challengePeriodSeconds: 3600n })
- * const channels = channelsAt(deployment.channels, payer)
- * const deposit = 10n ** 18n // wei
- * const channelId = await channels.open.staticCall(payee.address, ZeroAddress, deposit, ZeroAddress, { value: deposit })
- * await (await channels.open(payee.address, ZeroAddress, deposit, ZeroAddress, { value: deposit })).wait()
- * const receipt = { channelId, cumulativeAmount: 10n ** 15n, seq: 1n, ackHash: `0x${'11'.repeat(32)}` }
- * const signature = await payer.signTypedData(receiptDomain(chain.chainId, deployment.channels), RECEIPT_TYPES, receipt)
- * const { cumulativeAmount, seq, ackHash } = receipt
- * await (await channels.connect(payee).claim(channelId, cumulativeAmount, seq, ackHash, signature)).wait()
- * await chain.stop()
+ * const provider = new JsonRpcProvider(chainPreset('anvil').rpcUrl)
+ * const channels = channelsAt('0x5FbDB2315678afecb367f032d93F642f64180aa3', provider)
+ * console.log(await channels.challengePeriod())
  * ```
  *
  * @packageDocumentation
@@ -39,15 +31,6 @@ export { ChannelStatus, type ChannelView, channelsAt, type StreamChannelsContrac
 export type { SendMethod, ViewMethod, ViewOverrides } from './contractTypes.ts'
 export { DATA_REGISTRY_ABI } from './dataRegistryAbi.ts'
 export { type DecodedRevert, decodeRevert } from './decodeRevert.ts'
-export { type Deployment, type DeployOptions, deployContracts } from './deployContracts.ts'
-export { findAnvil } from './findAnvil.ts'
-export { increaseTime } from './increaseTime.ts'
-export {
-  type Artifacts,
-  type ContractArtifact,
-  type LoadArtifactsOptions,
-  loadArtifacts,
-} from './loadArtifacts.ts'
 export { ProductKind, type ProductKindName } from './productKind.ts'
 export {
   RECEIPT_DOMAIN_NAME,
@@ -57,10 +40,4 @@ export {
   receiptDomain,
 } from './receiptTypes.ts'
 export { type DataRegistryContract, type ProductView, registryAt } from './registryAt.ts'
-export {
-  ANVIL_MNEMONIC,
-  type LocalChain,
-  type LocalChainOptions,
-  startLocalChain,
-} from './startLocalChain.ts'
 export { STREAM_CHANNELS_ABI } from './streamChannelsAbi.ts'

@@ -1,9 +1,10 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DATA_REGISTRY_ABI, STREAM_CHANNELS_ABI } from '@trickle/contracts'
+import { loadArtifacts } from '@trickle/devnet'
 import { type Fragment, Interface, type InterfaceAbi } from 'ethers'
 import { describe, expect, it } from 'vitest'
-import { DATA_REGISTRY_ABI, loadArtifacts, STREAM_CHANNELS_ABI } from '../src/index.ts'
 
 /** Every fragment as types, indexed flags, mutability and outputs (names differ harmlessly). */
 function signatures(abi: InterfaceAbi): string[] {

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { ContractArtifact } from '../src/index.ts'
+import type { ContractArtifact } from '@trickle/devnet'
 
 /** The malicious contracts of `contracts/test/` used by the attack tests. */
 export interface AttackArtifacts {

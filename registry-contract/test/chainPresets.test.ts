@@ -1,5 +1,5 @@
+import { CHAIN_PRESET_NAMES, CHAIN_PRESETS, chainPreset, isChainPresetName } from '@trickle/contracts'
 import { describe, expect, it } from 'vitest'
-import { CHAIN_PRESET_NAMES, CHAIN_PRESETS, chainPreset, isChainPresetName } from '../src/index.ts'
 
 describe('chainPresets', () => {
   it('describes IOTA EVM mainnet and testnet as legacy-fee chains and anvil as EIP-1559', () => {

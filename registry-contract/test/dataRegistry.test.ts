@@ -1,7 +1,7 @@
+import { type DataRegistryContract, ProductKind, registryAt } from '@trickle/contracts'
 import { hexlify, randomBytes, type Wallet, ZeroAddress } from 'ethers'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type DataRegistryContract, ProductKind, registryAt } from '../src/index.ts'
 import {
   dagCborCid,
   dagJsonCid,

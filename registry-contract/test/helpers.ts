@@ -1,14 +1,8 @@
 import { createHash } from 'node:crypto'
+import { type DecodedRevert, decodeRevert } from '@trickle/contracts'
+import { type Deployment, deployContracts, type LocalChain, startLocalChain } from '@trickle/devnet'
 import { type ContractTransactionResponse, JsonRpcProvider, type TransactionReceipt, Wallet } from 'ethers'
 import { expect } from 'vitest'
-import {
-  type DecodedRevert,
-  type Deployment,
-  decodeRevert,
-  deployContracts,
-  type LocalChain,
-  startLocalChain,
-} from '../src/index.ts'
 
 /** A started chain with deployed contracts and one wallet per dev key. */
 export interface TestChain {

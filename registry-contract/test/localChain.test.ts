@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { ContractsError, registryAt } from '@trickle/contracts'
+import { findAnvil, startLocalChain } from '@trickle/devnet'
 import { Contract, Wallet } from 'ethers'
 import { describe, expect, it } from 'vitest'
-import { ContractsError, findAnvil, registryAt, startLocalChain } from '../src/index.ts'
 
 const run = promisify(execFile)
-const deployCli = fileURLToPath(new URL('../src/deployCli.ts', import.meta.url))
+const deployCli = fileURLToPath(new URL('../devnet/src/deployCli.ts', import.meta.url))
 
 describe('startLocalChain', () => {
   it('starts anvil with the requested chain id and accounts, anvil default keys, and stops idempotently', async () => {

@@ -1,16 +1,14 @@
-import { ContractFactory, hexlify, randomBytes, TypedDataEncoder, type Wallet, ZeroAddress } from 'ethers'
-import fc from 'fast-check'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   ChannelStatus,
   channelsAt,
-  deployContracts,
-  increaseTime,
-  loadArtifacts,
   RECEIPT_TYPES,
   receiptDomain,
   type StreamChannelsContract,
-} from '../src/index.ts'
+} from '@trickle/contracts'
+import { deployContracts, increaseTime, loadArtifacts } from '@trickle/devnet'
+import { ContractFactory, hexlify, randomBytes, TypedDataEncoder, type Wallet, ZeroAddress } from 'ethers'
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mined, reportGas, revertName, setupChain, type TestChain } from './helpers.ts'
 
 const CHALLENGE_PERIOD = 3600n

@@ -1,4 +1,14 @@
 import {
+  ChannelStatus,
+  type ChannelView,
+  channelsAt,
+  RECEIPT_TYPES,
+  receiptDomain,
+  STREAM_CHANNELS_ABI,
+  type StreamChannelsContract,
+} from '@trickle/contracts'
+import { increaseTime, loadArtifacts } from '@trickle/devnet'
+import {
   type BaseContract,
   Contract,
   ContractFactory,
@@ -14,17 +24,6 @@ import {
   ZeroAddress,
 } from 'ethers'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  ChannelStatus,
-  type ChannelView,
-  channelsAt,
-  increaseTime,
-  loadArtifacts,
-  RECEIPT_TYPES,
-  receiptDomain,
-  STREAM_CHANNELS_ABI,
-  type StreamChannelsContract,
-} from '../src/index.ts'
 import { type AttackArtifacts, compileAttackContracts } from './attackContracts.ts'
 import { mined, revertName, revertOf, setNextBlockTimestamp, setupChain, type TestChain } from './helpers.ts'
 

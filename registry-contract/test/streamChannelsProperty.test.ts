@@ -1,3 +1,5 @@
+import { RECEIPT_TYPES, receiptDomain, STREAM_CHANNELS_ABI } from '@trickle/contracts'
+import { loadArtifacts } from '@trickle/devnet'
 import {
   ContractFactory,
   Interface,
@@ -10,7 +12,6 @@ import {
 } from 'ethers'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { loadArtifacts, RECEIPT_TYPES, receiptDomain, STREAM_CHANNELS_ABI } from '../src/index.ts'
 import { mined, setupChain, type TestChain } from './helpers.ts'
 import { JsonRpc, JsonRpcError } from './jsonRpc.ts'
 

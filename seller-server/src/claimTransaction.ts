@@ -1,5 +1,6 @@
 import { decodeRevert, type FeeMode, type StreamChannelsContract } from '@trickle/contracts'
-import { feeOverrides, type Hex, TrickleError } from '@trickle/protocol'
+import { type Hex, TrickleError } from '@trickle/protocol'
+import { feeOverrides } from '@trickle/sdk'
 import {
   type JsonRpcProvider,
   Transaction,

@@ -13,7 +13,6 @@
  * ```
  */
 
-export { airQualityProducts } from './airQualityProducts.ts'
 export {
   type ChannelLedgerOptions,
   ChannelLedgers,
@@ -73,6 +72,7 @@ export {
   type MqttSource,
   type ReplayLimits,
 } from './mqttSource.ts'
+export { nativeCrypto } from './nativeCrypto.ts'
 export { type PublishedProduct, publishProducts } from './publishProducts.ts'
 export {
   type ClaimRecord,
@@ -115,11 +115,6 @@ export {
   type SettlementWorker,
   startSettlementWorker,
 } from './settlementWorker.ts'
-export {
-  type LocalMarketplace,
-  type LocalMarketplaceOptions,
-  startLocalMarketplace,
-} from './startLocalMarketplace.ts'
 export {
   DEFAULT_HEALTH_PROBE_MS,
   DEFAULT_SESSION_POLICY,

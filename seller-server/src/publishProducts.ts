@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { type DataRegistryContract, ProductKind } from '@trickle/contracts'
-import type { FeeOverrides, ProductDescriptor } from '@trickle/protocol'
+import type { ProductDescriptor } from '@trickle/protocol'
+import type { FeeOverrides } from '@trickle/sdk'
 import type { IpfsNode } from './ipfsNode.ts'
 
 /** A product as listed: its local key, on-chain id and descriptor CID. */

@@ -1,12 +1,7 @@
 import { availableParallelism } from 'node:os'
-import {
-  type Address,
-  type Hex,
-  recoverDigestSigner,
-  SECP256K1_BACKEND,
-  TrickleError,
-} from '@trickle/protocol'
+import { type Address, cryptoBackend, type Hex, recoverDigestSigner, TrickleError } from '@trickle/protocol'
 import { Piscina } from 'piscina'
+import type { nativeCrypto } from './nativeCrypto.ts'
 import type { RecoverTask } from './receiptVerifierWorker.ts'
 
 /** Recovers receipt signers off the event loop. */
@@ -24,12 +19,13 @@ export interface ReceiptVerifier {
 
 /**
  * How many worker threads a seller should recover receipt signers in: none when libsecp256k1 does
- * the recovery (~60 µs, less than a round trip to a worker thread costs), else one less than the
- * cores, at least 1 (pure-JS recovery, ~1.7 ms, would stall the event loop).
+ * the recovery (the crypto backend in use is {@link nativeCrypto}'s; ~60 µs, less than a round trip
+ * to a worker thread costs), else one less than the cores, at least 1 (pure-JS recovery, ~1.7 ms,
+ * would stall the event loop).
  * @returns threads (0: recover inline on the event loop)
  */
 export function defaultVerifierThreads(): number {
-  return SECP256K1_BACKEND === 'libsecp256k1' ? 0 : Math.max(1, availableParallelism() - 1)
+  return cryptoBackend().name === 'libsecp256k1' ? 0 : Math.max(1, availableParallelism() - 1)
 }
 
 /** Options of {@link startReceiptVerifier}. */

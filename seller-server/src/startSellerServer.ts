@@ -6,13 +6,15 @@ import type { Duplex } from 'node:stream'
 import { channelsAt, type FeeMode, registryAt, type StreamChannelsContract } from '@trickle/contracts'
 import {
   type Address,
-  feeOverrides,
+  type CryptoBackend,
   type Hex,
   type ProductDescriptor,
   receiptDomainSeparator,
   type SellerPolicy,
   signTerms,
+  useCryptoBackend,
 } from '@trickle/protocol'
+import { feeOverrides } from '@trickle/sdk'
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
@@ -28,6 +30,7 @@ import {
 import { DEFAULT_SETTLEMENT_POLICY, type SettlementPolicy } from './decideClaim.ts'
 import { startIpfsNode } from './ipfsNode.ts'
 import { connectMqttSource, DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './mqttSource.ts'
+import { nativeCrypto } from './nativeCrypto.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
 import { type ClaimRecord, openReceiptStore, type ReceiptStore } from './receiptStore.ts'
 import { defaultVerifierThreads, startReceiptVerifier } from './receiptVerifier.ts'
@@ -99,6 +102,11 @@ export interface SellerServerOptions {
   settlement?: Partial<SettlementPolicy>
   /** how transaction fees are set (default `eip1559`; `legacy` for IOTA EVM) */
   fees?: FeeMode
+  /**
+   * the hash and curve implementation installed process-wide with `useCryptoBackend` (default
+   * {@link nativeCrypto}: libsecp256k1, WebAssembly Keccak, OpenSSL SHA-256)
+   */
+  crypto?: CryptoBackend
   /**
    * worker threads that recover receipt signers off the event loop; 0 recovers them inline on the
    * event loop (default {@link defaultVerifierThreads}: 0 with libsecp256k1, else cores − 1)
@@ -196,6 +204,7 @@ const MAX_LINGERING = 256
  */
 export async function startSellerServer(options: SellerServerOptions): Promise<SellerServer> {
   const log = options.logger ?? pino({ level: process.env.TRICKLE_LOG_LEVEL ?? 'info' })
+  useCryptoBackend(options.crypto ?? (await nativeCrypto()))
   const policy: SessionPolicy = { ...DEFAULT_SESSION_POLICY, ...options.policy }
   const provider = new JsonRpcProvider(options.rpcUrl, options.chainId, {
     staticNetwork: true,

@@ -1,5 +1,5 @@
+import { type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
 import {
-  BuyerClient,
   type ChunkFrame,
   DEFAULT_MAX_FRAME_BYTES,
   type Hex,
@@ -9,10 +9,10 @@ import {
   type TermsFrame,
   ZERO_HASH,
 } from '@trickle/protocol'
+import { BuyerClient } from '@trickle/sdk'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type LocalMarketplace, startLocalMarketplace } from '../src/index.ts'
 import { acceptFor, connectRaw, type RawClient } from './helpers/rawClient.ts'
 
 const WINDOW = { initial: 8, step: 8, max: 64 }

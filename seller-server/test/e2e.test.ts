@@ -1,9 +1,10 @@
-import { channelsAt, increaseTime } from '@trickle/contracts'
+import { channelsAt } from '@trickle/contracts'
 import { type AirQualityRow, decodeReading, loadAirQuality } from '@trickle/devices'
-import { BuyerClient, type Hex, receiptDomainSeparator, recoverReceiptSigner } from '@trickle/protocol'
+import { increaseTime, type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
+import { type Hex, receiptDomainSeparator, recoverReceiptSigner } from '@trickle/protocol'
+import { BuyerClient } from '@trickle/sdk'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type LocalMarketplace, startLocalMarketplace } from '../src/index.ts'
 
 describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
   let market: LocalMarketplace

@@ -1,10 +1,11 @@
 import v8 from 'node:v8'
 import vm from 'node:vm'
-import type { BuyerClient, Hex, PaidStream } from '@trickle/protocol'
+import { type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
+import type { Hex } from '@trickle/protocol'
+import type { BuyerClient, PaidStream } from '@trickle/sdk'
 import type { JsonRpcProvider } from 'ethers'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type LocalMarketplace, startLocalMarketplace } from '../src/index.ts'
 import { buyerFor } from './helpers/buyer.ts'
 import { checkReplies, expectedReplies, type FuzzPhase, type MessageRole } from './helpers/expectedReplies.ts'
 import {

@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ChannelStatus, type ChannelView } from '@trickle/contracts'
+import { airQualityProducts, type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, type Hex } from '@trickle/protocol'
 import { base16 } from 'multiformats/bases/base16'
 import { base32upper } from 'multiformats/bases/base32'
@@ -25,14 +26,7 @@ import {
   fullBucket,
   takeTokens,
 } from '../src/connectionLimits.ts'
-import {
-  airQualityProducts,
-  type LocalMarketplace,
-  type SellerServer,
-  type SessionEnd,
-  startLocalMarketplace,
-  startSellerServer,
-} from '../src/index.ts'
+import { type SellerServer, type SessionEnd, startSellerServer } from '../src/index.ts'
 import { parseAnyCid } from '../src/ipfsNode.ts'
 import { admissionOf, evaluateHealth, healthyState } from '../src/sellerHealth.ts'
 import { buyerFor } from './helpers/buyer.ts'

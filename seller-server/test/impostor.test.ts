@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { channelsAt } from '@trickle/contracts'
+import { type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
 import {
   DEFAULT_MAX_FRAME_BYTES,
   type Hex,
@@ -18,11 +19,9 @@ import {
   ChannelLedgers,
   DEFAULT_SESSION_POLICY,
   driveSession,
-  type LocalMarketplace,
   openReceiptStore,
   resolveChannel,
   type SessionEnd,
-  startLocalMarketplace,
 } from '../src/index.ts'
 import { buyerFor } from './helpers/buyer.ts'
 

@@ -1,8 +1,8 @@
 import { chainPreset } from '@trickle/contracts'
+import { type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
 import { Wallet } from 'ethers'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type LocalMarketplace, startLocalMarketplace } from '../src/index.ts'
 import { buyerFor } from './helpers/buyer.ts'
 
 const PRICE = 1_000_000_000_000n // wei per chunk

@@ -2,20 +2,15 @@
 // §Liveness, §Back-pressure): anvil, the MQTT broker and the seller run for real; the buyers are a raw
 // client, a client whose socket stops reading, and the SDK's BuyerClient.
 import type { Socket } from 'node:net'
-import {
-  BuyerClient,
-  type ChunkFrame,
-  decodeFrame,
-  encodeFrame,
-  type Frame,
-  type Hex,
-} from '@trickle/protocol'
+import { type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
+import { type ChunkFrame, decodeFrame, encodeFrame, type Frame, type Hex } from '@trickle/protocol'
+import { BuyerClient } from '@trickle/sdk'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import mqtt from 'mqtt'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { type LocalMarketplace, type SessionEnd, startLocalMarketplace } from '../src/index.ts'
+import type { SessionEnd } from '../src/index.ts'
 import { acceptFor, connectRaw } from './helpers/rawClient.ts'
 
 const HEARTBEAT_MS = 500

@@ -1,10 +1,10 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { startLocalMarketplace } from '@trickle/devnet'
 import type { Hex } from '@trickle/protocol'
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
-import { startLocalMarketplace } from '../src/index.ts'
 import { buyerFor, restartSeller } from './helpers/buyer.ts'
 
 const PRICE = 1_000_000_000_000n

@@ -1,20 +1,18 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { channelsAt, increaseTime } from '@trickle/contracts'
+import { channelsAt } from '@trickle/contracts'
+import {
+  airQualityProducts,
+  increaseTime,
+  type LocalMarketplace,
+  startLocalMarketplace,
+} from '@trickle/devnet'
 import type { Hex } from '@trickle/protocol'
 import { type SigningKey, ZeroAddress } from 'ethers'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import {
-  airQualityProducts,
-  type ClaimRecord,
-  type ClaimTrigger,
-  type LocalMarketplace,
-  type SellerServer,
-  startLocalMarketplace,
-  startSellerServer,
-} from '../src/index.ts'
+import { type ClaimRecord, type ClaimTrigger, type SellerServer, startSellerServer } from '../src/index.ts'
 import { buyerFor } from './helpers/buyer.ts'
 import { startFlakyRpc } from './helpers/flakyRpc.ts'
 

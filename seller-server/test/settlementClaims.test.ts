@@ -1,12 +1,12 @@
 import type { EventEmitter } from 'node:events'
+import { channelsAt } from '@trickle/contracts'
 import {
-  channelsAt,
   type Deployment,
   deployContracts,
   increaseTime,
   type LocalChain,
   startLocalChain,
-} from '@trickle/contracts'
+} from '@trickle/devnet'
 import { type AcceptedReceipt, type Hex, receiptDomainSeparator, signReceipt } from '@trickle/protocol'
 import { JsonRpcProvider, SigningKey, Wallet, ZeroAddress } from 'ethers'
 import pino from 'pino'

@@ -1,11 +1,11 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { channelsAt, increaseTime } from '@trickle/contracts'
+import { channelsAt } from '@trickle/contracts'
+import { increaseTime, type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
 import type { Hex } from '@trickle/protocol'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { type LocalMarketplace, startLocalMarketplace } from '../src/index.ts'
 import { buyerFor } from './helpers/buyer.ts'
 import { freePort, ledgerIn, type SellerProcess, spawnMarketSeller } from './helpers/spawnSeller.ts'
 

@@ -1,13 +1,9 @@
-import { BuyerClient, type Hex } from '@trickle/protocol'
+import { airQualityProducts, type LocalMarketplace } from '@trickle/devnet'
+import type { Hex } from '@trickle/protocol'
+import { BuyerClient } from '@trickle/sdk'
 import { JsonRpcProvider, type SigningKey, Wallet } from 'ethers'
 import type { Logger } from 'pino'
-import {
-  airQualityProducts,
-  type LocalMarketplace,
-  type SellerServer,
-  type SessionPolicy,
-  startSellerServer,
-} from '../../src/index.ts'
+import { type SellerServer, type SessionPolicy, startSellerServer } from '../../src/index.ts'
 
 /** A buyer client of a local marketplace with its own provider (destroy it after `buyer.close()`). */
 export async function buyerFor(

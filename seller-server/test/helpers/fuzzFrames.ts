@@ -1,12 +1,12 @@
 import {
   CLOSE_REASONS,
   DEFAULT_MAX_FRAME_BYTES,
-  ERROR_CODES,
   encodeFrame,
   type Frame,
   fromHex,
   type Hex,
   OVERFLOW_POLICIES,
+  WIRE_ERROR_CODES,
 } from '@trickle/protocol'
 import { concat, mp } from './msgpackWriter.ts'
 
@@ -193,7 +193,7 @@ function templates(rng: Rng, target: FuzzTarget): { t: Frame['t']; fields: () =>
       t: 'error',
       fields: () => [
         typeField('error'),
-        member('code', rng.pick(ERROR_CODES), ERROR_CODES),
+        member('code', rng.pick(WIRE_ERROR_CODES), WIRE_ERROR_CODES),
         text('message', 'x'),
       ],
     },
@@ -730,7 +730,7 @@ export function benignMessage(rng: Rng): FuzzMessage {
   const bytes = rng.pick([
     () => encodeFrame({ t: 'ping', n }),
     () => encodeFrame({ t: 'pong', n }),
-    () => encodeFrame({ t: 'error', code: rng.pick(ERROR_CODES), message: 'buyer side note' }),
+    () => encodeFrame({ t: 'error', code: rng.pick(WIRE_ERROR_CODES), message: 'buyer side note' }),
     () =>
       mp.map([
         [mp.str('n'), mp.uint(n)],

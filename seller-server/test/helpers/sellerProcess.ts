@@ -3,13 +3,10 @@
  * `SellerServerOptions` (minus products and logger; bigints as decimal strings) as JSON from argv[2],
  * sells the Air Quality products at `price` wei per chunk, and prints one JSON line once it listens.
  */
+
+import { airQualityProducts } from '@trickle/devnet'
 import pino from 'pino'
-import {
-  airQualityProducts,
-  type SellerServerOptions,
-  type SettlementPolicy,
-  startSellerServer,
-} from '../../src/index.ts'
+import { type SellerServerOptions, type SettlementPolicy, startSellerServer } from '../../src/index.ts'
 
 type Options = Omit<SellerServerOptions, 'products' | 'logger' | 'settlement'> & {
   price: string

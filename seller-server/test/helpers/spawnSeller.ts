@@ -4,7 +4,8 @@ import { readdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type LocalMarketplace, openReceiptStore, type ReceiptStore } from '../../src/index.ts'
+import type { LocalMarketplace } from '@trickle/devnet'
+import { openReceiptStore, type ReceiptStore } from '../../src/index.ts'
 
 const SCRIPT = fileURLToPath(new URL('./sellerProcess.ts', import.meta.url))
 

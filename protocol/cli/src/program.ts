@@ -1,0 +1,358 @@
+import { CHAIN_PRESET_NAMES, CHAIN_PRESETS } from '@trickle/contracts'
+import type { Address, Hex } from '@trickle/protocol'
+import { readChannel } from '@trickle/sdk'
+import { Command, CommanderError, Option } from 'commander'
+import { buy } from './buy.ts'
+import { formatChannelTable, toChannelJson } from './channelRows.ts'
+import { type Connection, connect, connectProvider } from './connect.ts'
+import { formatError } from './formatError.ts'
+import { formatProductRows, toProductRow } from './listProducts.ts'
+import { loadPayerKey, payerAddress } from './loadPayerKey.ts'
+import {
+  parseAddress,
+  parseChannelId,
+  parseNonNegativeInt,
+  parsePositiveInt,
+  parsePositiveWei,
+  parseProductId,
+  parseWei,
+} from './parseArgs.ts'
+import { type CliConfig, type ConfigFlags, DEFAULT_CONFIG_PATH, resolveConfig } from './resolveConfig.ts'
+import { closeJson, finalizeJson, formatClose, formatFinalize, formatTopUp, topUpJson } from './txOutput.ts'
+
+/** The process the CLI runs in; injected so it can run in-process too. */
+export interface CliIo {
+  stdout: NodeJS.WritableStream
+  stderr: NodeJS.WriteStream
+  env: NodeJS.ProcessEnv
+  /** reads a UTF-8 file, undefined when it does not exist */
+  readFile: (path: string) => string | undefined
+  /** registers a handler for an interrupt (SIGINT) during `buy` */
+  onInterrupt?: (stop: () => void) => void
+}
+
+const ENV_HELP = `
+Config (each flag overrides the environment, the environment overrides the file, the file overrides
+the --chain preset):
+  file  --config <file>, default ${DEFAULT_CONFIG_PATH} (written by \`npm start\`):
+        { chain?, rpcUrl, chainId, fees?, registry, channels, deployBlock, gateways,
+          buyerKey? | keyFile? | keystore? }   (key paths relative to the file)
+  env   TRICKLE_CHAIN, TRICKLE_RPC_URL, TRICKLE_CHAIN_ID, TRICKLE_FEES, TRICKLE_REGISTRY,
+        TRICKLE_CHANNELS, TRICKLE_GATEWAYS (comma-separated)
+Chain presets (--chain <name>):
+${CHAIN_PRESET_NAMES.map((n) => `  ${n.padEnd(17)} chain id ${String(CHAIN_PRESETS[n].chainId).padEnd(6)} ${CHAIN_PRESETS[n].fees.padEnd(7)} fees  ${CHAIN_PRESETS[n].rpcUrl}`).join('\n')}
+  A preset supplies rpcUrl, chainId and the fee mode; contract addresses always come from the config.
+  Legacy fees send type-0 transactions at the node's eth_gasPrice (IOTA EVM requires its own price).
+  Before anything is sent, the RPC's eth_chainId must equal the configured chain id (CHAIN_MISMATCH).
+Payer key (needed by buy, topup, close, finalize; channels reads its address), one source per level:
+  flags --key-file <file> (hex key) | --keystore <file> (encrypted JSON keystore)
+  env   TRICKLE_PRIVATE_KEY | TRICKLE_KEY_FILE | TRICKLE_KEYSTORE; TRICKLE_KEYSTORE_PASSWORD opens it
+  file  buyerKey | keyFile | keystore
+
+Amounts are wei (decimal integers). A failing command prints \`error <CODE>: <message>\` to stderr
+and exits 1; usage and config errors exit 2.
+
+Examples:
+  trickle products
+  trickle buy 2 --chunks 20 --max-spend 100000000000000 --out readings.ndjson
+  trickle channels
+  trickle topup 0x… 500000000000000
+  trickle close 0x…           # starts the challenge period, prints the deadline
+  trickle finalize 0x…        # after the deadline: refunds deposit − claimed
+  trickle channel 0x…
+  TRICKLE_KEYSTORE_PASSWORD=… trickle --chain iota-evm --keystore payer.json --config iota.json channels`
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  const urls = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+  return [...(previous ?? []), ...urls]
+}
+
+/**
+ * Builds the `trickle` command: `products`, `buy`, `channels`, `topup`, `close`, `finalize` and
+ * `channel`, with the global config flags.
+ * Actions throw; {@link runCli} turns errors into exit codes.
+ */
+export function createProgram(io: CliIo): Command {
+  const program = new Command('trickle')
+    .description(
+      'Browse the Trickle marketplace, buy a paid stream chunk by chunk, and manage your payment ' +
+        'channels: list, top up, close, finalize (refund)',
+    )
+    .option('--config <file>', `marketplace config JSON (default: ${DEFAULT_CONFIG_PATH})`)
+    .addOption(
+      new Option('--chain <preset>', 'chain preset: default RPC URL, chain id and fee mode').choices(
+        CHAIN_PRESET_NAMES,
+      ),
+    )
+    .option('--rpc-url <url>', 'EVM JSON-RPC URL')
+    .option('--chain-id <id>', 'chain id', parseNonNegativeInt)
+    .addOption(
+      new Option('--fees <mode>', 'transaction pricing (default: the preset’s, else eip1559)').choices([
+        'eip1559',
+        'legacy',
+      ]),
+    )
+    .option('--registry <address>', 'DataRegistry address')
+    .option('--channels <address>', 'StreamChannels address')
+    .option(
+      '--gateway <url>',
+      'IPFS trustless gateway for descriptors (repeat, or comma-separate, for several)',
+      collect,
+    )
+    .option(
+      '--from-block <n>',
+      'block to index the registry and channels from (default: the deployBlock)',
+      parseNonNegativeInt,
+    )
+    .option('--key-file <file>', 'file holding the payer’s hex private key')
+    .addOption(
+      new Option(
+        '--keystore <file>',
+        'the payer’s encrypted JSON keystore (password from TRICKLE_KEYSTORE_PASSWORD)',
+      ).conflicts('keyFile'),
+    )
+    .addHelpText('after', ENV_HELP)
+    .showHelpAfterError('(run `trickle --help` for usage)')
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .exitOverride()
+
+  const config = (cmd: Command) =>
+    resolveConfig(cmd.optsWithGlobals<ConfigFlags>(), io.env, (path) => io.readFile(path))
+
+  /** Connects with the payer's key, or exits 2 naming where to configure one. */
+  const connectPayer = async (cfg: CliConfig, what: string): Promise<Connection> => {
+    const key = await loadPayerKey(cfg)
+    if (key === undefined) {
+      throw new CommanderError(
+        2,
+        'trickle.config',
+        `${what} needs a payer key: set TRICKLE_PRIVATE_KEY, --key-file, --keystore or the config file’s buyerKey`,
+      )
+    }
+    return connect(cfg, key)
+  }
+  const explorer = (cfg: CliConfig) =>
+    cfg.chain === undefined ? undefined : CHAIN_PRESETS[cfg.chain].explorerUrl
+
+  program
+    .command('products')
+    .summary('list the catalog')
+    .description(
+      'Lists every registry product with its descriptor fetched through IPFS: id, kind, status, name, ' +
+        'price (wei/chunk), seller, endpoint and CID. Products whose descriptor is missing or invalid ' +
+        'are listed with the problem code. No key is needed.',
+    )
+    .option('--json', 'print one JSON array (wei as decimal strings)')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const conn = await connect(config(cmd))
+      try {
+        const rows = (await conn.client.products()).map(toProductRow)
+        io.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatProductRows(rows))
+      } finally {
+        await conn.close()
+      }
+    })
+
+  program
+    .command('buy')
+    .summary('buy chunks of a product, paying per chunk; writes them as NDJSON')
+    .description(
+      'Finds the product in the catalog, opens a channel to its seller (unless --channel is given), ' +
+        'streams and pays per chunk, writes one {"seq","reading"} line per chunk to --out and prints ' +
+        'one JSON summary line to stdout. The payer key (see "Payer key" in `trickle --help`) also ' +
+        'signs the receipts, so --channel can resume a channel the same key opened. ' +
+        'Exits 1 with SPENDING_CAP_REACHED, before opening a channel, when --max-spend is below one ' +
+        'chunk’s price, and after writing what arrived when the cap ends the session early.',
+    )
+    .argument('<productId>', 'registry product id', parseProductId)
+    .requiredOption('--chunks <n>', 'chunks to receive', parsePositiveInt)
+    .requiredOption('--max-spend <wei>', 'spend at most this much in this session', parseWei)
+    .requiredOption('--out <file>', 'NDJSON output, one {"seq","reading"} line per chunk')
+    .option('--deposit <wei>', 'deposit of the new channel (default: --max-spend)', parseWei)
+    .addOption(
+      new Option('--channel <channelId>', 'stream on this existing channel instead of opening one')
+        .argParser(parseChannelId)
+        .conflicts('deposit'),
+    )
+    .action(
+      async (
+        productId: bigint,
+        opts: { chunks: number; maxSpend: bigint; out: string; deposit?: bigint; channel?: `0x${string}` },
+        cmd: Command,
+      ) => {
+        const conn = await connectPayer(config(cmd), 'buying')
+        try {
+          await buy(
+            conn,
+            {
+              productId,
+              chunks: opts.chunks,
+              maxSpend: opts.maxSpend,
+              out: opts.out,
+              ...(opts.deposit !== undefined ? { deposit: opts.deposit } : {}),
+              ...(opts.channel !== undefined ? { channel: opts.channel } : {}),
+            },
+            {
+              stdout: io.stdout,
+              stderr: io.stderr,
+              ...(io.onInterrupt ? { onInterrupt: io.onInterrupt } : {}),
+            },
+          )
+        } finally {
+          await conn.close()
+        }
+      },
+    )
+
+  program
+    .command('channels')
+    .summary('list your channels: deposit, claimed, remaining, status, deadline')
+    .description(
+      'Lists the channels the payer opened (ChannelOpened events with the payer as indexed topic, read ' +
+        'in pages of --page-blocks blocks from the deployBlock, since public RPCs cap log ranges) with ' +
+        'their current state: id, payee, deposit, claimed and remaining (wei), status, and the close ' +
+        'deadline (UTC; "finalizable" once it has passed on-chain). The payer is the configured key’s ' +
+        'address (a keystore is not decrypted for this), or --payer.',
+    )
+    .option('--json', 'print one JSON array (wei and unix seconds as decimal strings)')
+    .option('--payer <address>', 'list this address’s channels instead of the key’s', parseAddress)
+    .option('--page-blocks <n>', 'blocks per eth_getLogs request (default 10000)', parsePositiveInt)
+    .action(async (opts: { json?: boolean; payer?: Address; pageBlocks?: number }, cmd: Command) => {
+      const cfg = config(cmd)
+      const payer = opts.payer ?? (await payerAddress(cfg))
+      if (payer === undefined) {
+        throw new CommanderError(
+          2,
+          'trickle.config',
+          'listing channels needs the payer: configure a payer key (see `trickle --help`) or pass --payer',
+        )
+      }
+      const conn = await connect(cfg)
+      try {
+        const list = await conn.client.channels({
+          payer,
+          ...(opts.pageBlocks !== undefined ? { pageBlocks: opts.pageBlocks } : {}),
+        })
+        io.stdout.write(
+          opts.json ? `${JSON.stringify(list.map(toChannelJson), null, 2)}\n` : formatChannelTable(list),
+        )
+      } finally {
+        await conn.close()
+      }
+    })
+
+  program
+    .command('topup')
+    .summary('add wei to an open channel’s deposit')
+    .description(
+      'Adds <amountWei> to the deposit of an open channel (anyone may top up; the payer key pays). For ' +
+        'an ERC-20 channel the StreamChannels contract is approved first when the allowance is short. ' +
+        'Prints the new deposit. Exits 1 with UNKNOWN_CHANNEL, CHANNEL_NOT_OPEN or INSUFFICIENT_FUNDS.',
+    )
+    .argument('<channelId>', 'bytes32 channel id', parseChannelId)
+    .argument('<amountWei>', 'wei to add, above 0', parsePositiveWei)
+    .option('--json', 'print one JSON object (wei as decimal strings)')
+    .action(async (channelId: Hex, amount: bigint, opts: { json?: boolean }, cmd: Command) => {
+      const cfg = config(cmd)
+      const conn = await connectPayer(cfg, 'topping up')
+      try {
+        const r = await conn.client.topUp(channelId, amount)
+        io.stdout.write(opts.json ? `${JSON.stringify(topUpJson(r))}\n` : formatTopUp(r, explorer(cfg)))
+      } finally {
+        await conn.close()
+      }
+    })
+
+  program
+    .command('close')
+    .summary('request a channel’s close; prints when it can be finalized')
+    .description(
+      'Starts the challenge period of an open channel (payer only): the seller can still claim what it ' +
+        'is owed until the deadline, then `trickle finalize` refunds the rest. Prints the deadline. ' +
+        'Exits 1 with NOT_PAYER, UNKNOWN_CHANNEL or CHANNEL_NOT_OPEN (already closing or closed).',
+    )
+    .argument('<channelId>', 'bytes32 channel id', parseChannelId)
+    .option('--json', 'print one JSON object (deadline as unix seconds)')
+    .action(async (channelId: Hex, opts: { json?: boolean }, cmd: Command) => {
+      const cfg = config(cmd)
+      const conn = await connectPayer(cfg, 'closing a channel')
+      try {
+        const r = await conn.client.requestClose(channelId)
+        io.stdout.write(opts.json ? `${JSON.stringify(closeJson(r))}\n` : formatClose(r, explorer(cfg)))
+      } finally {
+        await conn.close()
+      }
+    })
+
+  program
+    .command('finalize')
+    .summary('after the challenge period, refund a channel’s unclaimed deposit')
+    .description(
+      'Closes a channel whose challenge period is over and refunds deposit − claimed to the payer ' +
+        '(anyone may call; the configured key pays the gas). Prints the refund. Exits 1 with ' +
+        'CHALLENGE_PERIOD_NOT_OVER (naming the deadline), CLOSE_NOT_REQUESTED, CHANNEL_NOT_OPEN ' +
+        '(already closed) or UNKNOWN_CHANNEL.',
+    )
+    .argument('<channelId>', 'bytes32 channel id', parseChannelId)
+    .option('--json', 'print one JSON object (wei as decimal strings)')
+    .action(async (channelId: Hex, opts: { json?: boolean }, cmd: Command) => {
+      const cfg = config(cmd)
+      const conn = await connectPayer(cfg, 'finalizing a channel')
+      try {
+        const r = await conn.client.finalize(channelId)
+        io.stdout.write(opts.json ? `${JSON.stringify(finalizeJson(r))}\n` : formatFinalize(r, explorer(cfg)))
+      } finally {
+        await conn.close()
+      }
+    })
+
+  program
+    .command('channel')
+    .summary('print a channel’s on-chain state as JSON')
+    .description(
+      'Prints payer, payee, signer, token, deposit, claimed and remaining (wei), status, closeDeadline ' +
+        '(unix s) and whether it can be finalized now, of a StreamChannels channel as JSON. No key is ' +
+        'needed. Exits 1 with UNKNOWN_CHANNEL for an unknown id.',
+    )
+    .argument('<channelId>', 'bytes32 channel id', parseChannelId)
+    .action(async (channelId: Hex, _opts: unknown, cmd: Command) => {
+      const cfg = config(cmd)
+      const provider = await connectProvider(cfg)
+      try {
+        const view = await readChannel({ provider, channels: cfg.channels }, channelId)
+        io.stdout.write(`${JSON.stringify(toChannelJson(view), null, 2)}\n`)
+      } finally {
+        provider.destroy()
+      }
+    })
+
+  return program
+}
+
+/**
+ * Runs the CLI on `argv` (as `process.argv`, node and script first).
+ * @returns the exit code: 0 on success, 1 when the command failed (`error <CODE>: <message>` on
+ *   stderr), 2 for usage and config errors
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = createProgram(io)
+  try {
+    await program.parseAsync(argv)
+    return 0
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return 0
+      // commander has printed its own parse errors; config errors are ours to print
+      if (err.code === 'trickle.config') io.stderr.write(`error: ${err.message}\n`)
+      return 2
+    }
+    io.stderr.write(`${formatError(err)}\n`)
+    return 1
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * @packageDocumentation
+ * `@trickle/sdk`: the programmatic buyer of Trickle. It finds products (registry events + descriptors
+ * fetched from an IPFS gateway and checked against their CID), opens and manages payment channels,
+ * and streams paid chunks over the WHATWG `WebSocket` (global in browsers and Node ≥ 22), signing
+ * cumulative EIP-712 receipts within a spending cap. Runs in browsers and in Node.
+ *
+ * @example
+ * ```ts
+ * import { BuyerClient } from '@trickle/sdk'
+ * ```
+ */
+
+export {
+  type Address,
+  BaseError,
+  type ErrorCode,
+  errorCode,
+  type Hex,
+  hasCode,
+  type ProductDescriptor,
+  TrickleError,
+} from '@trickle/protocol'
+export {
+  BuyerClient,
+  type BuyerClientOptions,
+  type Chunk,
+  type MarketplaceConfig,
+  type PaidStream,
+  type SessionSummary,
+  type StreamOptions,
+} from './buyerClient.ts'
+export {
+  type CatalogProduct,
+  type CatalogSource,
+  joinDescriptor,
+  listProducts,
+  PRODUCT_KINDS,
+} from './catalog.ts'
+export { assertChainId } from './chain/assertChainId.ts'
+export { type FeeOverrides, feeOverrides } from './chain/feeOverrides.ts'
+export { type ChannelDetails, type ChannelStatusName, describeChannel } from './channels/describeChannel.ts'
+export { type FinalizeResult, finalizeChannel } from './channels/finalizeChannel.ts'
+export {
+  DEFAULT_LOG_PAGE_BLOCKS,
+  type ListChannelsOptions,
+  type ListedChannel,
+  listChannels,
+} from './channels/listChannels.ts'
+export { type OpenChannelRequest, type OpenChannelResult, openChannel } from './channels/openChannel.ts'
+export { readChannel } from './channels/readChannel.ts'
+export { type RequestCloseResult, requestChannelClose } from './channels/requestChannelClose.ts'
+export { toChainError } from './channels/toChainError.ts'
+export { type TopUpResult, topUpChannel } from './channels/topUpChannel.ts'
+export type { ChannelReader, ChannelWriter, TransactionOutcome } from './channels/types.ts'
+export { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
+export { receiptSigners } from './receiptSigners.ts'

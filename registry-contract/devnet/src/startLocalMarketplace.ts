@@ -1,0 +1,176 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FeeMode } from '@trickle/contracts'
+import { type EmbeddedBroker, type Replayer, startBroker, startReplayer } from '@trickle/devices'
+import {
+  type Deployment,
+  deployContracts,
+  type LocalChain,
+  type LocalChainOptions,
+  startLocalChain,
+} from '@trickle/devnet'
+import type { Address } from '@trickle/protocol'
+import type { MarketplaceConfig } from '@trickle/sdk'
+import type { ConnectionLimits, SettlementPolicy } from '@trickle/seller'
+import { type SellerServer, type SessionPolicy, startSellerServer } from '@trickle/seller'
+import { JsonRpcProvider, Wallet } from 'ethers'
+import pino, { type Logger } from 'pino'
+import { airQualityProducts } from './airQualityProducts.ts'
+
+/** Options of {@link startLocalMarketplace}. Every part is local unless an external one is named. */
+export interface LocalMarketplaceOptions {
+  /** an external EVM JSON-RPC; anvil is started when absent */
+  rpcUrl?: string
+  /** chain id (anvil's when local; must match the external chain otherwise) */
+  chainId?: number
+  /** genesis timestamp of the local anvil, s since the epoch (default its start time) */
+  genesisTimestamp?: number
+  /** use already deployed contracts instead of deploying */
+  deployment?: Deployment
+  /** key that deploys the contracts (external chains; anvil account 0 locally) */
+  deployerKey?: string
+  /** the seller's key (external chains; anvil account 1 locally) */
+  sellerKey?: string
+  /** an external MQTT broker; the embedded aedes broker is started when absent */
+  brokerUrl?: string
+  /** rows/s the device replayer publishes (0: no replayer) */
+  rowsPerSecond?: number
+  /** challenge period of a new deployment, s */
+  challengePeriodSeconds?: bigint
+  /** wei per chunk */
+  pricePerChunk?: bigint
+  /** directory for the seller's data (a fresh temp dir when absent) */
+  dataDir?: string
+  policy?: Partial<SessionPolicy>
+  /** when the seller claims (default `DEFAULT_SETTLEMENT_POLICY`) */
+  settlement?: Partial<SettlementPolicy>
+  /** receipt-recovery worker threads of the seller (`startSellerServer`'s `verifierThreads`) */
+  verifierThreads?: number
+  /**
+   * other channels of one payer that may be in debt when it starts a session on a new one
+   * (`startSellerServer`'s `maxIndebtedChannelsPerPayer`, default 2)
+   */
+  maxIndebtedChannelsPerPayer?: number
+  /** the seller's connection, rate and size limits (`startSellerServer`'s `limits`) */
+  limits?: Partial<ConnectionLimits>
+  /** transaction fee mode of the seller (default `eip1559`) */
+  fees?: FeeMode
+  logger?: Logger
+}
+
+/** A running marketplace. */
+export interface LocalMarketplace {
+  chain: LocalChain | undefined
+  rpcUrl: string
+  chainId: number
+  deployment: Deployment
+  brokerUrl: string
+  seller: SellerServer
+  /** what a `BuyerClient` needs to find this marketplace (the seller's HTTP server as IPFS gateway) */
+  config: MarketplaceConfig
+  replayer: Replayer | undefined
+  /** keys of funded accounts usable as buyers (anvil accounts 2..9 locally) */
+  buyerKeys: string[]
+  stop(): Promise<void>
+}
+
+/**
+ * Boots chain (anvil), contracts, MQTT broker (aedes), the Air Quality replayer and a seller server
+ * with three products — or connects to external ones where named.
+ */
+export async function startLocalMarketplace(
+  options: LocalMarketplaceOptions = {},
+): Promise<LocalMarketplace> {
+  const stops: (() => Promise<unknown>)[] = []
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch(() => undefined)
+  }
+  try {
+    let chain: LocalChain | undefined
+    let rpcUrl = options.rpcUrl
+    let chainId = options.chainId
+    let keys: string[] = []
+    if (!rpcUrl) {
+      const chainOptions: LocalChainOptions = {}
+      if (options.chainId !== undefined) chainOptions.chainId = options.chainId
+      if (options.genesisTimestamp !== undefined) chainOptions.genesisTimestamp = options.genesisTimestamp
+      chain = await startLocalChain(chainOptions)
+      stops.push(() => chain!.stop())
+      rpcUrl = chain.rpcUrl
+      chainId = chain.chainId
+      keys = chain.privateKeys
+    }
+    const provider = new JsonRpcProvider(rpcUrl, chainId, {
+      staticNetwork: chainId !== undefined,
+      cacheTimeout: -1,
+    })
+    stops.push(async () => provider.destroy())
+    chainId ??= Number((await provider.getNetwork()).chainId)
+    const deployerKey = options.deployerKey ?? keys[0]
+    const sellerKey = options.sellerKey ?? keys[1]
+    if (!sellerKey) throw new Error('a seller key is needed on an external chain (TRICKLE_SELLER_KEY)')
+    let deployment = options.deployment
+    if (!deployment) {
+      if (!deployerKey) throw new Error('a deployer key is needed to deploy on an external chain')
+      deployment = await deployContracts(new Wallet(deployerKey, provider), {
+        challengePeriodSeconds: options.challengePeriodSeconds ?? 3600n,
+        ...(options.fees ? { fees: options.fees } : {}),
+      })
+    }
+    let broker: EmbeddedBroker | undefined
+    let brokerUrl = options.brokerUrl
+    if (!brokerUrl) {
+      broker = await startBroker()
+      stops.push(() => broker!.close())
+      brokerUrl = broker.url
+    }
+    let replayer: Replayer | undefined
+    if ((options.rowsPerSecond ?? 20) > 0) {
+      replayer = await startReplayer({ brokerUrl, rowsPerSecond: options.rowsPerSecond ?? 20 })
+      stops.push(() => replayer!.stop())
+    }
+    const seller = await startSellerServer({
+      rpcUrl,
+      chainId,
+      registry: deployment.registry as Address,
+      channels: deployment.channels as Address,
+      sellerKey,
+      brokerUrl,
+      dataDir: options.dataDir ?? mkdtempSync(join(tmpdir(), 'trickle-seller-')),
+      products: airQualityProducts(options.pricePerChunk ?? 1_000_000_000_000n),
+      ...(options.policy ? { policy: options.policy } : {}),
+      ...(options.settlement ? { settlement: options.settlement } : {}),
+      ...(options.fees ? { fees: options.fees } : {}),
+      ...(options.verifierThreads === undefined ? {} : { verifierThreads: options.verifierThreads }),
+      ...(options.maxIndebtedChannelsPerPayer === undefined
+        ? {}
+        : { maxIndebtedChannelsPerPayer: options.maxIndebtedChannelsPerPayer }),
+      ...(options.limits ? { limits: options.limits } : {}),
+      logger: options.logger ?? pino({ level: process.env.TRICKLE_LOG_LEVEL ?? 'warn' }),
+    })
+    stops.push(() => seller.close())
+    return {
+      chain,
+      rpcUrl,
+      chainId,
+      deployment,
+      brokerUrl,
+      seller,
+      config: {
+        chainId,
+        registry: deployment.registry as Address,
+        channels: deployment.channels as Address,
+        deployBlock: deployment.deployBlock,
+        gateways: [seller.httpUrl],
+        ...(options.fees ? { fees: options.fees } : {}),
+      },
+      replayer,
+      buyerKeys: keys.slice(2),
+      stop,
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
