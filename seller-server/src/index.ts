@@ -6,9 +6,29 @@
  * @example
  * ```ts
  * import { startSellerServer } from '@trickle/seller'
- * const server = await startSellerServer({ rpcUrl, chainId, registry, channels, sellerKey,
- *   brokerUrl: 'mqtt://127.0.0.1:1883', dataDir: '.trickle/seller', products: [] })
- * console.log(server.url)
+ *
+ * const server = await startSellerServer({
+ *   rpcUrl: 'http://127.0.0.1:8545',
+ *   chainId: 31337,
+ *   registry: '0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512', // DataRegistry
+ *   channels: '0x5FbDB2315678afecb367f032d93F642f64180aa3', // StreamChannels
+ *   sellerKey: process.env.TRICKLE_SELLER_KEY ?? '', // registers products, receives payments, claims
+ *   brokerUrl: 'mqtt://127.0.0.1:1883',
+ *   dataDir: '.trickle/seller',
+ *   products: [
+ *     {
+ *       key: 'greenhouse-co2', // stable key: the product is registered once, then reused
+ *       name: 'Greenhouse CO₂',
+ *       description: 'CO₂ of greenhouse 3, one JSON reading per MQTT message',
+ *       topics: ['farm/greenhouse3/co2'],
+ *       fields: [{ name: 'co2', unit: 'ppm' }],
+ *       tags: ['co2', 'greenhouse'],
+ *       pricePerChunk: 10n ** 12n, // wei per reading
+ *       source: { title: 'Greenhouse 3 sensors', licence: 'CC BY 4.0', attribution: 'Example Farm' },
+ *     },
+ *   ],
+ * })
+ * console.log(server.url) // ws://127.0.0.1:<port>, where buyers connect
  * await server.close()
  * ```
  */
