@@ -8,10 +8,12 @@ import {
   encodeFrame,
   type Frame,
   type Hex,
+  LOCAL_ERROR_CODES,
   type Terms,
   TrickleError,
   toHex,
   WIRE_ERROR_CODES,
+  wireCodeOf,
 } from '../src/index.ts'
 
 /** Packs raw maps the way the codec does, to hand-craft frames the encoder would never produce. */
@@ -251,6 +253,22 @@ describe('codec', () => {
     expect(thrownCode(() => decodeFrame(raw.pack(error)))).toBe('FRAME_MALFORMED')
     const longMessage = { t: 'close', reason: 'done', message: 'x'.repeat(1025) }
     expect(thrownCode(() => decodeFrame(raw.pack(longMessage)))).toBe('FRAME_MALFORMED')
+  })
+
+  it('rejects every local code in an error frame, so a peer cannot make one appear (SPEC §Error codes)', () => {
+    for (const code of LOCAL_ERROR_CODES) {
+      expect(thrownCode(() => decodeFrame(raw.pack({ t: 'error', code, message: '' })))).toBe(
+        'FRAME_MALFORMED',
+      )
+    }
+    expect(decodeFrame(raw.pack({ t: 'error', code: 'INTERNAL', message: '' }))).toMatchObject({
+      code: 'INTERNAL',
+    })
+  })
+
+  it('sends INTERNAL in place of a local code, never the local code', () => {
+    expect(wireCodeOf('SPENDING_CAP_REACHED')).toBe('INTERNAL')
+    expect(wireCodeOf('RECEIPT_STALE')).toBe('RECEIPT_STALE')
   })
 
   it('rejects a negative, fractional, non-numeric or unsafe seq with FRAME_MALFORMED', () => {
