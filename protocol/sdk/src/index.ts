@@ -53,5 +53,10 @@ export { type RequestCloseResult, requestChannelClose } from './channels/request
 export { toChainError } from './channels/toChainError.ts'
 export { type TopUpResult, topUpChannel } from './channels/topUpChannel.ts'
 export type { ChannelReader, ChannelWriter, TransactionOutcome } from './channels/types.ts'
-export { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
+export {
+  createDescriptorFetcher,
+  type DescriptorFetcher,
+  type DescriptorFetcherOptions,
+  MAX_DESCRIPTOR_BYTES,
+} from './fetchDescriptor.ts'
 export { receiptSigners } from './receiptSigners.ts'
