@@ -1,3 +1,5 @@
+import { BaseError } from '@trickle/errors'
+
 /**
  * Stable error codes raised by `@trickle/devices`. Match on these, not on `instanceof`: errors cross
  * process boundaries (CLI exit messages, logs, the seller server's data sources).
@@ -24,41 +26,43 @@ export type DevicesErrorCode =
 
 /** Extra context carried by a {@link DevicesError}. */
 export type DevicesErrorOptions = {
-  /** Machine-readable facts about the failure (line number, column, field, port…). */
-  details?: Record<string, unknown>
+  /** Machine-readable facts about the failure (line number, column, field, option, path, port…). */
+  facts?: Record<string, unknown>
+  /** Extra context for humans, appended to the message in parentheses (as every Trickle error does). */
+  details?: string
   /** The underlying error, if any. */
   cause?: unknown
 }
 
 /**
- * The one error class of `@trickle/devices`, with a stable string {@link DevicesErrorCode}.
+ * The one error class of `@trickle/devices`: `@trickle/errors`' {@link BaseError} with the code
+ * narrowed to {@link DevicesErrorCode}, so it has `code`, `shortMessage`, `details` (a string, as on
+ * every Trickle error), `cause` and `walk()`. The machine-readable facts of the failure (line, column,
+ * field, option…) are in `facts`. The message keeps the code in front, `CSV_MALFORMED: line 3, …`,
+ * because the replayer and the CLI print it as is.
  *
  * @example
  * ```ts
  * try { parseAirQualityCsv(text) } catch (err) {
- *   if (isDevicesError(err) && err.code === 'CSV_MALFORMED') console.error(err.details)
+ *   if (isDevicesError(err) && err.code === 'CSV_MALFORMED') console.error(err.facts)
  * }
  * ```
  */
-export class DevicesError extends Error {
-  /** Stable code to match on. */
-  readonly code: DevicesErrorCode
-  /** The message without the code prefix. */
-  readonly shortMessage: string
-  /** Machine-readable facts about the failure. */
-  readonly details: Record<string, unknown>
+export class DevicesError extends BaseError<DevicesErrorCode> {
+  override name = 'DevicesError'
+  /** Machine-readable facts about the failure; empty when there are none. */
+  readonly facts: Readonly<Record<string, unknown>>
 
   /**
    * @param code - stable error code
    * @param shortMessage - human-readable description, without the code
-   * @param options - `details` and `cause`
+   * @param options - `facts`, `details` and `cause`
    */
   constructor(code: DevicesErrorCode, shortMessage: string, options: DevicesErrorOptions = {}) {
-    super(`${code}: ${shortMessage}`, options.cause === undefined ? undefined : { cause: options.cause })
-    this.name = 'DevicesError'
-    this.code = code
-    this.shortMessage = shortMessage
-    this.details = options.details ?? {}
+    const { facts = {}, ...base } = options
+    super(code, shortMessage, base)
+    this.message = `${code}: ${this.message}`
+    this.facts = facts
   }
 }
 

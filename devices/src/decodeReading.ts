@@ -8,7 +8,7 @@ import { validateReading } from './validateReading.ts'
  * @param bytes - the payload (a Node `Buffer` works too)
  * @returns the reading, with unknown fields dropped
  * @throws DevicesError `READING_MALFORMED` if the bytes are not UTF-8 JSON or a field is missing or
- *   invalid (`details.field` names it)
+ *   invalid (`facts.field` names it)
  */
 export function decodeReading(bytes: Uint8Array): SensorReading {
   let json: unknown

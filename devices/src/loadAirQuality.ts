@@ -19,7 +19,7 @@ export async function loadAirQuality(path: string = DEFAULT_CSV_PATH): Promise<A
   try {
     text = await readFile(path, 'utf8')
   } catch (cause) {
-    throw new DevicesError('CSV_READ_FAILED', `cannot read ${path}`, { details: { path }, cause })
+    throw new DevicesError('CSV_READ_FAILED', `cannot read ${path}`, { facts: { path }, cause })
   }
   return parseAirQualityCsv(text)
 }

@@ -23,7 +23,7 @@ const EMPTY_ROW = /^[;,\s]*$/
  * @param text - the whole file's text (UTF-8 decoded)
  * @returns one {@link AirQualityRow} per non-empty data line, in file order (9,357 for the published file)
  * @throws DevicesError `CSV_MALFORMED` if the header lacks `Date`, `Time` or a sensor column, or a data
- *   row has a bad date or time, a missing cell or a non-numeric cell; `details` holds the 1-based
+ *   row has a bad date or time, a missing cell or a non-numeric cell; `facts` holds the 1-based
  *   `line` number and the `column` name.
  */
 export function parseAirQualityCsv(text: string): AirQualityRow[] {
@@ -87,6 +87,6 @@ function parseTimestamp(date: string, time: string, lineNo: number): string {
 function malformed(line: number, column: string | undefined, reason: string): DevicesError {
   const where = column === undefined ? `line ${line}` : `line ${line}, column ${column}`
   return new DevicesError('CSV_MALFORMED', `${where}: ${reason}`, {
-    details: column === undefined ? { line } : { line, column },
+    facts: column === undefined ? { line } : { line, column },
   })
 }

@@ -33,7 +33,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Embedded
   const requestedPort = options.port ?? 0
   if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) {
     throw new DevicesError('BROKER_START_FAILED', `invalid port ${requestedPort}`, {
-      details: { host, port: requestedPort },
+      facts: { host, port: requestedPort },
     })
   }
   const aedes = await Aedes.createBroker()
@@ -58,7 +58,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Embedded
   } catch (cause) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()))
     throw new DevicesError('BROKER_START_FAILED', `cannot listen on ${host}:${requestedPort}`, {
-      details: { host, port: requestedPort },
+      facts: { host, port: requestedPort },
       cause,
     })
   }

@@ -134,7 +134,7 @@ export async function startReplayer(options: ReplayerOptions): Promise<Replayer>
   } catch (cause) {
     client.end(true)
     throw new DevicesError('REPLAYER_CONNECT_FAILED', `cannot connect to ${options.brokerUrl}`, {
-      details: { brokerUrl: options.brokerUrl, connectTimeoutMs: connectTimeout },
+      facts: { brokerUrl: options.brokerUrl, connectTimeoutMs: connectTimeout },
       cause,
     })
   }
@@ -251,7 +251,7 @@ export async function startReplayer(options: ReplayerOptions): Promise<Replayer>
 }
 
 function invalid(option: string, reason: string): never {
-  throw new DevicesError('REPLAYER_OPTIONS_INVALID', `${option}: ${reason}`, { details: { option } })
+  throw new DevicesError('REPLAYER_OPTIONS_INVALID', `${option}: ${reason}`, { facts: { option } })
 }
 
 function firstConnect(client: mqtt.MqttClient, timeoutMs: number): Promise<void> {

@@ -43,6 +43,6 @@ export function validateReading(input: unknown): SensorReading {
 
 function bad(field: string | undefined, reason: string): DevicesError {
   return new DevicesError('READING_MALFORMED', field === undefined ? reason : `${field}: ${reason}`, {
-    details: field === undefined ? {} : { field },
+    facts: field === undefined ? {} : { field },
   })
 }

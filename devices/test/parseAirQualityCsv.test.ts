@@ -118,13 +118,13 @@ describe('parseAirQualityCsv on crafted input', () => {
   ])('throws CSV_MALFORMED with the line number and column for %s', (_, bad, column) => {
     const err = thrown(() => parseAirQualityCsv(`${HEADER}\n${good}\n${bad};;\n`))
     expect(isDevicesError(err)).toBe(true)
-    expect(err).toMatchObject({ code: 'CSV_MALFORMED', details: { line: 3, column } })
+    expect(err).toMatchObject({ code: 'CSV_MALFORMED', facts: { line: 3, column } })
     expect((err as Error).message).toContain('line 3')
   })
 
   it('throws CSV_MALFORMED when the header lacks a sensor column', () => {
     const err = thrown(() => parseAirQualityCsv(`${HEADER.replace(';RH;', ';XX;')}\n${good}\n`))
-    expect(err).toMatchObject({ code: 'CSV_MALFORMED', details: { line: 1, column: 'RH' } })
+    expect(err).toMatchObject({ code: 'CSV_MALFORMED', facts: { line: 1, column: 'RH' } })
   })
 })
 

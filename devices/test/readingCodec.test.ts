@@ -73,7 +73,7 @@ describe('encodeReading / decodeReading', () => {
     } catch (err) {
       caught = err
     }
-    expect(caught).toMatchObject({ code: 'READING_MALFORMED', ...(field ? { details: { field } } : {}) })
+    expect(caught).toMatchObject({ code: 'READING_MALFORMED', ...(field ? { facts: { field } } : {}) })
   })
 
   it('refuses to encode a non-finite value', () => {

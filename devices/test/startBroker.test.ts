@@ -38,7 +38,7 @@ describe('startBroker', () => {
     try {
       await expect(startBroker({ port: first.port })).rejects.toMatchObject({
         code: 'BROKER_START_FAILED',
-        details: { port: first.port },
+        facts: { port: first.port },
       })
     } finally {
       await first.close()

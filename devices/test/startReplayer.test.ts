@@ -142,7 +142,7 @@ describe('startReplayer against the embedded broker', () => {
   ])('rejects %o with REPLAYER_OPTIONS_INVALID', async (opts, option) => {
     await expect(
       startReplayer({ brokerUrl: broker.url, rows: synthetic(5), ...(opts as object) }),
-    ).rejects.toMatchObject({ code: 'REPLAYER_OPTIONS_INVALID', details: { option } })
+    ).rejects.toMatchObject({ code: 'REPLAYER_OPTIONS_INVALID', facts: { option } })
   })
 
   it('throws REPLAYER_CONNECT_FAILED when no broker answers in time', async () => {

@@ -1,9 +1,14 @@
 import { type ErrorDescription, Interface, isCallException, Result } from 'ethers'
-import { DATA_REGISTRY_ABI } from './dataRegistryAbi.ts'
-import { STREAM_CHANNELS_ABI } from './streamChannelsAbi.ts'
+import { DATA_REGISTRY_ABI } from './generated/dataRegistryAbi.ts'
+import { STREAM_CHANNELS_ABI } from './generated/streamChannelsAbi.ts'
 
+/** The custom errors of both contracts, each name once (an error both declared would be the same). */
 const errorsInterface = new Interface([
-  ...new Set([...DATA_REGISTRY_ABI, ...STREAM_CHANNELS_ABI].filter((line) => line.startsWith('error '))),
+  ...new Map(
+    [...DATA_REGISTRY_ABI, ...STREAM_CHANNELS_ABI]
+      .filter((item) => item.type === 'error')
+      .map((item) => [item.name, item] as const),
+  ).values(),
 ])
 
 /** A decoded custom error of DataRegistry or StreamChannels. */

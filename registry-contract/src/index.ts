@@ -27,10 +27,27 @@ export {
   type FeeMode,
   isChainPresetName,
 } from './chainPresets.ts'
-export { ChannelStatus, type ChannelView, channelsAt, type StreamChannelsContract } from './channelsAt.ts'
-export type { SendMethod, ViewMethod, ViewOverrides } from './contractTypes.ts'
-export { DATA_REGISTRY_ABI } from './dataRegistryAbi.ts'
+export {
+  ChannelStatus,
+  type ChannelView,
+  channelsAt,
+  type StreamChannelsContract,
+  type StreamChannelsEventArgs,
+  type StreamChannelsEventName,
+} from './channelsAt.ts'
+export type {
+  AbiEventArgs,
+  AbiFunctionArgs,
+  AbiFunctionReturn,
+  AbiResult,
+  ContractMethods,
+  SendMethod,
+  ViewMethod,
+  ViewOverrides,
+} from './contractTypes.ts'
 export { type DecodedRevert, decodeRevert } from './decodeRevert.ts'
+export { DATA_REGISTRY_ABI } from './generated/dataRegistryAbi.ts'
+export { STREAM_CHANNELS_ABI } from './generated/streamChannelsAbi.ts'
 export { ProductKind, type ProductKindName } from './productKind.ts'
 export {
   RECEIPT_DOMAIN_NAME,
@@ -39,5 +56,10 @@ export {
   type ReceiptValue,
   receiptDomain,
 } from './receiptTypes.ts'
-export { type DataRegistryContract, type ProductView, registryAt } from './registryAt.ts'
-export { STREAM_CHANNELS_ABI } from './streamChannelsAbi.ts'
+export {
+  type DataRegistryContract,
+  type DataRegistryEventArgs,
+  type DataRegistryEventName,
+  type ProductView,
+  registryAt,
+} from './registryAt.ts'

@@ -1,60 +1,57 @@
-import {
-  type AddressLike,
-  type BaseContract,
-  type BigNumberish,
-  type BytesLike,
-  Contract,
-  type ContractRunner,
-  Result,
-} from 'ethers'
-import type { SendMethod, ViewMethod, ViewOverrides } from './contractTypes.ts'
-import { DATA_REGISTRY_ABI } from './dataRegistryAbi.ts'
+import type { ExtractAbiEventNames, ExtractAbiFunction } from 'abitype'
+import { type BaseContract, Contract, type ContractRunner, Result } from 'ethers'
+import type {
+  AbiEventArgs,
+  AbiFunctionArgs,
+  AbiResult,
+  ContractMethods,
+  ViewOverrides,
+} from './contractTypes.ts'
+import { DATA_REGISTRY_ABI } from './generated/dataRegistryAbi.ts'
 import type { ProductKind } from './productKind.ts'
 
-/**
- * A product as returned by {@link DataRegistryContract.getProduct}: readable by name or destructured as
- * `[owner, kind, active, descriptorCid]`.
- */
-export type ProductView = readonly [
-  owner: string,
-  kind: ProductKind,
-  active: boolean,
-  descriptorCid: string,
-] & {
-  /** The seller that registered the product. */
-  readonly owner: string
-  /** 0 stream, 1 dataset, 2 compute, 3 app (a number, unlike raw ethers' bigint). */
-  readonly kind: ProductKind
-  /** False once deactivated. */
-  readonly active: boolean
-  /** The binary descriptor CID as 0x hex, exactly as registered. */
-  readonly descriptorCid: string
-}
+type DataRegistryAbi = typeof DATA_REGISTRY_ABI
 
-/** DataRegistry bound to an address, typed by hand from the fixed ABI ({@link DATA_REGISTRY_ABI}). */
-export interface DataRegistryContract extends BaseContract {
-  /** Registers a product owned by the sender; `staticCall` returns the new id (ids start at 1). */
-  register: SendMethod<[descriptorCid: BytesLike, kind: BigNumberish], bigint>
-  /** Replaces the descriptor CID; owner only. */
-  update: SendMethod<[productId: BigNumberish, descriptorCid: BytesLike]>
-  /** Deactivates a product; owner only. */
-  deactivate: SendMethod<[productId: BigNumberish]>
-  /** Sets the sender's terms-signing key (zero address clears it). */
-  setSellerKey: SendMethod<[key: AddressLike]>
-  /** The terms-signing key of a seller, or the zero address. */
-  sellerKey: ViewMethod<[seller: AddressLike], string>
-  /** Number of products ever registered. */
-  productCount: ViewMethod<[], bigint>
-  /** Longest accepted CID, in bytes. */
-  MAX_CID_LENGTH: ViewMethod<[], bigint>
+/**
+ * A product as returned by {@link DataRegistryContract.getProduct}, derived from the ABI's outputs:
+ * readable by name or destructured as `[owner, kind, active, descriptorCid]`.
+ * - `owner`: the seller that registered the product.
+ * - `kind`: 0 stream, 1 dataset, 2 compute, 3 app — a {@link ProductKind} number, unlike raw ethers' bigint.
+ * - `active`: false once deactivated.
+ * - `descriptorCid`: the binary descriptor CID as 0x hex, exactly as registered.
+ */
+export type ProductView = AbiResult<
+  ExtractAbiFunction<DataRegistryAbi, 'getProduct'>['outputs'],
+  { kind: ProductKind }
+>
+
+/** Names of DataRegistry's events. */
+export type DataRegistryEventName = ExtractAbiEventNames<DataRegistryAbi>
+
+/** Decoded arguments of a DataRegistry event (`registry.interface.parseLog(log).args`), derived from the ABI. */
+export type DataRegistryEventArgs<N extends DataRegistryEventName> = AbiEventArgs<DataRegistryAbi, N>
+
+/**
+ * DataRegistry bound to an address. Every method's arguments and return type are derived from the
+ * generated ABI ({@link DATA_REGISTRY_ABI}): `register` (`staticCall` returns the new id; ids start at
+ * 1), `update` and `deactivate` (owner only), `setSellerKey` (zero clears it), and the views
+ * `sellerKey`, `productCount` and `MAX_CID_LENGTH` (bytes). Only `getProduct` (kind converted to a
+ * number) and `connect` (keeps the conversion) are typed here.
+ */
+export interface DataRegistryContract
+  extends BaseContract,
+    Omit<ContractMethods<DataRegistryAbi>, 'getProduct' | 'connect'> {
   /** Reads a product (reverts `UnknownProduct` for unknown ids), with `kind` as a number. */
-  getProduct(productId: BigNumberish, overrides?: ViewOverrides): Promise<ProductView>
+  getProduct(
+    productId: AbiFunctionArgs<DataRegistryAbi, 'getProduct'>[0],
+    overrides?: ViewOverrides,
+  ): Promise<ProductView>
   /** The same contract with another runner. */
   connect(runner: ContractRunner | null): DataRegistryContract
 }
 
 /**
- * Binds DataRegistry at `address`, no compilation needed. An ethers `Contract` with the human-readable
+ * Binds DataRegistry at `address`, no compilation needed. An ethers `Contract` with the generated JSON
  * ABI, except that `getProduct` returns `kind` as a number and `connect` keeps these conversions.
  *
  * @param address - DataRegistry address
@@ -66,7 +63,10 @@ export function registryAt(address: string, runner: ContractRunner | null): Data
   const getProduct = contract.getFunction('getProduct')
   Object.defineProperties(contract, {
     getProduct: {
-      value: async (productId: BigNumberish, overrides?: ViewOverrides): Promise<ProductView> => {
+      value: async (
+        productId: AbiFunctionArgs<DataRegistryAbi, 'getProduct'>[0],
+        overrides?: ViewOverrides,
+      ): Promise<ProductView> => {
         const raw =
           overrides === undefined ? await getProduct(productId) : await getProduct(productId, overrides)
         return Result.fromItems(

@@ -19,6 +19,12 @@
 export { airQualityProducts } from './airQualityProducts.ts'
 export { type Deployment, type DeployOptions, deployContracts } from './deployContracts.ts'
 export { findAnvil } from './findAnvil.ts'
+export {
+  BINDINGS_SOURCE_DIR,
+  GENERATE_COMMAND,
+  type GeneratedFile,
+  generateBindings,
+} from './generateBindings.ts'
 export { increaseTime } from './increaseTime.ts'
 export {
   type Artifacts,
