@@ -21,15 +21,7 @@ export {
   type ProductDescriptor,
   TrickleError,
 } from '@trickle/protocol'
-export {
-  BuyerClient,
-  type BuyerClientOptions,
-  type Chunk,
-  type MarketplaceConfig,
-  type PaidStream,
-  type SessionSummary,
-  type StreamOptions,
-} from './buyerClient.ts'
+export { BuyerClient, type BuyerClientOptions, type MarketplaceConfig } from './buyerClient.ts'
 export {
   type CatalogProduct,
   type CatalogSource,
@@ -55,3 +47,11 @@ export { type TopUpResult, topUpChannel } from './channels/topUpChannel.ts'
 export type { ChannelReader, ChannelWriter, TransactionOutcome } from './channels/types.ts'
 export { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
 export { receiptSigners } from './receiptSigners.ts'
+export {
+  type CreditPosition,
+  chunksInFlight,
+  type HeldFrames,
+  heldFrameProblem,
+  MAX_HELD_CONTROL_FRAMES,
+} from './stream/heldFrameLimit.ts'
+export type { Chunk, PaidStream, SessionSummary, StreamOptions } from './types.ts'
