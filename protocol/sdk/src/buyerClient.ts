@@ -70,6 +70,8 @@ export class BuyerClient {
   private readonly bases = new Map<string, ResumeBase>()
   /** running totals per channel, shared by the sessions streaming on a channel at once */
   private readonly accounts = new Map<string, BuyerChannelAccount>()
+  /** the highest block a transaction of this client was mined in: reads happen at it or later */
+  private seenBlock = 0
 
   private constructor(options: BuyerClientOptions, provider: Provider) {
     this.config = options
@@ -158,12 +160,13 @@ export class BuyerClient {
       deposit,
       signer: this.signerAddress,
       ...(options.token !== undefined ? { token: options.token } : {}),
-    })
+    }).then((r) => this.seen(r))
   }
 
   /**
-   * A channel's on-chain state at the latest block: deposit, claimed, remaining, status, deadline and
-   * whether it can be finalized now.
+   * A channel's on-chain state at the latest block — never before the block of this client's last
+   * transaction, so a provider that still reports an older block cannot hide a channel just opened —
+   * deposit, claimed, remaining, status, deadline and whether it can be finalized now.
    * @throws TrickleError `UNKNOWN_CHANNEL`, `CHAIN_UNAVAILABLE`
    */
   channel(channelId: Hex): Promise<ChannelDetails> {
@@ -195,7 +198,7 @@ export class BuyerClient {
    *   `CHAIN_UNAVAILABLE`, `TRANSACTION_REVERTED`
    */
   topUp(channelId: Hex, amount: bigint): Promise<TopUpResult> {
-    return topUpChannel(this.writer(), channelId, amount)
+    return topUpChannel(this.writer(), channelId, amount).then((r) => this.seen(r))
   }
 
   /**
@@ -206,7 +209,7 @@ export class BuyerClient {
    *   `CHAIN_UNAVAILABLE`
    */
   requestClose(channelId: Hex): Promise<RequestCloseResult> {
-    return requestChannelClose(this.writer(), channelId)
+    return requestChannelClose(this.writer(), channelId).then((r) => this.seen(r))
   }
 
   /**
@@ -217,12 +220,19 @@ export class BuyerClient {
    *   `CHANNEL_NOT_OPEN` (already closed), `INSUFFICIENT_FUNDS`, `CHAIN_UNAVAILABLE`
    */
   finalize(channelId: Hex): Promise<FinalizeResult> {
-    return finalizeChannel(this.writer(), channelId)
+    return finalizeChannel(this.writer(), channelId).then((r) => this.seen(r))
+  }
+
+  /** Records the block of a transaction this client sent: later reads happen at it or after. */
+  private seen<T extends { blockNumber: number }>(outcome: T): T {
+    if (outcome.blockNumber > this.seenBlock) this.seenBlock = outcome.blockNumber
+    return outcome
   }
 
   private writer(): ChannelWriter {
     return {
       provider: this.provider,
+      minBlock: this.seenBlock,
       signer: this.wallet,
       channels: this.config.channels,
       fees: this.config.fees ?? 'eip1559',
