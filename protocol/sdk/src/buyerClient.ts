@@ -11,9 +11,13 @@ import {
   signReceipt,
   TrickleError,
 } from '@trickle/protocol'
-import { computeAddress, getBytes, type Provider, type SigningKey, Wallet, ZeroAddress } from 'ethers'
+import { computeAddress, getBytes, type Provider, type Signer, SigningKey, Wallet, ZeroAddress } from 'ethers'
+import { abortable } from './abortable.ts'
+import { Budget } from './budget/budget.ts'
+import { parseAmount } from './budget/parseAmount.ts'
 import { type CatalogProduct, joinDescriptor, listProducts } from './catalog.ts'
 import { assertChainId } from './chain/assertChainId.ts'
+import { type Eip1193Provider, resolveSigner } from './chain/resolveSigner.ts'
 import type { ChannelDetails } from './channels/describeChannel.ts'
 import { type FinalizeResult, finalizeChannel } from './channels/finalizeChannel.ts'
 import { type ListChannelsOptions, type ListedChannel, listChannels } from './channels/listChannels.ts'
@@ -23,10 +27,20 @@ import { type RequestCloseResult, requestChannelClose } from './channels/request
 import { toChainError } from './channels/toChainError.ts'
 import { type TopUpResult, topUpChannel } from './channels/topUpChannel.ts'
 import type { ChannelWriter } from './channels/types.ts'
+import { TypedEmitter } from './events/typedEmitter.ts'
 import { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
+import { channelKeyOf, type SessionKeyStore } from './keys/sessionKeyStore.ts'
+import { type Quote, type QuoteRequest, quoteChunks } from './quote.ts'
 import { receiptSigners } from './receiptSigners.ts'
+import { ResumingStream } from './stream/resumingStream.ts'
 import { connectSocket, SessionSocket } from './stream/sessionSocket.ts'
-import type { PaidStream, StreamOptions } from './types.ts'
+import {
+  type BuyerEvents,
+  DEFAULT_RECONNECT,
+  type PaidStream,
+  type ReconnectPolicy,
+  type StreamOptions,
+} from './types.ts'
 
 /** Where the marketplace lives: one chain, one registry, one channel contract. */
 export interface MarketplaceConfig {
@@ -48,21 +62,65 @@ export interface MarketplaceConfig {
 
 /** Options of {@link BuyerClient.create}. */
 export interface BuyerClientOptions extends MarketplaceConfig {
-  /** the payer: opens and funds channels (must be connected to a provider) */
-  wallet: Wallet
-  /** signs receipts; a fresh random session key when absent (the channel authorizes it at open) */
+  /**
+   * the payer: opens, funds and closes channels. An ethers `Signer` (a `Wallet`, a `JsonRpcSigner`…)
+   * connected to a provider, or an EIP-1193 provider (a browser wallet), wrapped with ethers'
+   * `BrowserProvider`. One of `signer` and `wallet` is required
+   */
+  signer?: Signer | Eip1193Provider
+  /** @deprecated the payer as an ethers `Signer`; use {@link signer} */
+  wallet?: Signer
+  /** reads the chain; default the signer's provider */
+  provider?: Provider
+  /**
+   * the key that signs receipts on every channel this client opens and streams; when absent, each
+   * channel opened gets a fresh key kept in {@link keyStore}, or — without a key store — one random
+   * key for the client's life
+   */
   sessionKey?: SigningKey
+  /**
+   * keeps one session key per channel (created at `openChannel`, authorized on-chain as the channel's
+   * signer), so a new client with the same store resumes the channel: `memoryKeyStore()`,
+   * `indexedDbKeyStore()`, or `fileKeyStore(dir)` from `@trickle/sdk/node`
+   */
+  keyStore?: SessionKeyStore
+  /**
+   * wei all streams of this client together may sign, at most: a `bigint` or a string with its unit
+   * (`'0.001 ETH'`); unlimited when absent (each stream then needs its `maxSpend`)
+   */
+  budget?: bigint | string
+  /** aborts creating the client (`ABORTED`) */
+  signal?: AbortSignal
+}
+
+/** The `signal` option of a call that takes no other options. */
+export interface CallOptions {
+  /** rejects the call with `ABORTED`; a transaction already sent may still be mined */
+  signal?: AbortSignal
 }
 
 /**
  * The programmatic buyer: finds products in the catalog (registry + IPFS), opens and funds payment
- * channels, and streams verified chunks while paying with signed cumulative receipts.
+ * channels, and streams verified chunks while paying with signed cumulative receipts. Every async
+ * method takes a `signal` (`AbortSignal`; abort → `TrickleError('ABORTED')`), and the client emits
+ * typed events ({@link on}).
  */
 export class BuyerClient {
   readonly config: MarketplaceConfig
-  readonly wallet: Wallet
+  /** sends the payer's transactions */
+  readonly signer: Signer
+  /**
+   * the client-wide receipt key: signs on channels opened without a {@link BuyerClientOptions.keyStore}
+   * (or on every channel when given as `sessionKey`)
+   */
   readonly sessionKey: SigningKey
   readonly provider: Provider
+  /** what this client's streams may still sign, across all of them */
+  readonly budget: Budget
+  private readonly payer: Address
+  private readonly explicitKey: boolean
+  private readonly keyStore: SessionKeyStore | undefined
+  private readonly events = new TypedEmitter<BuyerEvents>()
   private readonly gateways: readonly string[]
   private fetcher: Promise<DescriptorFetcher> | undefined
   private readonly domainSeparator: Hex
@@ -73,120 +131,176 @@ export class BuyerClient {
   /** the highest block a transaction of this client was mined in: reads happen at it or later */
   private seenBlock = 0
 
-  private constructor(options: BuyerClientOptions, provider: Provider) {
+  private constructor(options: BuyerClientOptions, signer: Signer, payer: Address, provider: Provider) {
     this.config = options
-    this.wallet = options.wallet
+    this.signer = signer
+    this.payer = payer
     this.provider = provider
     this.gateways = options.gateways
+    this.explicitKey = options.sessionKey !== undefined
     this.sessionKey = options.sessionKey ?? Wallet.createRandom().signingKey
+    this.keyStore = options.keyStore
+    this.budget = new Budget(options.budget === undefined ? undefined : parseAmount(options.budget))
     this.domainSeparator = receiptDomainSeparator({ chainId: options.chainId, channels: options.channels })
   }
 
   /**
-   * Creates a client after checking that the wallet's RPC serves the configured chain (`eth_chainId`),
-   * so it can never sign for another chain. The IPFS fetcher starts on the first catalog read.
-   * @throws TrickleError `CHAIN_UNAVAILABLE` when the wallet has no provider or the RPC does not answer;
-   *   `CHAIN_MISMATCH` when the RPC serves another chain id than `chainId`
+   * Creates a client after checking that the RPC serves the configured chain (`eth_chainId`), so it can
+   * never sign for another chain. The IPFS fetcher starts on the first catalog read.
+   * @throws TrickleError `INVALID_ARGUMENT` (no signer, a bad budget); `CHAIN_UNAVAILABLE` when there is
+   *   no provider or the RPC does not answer; `CHAIN_MISMATCH` when the RPC serves another chain id
+   *   than `chainId`; `ABORTED`
    */
-  static async create(options: BuyerClientOptions): Promise<BuyerClient> {
-    const provider = options.wallet.provider
-    if (!provider) throw new TrickleError('CHAIN_UNAVAILABLE', 'the wallet has no provider')
-    await assertChainId(provider, options.chainId)
-    return new BuyerClient(options, provider)
-  }
-
-  /** The payer's address (opens, funds and closes channels). */
-  get payerAddress(): Address {
-    return this.wallet.address as Address
-  }
-
-  /** The address receipts are signed by. */
-  get signerAddress(): Address {
-    return computeAddress(this.sessionKey.publicKey) as Address
-  }
-
-  /** Every product in the registry, with its descriptor. */
-  async products(): Promise<CatalogProduct[]> {
-    return listProducts({
-      provider: this.provider,
-      registry: this.config.registry,
-      fetcher: await this.descriptorFetcher(),
-      ...(this.config.deployBlock !== undefined ? { fromBlock: this.config.deployBlock } : {}),
+  static create(options: BuyerClientOptions): Promise<BuyerClient> {
+    return abortable(options.signal, 'creating the client', async () => {
+      const given = options.signer ?? options.wallet
+      if (!given) throw new TrickleError('INVALID_ARGUMENT', 'a signer is needed (signer or wallet)')
+      let signer = await resolveSigner(given)
+      if (!signer.provider && options.provider) signer = signer.connect(options.provider)
+      const provider = options.provider ?? signer.provider
+      if (!provider) throw new TrickleError('CHAIN_UNAVAILABLE', 'the signer has no provider')
+      await assertChainId(provider, options.chainId)
+      const payer = (await signer.getAddress()) as Address
+      return new BuyerClient(options, signer, payer, provider)
     })
   }
 
   /**
-   * One product, active and with a valid descriptor.
-   * @throws TrickleError `PRODUCT_NOT_FOUND`, or the descriptor's problem code
+   * Calls `listener` with every `event` until the returned function is called: `receipt` (each receipt
+   * signed), `paymentRequired` (the seller asked to be paid), `reconnecting` (a stream starts a new
+   * session), `closed` (a stream ended). Payloads: {@link BuyerEvents}.
+   * @returns removes the listener
    */
-  async product(productId: bigint): Promise<CatalogProduct> {
-    const registry = registryAt(this.config.registry, this.provider)
-    const view = await registry.getProduct(productId).catch(() => undefined)
-    if (!view?.active || view.owner === ZeroAddress) {
-      throw new TrickleError('PRODUCT_NOT_FOUND', `product ${productId} is not listed`)
-    }
-    const found = await joinDescriptor(
-      {
-        productId,
-        owner: view.owner as Address,
-        kind: view.kind,
-        active: view.active,
-        cid: getBytes(view.descriptorCid),
-      },
-      (await registry.sellerKey(view.owner)) as Address,
-      { fetcher: await this.descriptorFetcher() },
-    )
-    if (!found.descriptor) throw new TrickleError(found.problem!.code, found.problem!.message)
-    return found
+  on<K extends keyof BuyerEvents>(event: K, listener: (payload: BuyerEvents[K]) => void): () => void {
+    return this.events.on(event, listener)
+  }
+
+  /** The payer's address (opens, funds and closes channels). */
+  get payerAddress(): Address {
+    return this.payer
+  }
+
+  /** The address of the client-wide receipt key ({@link sessionKey}). */
+  get signerAddress(): Address {
+    return computeAddress(this.sessionKey.publicKey) as Address
   }
 
   /**
-   * Opens a channel to `payee`, authorizing this client's session key as signer. Native coin unless
-   * `options.token` names an ERC-20 (approved first when the allowance is short).
+   * Every product in the registry, with its descriptor.
+   * @throws TrickleError `CHAIN_UNAVAILABLE`, `DESCRIPTOR_UNAVAILABLE`, `ABORTED`
+   */
+  products(options: CallOptions = {}): Promise<CatalogProduct[]> {
+    return abortable(options.signal, 'listing products', async () =>
+      listProducts({
+        provider: this.provider,
+        registry: this.config.registry,
+        fetcher: await this.descriptorFetcher(),
+        ...(this.config.deployBlock !== undefined ? { fromBlock: this.config.deployBlock } : {}),
+      }),
+    )
+  }
+
+  /**
+   * One product, active and with a valid descriptor.
+   * @throws TrickleError `PRODUCT_NOT_FOUND`, the descriptor's problem code, `ABORTED`
+   */
+  product(productId: bigint, options: CallOptions = {}): Promise<CatalogProduct> {
+    return abortable(options.signal, `reading product ${productId}`, async () => {
+      const registry = registryAt(this.config.registry, this.provider)
+      const view = await registry.getProduct(productId).catch(() => undefined)
+      if (!view?.active || view.owner === ZeroAddress) {
+        throw new TrickleError('PRODUCT_NOT_FOUND', `product ${productId} is not listed`)
+      }
+      const found = await joinDescriptor(
+        {
+          productId,
+          owner: view.owner as Address,
+          kind: view.kind,
+          active: view.active,
+          cid: getBytes(view.descriptorCid),
+        },
+        (await registry.sellerKey(view.owner)) as Address,
+        { fetcher: await this.descriptorFetcher() },
+      )
+      if (!found.descriptor) throw new TrickleError(found.problem!.code, found.problem!.message)
+      return found
+    })
+  }
+
+  /**
+   * Prices a number of chunks, or a duration at a chunk rate, at the product's descriptor price, before
+   * any money moves. (The seller's signed terms may ask less, never more: the stream refuses more.)
+   * @param productId - the product
+   * @param request - `{ chunks }`, or `{ durationMs, chunksPerSecond }` (descriptors state no rate)
+   * @returns wei per chunk, chunks, and their price in wei
+   * @throws TrickleError `PRODUCT_NOT_FOUND`, `INVALID_ARGUMENT`, `ABORTED`
+   */
+  async quote(productId: bigint, request: QuoteRequest, options: CallOptions = {}): Promise<Quote> {
+    const product = await this.product(productId, options)
+    return quoteChunks(BigInt(product.descriptor!.pricePerChunk), request)
+  }
+
+  /**
+   * Opens a channel to `payee` and authorizes a session key as its receipt signer: a fresh key stored in
+   * the client's key store when it has one (before the channel can be used), else the client-wide
+   * {@link sessionKey}. Native coin unless `options.token` names an ERC-20 (approved first when the
+   * allowance is short).
    * @param payee - the seller's address
    * @param deposit - wei (token base units for an ERC-20), above zero
-   * @param options - `token`: ERC-20 address to pay in
+   * @param options - `token`: ERC-20 address to pay in; `signal`
    * @returns the channel id, the credited deposit and the transaction
    * @throws TrickleError `INVALID_ARGUMENT`, `INSUFFICIENT_FUNDS`, `CHAIN_UNAVAILABLE`,
-   *   `TRANSACTION_REVERTED`
+   *   `TRANSACTION_REVERTED`, `ABORTED` (the transaction may still be mined), `INTERNAL` (the key store
+   *   failed; the channel is open and its payer can `setSigner`)
    */
   openChannel(
     payee: Address,
     deposit: bigint,
-    options: { token?: Address } = {},
+    options: { token?: Address } & CallOptions = {},
   ): Promise<OpenChannelResult> {
-    return openChannel(this.writer(), {
-      payee,
-      deposit,
-      signer: this.signerAddress,
-      ...(options.token !== undefined ? { token: options.token } : {}),
-    }).then((r) => this.seen(r))
+    return abortable(options.signal, `opening a channel to ${payee}`, async () => {
+      const key = this.keyStore && !this.explicitKey ? Wallet.createRandom().signingKey : this.sessionKey
+      const opened = this.seen(
+        await openChannel(this.writer(), {
+          payee,
+          deposit,
+          signer: computeAddress(key.publicKey) as Address,
+          ...(options.token !== undefined ? { token: options.token } : {}),
+        }),
+      )
+      await this.keyStore?.set(this.channelKey(opened.channelId), key.privateKey as Hex)
+      return opened
+    })
   }
 
   /**
    * A channel's on-chain state at the latest block — never before the block of this client's last
    * transaction, so a provider that still reports an older block cannot hide a channel just opened —
    * deposit, claimed, remaining, status, deadline and whether it can be finalized now.
-   * @throws TrickleError `UNKNOWN_CHANNEL`, `CHAIN_UNAVAILABLE`
+   * @throws TrickleError `UNKNOWN_CHANNEL`, `CHAIN_UNAVAILABLE`, `ABORTED`
    */
-  channel(channelId: Hex): Promise<ChannelDetails> {
-    return readChannel(this.writer(), channelId)
+  channel(channelId: Hex, options: CallOptions = {}): Promise<ChannelDetails> {
+    return abortable(options.signal, `reading channel ${channelId}`, () =>
+      readChannel(this.writer(), channelId),
+    )
   }
 
   /**
    * The channels this client's payer opened, from `ChannelOpened` logs (filtered by the indexed payer,
    * read in pages of `pageBlocks` blocks from the deployment block) joined with their current state.
    * @param options - `payer` (default: this client's payer), `fromBlock` (default: `deployBlock`, else
-   *   0), `pageBlocks` (default 10,000)
-   * @throws TrickleError `CHAIN_UNAVAILABLE` (lower `pageBlocks` when the RPC caps log ranges)
+   *   0), `pageBlocks` (default 10,000), `signal`
+   * @throws TrickleError `CHAIN_UNAVAILABLE` (lower `pageBlocks` when the RPC caps log ranges), `ABORTED`
    */
-  channels(options: Partial<ListChannelsOptions> = {}): Promise<ListedChannel[]> {
+  channels(options: Partial<ListChannelsOptions> & CallOptions = {}): Promise<ListedChannel[]> {
     const fromBlock = options.fromBlock ?? this.config.deployBlock
-    return listChannels(this.writer(), {
-      payer: options.payer ?? this.payerAddress,
-      ...(fromBlock !== undefined ? { fromBlock } : {}),
-      ...(options.pageBlocks !== undefined ? { pageBlocks: options.pageBlocks } : {}),
-    })
+    return abortable(options.signal, 'listing channels', () =>
+      listChannels(this.writer(), {
+        payer: options.payer ?? this.payerAddress,
+        ...(fromBlock !== undefined ? { fromBlock } : {}),
+        ...(options.pageBlocks !== undefined ? { pageBlocks: options.pageBlocks } : {}),
+      }),
+    )
   }
 
   /**
@@ -195,10 +309,12 @@ export class BuyerClient {
    * @param amount - wei (token base units for an ERC-20), above zero
    * @returns the credited amount, the new deposit and the transaction
    * @throws TrickleError `INVALID_ARGUMENT`, `UNKNOWN_CHANNEL`, `CHANNEL_NOT_OPEN`, `INSUFFICIENT_FUNDS`,
-   *   `CHAIN_UNAVAILABLE`, `TRANSACTION_REVERTED`
+   *   `CHAIN_UNAVAILABLE`, `TRANSACTION_REVERTED`, `ABORTED`
    */
-  topUp(channelId: Hex, amount: bigint): Promise<TopUpResult> {
-    return topUpChannel(this.writer(), channelId, amount).then((r) => this.seen(r))
+  topUp(channelId: Hex, amount: bigint, options: CallOptions = {}): Promise<TopUpResult> {
+    return abortable(options.signal, `topping up channel ${channelId}`, async () =>
+      this.seen(await topUpChannel(this.writer(), channelId, amount)),
+    )
   }
 
   /**
@@ -206,10 +322,12 @@ export class BuyerClient {
    * deadline, then {@link finalize} refunds the rest.
    * @returns the close deadline (unix seconds) and the transaction
    * @throws TrickleError `UNKNOWN_CHANNEL`, `NOT_PAYER`, `CHANNEL_NOT_OPEN`, `INSUFFICIENT_FUNDS`,
-   *   `CHAIN_UNAVAILABLE`
+   *   `CHAIN_UNAVAILABLE`, `ABORTED`
    */
-  requestClose(channelId: Hex): Promise<RequestCloseResult> {
-    return requestChannelClose(this.writer(), channelId).then((r) => this.seen(r))
+  requestClose(channelId: Hex, options: CallOptions = {}): Promise<RequestCloseResult> {
+    return abortable(options.signal, `requesting the close of ${channelId}`, async () =>
+      this.seen(await requestChannelClose(this.writer(), channelId)),
+    )
   }
 
   /**
@@ -217,10 +335,26 @@ export class BuyerClient {
    * closes the channel.
    * @returns the refund and the payee's total, in wei, and the transaction
    * @throws TrickleError `UNKNOWN_CHANNEL`, `CLOSE_NOT_REQUESTED`, `CHALLENGE_PERIOD_NOT_OVER`,
-   *   `CHANNEL_NOT_OPEN` (already closed), `INSUFFICIENT_FUNDS`, `CHAIN_UNAVAILABLE`
+   *   `CHANNEL_NOT_OPEN` (already closed), `INSUFFICIENT_FUNDS`, `CHAIN_UNAVAILABLE`, `ABORTED`
    */
-  finalize(channelId: Hex): Promise<FinalizeResult> {
-    return finalizeChannel(this.writer(), channelId).then((r) => this.seen(r))
+  finalize(channelId: Hex, options: CallOptions = {}): Promise<FinalizeResult> {
+    return abortable(options.signal, `finalizing ${channelId}`, async () =>
+      this.seen(await finalizeChannel(this.writer(), channelId)),
+    )
+  }
+
+  /**
+   * The key that signs receipts on a channel: the one the key store keeps for it, else the client-wide
+   * {@link sessionKey}.
+   * @throws TrickleError `INTERNAL` when the key store fails
+   */
+  async sessionKeyFor(channelId: Hex): Promise<SigningKey> {
+    const stored = this.explicitKey ? undefined : await this.keyStore?.get(this.channelKey(channelId))
+    return stored !== undefined ? new SigningKey(stored) : this.sessionKey
+  }
+
+  private channelKey(channelId: Hex): string {
+    return channelKeyOf(this.config.chainId, this.config.channels, channelId)
   }
 
   /** Records the block of a transaction this client sent: later reads happen at it or after. */
@@ -233,7 +367,7 @@ export class BuyerClient {
     return {
       provider: this.provider,
       minBlock: this.seenBlock,
-      signer: this.wallet,
+      signer: this.signer,
       channels: this.config.channels,
       fees: this.config.fees ?? 'eip1559',
     }
@@ -248,27 +382,81 @@ export class BuyerClient {
   }
 
   /**
-   * Connects to the product's seller and streams it, paying per the signed terms.
+   * Connects to the product's seller and streams it on a channel, paying per the signed terms; with
+   * `reconnect`, resumes on a new session when the connection drops (no chunk handed over or paid
+   * twice). What the stream may sign is `maxSpend`, within the client's budget (reserved when the
+   * stream starts, the unspent rest given back when it ends).
    *
    * The terms must price chunks at most at the descriptor's `pricePerChunk` (or `maxPricePerChunk`);
    * a resume base may be signed by the channel's payer, signer or still-valid previous signer.
    *
    * @param product - from {@link products} / {@link product}
    * @returns a {@link PaidStream}
-   * @throws TrickleError `INVALID_ARGUMENT` (a buffer limit below 1), `DESCRIPTOR_INVALID`,
-   *   `CHANNEL_NOT_OPEN`, `WRONG_PAYEE`, `CHAIN_UNAVAILABLE`, `CONNECTION_FAILED`; session errors (e.g.
+   * @throws TrickleError `INVALID_ARGUMENT` (a buffer limit below 1; no `maxSpend` and no budget),
+   *   `SPENDING_CAP_REACHED` (the budget is spent), `DESCRIPTOR_INVALID`, `CHANNEL_NOT_OPEN`,
+   *   `WRONG_PAYEE`, `CHAIN_UNAVAILABLE`, `CONNECTION_FAILED`, `ABORTED`; session errors (e.g.
    *   `TERMS_SIGNER_MISMATCH`, `TERMS_INVALID`) surface from the iterator
    */
   async stream(product: CatalogProduct, options: StreamOptions): Promise<PaidStream> {
-    const descriptor = product.descriptor
-    if (!descriptor) throw new TrickleError('DESCRIPTOR_INVALID', 'product has no valid descriptor')
     const limits: BufferLimits = {
       maxChunks: atLeastOne('maxBufferedChunks', options.maxBufferedChunks ?? DEFAULT_MAX_BUFFERED_CHUNKS),
       maxBytes: atLeastOne('maxBufferedBytes', options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES),
     }
-    const view = await this.channel(options.channelId)
+    const reserved = this.budget.reserve(options.maxSpend)
+    const policy: Required<ReconnectPolicy> =
+      options.reconnect === true
+        ? DEFAULT_RECONNECT
+        : options.reconnect
+          ? { ...DEFAULT_RECONNECT, ...options.reconnect }
+          : { ...DEFAULT_RECONNECT, attempts: 0 }
+    const channelId = options.channelId
+    let first: SessionSocket
+    try {
+      first = await abortable(options.signal, `streaming ${channelId}`, () =>
+        this.session(product, { ...options, maxSpend: reserved }, limits),
+      )
+    } catch (err) {
+      this.budget.settle(reserved, 0n)
+      throw err
+    }
+    return new ResumingStream(
+      first,
+      {
+        connect: (left) =>
+          this.session(
+            product,
+            {
+              ...options,
+              maxSpend: left.maxSpend,
+              ...(left.maxChunks !== undefined ? { maxChunks: left.maxChunks } : {}),
+            },
+            limits,
+          ),
+        reconnecting: (attempt, delayMs, error) =>
+          this.events.emit('reconnecting', { channelId, attempt, delayMs, error }),
+        closed: (summary) => {
+          this.budget.settle(reserved, summary.paid)
+          this.events.emit('closed', { channelId, summary })
+        },
+      },
+      policy,
+      { maxSpend: reserved, maxChunks: options.maxChunks },
+      options.signal,
+    )
+  }
+
+  /** Starts one session on the channel: checks it on-chain, connects, and drives it. */
+  private async session(
+    product: CatalogProduct,
+    options: StreamOptions & { maxSpend: bigint },
+    limits: BufferLimits,
+  ): Promise<SessionSocket> {
+    const descriptor = product.descriptor
+    if (!descriptor) throw new TrickleError('DESCRIPTOR_INVALID', 'product has no valid descriptor')
+    const channelId = options.channelId
+    const view = await this.channel(channelId)
     if (view.status !== 'open') {
-      throw new TrickleError('CHANNEL_NOT_OPEN', `channel ${options.channelId} is ${view.status}`)
+      throw new TrickleError('CHANNEL_NOT_OPEN', `channel ${channelId} is ${view.status}`)
     }
     if (view.payee.toLowerCase() !== descriptor.seller.toLowerCase()) {
       throw new TrickleError(
@@ -278,12 +466,13 @@ export class BuyerClient {
     }
     // The signer fields ChannelDetails leaves out, read at the same block.
     const signers = await channelsAt(this.config.channels, this.provider)
-      .getChannel(options.channelId, { blockTag: view.blockNumber })
+      .getChannel(channelId, { blockTag: view.blockNumber })
       .then((raw) => receiptSigners(raw, view.blockTimestamp))
       .catch((err: unknown) => {
-        throw toChainError(err, `read channel ${options.channelId}`)
+        throw toChainError(err, `read channel ${channelId}`)
       })
-    const key = options.channelId.toLowerCase()
+    const sessionKey = await this.sessionKeyFor(channelId)
+    const key = channelId.toLowerCase()
     const knownBase = this.bases.get(key)
     let account = this.accounts.get(key)
     if (!account) {
@@ -292,16 +481,16 @@ export class BuyerClient {
     }
     const session = new BuyerSession({
       productId: product.productId,
-      channelId: options.channelId,
+      channelId,
       chainId: this.config.chainId,
       channels: this.config.channels,
       payee: view.payee,
       sellerKey: (await registryAt(this.config.registry, this.provider).sellerKey(view.payee)) as Address,
-      signer: this.signerAddress,
+      signer: computeAddress(sessionKey.publicKey) as Address,
       maxSpend: options.maxSpend,
       domainSeparator: this.domainSeparator,
-      signReceipt: (r) => signReceipt(this.sessionKey, this.domainSeparator, r),
-      signAccept: (a) => signAccept(this.sessionKey, this.domainSeparator, a),
+      signReceipt: (r) => signReceipt(sessionKey, this.domainSeparator, r),
+      signAccept: (a) => signAccept(sessionKey, this.domainSeparator, a),
       ...(options.maxChunks !== undefined ? { maxChunks: options.maxChunks } : {}),
       ...(options.maxPricePerChunk !== undefined ? { maxPricePerChunk: options.maxPricePerChunk } : {}),
       ...(options.maxDebt !== undefined ? { maxDebt: options.maxDebt } : {}),
@@ -310,13 +499,20 @@ export class BuyerClient {
       ...(knownBase ? { knownBase } : {}),
       account,
     })
-    const ws = await connectSocket(descriptor.endpoint, options.connectTimeoutMs ?? 10_000)
-    // Receipts of concurrent sessions may be remembered out of order: keep the highest amount.
+    const ws = await connectSocket(descriptor.endpoint, options.connectTimeoutMs ?? 10_000, options.signal)
     return new SessionSocket(ws, session, limits, {
       receipt: (base) => {
+        // Receipts of concurrent sessions may be remembered out of order: keep the highest amount.
         const known = this.bases.get(key)
         if (!known || base.amount >= known.amount) this.bases.set(key, base)
+        this.events.emit('receipt', {
+          channelId,
+          seq: base.seq,
+          amount: base.amount,
+          signature: base.signature,
+        })
       },
+      paymentRequired: (owed) => this.events.emit('paymentRequired', { channelId, owed }),
     })
   }
 

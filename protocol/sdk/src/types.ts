@@ -42,8 +42,11 @@ export interface PaidStream extends AsyncIterable<Chunk> {
 /** Options of {@link BuyerClient.stream}. */
 export interface StreamOptions {
   channelId: Hex
-  /** wei this session may spend at most */
-  maxSpend: bigint
+  /**
+   * wei the stream may sign at most, across its reconnects; within the client's `budget` (what is
+   * left of it when absent)
+   */
+  maxSpend?: bigint
   /** chunks to receive before closing (unbounded when absent) */
   maxChunks?: number
   /**
@@ -76,4 +79,49 @@ export interface StreamOptions {
    * the reference policy) for a slow loop. Default `DEFAULT_MAX_BUFFERED_BYTES` (4 MiB).
    */
   maxBufferedBytes?: number
+  /**
+   * reconnect when the connection drops, the seller goes silent or restarts, resuming from the last
+   * receipt with no chunk handed over twice and none paid twice (SPEC.md §Resume): `true` for
+   * {@link DEFAULT_RECONNECT}, or a policy. Off by default for `stream`
+   */
+  reconnect?: boolean | ReconnectPolicy
+  /**
+   * aborts connecting (`ABORTED`), or closes a running stream with a final receipt for every chunk
+   * received, after which the iteration throws `ABORTED`
+   */
+  signal?: AbortSignal
+}
+
+/** How a stream reconnects after the connection drops (see `StreamOptions.reconnect`). */
+export interface ReconnectPolicy {
+  /** new sessions tried in a row without a chunk in between, at most (0: never reconnect) */
+  attempts?: number
+  /** ms before the first attempt; doubled for each further one */
+  baseDelayMs?: number
+  /** ms between attempts, at most */
+  maxDelayMs?: number
+}
+
+/** Defaults of {@link ReconnectPolicy} when reconnecting is on: 5 attempts, 250 ms doubling up to 5 s. */
+export const DEFAULT_RECONNECT: Required<ReconnectPolicy> = {
+  attempts: 5,
+  baseDelayMs: 250,
+  maxDelayMs: 5_000,
+}
+
+/** The events of a `BuyerClient` (see `BuyerClient.on`), by name: what each listener receives. */
+export interface BuyerEvents {
+  /** a receipt was signed and sent: the channel's cumulative `amount` (wei) up to chunk `seq` (exclusive) */
+  receipt: { channelId: Hex; seq: number; amount: bigint; signature: Hex }
+  /** the seller asked to be paid: `owed` is what every chunk it delivered on the channel comes to, wei */
+  paymentRequired: { channelId: Hex; owed: bigint }
+  /** a session ended with `error` and a new one starts after `delayMs` ms (attempt `attempt`, 1-based) */
+  reconnecting: {
+    channelId: Hex
+    attempt: number
+    delayMs: number
+    error: { code: ErrorCode; message: string }
+  }
+  /** a stream ended, for good: what all its sessions did */
+  closed: { channelId: Hex; summary: SessionSummary }
 }
