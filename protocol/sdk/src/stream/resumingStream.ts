@@ -171,9 +171,12 @@ export class ResumingStream implements PaidStream {
           maxSpend: this.maxSpend - this.total.paid,
           maxChunks: this.maxChunks === undefined ? undefined : this.maxChunks - this.delivered,
         }
+        // A resumed session counts the chunks the seller sends again (below `nextSeq`) towards its
+        // `maxChunks`, so it can end `done` before the stream has its count: go on with another.
+        const short = summary.reason === 'done' && left.maxChunks !== undefined && left.maxChunks > 0
         const resume =
           !this.stopped &&
-          shouldResume(summary) &&
+          (shouldResume(summary) || short) &&
           attempt < this.policy.attempts &&
           left.maxSpend > 0n &&
           (left.maxChunks === undefined || left.maxChunks > 0)
