@@ -21,14 +21,14 @@ export {
   type ProductDescriptor,
   TrickleError,
 } from '@trickle/protocol'
+export { abortable } from './abortable.ts'
+export { Budget } from './budget/budget.ts'
+export { parseAmount } from './budget/parseAmount.ts'
 export {
   BuyerClient,
   type BuyerClientOptions,
-  type Chunk,
+  type CallOptions,
   type MarketplaceConfig,
-  type PaidStream,
-  type SessionSummary,
-  type StreamOptions,
 } from './buyerClient.ts'
 export {
   type CatalogProduct,
@@ -39,6 +39,7 @@ export {
 } from './catalog.ts'
 export { assertChainId } from './chain/assertChainId.ts'
 export { type FeeOverrides, feeOverrides } from './chain/feeOverrides.ts'
+export { type Eip1193Provider, resolveSigner } from './chain/resolveSigner.ts'
 export { type ChannelDetails, type ChannelStatusName, describeChannel } from './channels/describeChannel.ts'
 export { type FinalizeResult, finalizeChannel } from './channels/finalizeChannel.ts'
 export {
@@ -48,15 +49,36 @@ export {
   listChannels,
 } from './channels/listChannels.ts'
 export { type OpenChannelRequest, type OpenChannelResult, openChannel } from './channels/openChannel.ts'
-export { readChannel } from './channels/readChannel.ts'
+export { type ReadChannelOptions, readChannel } from './channels/readChannel.ts'
 export { type RequestCloseResult, requestChannelClose } from './channels/requestChannelClose.ts'
 export { toChainError } from './channels/toChainError.ts'
 export { type TopUpResult, topUpChannel } from './channels/topUpChannel.ts'
 export type { ChannelReader, ChannelWriter, TransactionOutcome } from './channels/types.ts'
+export { TypedEmitter } from './events/typedEmitter.ts'
 export {
   createDescriptorFetcher,
   type DescriptorFetcher,
   type DescriptorFetcherOptions,
   MAX_DESCRIPTOR_BYTES,
 } from './fetchDescriptor.ts'
+export { indexedDbKeyStore } from './keys/indexedDbKeyStore.ts'
+export { channelKeyOf, memoryKeyStore, type SessionKeyStore } from './keys/sessionKeyStore.ts'
+export { type Quote, type QuoteRequest, quoteChunks } from './quote.ts'
 export { receiptSigners } from './receiptSigners.ts'
+export {
+  type CreditPosition,
+  chunksInFlight,
+  type HeldFrames,
+  heldFrameProblem,
+  MAX_HELD_CONTROL_FRAMES,
+} from './stream/heldFrameLimit.ts'
+export { reconnectDelay, shouldResume } from './stream/resumingStream.ts'
+export {
+  type BuyerEvents,
+  type Chunk,
+  DEFAULT_RECONNECT,
+  type PaidStream,
+  type ReconnectPolicy,
+  type SessionSummary,
+  type StreamOptions,
+} from './types.ts'

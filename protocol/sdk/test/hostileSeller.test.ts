@@ -259,7 +259,7 @@ describe('BuyerClient.stream against a hostile seller (anvil)', () => {
   })
 
   describe('a chunk flood at a slow reader (finding 9)', () => {
-    it('stops reading: received chunks, signed amounts and memory stay within the buffer bounds', async () => {
+    it('holds back a flood from its session: received chunks, signed amounts and memory stay within the buffer bounds', async () => {
       const CHUNK_BYTES = 200 * 1024
       const TOTAL = 1_000 // 200 MB if the buyer took them all
       const READ = 20
@@ -292,7 +292,12 @@ describe('BuyerClient.stream against a hostile seller (anvil)', () => {
         // The session received (and paid for) at most the buffer bound beyond what the app took …
         expect(summary.chunks).toBeLessThanOrEqual(READ + DEFAULT_MAX_BUFFERED_CHUNKS)
         expect((summary.chunks - READ) * CHUNK_BYTES).toBeLessThanOrEqual(DEFAULT_MAX_BUFFERED_BYTES)
-        expect(summary.cumulativeAmount).toBe(BigInt(summary.chunks) * PRICE)
+        // (A seller whose terms allow a 2^20-chunk window passes the bytes a buyer holds back for a
+        // full buffer: it is closed with UNEXPECTED_FRAME, and the chunks received since the last
+        // receipt stay unpaid.)
+        expect(summary.cumulativeAmount).toBeLessThanOrEqual(BigInt(summary.chunks) * PRICE)
+        if (summary.error === undefined) expect(summary.cumulativeAmount).toBe(BigInt(summary.chunks) * PRICE)
+        else expect(summary.error.code).toBe('UNEXPECTED_FRAME')
         expect(highestAmount(conn.receipts())).toBe(summary.cumulativeAmount)
         expect(highestAmount(conn.receipts())).toBeLessThanOrEqual(
           BigInt(READ + DEFAULT_MAX_BUFFERED_CHUNKS) * PRICE,
@@ -336,7 +341,7 @@ describe('BuyerClient.stream against a hostile seller (anvil)', () => {
       }
     })
 
-    it('runs no idle timeout while reading is paused for a slow loop body', async () => {
+    it('runs no idle timeout while frames are held back for a slow loop body', async () => {
       const IDLE_MS = 1_000
       const seller = await startHostileSeller(market, async (conn) => {
         await conn.send(conn.terms(PRICE, { receiptEvery: 4, heartbeatMs: 200, idleTimeoutMs: IDLE_MS }))
@@ -359,6 +364,85 @@ describe('BuyerClient.stream against a hostile seller (anvil)', () => {
         })
         expect({ seqs, code }).toEqual({ seqs: [0, 1, 2, 3, 4, 5], code: undefined })
         expect(await stream.finished).toMatchObject({ chunks: 6, paid: 6n * PRICE, reason: 'buyer_closed' })
+      } finally {
+        await seller.close()
+      }
+    })
+
+    it('signs nothing beyond the buffer for a slow loop, so a seller that keeps to its window waits and loses nothing', async () => {
+      const TOTAL = 120
+      const WINDOW = 8
+      const seller = await startHostileSeller(market, async (conn) => {
+        await conn.send(
+          conn.terms(PRICE, { receiptEvery: 4, window: { initial: WINDOW, step: 0, max: WINDOW } }),
+        )
+        await conn.next('accept')
+        for (let seq = 0; seq < TOTAL && !conn.isClosed && !buyerClosed(conn); seq++) {
+          // An honest seller: never more than its window beyond the last receipt.
+          while (seq - (conn.receipts().at(-1)?.seq ?? 0) >= WINDOW && !conn.isClosed) {
+            await conn.next('receipt', conn.frames.length).catch(() => undefined)
+          }
+          await conn.send({ t: 'chunk', seq, data: Uint8Array.of(seq & 255) })
+        }
+      })
+      try {
+        const channelId = await market.openChannel(DEPOSIT)
+        const stream = await market.buyer.stream(market.product(seller.url, PRICE), {
+          channelId,
+          maxSpend: BigInt(TOTAL) * PRICE,
+          maxChunks: TOTAL,
+          maxBufferedChunks: 2,
+        })
+        const conn = () => seller.connections[0]!
+        let worst = 0n
+        const { seqs, code } = await drain(stream, async (_chunk, i) => {
+          await sleep(i % 10 === 0 ? 30 : 1) // a loop that is sometimes slow
+          // What was signed while the loop held chunk i: at most its chunks plus the buffer's two.
+          const over = highestAmount(conn().receipts()) - BigInt(i + 1 + 2) * PRICE
+          if (over > worst) worst = over
+          return false
+        })
+        expect({ code, count: seqs.length }).toEqual({ code: undefined, count: TOTAL })
+        expect(seqs).toEqual([...Array(TOTAL).keys()])
+        expect(worst).toBe(0n)
+        expect(await stream.finished).toMatchObject({
+          chunks: TOTAL,
+          paid: BigInt(TOTAL) * PRICE,
+          reason: 'done',
+        })
+      } finally {
+        await seller.close()
+      }
+    })
+
+    it('closes a seller that sends beyond its credit window with UNEXPECTED_FRAME, paying only for chunks it had room for', async () => {
+      const seller = await startHostileSeller(market, async (conn) => {
+        await conn.send(conn.terms(PRICE, { receiptEvery: 4, window: { initial: 8, step: 0, max: 8 } }))
+        await conn.next('accept')
+        for (let seq = 0; seq < 1_000 && !conn.isClosed && !buyerClosed(conn); seq++) {
+          await conn.send({ t: 'chunk', seq, data: Uint8Array.of(seq & 255) })
+        }
+      })
+      try {
+        const channelId = await market.openChannel(DEPOSIT)
+        const stream = await market.buyer.stream(market.product(seller.url, PRICE), {
+          channelId,
+          maxSpend: 1_000n * PRICE,
+          maxBufferedChunks: 2,
+        })
+        const { seqs, code } = await drain(stream, async (_chunk, i) => {
+          if (i === 0) await sleep(500)
+          return false
+        })
+        expect(code).toBe('UNEXPECTED_FRAME')
+        const summary = await stream.finished
+        expect(summary.error?.code).toBe('UNEXPECTED_FRAME')
+        expect(summary.chunks).toBeLessThanOrEqual(3)
+        expect(seqs.length).toBe(summary.chunks)
+        const conn = seller.connections[0]!
+        await conn.closed
+        expect(highestAmount(conn.receipts())).toBeLessThanOrEqual(BigInt(summary.chunks) * PRICE)
+        expect(conn.frames).toContainEqual(expect.objectContaining({ t: 'error', code: 'UNEXPECTED_FRAME' }))
       } finally {
         await seller.close()
       }

@@ -55,7 +55,7 @@ export async function listChannels(
   if (!Number.isSafeInteger(page) || page < 1) {
     throw new TrickleError('INVALID_ARGUMENT', `pageBlocks must be a positive integer, got ${page}`)
   }
-  const block = await latestBlock(reader.provider)
+  const block = await latestBlock(reader.provider, reader.minBlock)
   const channels = channelsAt(reader.channels, reader.provider)
   const topics = [
     channels.interface.getEvent('ChannelOpened')!.topicHash,

@@ -7,6 +7,11 @@ export interface ChannelReader {
   provider: Provider
   /** StreamChannels address */
   channels: Address
+  /**
+   * reads happen at this block number at least: the block of the caller's latest transaction, so a
+   * provider that still reports an older latest block cannot hide its effects
+   */
+  minBlock?: number
 }
 
 /** What a channel transaction needs: the paying signer (connected to a provider) and the fee mode. */
