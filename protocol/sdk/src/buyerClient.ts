@@ -36,6 +36,7 @@ import { ResumingStream } from './stream/resumingStream.ts'
 import { connectSocket, SessionSocket } from './stream/sessionSocket.ts'
 import {
   type BuyerEvents,
+  type Chunk,
   DEFAULT_RECONNECT,
   type PaidStream,
   type ReconnectPolicy,
@@ -443,6 +444,64 @@ export class BuyerClient {
       { maxSpend: reserved, maxChunks: options.maxChunks },
       options.signal,
     )
+  }
+
+  /**
+   * The common buy in one call: yields the product's chunks until `budget` is spent (or `maxChunks`
+   * arrived, or the loop breaks), on a channel of this client to the product's seller that still has
+   * funds and whose receipt key this client holds — or on a new channel funded with `budget` when there
+   * is none. Breaking out of the loop closes the session and pays for what arrived.
+   *
+   * @param productId - the registry's product id
+   * @param options - `budget`: wei this subscription may sign (a `bigint`, or a string with its unit,
+   *   `'0.001 ETH'`; also the deposit of a new channel); `maxChunks`; `signal`
+   * @returns the chunks, in order, each paid for
+   * @throws TrickleError `INVALID_ARGUMENT` (a bad budget), `PRODUCT_NOT_FOUND`, `INSUFFICIENT_FUNDS`,
+   *   `SPENDING_CAP_REACHED` (the client's budget is spent), `CHAIN_UNAVAILABLE`, `CONNECTION_FAILED`,
+   *   `ABORTED`, and session errors from the iterator
+   */
+  async *subscribe(
+    productId: bigint | number,
+    options: { budget: bigint | string; maxChunks?: number } & CallOptions,
+  ): AsyncGenerator<Chunk, void, undefined> {
+    const budget = parseAmount(options.budget)
+    if (budget <= 0n) throw new TrickleError('INVALID_ARGUMENT', 'the budget must be above zero')
+    const call = options.signal ? { signal: options.signal } : {}
+    const product = await this.product(BigInt(productId), call)
+    const seller = product.descriptor?.seller
+    if (!seller) throw new TrickleError('DESCRIPTOR_INVALID', `product ${productId} has no valid descriptor`)
+    const price = BigInt(product.descriptor!.pricePerChunk)
+    const reusable = await this.reusableChannel(seller as Address, price, call)
+    const channelId =
+      reusable?.channelId ?? (await this.openChannel(seller as Address, budget, call)).channelId
+    const maxSpend = reusable && reusable.remaining < budget ? reusable.remaining : budget
+    const stream = await this.stream(product, {
+      channelId,
+      maxSpend,
+      ...(options.maxChunks !== undefined ? { maxChunks: options.maxChunks } : {}),
+      ...call,
+    })
+    yield* stream
+  }
+
+  /**
+   * An open channel of this payer to `payee` with at least one chunk's worth left, whose receipt key
+   * this client holds (the most funded one), or `undefined`.
+   */
+  private async reusableChannel(
+    payee: Address,
+    price: bigint,
+    options: CallOptions,
+  ): Promise<ListedChannel | undefined> {
+    const candidates = (await this.channels(options))
+      .filter((c) => c.status === 'open' && c.payee.toLowerCase() === payee.toLowerCase())
+      .filter((c) => c.token === ZeroAddress && c.remaining >= price)
+      .sort((a, b) => (a.remaining > b.remaining ? -1 : a.remaining < b.remaining ? 1 : 0))
+    for (const channel of candidates) {
+      const key = await this.sessionKeyFor(channel.channelId)
+      if (computeAddress(key.publicKey).toLowerCase() === channel.signer.toLowerCase()) return channel
+    }
+    return undefined
   }
 
   /** Starts one session on the channel: checks it on-chain, connects, and drives it. */

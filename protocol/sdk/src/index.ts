@@ -54,6 +54,7 @@ export { type RequestCloseResult, requestChannelClose } from './channels/request
 export { toChainError } from './channels/toChainError.ts'
 export { type TopUpResult, topUpChannel } from './channels/topUpChannel.ts'
 export type { ChannelReader, ChannelWriter, TransactionOutcome } from './channels/types.ts'
+export { createTrickle, type TrickleOptions } from './createTrickle.ts'
 export { TypedEmitter } from './events/typedEmitter.ts'
 export {
   createDescriptorFetcher,
