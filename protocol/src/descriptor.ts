@@ -3,8 +3,13 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { z } from 'zod'
 import { TrickleError } from './errors.ts'
+import type { Address } from './hex.ts'
 
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 20-byte 0x address')
+/** A 20-byte `0x` address, typed as {@link Address} so it passes to the channel functions as it is. */
+const address = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 20-byte 0x address')
+  .transform((value) => value as Address)
 const weiString = z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'must be a decimal integer string (wei)')
 
 /** zod schema of a product descriptor, version `trickle.descriptor/1` (SPEC.md §Descriptor). */

@@ -494,7 +494,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
         name: p.name,
         description: p.description,
         kind: 'stream',
-        seller: wallet.address,
+        seller: wallet.address as Address,
         endpoint: `${wsBase}/`,
         pricePerChunk: p.pricePerChunk.toString(),
         chunk: { encoding: 'application/json', maxBytes: policy.maxChunkBytes, unit: 'one sensor reading' },

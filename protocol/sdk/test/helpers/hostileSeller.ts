@@ -97,7 +97,7 @@ export async function startHostileMarket(): Promise<HostileMarket> {
           name: 'hostile',
           description: 'a seller scripted by a test',
           kind: 'stream',
-          seller: seller.address,
+          seller: seller.address as Hex,
           endpoint,
           pricePerChunk: pricePerChunk.toString(),
           chunk: { encoding: 'application/octet-stream', maxBytes: 256 * 1024, unit: 'bytes' },
