@@ -28,8 +28,8 @@ export function formatError(err: unknown): string {
   const peer = REFUSED_PEER[code] ?? 'the marketplace'
   return (
     `error ${code}: ${message}\n` +
-    `  connection refused: ${peer} is not running there. Is the marketplace running? Start the local ` +
-    'one with `npm start` (it writes .trickle/local.json), or point --config / --rpc-url at yours.'
+    `  connection refused: ${peer} is not running there — is the marketplace running?\n` +
+    '  Start the local one with `npm start` (it writes .trickle/local.json), or point --config at yours.'
   )
 }
 

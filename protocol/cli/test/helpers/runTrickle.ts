@@ -23,7 +23,7 @@ export function runTrickle(args: readonly string[], env: Record<string, string> 
       process.execPath,
       [MAIN, ...args],
       {
-        timeout: 30_000,
+        timeout: 120_000,
         env: {
           ...process.env,
           TRICKLE_PRIVATE_KEY: '',
