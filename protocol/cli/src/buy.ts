@@ -1,9 +1,13 @@
-import { open } from 'node:fs/promises'
+import { channelsAt } from '@trickle/contracts'
 import type { Address, Hex } from '@trickle/protocol'
 import { type ErrorCode, isErrorCode, TrickleError } from '@trickle/protocol'
-import type { SessionSummary } from '@trickle/sdk'
+import type { PaidStream, SessionSummary } from '@trickle/sdk'
 import { toChunkRecord } from './chunkRecord.ts'
 import type { Connection } from './connect.ts'
+import { type AmountFormat, formatAmount } from './formatAmount.ts'
+import { formatStopReport, type StopState } from './formatStopReport.ts'
+import { openOutput } from './openOutput.ts'
+import { previewCost } from './previewCost.ts'
 import { createProgress } from './progress.ts'
 
 /** What `trickle buy` was asked to do. */
@@ -13,15 +17,21 @@ export interface BuyOptions {
   chunks: number
   /** wei this purchase may spend at most */
   maxSpend: bigint
-  /** NDJSON file the chunks are written to (truncated first) */
+  /**
+   * NDJSON output: `-` for stdout, else a file replaced once a chunk has arrived (see `openOutput`)
+   */
   out: string
   /** wei to deposit into a new channel; `maxSpend` when absent */
   deposit?: bigint
   /** an existing channel to stream on instead of opening one */
   channel?: Hex
+  /** how amounts are printed for people */
+  format?: AmountFormat
+  /** the global flags as given, repeated in the commands printed to resume or refund */
+  globalArgs?: readonly string[]
 }
 
-/** The JSON line `trickle buy` prints to stdout when the session has ended. */
+/** The JSON line `trickle buy` prints when the session has ended (to stderr with `--out -`). */
 export interface BuySummary {
   /** decimal product id */
   productId: string
@@ -30,102 +40,161 @@ export interface BuySummary {
   chunks: number
   /** wei signed for in this session, decimal string */
   paidWei: string
-  /** the output file */
+  /** the output file, `-` for stdout */
   out: string
-  /** why the session ended (`done` when all chunks arrived) */
+  /** why the session ended (`done` when all chunks arrived, `buyer_closed` after Ctrl-C) */
   reason: SessionSummary['reason'] | null
+  /** true when an interrupt (Ctrl-C) ended the purchase */
+  interrupted?: true
 }
 
-/** Where `trickle buy` reports: progress and notes to `stderr`, the summary to `stdout`. */
+/** Where `trickle buy` reports: progress, preview and notes to `stderr`, the summary to `stdout`. */
 export interface BuyIo {
   stdout: NodeJS.WritableStream
   stderr: NodeJS.WriteStream
-  /** called once with a function that ends the session early (e.g. on SIGINT) */
+  /**
+   * called once, before anything else, with a function that stops the purchase (e.g. on SIGINT): a
+   * running session ends with a final receipt; a channel being opened is still opened, then reported
+   */
   onInterrupt?: (stop: () => void) => void
 }
 
 /**
- * Buys `chunks` chunks of a product: looks it up in the catalog, opens a channel to the product's
- * seller funded with `deposit` (unless `channel` names one), streams with `{ maxChunks, maxSpend }`
- * while paying per chunk, and writes one `{"seq":k,"reading":…}` line per chunk to `out`.
+ * Buys `chunks` chunks of a product: looks it up in the catalog, prints the cost preview, opens a
+ * channel to the product's seller funded with `deposit` (unless `channel` names one), streams with
+ * `{ maxChunks, maxSpend }` while paying per chunk, and writes one `{"seq":k,"reading":…}` line per
+ * chunk to `out`. Once a channel exists, it ends by printing what was paid, what stays locked in the
+ * channel and the commands to resume or get the refund ({@link formatStopReport}).
  *
  * The payer key is the session key (see {@link connect}). Terms priced above the descriptor's
  * `pricePerChunk` are refused. A `maxSpend` below one chunk's price fails before any channel is
- * opened, so no deposit is locked for nothing.
+ * opened, so no deposit is locked for nothing. An interrupt is a normal stop: the result has
+ * `interrupted: true` and nothing is thrown.
  *
- * @returns the summary (also printed to stdout as one JSON line once a session ran)
+ * @returns the summary (also printed as one JSON line once a session ran)
  * @throws TrickleError `PRODUCT_NOT_FOUND`, `DESCRIPTOR_*`, `SPENDING_CAP_REACHED` (cap below one
- *   chunk, or the cap or the channel's deposit ran out before `chunks` arrived), `CHAIN_UNAVAILABLE`
- *   (channel could not be opened), `CONNECTION_FAILED`, `SESSION_CLOSED` (the session ended early
- *   without an error) or the session's own error code (e.g. `TERMS_SIGNER_MISMATCH`)
+ *   chunk, or the cap or the channel's deposit ran out before `chunks` arrived), `INSUFFICIENT_FUNDS`,
+ *   `CHAIN_UNAVAILABLE` (channel could not be opened), `CONNECTION_FAILED`, `SESSION_CLOSED` (the
+ *   session ended early without an error), `ABORTED` (interrupted before any money moved) or the
+ *   session's own error code (e.g. `TERMS_SIGNER_MISMATCH`)
  */
 export async function buy(conn: Connection, options: BuyOptions, io: BuyIo): Promise<BuySummary> {
   const { client } = conn
+  const format = options.format ?? {}
+  const f = (wei: bigint) => formatAmount(wei, format)
+  let interrupted = false
+  let stream: PaidStream | undefined
+  io.onInterrupt?.(() => {
+    if (interrupted) return
+    interrupted = true
+    io.stderr.write('\nstopping: ending the session with a final receipt (Ctrl-C again quits at once)\n')
+    void stream?.close()
+  })
+  const aborted = () => new TrickleError('ABORTED', 'stopped (Ctrl-C) before any money moved')
+
   const product = await client.product(options.productId)
   const descriptor = product.descriptor!
   const price = BigInt(descriptor.pricePerChunk)
   if (options.maxSpend < price) {
     throw new TrickleError(
       'SPENDING_CAP_REACHED',
-      `--max-spend ${options.maxSpend} wei is below one chunk of product ${options.productId} (${price} wei)`,
+      `--max-spend ${f(options.maxSpend)} is below one chunk of product ${options.productId} (${f(price)})`,
     )
   }
-  const label = `product ${options.productId}`
-  const file = await open(options.out, 'w')
+  const deposit = options.channel === undefined ? (options.deposit ?? options.maxSpend) : undefined
+  const preview = previewCost(
+    {
+      productId: options.productId,
+      name: descriptor.name,
+      price,
+      chunks: options.chunks,
+      maxSpend: options.maxSpend,
+      payee: descriptor.seller as Address,
+      ...(deposit !== undefined ? { deposit } : {}),
+      ...(options.channel !== undefined ? { channel: options.channel } : {}),
+    },
+    format,
+  )
+  io.stderr.write(`${preview.join('\n')}\n`)
+  if (interrupted) throw aborted()
+
+  const output = await openOutput(options.out, io.stdout)
+  let written = 0
   try {
     let channelId = options.channel
     if (channelId === undefined) {
-      const deposit = options.deposit ?? options.maxSpend
       try {
-        channelId = (await client.openChannel(descriptor.seller as Address, deposit)).channelId
+        channelId = (await client.openChannel(descriptor.seller as Address, deposit!)).channelId
       } catch (cause) {
         if (cause instanceof TrickleError) throw cause
         const reason = (cause as { shortMessage?: string }).shortMessage ?? (cause as Error).message
         throw new TrickleError('CHAIN_UNAVAILABLE', `could not open a channel: ${reason}`, { cause })
       }
-      io.stderr.write(`opened channel ${channelId} to ${descriptor.seller} with ${deposit} wei\n`)
+      io.stderr.write(`opened channel ${channelId} to ${descriptor.seller} with ${f(deposit!)}\n`)
+    } else if (interrupted) {
+      throw aborted()
     }
-    const stream = await client.stream(product, {
-      channelId,
-      maxSpend: options.maxSpend,
-      maxChunks: options.chunks,
-      maxPricePerChunk: price,
-    })
-    io.onInterrupt?.(() => void stream.close())
-    const progress = createProgress(io.stderr, options.chunks, label)
-    let written = 0
+
     let failure: unknown
-    try {
-      for await (const chunk of stream) {
-        await file.write(`${JSON.stringify(toChunkRecord(chunk))}\n`)
-        written++
-        progress.update(written)
+    let summary: SessionSummary | undefined
+    if (!interrupted) {
+      stream = await client.stream(product, {
+        channelId,
+        maxSpend: options.maxSpend,
+        maxChunks: options.chunks,
+        maxPricePerChunk: price,
+      })
+      if (interrupted) void stream.close()
+      const progress = createProgress(io.stderr, options.chunks, `product ${options.productId}`)
+      try {
+        for await (const chunk of stream) {
+          await output.write(`${JSON.stringify(toChunkRecord(chunk))}\n`)
+          written++
+          progress.update(written)
+        }
+      } catch (err) {
+        failure = err
+      } finally {
+        progress.stop()
       }
-    } catch (err) {
-      failure = err
-    } finally {
-      progress.stop()
+      summary = await stream.finished
     }
-    const summary = await stream.finished
     const result: BuySummary = {
       productId: options.productId.toString(),
       channelId,
       chunks: written,
-      paidWei: summary.paid.toString(),
+      paidWei: (summary?.paid ?? 0n).toString(),
       out: options.out,
-      reason: summary.reason ?? null,
+      reason: summary?.reason ?? null,
+      ...(interrupted ? { interrupted: true as const } : {}),
     }
-    io.stdout.write(`${JSON.stringify(result)}\n`)
+    ;(options.out === '-' ? io.stderr : io.stdout).write(`${JSON.stringify(result)}\n`)
+    const ended = interrupted ? 'interrupted' : (summary?.reason ?? 'connection lost')
+    const report: StopState = {
+      productId: options.productId,
+      channelId,
+      ended,
+      written,
+      chunks: options.chunks,
+      price,
+      paid: summary?.paid ?? 0n,
+      maxSpend: options.maxSpend,
+      out: options.out,
+      globalArgs: options.globalArgs ?? [],
+      ...(await channelAfter(conn, channelId, summary)),
+    }
+    io.stderr.write(`${formatStopReport(report, format).join('\n')}\n`)
+    if (interrupted) return result
     if (failure !== undefined) throw failure
-    if (summary.error) throw new TrickleError(asCode(summary.error.code), summary.error.message)
+    if (summary?.error) throw new TrickleError(asCode(summary.error.code), summary.error.message)
     if (written < options.chunks) {
-      if (summary.reason === 'spending_cap') {
+      if (summary?.reason === 'spending_cap') {
         throw new TrickleError(
           'SPENDING_CAP_REACHED',
-          `--max-spend ${options.maxSpend} wei paid for ${written} of ${options.chunks} chunks`,
+          `--max-spend ${f(options.maxSpend)} paid for ${written} of ${options.chunks} chunks`,
         )
       }
-      if (summary.reason === 'deposit_exhausted') {
+      if (summary?.reason === 'deposit_exhausted') {
         throw new TrickleError(
           'SPENDING_CAP_REACHED',
           `the channel's deposit ran out after ${written} of ${options.chunks} chunks`,
@@ -133,12 +202,32 @@ export async function buy(conn: Connection, options: BuyOptions, io: BuyIo): Pro
       }
       throw new TrickleError(
         'SESSION_CLOSED',
-        `session ended (${summary.reason ?? 'connection lost'}) after ${written} of ${options.chunks} chunks`,
+        `session ended (${summary?.reason ?? 'connection lost'}) after ${written} of ${options.chunks} chunks`,
       )
     }
     return result
   } finally {
-    await file.close()
+    // chunks that were paid for are kept; a buy that delivered nothing leaves --out as it was
+    await output.close(written > 0)
+  }
+}
+
+/**
+ * The channel's deposit, cumulative amount and challenge period after a session, for the stop report;
+ * nothing when the chain cannot be read (the report then leaves those lines out).
+ */
+async function channelAfter(
+  conn: Connection,
+  channelId: Hex,
+  summary: SessionSummary | undefined,
+): Promise<Pick<StopState, 'channel'>> {
+  try {
+    const view = await conn.client.channel(channelId)
+    const challengePeriod = await channelsAt(conn.client.config.channels, conn.provider).challengePeriod()
+    const cumulative = summary?.cumulativeAmount ?? view.claimed
+    return { channel: { deposit: view.deposit, cumulative, challengePeriod } }
+  } catch {
+    return {}
   }
 }
 

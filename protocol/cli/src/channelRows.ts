@@ -1,5 +1,7 @@
 import type { Hex } from '@trickle/protocol'
 import type { ChannelDetails, ChannelStatusName, ListedChannel } from '@trickle/sdk'
+import { type AmountFormat, formatAmount } from './formatAmount.ts'
+import type { ProductName } from './productsBySeller.ts'
 
 /** A channel as `trickle channel` / `trickle channels --json` print it; wei and seconds as decimal strings. */
 export interface ChannelJson {
@@ -54,35 +56,46 @@ export function formatDeadline(c: Pick<ChannelDetails, 'closeDeadline' | 'status
 }
 
 /**
- * Formats channels as an aligned table for a terminal: id, payee, deposit, claimed, remaining (wei),
- * status, deadline — plus a token column when any channel pays in an ERC-20.
+ * Formats channels for a terminal in at most 100 columns: per channel, its full id (to paste into
+ * `trickle close` / `topup` / `buy --channel`) and status, then indented: the products it can pay for
+ * (the payee's, from `catalog`), the seller, deposit, claimed, remaining and the close deadline.
+ * Amounts of native-coin channels follow `format`; ERC-20 channels show token base units.
+ *
+ * @param catalog - products by lower-case seller address (see `productsBySeller`); empty when the
+ *   catalog could not be read
  * @returns text ending in a newline
  */
-export function formatChannelTable(channels: readonly ChannelDetails[]): string {
+export function formatChannelTable(
+  channels: readonly ChannelDetails[],
+  catalog: ReadonlyMap<string, readonly ProductName[]> = new Map(),
+  format: AmountFormat = {},
+): string {
   if (channels.length === 0) return 'no channels opened by this payer\n'
-  const withToken = channels.some((c) => BigInt(c.token) !== 0n)
-  const header = ['channel', 'payee', 'deposit', 'claimed', 'remaining', 'status', 'deadline']
-  if (withToken) header.push('token')
-  const rows = channels.map((c) => {
-    const row = [
-      c.channelId,
-      c.payee,
-      c.deposit.toString(),
-      c.claimed.toString(),
-      c.remaining.toString(),
-      c.status,
-      formatDeadline(c),
+  const blocks = channels.map((c) => {
+    const native = BigInt(c.token) === 0n
+    const amount = (wei: bigint) => (native ? formatAmount(wei, format) : `${wei} (token ${c.token})`)
+    const products = catalog.get(c.payee.toLowerCase()) ?? []
+    const named =
+      products.length > 0
+        ? products.map((p) => clip(`${p.productId} ${p.name}`, 100 - 13))
+        : [catalog.size === 0 ? 'unknown (the catalog could not be read)' : 'none listed by this seller']
+    const lines = [
+      `${c.channelId}  ${c.status}`,
+      ...named.map((n, i) => `  ${i === 0 ? 'product    ' : '           '}${n}`),
+      `  seller     ${c.payee}`,
+      `  deposit    ${amount(c.deposit)}`,
+      `  claimed    ${amount(c.claimed)}`,
+      `  remaining  ${amount(c.remaining)}`,
     ]
-    if (withToken) row.push(BigInt(c.token) === 0n ? 'native' : c.token)
-    return row
+    if (c.closeDeadline !== 0n) lines.push(`  deadline   ${formatDeadline(c)}`)
+    return lines.join('\n')
   })
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
-  const numeric = new Set([2, 3, 4])
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd()
-  const unit = withToken ? 'amounts in wei (token base units for ERC-20 channels)' : 'amounts in wei'
-  return `${[line(header), ...rows.map(line)].join('\n')}\n${unit}\n`
+  const many = channels.some((c) => (catalog.get(c.payee.toLowerCase())?.length ?? 0) > 1)
+  const note = many ? 'a channel pays its seller: any of the seller’s products can be bought on it\n' : ''
+  return `${blocks.join('\n')}\n${note}`
+}
+
+/** Cuts `text` to `width` characters, ending in an ellipsis when cut. */
+function clip(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`
 }

@@ -1,3 +1,4 @@
+import { TrickleError } from '@trickle/protocol'
 import { assertChainId, BuyerClient } from '@trickle/sdk'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import type { CliConfig } from './resolveConfig.ts'
@@ -34,7 +35,7 @@ export async function connectProvider(
     return provider
   } catch (err) {
     provider.destroy()
-    throw err
+    throw naming(err, config.rpcUrl)
   }
 }
 
@@ -47,7 +48,7 @@ export async function connectProvider(
  *
  * @param config - the resolved marketplace config
  * @param privateKey - the payer's key; a throwaway random key when absent (enough for reading)
- * @throws TrickleError `CHAIN_MISMATCH`, `CHAIN_UNAVAILABLE`
+ * @throws TrickleError `CHAIN_MISMATCH`, `CHAIN_UNAVAILABLE` (naming the RPC URL)
  */
 export async function connect(
   config: Omit<CliConfig, 'privateKey' | 'keystore'>,
@@ -76,6 +77,12 @@ export async function connect(
     }
   } catch (err) {
     provider.destroy()
-    throw err
+    throw naming(err, config.rpcUrl)
   }
+}
+
+/** A `CHAIN_UNAVAILABLE` error with the RPC URL it tried in its message (the error is its cause). */
+function naming(err: unknown, rpcUrl: string): unknown {
+  if ((err as { code?: unknown }).code !== 'CHAIN_UNAVAILABLE') return err
+  return new TrickleError('CHAIN_UNAVAILABLE', `${(err as Error).message} (RPC ${rpcUrl})`, { cause: err })
 }

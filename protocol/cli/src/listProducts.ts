@@ -1,4 +1,5 @@
 import type { CatalogProduct } from '@trickle/sdk'
+import { type AmountFormat, formatAmount } from './formatAmount.ts'
 
 /** One catalog entry as the CLI prints it; wei as decimal strings so it survives JSON. */
 export interface ProductRow {
@@ -8,8 +9,18 @@ export interface ProductRow {
   active: boolean
   /** descriptor name, or null when the descriptor is missing or invalid */
   name: string | null
+  /** what the product is, from the descriptor, or null without one */
+  description: string | null
   /** wei per chunk, decimal string, or null without a descriptor */
   pricePerChunk: string | null
+  /** what one chunk is (e.g. "one sensor reading"), or null without a descriptor */
+  chunkUnit: string | null
+  /** the values a chunk carries, each with its unit (e.g. `{ name: "CO(GT)", unit: "mg/m³" }`) */
+  fields: { name: string; unit: string }[]
+  /** the data's licence (e.g. "CC BY 4.0"), or null without a descriptor */
+  licence: string | null
+  /** where the data comes from, or null without a descriptor */
+  source: string | null
   /** the payee named by the descriptor, else the registry owner */
   seller: string
   /** the registry owner */
@@ -30,7 +41,12 @@ export function toProductRow(p: CatalogProduct): ProductRow {
     kind: p.kind,
     active: p.active,
     name: d?.name ?? null,
+    description: d?.description ?? null,
     pricePerChunk: d?.pricePerChunk ?? null,
+    chunkUnit: d?.chunk.unit || null,
+    fields: d?.fields.map((f) => ({ name: f.name, unit: f.unit })) ?? [],
+    licence: d?.source.licence || null,
+    source: d?.source.title || null,
     seller: d?.seller ?? p.owner,
     owner: p.owner,
     endpoint: d?.endpoint ?? null,
@@ -39,25 +55,60 @@ export function toProductRow(p: CatalogProduct): ProductRow {
   }
 }
 
+/** Terminal width the text output keeps to. */
+const WIDTH = 100
+
 /**
- * Formats rows for a terminal: one heading line per product (id, kind, status, name), then its
- * price, seller, endpoint and CID indented; a product without a valid descriptor shows its problem.
+ * Formats rows for a terminal in at most 100 columns: one heading line per product (id, kind, status,
+ * name), then indented its description (wrapped), price per chunk, fields with their units, licence,
+ * seller, endpoint and CID; a product without a valid descriptor shows its problem.
+ * @param format - how the price is printed (ETH by default)
  * @returns text ending in a newline
  */
-export function formatProductRows(rows: readonly ProductRow[]): string {
+export function formatProductRows(rows: readonly ProductRow[], format: AmountFormat = {}): string {
   if (rows.length === 0) return 'no products in the registry\n'
   const idWidth = Math.max(...rows.map((r) => r.productId.length))
   const pad = ' '.repeat(idWidth + 2)
+  const label = (name: string, value: string) =>
+    wrap(value, WIDTH - pad.length - 10).map(
+      (l, i) => `${pad}${i === 0 ? name.padEnd(10) : ' '.repeat(10)}${l}`,
+    )
   const lines: string[] = []
   for (const r of rows) {
     const title = r.problem ? `${r.problem.code}: ${r.problem.message}` : (r.name ?? '')
     lines.push(
       `${r.productId.padStart(idWidth)}  ${r.kind.padEnd(7)} ${(r.active ? 'active' : 'inactive').padEnd(8)} ${title}`,
     )
-    if (r.pricePerChunk !== null) lines.push(`${pad}price     ${r.pricePerChunk} wei/chunk`)
-    lines.push(`${pad}seller    ${r.seller}`)
-    if (r.endpoint !== null) lines.push(`${pad}endpoint  ${r.endpoint}`)
-    lines.push(`${pad}cid       ${r.cid}`)
+    if (r.description) lines.push(...wrap(r.description, WIDTH - pad.length).map((l) => `${pad}${l}`))
+    if (r.pricePerChunk !== null) {
+      const per = r.chunkUnit ? `per chunk (${r.chunkUnit})` : 'per chunk'
+      lines.push(...label('price', `${formatAmount(BigInt(r.pricePerChunk), format)} ${per}`))
+    }
+    if (r.fields.length > 0) {
+      lines.push(
+        ...label('fields', r.fields.map((f) => (f.unit ? `${f.name} (${f.unit})` : f.name)).join(', ')),
+      )
+    }
+    if (r.licence) lines.push(...label('licence', r.source ? `${r.licence}, ${r.source}` : r.licence))
+    lines.push(...label('seller', r.seller))
+    if (r.endpoint !== null) lines.push(...label('endpoint', r.endpoint))
+    lines.push(...label('cid', r.cid))
   }
   return `${lines.join('\n')}\n`
+}
+
+/** Splits `text` into lines of at most `width` characters at spaces (a longer word gets its own line). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(/\s+/).filter((w) => w !== '')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = word
+    } else {
+      line = line === '' ? word : `${line} ${word}`
+    }
+  }
+  if (line !== '') lines.push(line)
+  return lines
 }

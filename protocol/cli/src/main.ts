@@ -5,7 +5,7 @@
  * Run `trickle --help` (or `npm run trickle -- --help` from the repository root) for usage.
  */
 import { readFileSync } from 'node:fs'
-import { runCli } from './program.ts'
+import { INTERRUPTED, runCli } from './program.ts'
 
 function readFile(path: string): string | undefined {
   try {
@@ -16,12 +16,20 @@ function readFile(path: string): string | undefined {
   }
 }
 
+let stopping = false
 const code = await runCli(process.argv, {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
   readFile,
-  onInterrupt: (stop) => process.once('SIGINT', stop),
+  // The first Ctrl-C stops the purchase cleanly (final receipt, report); a second one quits at once.
+  onInterrupt: (stop) => {
+    process.on('SIGINT', () => {
+      if (stopping) process.exit(INTERRUPTED)
+      stopping = true
+      stop()
+    })
+  },
 })
 // helia and ethers may keep sockets or timers alive briefly; the work is done, so leave now —
 // after stdout has drained, so a piped summary line is never cut off.

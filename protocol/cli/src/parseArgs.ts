@@ -2,17 +2,6 @@ import type { Address, Hex } from '@trickle/protocol'
 import { InvalidArgumentError } from 'commander'
 
 /**
- * Parses a decimal wei amount for commander (`--max-spend`, `--deposit`).
- * @param value - decimal integer string, no sign, no exponent
- * @returns wei
- * @throws InvalidArgumentError (commander exits 2)
- */
-export function parseWei(value: string): bigint {
-  if (!/^(0|[1-9][0-9]{0,77})$/.test(value)) throw new InvalidArgumentError('must be a decimal integer (wei)')
-  return BigInt(value)
-}
-
-/**
  * Parses a positive chunk count or similar for commander (`--chunks`).
  * @throws InvalidArgumentError (commander exits 2)
  */
@@ -53,18 +42,6 @@ export function parseChannelId(value: string): Hex {
   if (!/^0x[0-9a-fA-F]{64}$/.test(value))
     throw new InvalidArgumentError('must be 0x followed by 64 hex digits')
   return value.toLowerCase() as Hex
-}
-
-/**
- * Parses a wei amount above zero for commander (`trickle topup`).
- * @param value - decimal integer string, no sign, no exponent
- * @returns wei
- * @throws InvalidArgumentError (commander exits 2)
- */
-export function parsePositiveWei(value: string): bigint {
-  if (!/^[1-9][0-9]{0,77}$/.test(value))
-    throw new InvalidArgumentError('must be a decimal integer above 0 (wei)')
-  return BigInt(value)
 }
 
 /**

@@ -2,23 +2,29 @@ import { CHAIN_PRESET_NAMES, CHAIN_PRESETS } from '@trickle/contracts'
 import type { Address, Hex } from '@trickle/protocol'
 import { readChannel } from '@trickle/sdk'
 import { Command, CommanderError, Option } from 'commander'
+import { amountFormatOf } from './amountFormatOf.ts'
+import { assertPayer } from './assertPayer.ts'
 import { buy } from './buy.ts'
 import { formatChannelTable, toChannelJson } from './channelRows.ts'
 import { type Connection, connect, connectProvider } from './connect.ts'
 import { formatError } from './formatError.ts'
+import { globalArgsOf } from './globalArgsOf.ts'
 import { formatProductRows, toProductRow } from './listProducts.ts'
 import { loadPayerKey, payerAddress } from './loadPayerKey.ts'
+import { parseAmount, parsePositiveAmount } from './parseAmount.ts'
 import {
   parseAddress,
   parseChannelId,
   parseNonNegativeInt,
   parsePositiveInt,
-  parsePositiveWei,
   parseProductId,
-  parseWei,
 } from './parseArgs.ts'
+import { productsBySeller } from './productsBySeller.ts'
 import { type CliConfig, type ConfigFlags, DEFAULT_CONFIG_PATH, resolveConfig } from './resolveConfig.ts'
 import { closeJson, finalizeJson, formatClose, formatFinalize, formatTopUp, topUpJson } from './txOutput.ts'
+
+/** Exit code of a buy stopped by an interrupt: 128 + SIGINT (2), as shells report Ctrl-C. */
+export const INTERRUPTED = 130
 
 /** The process the CLI runs in; injected so it can run in-process too. */
 export interface CliIo {
@@ -49,14 +55,17 @@ Payer key (needed by buy, topup, close, finalize; channels reads its address), o
   env   TRICKLE_PRIVATE_KEY | TRICKLE_KEY_FILE | TRICKLE_KEYSTORE; TRICKLE_KEYSTORE_PASSWORD opens it
   file  buyerKey | keyFile | keystore
 
-Amounts are wei (decimal integers). A failing command prints \`error <CODE>: <message>\` to stderr
-and exits 1; usage and config errors exit 2.
+Amounts are read as 0.001eth, "0.001 ETH", 1000gwei or plain wei (a whole number), and printed in
+ETH (the chain's coin) unless --wei / --units wei; JSON output is always wei, as decimal strings.
+A failing command prints \`error <CODE>: <message>\` to stderr and exits 1; usage and config errors
+exit 2; a buy stopped by Ctrl-C ends its session cleanly, says how to resume or refund, and exits 130.
 
 Examples:
   trickle products
-  trickle buy 2 --chunks 20 --max-spend 100000000000000 --out readings.ndjson
+  trickle buy 2 --chunks 20 --max-spend 0.0001eth --out readings.ndjson
+  trickle buy 2 --chunks 20 --max-spend 0.0001eth --out - | jq .reading.value
   trickle channels
-  trickle topup 0x… 500000000000000
+  trickle topup 0x… 0.0005eth
   trickle close 0x…           # starts the challenge period, prints the deadline
   trickle finalize 0x…        # after the deadline: refunds deposit − claimed
   trickle channel 0x…
@@ -75,7 +84,7 @@ function collect(value: string, previous: string[] | undefined): string[] {
  * `channel`, with the global config flags.
  * Actions throw; {@link runCli} turns errors into exit codes.
  */
-export function createProgram(io: CliIo): Command {
+export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitCode: 0 }): Command {
   const program = new Command('trickle')
     .description(
       'Browse the Trickle marketplace, buy a paid stream chunk by chunk, and manage your payment ' +
@@ -107,6 +116,12 @@ export function createProgram(io: CliIo): Command {
       'block to index the registry and channels from (default: the deployBlock)',
       parseNonNegativeInt,
     )
+    .addOption(
+      new Option('--units <units>', 'print amounts in whole coins (ETH) or in wei')
+        .choices(['eth', 'wei'])
+        .default('eth'),
+    )
+    .addOption(new Option('--wei', 'print amounts in wei (same as --units wei)').implies({ units: 'wei' }))
     .option('--key-file <file>', 'file holding the payer’s hex private key')
     .addOption(
       new Option(
@@ -137,6 +152,7 @@ export function createProgram(io: CliIo): Command {
     }
     return connect(cfg, key)
   }
+  const amounts = (cmd: Command, cfg: CliConfig) => amountFormatOf(cmd.optsWithGlobals(), cfg)
   const explorer = (cfg: CliConfig) =>
     cfg.chain === undefined ? undefined : CHAIN_PRESETS[cfg.chain].explorerUrl
 
@@ -145,15 +161,18 @@ export function createProgram(io: CliIo): Command {
     .summary('list the catalog')
     .description(
       'Lists every registry product with its descriptor fetched through IPFS: id, kind, status, name, ' +
-        'price (wei/chunk), seller, endpoint and CID. Products whose descriptor is missing or invalid ' +
-        'are listed with the problem code. No key is needed.',
+        'description, price per chunk, fields with their units, licence, seller, endpoint and CID. ' +
+        'Products whose descriptor is missing or invalid are listed with the problem code. No key is needed.',
     )
     .option('--json', 'print one JSON array (wei as decimal strings)')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const conn = await connect(config(cmd))
+      const cfg = config(cmd)
+      const conn = await connect(cfg)
       try {
         const rows = (await conn.client.products()).map(toProductRow)
-        io.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatProductRows(rows))
+        io.stdout.write(
+          opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatProductRows(rows, amounts(cmd, cfg)),
+        )
       } finally {
         await conn.close()
       }
@@ -163,18 +182,26 @@ export function createProgram(io: CliIo): Command {
     .command('buy')
     .summary('buy chunks of a product, paying per chunk; writes them as NDJSON')
     .description(
-      'Finds the product in the catalog, opens a channel to its seller (unless --channel is given), ' +
+      'Finds the product in the catalog, prints the cost (price × chunks, the deposit; a warning when ' +
+        '--max-spend cannot cover --chunks), opens a channel to its seller (unless --channel is given), ' +
         'streams and pays per chunk, writes one {"seq","reading"} line per chunk to --out and prints ' +
-        'one JSON summary line to stdout. The payer key (see "Payer key" in `trickle --help`) also ' +
-        'signs the receipts, so --channel can resume a channel the same key opened. ' +
-        'Exits 1 with SPENDING_CAP_REACHED, before opening a channel, when --max-spend is below one ' +
-        'chunk’s price, and after writing what arrived when the cap ends the session early.',
+        'one JSON summary line to stdout (stderr with --out -). Then it prints what was paid, what stays ' +
+        'in the channel and the commands to resume or get the refund. --out <file> is written beside ' +
+        'the file and replaces it only once a chunk has arrived: a failed buy leaves it as it was. ' +
+        'Ctrl-C ends the session with a final receipt and exits 130. The payer key (see "Payer key" in ' +
+        '`trickle --help`) also signs the receipts, so --channel can resume a channel the same key ' +
+        'opened. Exits 1 with SPENDING_CAP_REACHED, before opening a channel, when --max-spend is below ' +
+        'one chunk’s price, and after writing what arrived when the cap ends the session early.',
     )
     .argument('<productId>', 'registry product id', parseProductId)
     .requiredOption('--chunks <n>', 'chunks to receive', parsePositiveInt)
-    .requiredOption('--max-spend <wei>', 'spend at most this much in this session', parseWei)
-    .requiredOption('--out <file>', 'NDJSON output, one {"seq","reading"} line per chunk')
-    .option('--deposit <wei>', 'deposit of the new channel (default: --max-spend)', parseWei)
+    .requiredOption(
+      '--max-spend <amount>',
+      'spend at most this much in this session (0.001eth, 1000gwei, or wei)',
+      parseAmount,
+    )
+    .requiredOption('--out <file>', 'NDJSON output, one {"seq","reading"} line per chunk; - for stdout')
+    .option('--deposit <amount>', 'deposit of the new channel (default: --max-spend)', parseAmount)
     .addOption(
       new Option('--channel <channelId>', 'stream on this existing channel instead of opening one')
         .argParser(parseChannelId)
@@ -186,9 +213,10 @@ export function createProgram(io: CliIo): Command {
         opts: { chunks: number; maxSpend: bigint; out: string; deposit?: bigint; channel?: `0x${string}` },
         cmd: Command,
       ) => {
-        const conn = await connectPayer(config(cmd), 'buying')
+        const cfg = config(cmd)
+        const conn = await connectPayer(cfg, 'buying')
         try {
-          await buy(
+          const result = await buy(
             conn,
             {
               productId,
@@ -197,6 +225,8 @@ export function createProgram(io: CliIo): Command {
               out: opts.out,
               ...(opts.deposit !== undefined ? { deposit: opts.deposit } : {}),
               ...(opts.channel !== undefined ? { channel: opts.channel } : {}),
+              format: amounts(cmd, cfg),
+              globalArgs: globalArgsOf(program),
             },
             {
               stdout: io.stdout,
@@ -204,6 +234,14 @@ export function createProgram(io: CliIo): Command {
               ...(io.onInterrupt ? { onInterrupt: io.onInterrupt } : {}),
             },
           )
+          if (result.interrupted) outcome.exitCode = INTERRUPTED
+        } catch (err) {
+          if ((err as { code?: unknown }).code === 'ABORTED') {
+            io.stderr.write(`${formatError(err)}\n`)
+            outcome.exitCode = INTERRUPTED
+            return
+          }
+          throw err
         } finally {
           await conn.close()
         }
@@ -216,8 +254,9 @@ export function createProgram(io: CliIo): Command {
     .description(
       'Lists the channels the payer opened (ChannelOpened events with the payer as indexed topic, read ' +
         'in pages of --page-blocks blocks from the deployBlock, since public RPCs cap log ranges) with ' +
-        'their current state: id, payee, deposit, claimed and remaining (wei), status, and the close ' +
-        'deadline (UTC; "finalizable" once it has passed on-chain). The payer is the configured key’s ' +
+        'their current state: id, status, the product (a channel pays a seller: the seller’s products ' +
+        'from the catalog), deposit, claimed and remaining, and the close deadline (UTC; "finalizable" ' +
+        'once it has passed on-chain), in at most 100 columns. The payer is the configured key’s ' +
         'address (a keystore is not decrypted for this), or --payer.',
     )
     .option('--json', 'print one JSON array (wei and unix seconds as decimal strings)')
@@ -239,9 +278,12 @@ export function createProgram(io: CliIo): Command {
           payer,
           ...(opts.pageBlocks !== undefined ? { pageBlocks: opts.pageBlocks } : {}),
         })
-        io.stdout.write(
-          opts.json ? `${JSON.stringify(list.map(toChannelJson), null, 2)}\n` : formatChannelTable(list),
-        )
+        if (opts.json) {
+          io.stdout.write(`${JSON.stringify(list.map(toChannelJson), null, 2)}\n`)
+        } else {
+          const catalog = list.length > 0 ? await productsBySeller(conn.client) : new Map()
+          io.stdout.write(formatChannelTable(list, catalog, amounts(cmd, cfg)))
+        }
       } finally {
         await conn.close()
       }
@@ -249,25 +291,35 @@ export function createProgram(io: CliIo): Command {
 
   program
     .command('topup')
-    .summary('add wei to an open channel’s deposit')
+    .summary('add to an open channel’s deposit')
     .description(
-      'Adds <amountWei> to the deposit of an open channel (anyone may top up; the payer key pays). For ' +
-        'an ERC-20 channel the StreamChannels contract is approved first when the allowance is short. ' +
-        'Prints the new deposit. Exits 1 with UNKNOWN_CHANNEL, CHANNEL_NOT_OPEN or INSUFFICIENT_FUNDS.',
+      'Adds <amount> to the deposit of an open channel the payer key pays for. For an ERC-20 channel ' +
+        'the StreamChannels contract is approved first when the allowance is short. Prints the new ' +
+        'deposit. Exits 1 with NOT_PAYER for a channel another address pays for (the deposit, and its ' +
+        'refund, would be theirs; --force tops it up anyway), UNKNOWN_CHANNEL, CHANNEL_NOT_OPEN or ' +
+        'INSUFFICIENT_FUNDS.',
     )
     .argument('<channelId>', 'bytes32 channel id', parseChannelId)
-    .argument('<amountWei>', 'wei to add, above 0', parsePositiveWei)
+    .argument('<amount>', 'to add, above 0: 0.001eth, 1000gwei, or wei', parsePositiveAmount)
     .option('--json', 'print one JSON object (wei as decimal strings)')
-    .action(async (channelId: Hex, amount: bigint, opts: { json?: boolean }, cmd: Command) => {
-      const cfg = config(cmd)
-      const conn = await connectPayer(cfg, 'topping up')
-      try {
-        const r = await conn.client.topUp(channelId, amount)
-        io.stdout.write(opts.json ? `${JSON.stringify(topUpJson(r))}\n` : formatTopUp(r, explorer(cfg)))
-      } finally {
-        await conn.close()
-      }
-    })
+    .option('--force', 'top up even a channel another address pays for (its refund goes to that payer)')
+    .action(
+      async (channelId: Hex, amount: bigint, opts: { json?: boolean; force?: boolean }, cmd: Command) => {
+        const cfg = config(cmd)
+        const conn = await connectPayer(cfg, 'topping up')
+        try {
+          if (!opts.force) await assertPayer(conn.client, channelId)
+          const r = await conn.client.topUp(channelId, amount)
+          io.stdout.write(
+            opts.json
+              ? `${JSON.stringify(topUpJson(r))}\n`
+              : formatTopUp(r, explorer(cfg), amounts(cmd, cfg)),
+          )
+        } finally {
+          await conn.close()
+        }
+      },
+    )
 
   program
     .command('close')
@@ -306,7 +358,11 @@ export function createProgram(io: CliIo): Command {
       const conn = await connectPayer(cfg, 'finalizing a channel')
       try {
         const r = await conn.client.finalize(channelId)
-        io.stdout.write(opts.json ? `${JSON.stringify(finalizeJson(r))}\n` : formatFinalize(r, explorer(cfg)))
+        io.stdout.write(
+          opts.json
+            ? `${JSON.stringify(finalizeJson(r))}\n`
+            : formatFinalize(r, explorer(cfg), amounts(cmd, cfg)),
+        )
       } finally {
         await conn.close()
       }
@@ -338,13 +394,15 @@ export function createProgram(io: CliIo): Command {
 /**
  * Runs the CLI on `argv` (as `process.argv`, node and script first).
  * @returns the exit code: 0 on success, 1 when the command failed (`error <CODE>: <message>` on
- *   stderr), 2 for usage and config errors
+ *   stderr), 2 for usage and config errors, 130 (128 + SIGINT, the shell's convention) when an
+ *   interrupt stopped a buy
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const program = createProgram(io)
+  const outcome = { exitCode: 0 }
+  const program = createProgram(io, outcome)
   try {
     await program.parseAsync(argv)
-    return 0
+    return outcome.exitCode
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return 0

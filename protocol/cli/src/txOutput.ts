@@ -1,6 +1,7 @@
 import type { Hex } from '@trickle/protocol'
 import type { FinalizeResult, RequestCloseResult, TopUpResult } from '@trickle/sdk'
 import { formatDeadline } from './channelRows.ts'
+import { type AmountFormat, formatAmount } from './formatAmount.ts'
 
 /** `trickle topup --json` output; wei as decimal strings. */
 export interface TopUpJson {
@@ -56,10 +57,11 @@ export function topUpJson(r: TopUpResult): TopUpJson {
 }
 
 /** One line for humans about a top-up, ending in a newline. */
-export function formatTopUp(r: TopUpResult, explorerUrl?: string): string {
+export function formatTopUp(r: TopUpResult, explorerUrl?: string, format: AmountFormat = {}): string {
   const approved =
     r.approveTxHash !== undefined ? `; approved first in ${txRef(r.approveTxHash, explorerUrl)}` : ''
-  return `topped up channel ${r.channelId} with ${r.amount} wei; deposit now ${r.deposit} wei (${txRef(r.txHash, explorerUrl)}${approved})\n`
+  const f = (wei: bigint) => formatAmount(wei, format)
+  return `topped up channel ${r.channelId} with ${f(r.amount)}; deposit now ${f(r.deposit)} (${txRef(r.txHash, explorerUrl)}${approved})\n`
 }
 
 /** JSON of a close request. */
@@ -93,9 +95,10 @@ export function finalizeJson(r: FinalizeResult): FinalizeJson {
 }
 
 /** One line for humans about a finalize, ending in a newline. */
-export function formatFinalize(r: FinalizeResult, explorerUrl?: string): string {
+export function formatFinalize(r: FinalizeResult, explorerUrl?: string, format: AmountFormat = {}): string {
+  const f = (wei: bigint) => formatAmount(wei, format)
   return (
-    `finalized channel ${r.channelId}: refunded ${r.refund} wei to the payer; the payee received ` +
-    `${r.paidToPayee} wei in total (${txRef(r.txHash, explorerUrl)})\n`
+    `finalized channel ${r.channelId}: refunded ${f(r.refund)} to the payer; the payee received ` +
+    `${f(r.paidToPayee)} in total (${txRef(r.txHash, explorerUrl)})\n`
   )
 }

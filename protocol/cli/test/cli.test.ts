@@ -71,6 +71,28 @@ describe('trickle CLI against a local marketplace', () => {
     }
   })
 
+  it('shows each product’s description, fields with units, licence, kind and seller, as JSON and as text', async () => {
+    const json = await trickle(config, 'products', '--json')
+    const rows = JSON.parse(json.stdout) as Record<string, unknown>[]
+    const co = rows.find((r) => r.productId === '1')!
+    expect(co).toMatchObject({ kind: 'stream', licence: expect.stringMatching(/\w/) })
+    expect(co.description).toMatch(/CO\(GT\)/)
+    expect(co.fields).toEqual([{ name: 'CO(GT)', unit: 'mg/m³' }])
+    expect(String(co.seller).toLowerCase()).toBe(market.seller.address.toLowerCase())
+
+    const text = await trickle(config, 'products')
+    expect(text.code).toBe(0)
+    for (const line of text.stdout.split('\n')) expect(line.length).toBeLessThanOrEqual(100)
+    expect(text.stdout).toMatch(/^1 +stream +active +Carbon monoxide, road level$/m)
+    expect(text.stdout).toMatch(/^ +Hourly CO\(GT\) from the reference analyser/m)
+    expect(text.stdout).toMatch(/^ +fields +CO\(GT\) \(mg\/m³\)$/m)
+    expect(text.stdout).toMatch(
+      new RegExp(`^ +licence +${String(co.licence).replace(/[.()]/g, '\\$&')}`, 'm'),
+    )
+    expect(text.stdout).toMatch(/^ +price +0\.000001 ETH per chunk/m)
+    expect(text.stdout).toContain(String(co.seller))
+  })
+
   it('buys 20 chunks: writes them in sequence, pays 20 × price, shows the channel', async () => {
     const rows = JSON.parse((await trickle(config, 'products', '--json')).stdout) as {
       productId: string

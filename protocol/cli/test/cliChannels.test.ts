@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { channelsAt } from '@trickle/contracts'
@@ -100,15 +101,44 @@ describe('trickle channels / topup / close / finalize against anvil', () => {
 
     const table = await trickle('channels', '--page-blocks', '2')
     expect(table.code).toBe(0)
-    const lines = table.stdout.trimEnd().split('\n')
-    expect(lines[0]).toMatch(/^channel\s+payee\s+deposit\s+claimed\s+remaining\s+status\s+deadline$/)
-    expect(lines[1]).toContain(channelA)
-    expect(lines[1]).toContain((10n * MILLI - CLAIMED).toString())
-    expect(lines[2]).toContain(channelB)
+    for (const line of table.stdout.split('\n')) expect(line.length).toBeLessThanOrEqual(100)
+    const [blockA, blockB] = table.stdout.split(/\n(?=0x)/)
+    expect(blockA).toMatch(new RegExp(`^${channelA} +open`))
+    // no catalog here (no gateway): the product is unknown, the seller is named
+    expect(blockA).toMatch(/product +unknown/)
+    expect(blockA).toMatch(new RegExp(`seller +${payee.address}`, 'i'))
+    expect(blockA).toMatch(/deposit +0\.01 ETH/)
+    expect(blockA).toMatch(/remaining +0\.006999999999999993 ETH/)
+    expect(blockB).toMatch(new RegExp(`^${channelB} +open`))
+    const wei = await trickle('--units', 'wei', 'channels')
+    expect(wei.stdout).toContain(`remaining  ${(10n * MILLI - CLAIMED).toString()} wei`)
 
     const byAddress = await runTrickle(['--config', config, 'channels', '--json', '--payer', payee.address])
     expect(byAddress.code).toBe(0)
     expect(JSON.parse(byAddress.stdout)).toEqual([])
+  })
+
+  it('refuses to top up a channel another key pays for unless --force (NOT_PAYER)', async () => {
+    const other = { TRICKLE_PRIVATE_KEY: chain.privateKeys[3]! }
+    const refused = await runTrickle(['--config', config, 'topup', channelB, '0.001eth'], other)
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/^error NOT_PAYER: .*--force/m)
+    const before = await channelsAt(deployment.channels, chain.provider).getChannel(channelB)
+    const forced = await runTrickle(['--config', config, 'topup', channelB, '0.001eth', '--force'], other)
+    expect(forced.stderr).toBe('')
+    expect(forced.code).toBe(0)
+    const after = await channelsAt(deployment.channels, chain.provider).getChannel(channelB)
+    expect(after.deposit - before.deposit).toBe(MILLI)
+  })
+
+  it('says the marketplace is not running, and how to start it, when the RPC refuses the connection', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`
+    const run = await runTrickle(['--config', config, '--rpc-url', url, 'channels', '--payer', payee.address])
+    expect(run.code).toBe(1)
+    expect(run.stderr).toMatch(/^error CHAIN_UNAVAILABLE: /m)
+    expect(run.stderr).toContain(url)
+    expect(run.stderr).toMatch(/not running/)
+    expect(run.stderr).toContain('npm start')
   })
 
   it('tops up a channel by exactly the amount', async () => {
@@ -117,9 +147,9 @@ describe('trickle channels / topup / close / finalize against anvil', () => {
     expect(run.code).toBe(0)
     const out = JSON.parse(run.stdout) as Record<string, string>
     expect(out).toMatchObject({ channelId: channelB, amountWei: (5n * MILLI).toString() })
-    expect(out.depositWei).toBe((7n * MILLI).toString())
+    expect(out.depositWei).toBe((8n * MILLI).toString())
     const view = await channelsAt(deployment.channels, chain.provider).getChannel(channelB)
-    expect(view.deposit).toBe(7n * MILLI)
+    expect(view.deposit).toBe(8n * MILLI)
   })
 
   it('closes (printing the deadline), refuses an early finalize, then refunds deposit − claimed', async () => {
@@ -164,7 +194,7 @@ describe('trickle channels / topup / close / finalize against anvil', () => {
     expect(noKey.stderr).toMatch(/needs a payer key/)
     const zero = await trickle('topup', channelB, '0')
     expect(zero.code).toBe(2)
-    expect(zero.stderr).toMatch(/amountWei/)
+    expect(zero.stderr).toMatch(/amount/)
     const both = await runTrickle(['--config', config, 'channels'], {
       TRICKLE_PRIVATE_KEY: chain.privateKeys[2]!,
       TRICKLE_KEY_FILE: keyFile,
@@ -173,3 +203,13 @@ describe('trickle channels / topup / close / finalize against anvil', () => {
     expect(both.stderr).toMatch(/TRICKLE_PRIVATE_KEY and TRICKLE_KEY_FILE both name the payer key/)
   })
 })
+
+/** A local TCP port nothing listens on (bound, then released). */
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}

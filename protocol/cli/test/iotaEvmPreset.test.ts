@@ -24,7 +24,8 @@ const PASSWORD = 'correct horse battery staple'
  * The unchanged contracts on an anvil that presents itself as IOTA EVM (chain id 8822), driven through
  * the `iota-evm` preset with only the RPC URL overridden and the addresses from the config file.
  */
-describe('the iota-evm chain preset (anvil with chain id 8822)', () => {
+// several cold CLI starts per case, one decrypting a keystore: slow on a loaded machine
+describe('the iota-evm chain preset (anvil with chain id 8822)', { timeout: 180_000 }, () => {
   let chain: LocalChain
   let deployment: Deployment
   let dir: string

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 
 const MAIN = resolve(import.meta.dirname, '../../src/main.ts')
@@ -23,7 +23,7 @@ export function runTrickle(args: readonly string[], env: Record<string, string> 
       process.execPath,
       [MAIN, ...args],
       {
-        timeout: 30_000,
+        timeout: 120_000,
         env: {
           ...process.env,
           TRICKLE_PRIVATE_KEY: '',
@@ -39,4 +39,69 @@ export function runTrickle(args: readonly string[], env: Record<string, string> 
       },
     )
   })
+}
+
+/** A `trickle` child process that is still running: its output so far, and its end. */
+export interface RunningTrickle {
+  /** the child process (send it signals) */
+  child: ChildProcess
+  /** stdout and stderr received so far */
+  output(): { stdout: string; stderr: string }
+  /** resolves once stdout matches `pattern` (rejects when the process exits first) */
+  waitForStdout(pattern: (stdout: string) => boolean): Promise<void>
+  /** resolves with the exit code (or -1 when a signal killed it) and the whole output */
+  exited: Promise<Run>
+}
+
+/**
+ * Starts the `trickle` CLI as a child process like {@link runTrickle}, without waiting for it, so a
+ * test can watch its output and send it signals (e.g. SIGINT, as Ctrl-C does).
+ */
+export function spawnTrickle(args: readonly string[], env: Record<string, string> = {}): RunningTrickle {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: {
+      ...process.env,
+      TRICKLE_PRIVATE_KEY: '',
+      TRICKLE_KEY_FILE: '',
+      TRICKLE_KEYSTORE: '',
+      TRICKLE_CHAIN: '',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  const listeners = new Set<() => void>()
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+    stdout += s
+    for (const l of listeners) l()
+  })
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    stderr += s
+  })
+  const exited = new Promise<Run>((done) => {
+    child.on('close', (code) => {
+      for (const l of listeners) l()
+      done({ code: code ?? -1, stdout, stderr })
+    })
+  })
+  return {
+    child,
+    output: () => ({ stdout, stderr }),
+    exited,
+    waitForStdout: (pattern) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          if (pattern(stdout)) {
+            listeners.delete(check)
+            resolve()
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            listeners.delete(check)
+            reject(new Error(`trickle exited before its output matched; stderr:\n${stderr}`))
+          }
+        }
+        listeners.add(check)
+        check()
+      }),
+  }
 }
