@@ -1,7 +1,7 @@
 /**
  * `npm run check:examples`: compiles every TypeScript example the project documents, so documented
- * code cannot rot. It collects the ```ts blocks of every README.md and the `@example` blocks of every
- * package entry (`src/index.ts`), writes each as its own module under `.examples/` (ignored by git),
+ * code cannot rot. It collects the ```ts blocks of every README.md and the TSDoc ```ts blocks of every
+ * source file (`src/**\/*.ts`), writes each as its own module under `.examples/` (ignored by git),
  * and type-checks them with the repository's strict settings; an error names the example's source
  * file and line. Examples are whole programs: they import what they use and declare what they need.
  * @module
@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { dirname, join, relative } from 'node:path'
+import { dirname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -28,7 +28,7 @@ function documents(dir: string, found: string[] = []): string[] {
     if (name.startsWith('.') || name === 'node_modules' || name.startsWith('dist')) continue
     const path = join(dir, name)
     if (statSync(path).isDirectory()) documents(path, found)
-    else if (name === 'README.md' || (name === 'index.ts' && path.endsWith(join('src', 'index.ts'))))
+    else if (name === 'README.md' || (name.endsWith('.ts') && path.includes(`${sep}src${sep}`)))
       found.push(path)
   }
   return found

@@ -43,7 +43,11 @@ export type DevicesErrorOptions = {
  *
  * @example
  * ```ts
- * try { parseAirQualityCsv(text) } catch (err) {
+ * import { isDevicesError, parseAirQualityCsv } from '@trickle/devices'
+ *
+ * try {
+ *   parseAirQualityCsv('Date;Time\n')
+ * } catch (err) {
  *   if (isDevicesError(err) && err.code === 'CSV_MALFORMED') console.error(err.facts)
  * }
  * ```

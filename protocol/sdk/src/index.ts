@@ -55,6 +55,14 @@ export { toChainError } from './channels/toChainError.ts'
 export { type TopUpResult, topUpChannel } from './channels/topUpChannel.ts'
 export type { ChannelReader, ChannelWriter, TransactionOutcome } from './channels/types.ts'
 export { createTrickle, type TrickleOptions } from './createTrickle.ts'
+export {
+  type CatalogErrorCode,
+  type ChannelActionErrorCode,
+  type CreateClientErrorCode,
+  isErrorOf,
+  type OpenChannelErrorCode,
+  type StreamErrorCode,
+} from './errorCodes.ts'
 export { TypedEmitter } from './events/typedEmitter.ts'
 export {
   createDescriptorFetcher,
