@@ -1,4 +1,4 @@
-import { channelsAt, type FeeMode, registryAt } from '@trickle/contracts'
+import { channelsAt, decodeRevert, type FeeMode, registryAt } from '@trickle/contracts'
 import type { Address, Hex, ResumeBase } from '@trickle/protocol'
 import {
   type BufferLimits,
@@ -203,12 +203,18 @@ export class BuyerClient {
 
   /**
    * One product, active and with a valid descriptor.
-   * @throws TrickleError `PRODUCT_NOT_FOUND`, the descriptor's problem code, `ABORTED`
+   * @throws TrickleError `PRODUCT_NOT_FOUND` (the registry does not list it, or it is inactive),
+   *   `CHAIN_UNAVAILABLE` (the RPC failed: nothing is known about the product), `DESCRIPTOR_INVALID`,
+   *   `DESCRIPTOR_UNAVAILABLE`, `ABORTED`
    */
   product(productId: bigint, options: CallOptions = {}): Promise<CatalogProduct> {
     return abortable(options.signal, `reading product ${productId}`, async () => {
       const registry = registryAt(this.config.registry, this.provider)
-      const view = await registry.getProduct(productId).catch(() => undefined)
+      // Only the registry's own answer means "not listed": an RPC that fails is CHAIN_UNAVAILABLE.
+      const view = await registry.getProduct(productId).catch((err: unknown) => {
+        if (decodeRevert(err)?.name === 'UnknownProduct') return undefined
+        throw toChainError(err, `read product ${productId}`)
+      })
       if (!view?.active || view.owner === ZeroAddress) {
         throw new TrickleError('PRODUCT_NOT_FOUND', `product ${productId} is not listed`)
       }
@@ -220,7 +226,9 @@ export class BuyerClient {
           active: view.active,
           cid: getBytes(view.descriptorCid),
         },
-        (await registry.sellerKey(view.owner)) as Address,
+        (await registry.sellerKey(view.owner).catch((err: unknown) => {
+          throw toChainError(err, `read the terms key of ${view.owner}`)
+        })) as Address,
         { fetcher: await this.descriptorFetcher() },
       )
       if (!found.descriptor) throw new TrickleError(found.problem!.code, found.problem!.message)
