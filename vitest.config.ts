@@ -4,7 +4,12 @@ import { sourceConditions } from './vitest.shared.ts'
 export default defineConfig({
   ...sourceConditions,
   test: {
-    include: ['*/test/**/*.test.ts', 'protocol/*/test/**/*.test.ts', 'registry-contract/*/test/**/*.test.ts'],
+    include: [
+      'test/**/*.test.ts',
+      '*/test/**/*.test.ts',
+      'protocol/*/test/**/*.test.ts',
+      'registry-contract/*/test/**/*.test.ts',
+    ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

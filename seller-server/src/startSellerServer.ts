@@ -378,6 +378,8 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
           return
         }
         if (!allowed(req)) return methodNotAllowed(res)
+        // Descriptors and health are public: a buyer in a browser page of any origin may read them.
+        res.setHeader('access-control-allow-origin', '*')
         if (await ipfs.handle(req, res)) return
         if (path === '/') {
           res
