@@ -22,6 +22,16 @@ const BUFFER_FEATURE_DETECTION: Readonly<Record<string, string>> = {
   cborg: 'tests `globalThis.Buffer` (through @ipld/dag-json) and uses Uint8Array without it',
 }
 
+/**
+ * Workspace packages whose tsconfig may list Node's types, and why: the type check is per project,
+ * so a Node-only subpath export in the same project brings them in; the bundle walk above still proves
+ * that the package's main entry reaches no Node module.
+ */
+const NODE_TYPES_FOR_SUBPATH: Readonly<Record<string, string>> = {
+  'protocol/sdk':
+    'its `@trickle/sdk/node` subpath (the file key store) compiles in the same project; the main entry is checked by the walk',
+}
+
 const repoRoot = resolve(import.meta.dirname, '..')
 const packageDir = resolve(process.cwd(), process.argv[2] ?? join(repoRoot, 'protocol'))
 
@@ -68,7 +78,7 @@ const allowed: string[] = []
 for (const finding of graph.findings) {
   const dependency = dependencyOf(finding.module)
   const reason = finding.kind === 'buffer-global' && dependency && BUFFER_FEATURE_DETECTION[dependency]
-  if (reason) allowed.push(`${relative(repoRoot, finding.module)}: ${reason}`)
+  if (reason) allowed.push(`Buffer read in ${relative(repoRoot, finding.module)}: ${reason}`)
   else failures.push(show(finding))
 }
 const workspacePackages = new Set<string>()
@@ -83,7 +93,9 @@ for (const dir of workspacePackages) {
     if (!existsSync(path)) continue
     tsconfigs++
     const problem = nodeTypesIn(path)
-    if (problem) failures.push(`${relative(repoRoot, path)} ${problem}`)
+    const reason = NODE_TYPES_FOR_SUBPATH[relative(repoRoot, dir).split(sep).join('/')]
+    if (problem && reason) allowed.push(`${relative(repoRoot, path)} ${problem}: ${reason}`)
+    else if (problem) failures.push(`${relative(repoRoot, path)} ${problem}`)
   }
 }
 
@@ -91,7 +103,7 @@ console.log(
   `check:browser ${name} (${relative(repoRoot, entry)}): ${graph.modules.length} modules, ` +
     `${workspacePackages.size} workspace packages, ${tsconfigs} tsconfigs`,
 )
-for (const line of allowed) console.log(`  allowed Buffer read: ${line}`)
+for (const line of allowed) console.log(`  allowed: ${line}`)
 if (failures.length > 0) {
   console.error(`check:browser FAILED: ${name} has Node-only code in its browser graph`)
   for (const line of failures) console.error(`  ✗ ${line}`)
