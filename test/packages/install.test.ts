@@ -20,7 +20,7 @@ import { launchChromium } from './helpers/launchChromium.ts'
 import { type PackedPackage, packPublishable } from './helpers/packPublishable.ts'
 import { run } from './helpers/run.ts'
 import { type StaticServer, serveDirectory } from './helpers/serveDirectory.ts'
-import { pageMarket, type TricklePage } from './helpers/trickleInPage.ts'
+import { pageMarket, subscribeInPage, type TricklePage } from './helpers/trickleInPage.ts'
 
 /** ms for `npm pack` of every package (each `prepack` runs `tsc`) and for one `npm install`. */
 const PACK_TIMEOUT_MS = 300_000
@@ -232,6 +232,19 @@ describe('packed and installed packages', () => {
         { name: 'Nitrogen oxides NOx and NO₂' },
         { name: 'Temperature and humidity' },
       ])
+      expect(pageErrors).toEqual([])
+    })
+
+    it('subscribes with a browser wallet (EIP-1193) and IndexedDB session keys, paying exactly its budget', async () => {
+      const product = market.seller.products.find((p) => p.productId === 2n)!
+      const price = BigInt(product.descriptor.pricePerChunk)
+      const budget = 6n * price
+      const result = await subscribeInPage(page, pageMarket(market, 1), 2n, budget)
+      expect(result.received).toEqual([0, 1, 2, 3, 4, 5])
+      expect(BigInt(result.deposit)).toBe(budget)
+      // Receipts were signed by the channel's session key, read back from IndexedDB, not by the wallet.
+      expect(result.channelSigner.toLowerCase()).not.toBe(result.payer.toLowerCase())
+      expect((await market.seller.store.latest(result.channelId as Hex))?.amount).toBe(budget)
       expect(pageErrors).toEqual([])
     })
   })

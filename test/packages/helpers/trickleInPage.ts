@@ -6,7 +6,7 @@ export interface TricklePage {
   trickle: {
     core(input: unknown): unknown
     listProducts(market: PageMarket): Promise<{ name?: string; problem?: string }[]>
-    buyChunks(market: PageMarket, chunks: number): Promise<PageBuy>
+    subscribeWithWallet(market: PageMarket, productId: string, budget: string): Promise<PageSubscription>
   }
 }
 
@@ -17,15 +17,18 @@ export interface PageMarket {
   buyerKey: string
 }
 
-/** What {@link buyChunksInPage} reports. */
-export interface PageBuy {
+/** What {@link subscribeInPage} reports. */
+export interface PageSubscription {
   /** chunk numbers received */
   received: number[]
-  /** wei paid in the session, decimal */
-  paid: string
-  /** wei per chunk, decimal */
-  price: string
-  reason: string
+  /** the wallet's account, which paid the deposit */
+  payer: string
+  /** the channel `subscribe` opened */
+  channelId: string
+  /** the channel's on-chain receipt signer: the session key kept in IndexedDB */
+  channelSigner: string
+  /** wei, decimal */
+  deposit: string
 }
 
 /** The page's view of a marketplace, with the buyer key at `keyIndex` of its funded accounts. */
@@ -34,13 +37,18 @@ export function pageMarket(market: LocalMarketplace, keyIndex: number): PageMark
 }
 
 /**
- * Buys `chunks` chunks in the page with the installed SDK and a private-key wallet: opens a channel on
- * anvil, streams from the seller over the browser's WebSocket. Ready for the SDK on the WHATWG
- * WebSocket; the SDK that still imports `ws` gets ws's browser stub, which throws on connect.
+ * In the page, as a storefront would: `createTrickle` with an EIP-1193 wallet (anvil's unlocked
+ * account behind `fetch`) and `indexedDbKeyStore()`, then `subscribe(productId, { budget })`.
+ * @param budget - wei
  */
-export function buyChunksInPage(page: Page, market: PageMarket, chunks: number): Promise<PageBuy> {
-  return page.evaluate(([m, n]) => (globalThis as unknown as TricklePage).trickle.buyChunks(m, n), [
-    market,
-    chunks,
-  ] as const)
+export function subscribeInPage(
+  page: Page,
+  market: PageMarket,
+  productId: bigint,
+  budget: bigint,
+): Promise<PageSubscription> {
+  return page.evaluate(
+    ([m, id, b]) => (globalThis as unknown as TricklePage).trickle.subscribeWithWallet(m, id, b),
+    [market, productId.toString(), budget.toString()] as const,
+  )
 }

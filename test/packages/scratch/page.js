@@ -12,7 +12,7 @@ import {
   toHex,
   ZERO_HASH,
 } from '@trickle/protocol'
-import { BuyerClient } from '@trickle/sdk'
+import { BuyerClient, createTrickle, indexedDbKeyStore } from '@trickle/sdk'
 import { JsonRpcProvider, SigningKey, Wallet } from 'ethers'
 
 /** The frame codec and receipt signatures of the core, on inputs made in Node. */
@@ -62,22 +62,53 @@ function listProducts(market) {
 }
 
 /**
- * Opens a channel and buys `chunks` chunks of the first product, like scratch/buyer.mjs in Node.
- * Needs an SDK that streams over the WHATWG WebSocket (the SDK of this commit still imports `ws`).
+ * A stand-in for a browser wallet: an EIP-1193 provider (`window.ethereum`'s interface) that forwards
+ * every request to anvil, whose unlocked dev accounts sign `eth_sendTransaction`.
  */
-function buyChunks(market, chunks) {
-  return withBuyer(market, async (buyer) => {
-    const product = (await buyer.products()).find((p) => p.descriptor)
-    const price = BigInt(product.descriptor.pricePerChunk)
-    const deposit = price * BigInt(chunks) * 2n
-    const { channelId } = await buyer.openChannel(product.descriptor.seller, deposit)
-    const stream = await buyer.stream(product, { channelId, maxSpend: deposit, maxChunks: chunks })
-    const received = []
-    for await (const chunk of stream) received.push(chunk.seq)
-    const summary = await stream.finished
-    return { received, paid: summary.paid.toString(), price: price.toString(), reason: summary.reason }
-  })
+function devWallet(rpcUrl) {
+  let id = 0
+  return {
+    async request({ method, params }) {
+      const response = await fetch(rpcUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params: params ?? [] }),
+      })
+      const body = await response.json()
+      if (body.error) throw Object.assign(new Error(body.error.message), body.error)
+      return body.result
+    },
+  }
 }
 
-window.trickle = { core, listProducts, buyChunks }
+/**
+ * What a storefront does: `createTrickle` with the wallet as signer and the browser's IndexedDB as the
+ * session-key store, then `subscribe` to a product until the budget (wei, decimal) is spent.
+ */
+async function subscribeWithWallet(market, productId, budget) {
+  const trickle = await createTrickle({
+    rpcUrl: market.rpcUrl,
+    ...market.config,
+    signer: devWallet(market.rpcUrl),
+    keyStore: indexedDbKeyStore('trickle-test'),
+  })
+  try {
+    const received = []
+    for await (const chunk of trickle.subscribe(BigInt(productId), { budget: BigInt(budget) })) {
+      received.push(chunk.seq)
+    }
+    const [channel] = await trickle.channels()
+    return {
+      received,
+      payer: trickle.payerAddress,
+      channelId: channel.channelId,
+      channelSigner: channel.signer,
+      deposit: channel.deposit.toString(),
+    }
+  } finally {
+    await trickle.close()
+  }
+}
+
+window.trickle = { core, listProducts, subscribeWithWallet }
 document.body.dataset.ready = 'true'
