@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import { mkdirSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
@@ -8,10 +9,12 @@ import {
   type Address,
   feeOverrides,
   type Hex,
+  hasCode,
   type ProductDescriptor,
   receiptDomainSeparator,
   type SellerPolicy,
   signTerms,
+  TrickleError,
 } from '@trickle/protocol'
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
@@ -131,6 +134,12 @@ export interface SellerServerOptions {
    * write (the store); a probe slower than this counts as failed (default 5 000)
    */
   healthProbeMs?: number
+  /**
+   * the receipt store (default: SQLite at `<dataDir>/<chain id>-<genesis hash>-<StreamChannels>/receipts.sqlite`,
+   * so that a fresh chain reusing the chain id and addresses starts a store of its own); it must belong
+   * to this chain and StreamChannels deployment. `close()` closes it
+   */
+  store?: ReceiptStore
   logger?: Logger
 }
 
@@ -211,7 +220,8 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   // the chain id and the contract address: scope the receipts by the genesis block hash too.
   const genesis = await provider.getBlock(0)
   const chainScope = `${options.chainId}-${(genesis?.hash ?? '0x').slice(2, 14)}-${options.channels.toLowerCase()}`
-  const store = openReceiptStore(join(options.dataDir, chainScope, 'receipts.sqlite'))
+  mkdirSync(join(options.dataDir, chainScope), { recursive: true })
+  const store = options.store ?? openReceiptStore(join(options.dataDir, chainScope, 'receipts.sqlite'))
   const settlement = startSettlementWorker(
     {
       provider,
@@ -276,7 +286,8 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   }
   /**
    * the store the sessions use: a failed call marks the store failed, a stored receipt healthy again
-   * (a read that works says nothing of writes)
+   * (a read that works says nothing of writes). Every failure is a `STORE_FAILED` TrickleError, the
+   * store's own error its cause, whatever an injected store threw.
    */
   const sessionStore: ReceiptStore = new Proxy(store, {
     get: (target, property) => {
@@ -288,7 +299,9 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
           result = await member.apply(target, args)
         } catch (err) {
           storeFailed(err)
-          throw err
+          throw hasCode(err, 'STORE_FAILED')
+            ? err
+            : new TrickleError('STORE_FAILED', 'the receipt store failed', { cause: err })
         }
         if (property === 'save') healthState.storeFailedAt = undefined
         return result
