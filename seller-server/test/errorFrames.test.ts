@@ -56,7 +56,7 @@ describe('error frames of a seller whose store or chain fails', () => {
       dataDir: mkdtempSync(join(tmpdir(), 'trickle-error-frames-')),
       products: airQualityProducts(PRICE),
       store: faulty.store,
-      healthProbeMs: 200,
+      healthProbeMs: 2_000,
       logger: pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) }),
     })
     ;({ buyer, provider } = await buyerFor(market))
@@ -109,7 +109,7 @@ describe('error frames of a seller whose store or chain fails', () => {
   async function recovered() {
     faulty.failing.clear()
     rpc.failing.clear()
-    await vi.waitFor(() => expect(seller.health().ok).toBe(true), { timeout: 10_000 })
+    await vi.waitFor(() => expect(seller.health().ok).toBe(true), { timeout: 30_000 })
   }
 
   it.each([
