@@ -138,10 +138,11 @@ async function claimFees(sender: ClaimSender): Promise<Pick<ClaimEstimate, 'fees
 export async function sendClaim(sender: ClaimSender, estimate: ClaimEstimate): Promise<ClaimRecord> {
   const { provider, wallet, store } = sender
   const { receipt } = estimate
+  // A store failure is STORE_FAILED, not a chain failure: read the ledger outside the RPC's try.
+  const pending = await store.pendingClaims()
   let signed: string
   let nonce: number
   try {
-    const pending = await store.pendingClaims()
     const nodeNonce = await provider.getTransactionCount(wallet.address, 'pending')
     nonce = Math.max(nodeNonce, ...pending.map((c) => c.nonce + 1))
     const request: TransactionRequest = {
@@ -214,8 +215,9 @@ export async function explainRevert(
  * @param pollMs - ms between receipt polls
  * @param signal - aborts the wait (the claim stays `pending` in the ledger)
  * @returns the updated record, with the gas it cost once included
- * @throws TrickleError `CHAIN_UNAVAILABLE` when the RPC fails (retry later: nothing is lost), or the
- *   signal's reason when aborted
+ * @throws TrickleError `CHAIN_UNAVAILABLE` when the RPC fails, `STORE_FAILED` when the outcome cannot
+ *   be recorded (retry later either way: the claim stays `pending`, nothing is lost), or the signal's
+ *   reason when aborted
  */
 export async function trackClaim(
   sender: ClaimSender,

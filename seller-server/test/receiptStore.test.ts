@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
@@ -89,6 +89,62 @@ describe('receipt store', () => {
     const check = new DatabaseSync(path)
     expect(check.prepare('PRAGMA user_version').get()).toEqual({ user_version: 3 })
     check.close()
+  })
+  it('rejects every read and write with STORE_FAILED, SQLite’s error as the cause, when its tables are gone', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'trickle-store-')), 'r.sqlite')
+    const store = openReceiptStore(path)
+    try {
+      await store.save(receipt(CHANNEL, 3))
+      await store.recordClaim(claim(CHANNEL, 3, 'ef'))
+      // What an operator's mistake or a damaged file leaves: the store's tables are gone under it.
+      const raw = new DatabaseSync(path)
+      raw.exec(`DROP TABLE receipts; DROP TABLE claims; DROP TABLE meta;
+                DROP TABLE retired_receipts; DROP TABLE retired_claims`)
+      raw.close()
+      const calls: Record<string, () => Promise<unknown>> = {
+        latest: () => store.latest(CHANNEL),
+        highestSeq: () => store.highestSeq(CHANNEL),
+        unsettledChannels: () => store.unsettledChannels(),
+        unclaimedSince: () => store.unclaimedSince(CHANNEL, 0n),
+        recordClaim: () => store.recordClaim(claim(CHANNEL, 4, 'aa')),
+        settleClaim: () => store.settleClaim(`0x${'ef'.repeat(32)}`, { status: 'dropped' }),
+        pendingClaims: () => store.pendingClaims(),
+        lastClaim: () => store.lastClaim(CHANNEL),
+        claims: () => store.claims(CHANNEL),
+        retireChannel: () => store.retireChannel(CHANNEL, 'test'),
+        retiredReceipts: () => store.retiredReceipts(CHANNEL),
+        channelDebt: () => store.channelDebt(CHANNEL),
+        setChannelDebt: () => store.setChannelDebt(CHANNEL, { owed: 1n }),
+        getMeta: () => store.getMeta('k'),
+        setMeta: () => store.setMeta('k', 'v'),
+      }
+      for (const [method, call] of Object.entries(calls)) {
+        const err = await call().then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        expect({ method, err }).toMatchObject({
+          method,
+          err: {
+            code: 'STORE_FAILED',
+            cause: expect.objectContaining({ message: expect.stringMatching(/no such table/) }),
+          },
+        })
+      }
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('refuses to open a file that is not a database with STORE_FAILED, SQLite’s error as the cause', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'trickle-store-')), 'r.sqlite')
+    writeFileSync(path, 'not a database, but long enough to be read as one '.repeat(100))
+    expect(() => openReceiptStore(path)).toThrow(
+      expect.objectContaining({
+        code: 'STORE_FAILED',
+        cause: expect.objectContaining({ message: expect.stringMatching(/not a database/) }),
+      }),
+    )
   })
 })
 
