@@ -41,6 +41,30 @@ export interface ClaimRecord {
 }
 
 /**
+ * A product this seller published on a DataRegistry, or is registering: what lets a restart find it
+ * instead of registering it again.
+ */
+export interface ProductRecord {
+  /** the DataRegistry address, lowercase */
+  registry: string
+  /** the product's key on this server, e.g. `co` */
+  key: string
+  /** the on-chain id; absent while its registration is not known to be mined */
+  productId?: bigint
+  /** the descriptor CID as last registered or updated (CIDv1 text) */
+  cid: string
+  /** `createdAt` of the descriptor as last published */
+  createdAt?: string
+  /** hash of the registration transaction (absent for products imported from `products.json`) */
+  txHash?: Hex
+  /**
+   * the registration transaction, signed and recorded before it is broadcast, until it is known to be
+   * mined: a restart follows (and rebroadcasts) this transaction instead of signing another
+   */
+  rawTx?: Hex
+}
+
+/**
  * Durable storage of accepted receipts and of the claim ledger. Kept behind this interface so that
  * several seller instances can later share PostgreSQL; every method may be async. A store wraps its
  * database's errors: a method that fails rejects with TrickleError `STORE_FAILED`, the database's
@@ -139,12 +163,24 @@ export interface ReceiptStore {
    * @throws TrickleError `STORE_FAILED`
    */
   setMeta(key: string, value: string): Promise<void>
+  /**
+   * The products this seller published (or is registering) on a DataRegistry, by key order.
+   * @param registry - the DataRegistry address (any case)
+   * @throws TrickleError `STORE_FAILED`
+   */
+  products(registry: string): Promise<ProductRecord[]>
+  /**
+   * Records a product (replacing what was recorded for its registry and key); resolves once it is on
+   * disk, so a registration is recorded before its transaction is broadcast.
+   * @throws TrickleError `STORE_FAILED`
+   */
+  recordProduct(product: ProductRecord): Promise<void>
   /** Waits for pending writes, then releases the store. */
   close(): Promise<void>
 }
 
 /** Schema version kept in `PRAGMA user_version`. */
-const SCHEMA_VERSION = 3
+const SCHEMA_VERSION = 4
 
 const CLAIMS_TABLE = `
   CREATE TABLE claims (
@@ -166,7 +202,8 @@ const CLAIMS_TABLE = `
 /**
  * Brings a database to {@link SCHEMA_VERSION}. Version 1 (issue 2) had a claims table of mined claims
  * only; its rows are kept as `mined` claims without a raw transaction. Version 3 adds the `retired_*`
- * tables (empty on migration).
+ * tables (empty on migration), version 4 the `products` table (filled from an old `products.json` by
+ * `importProductsFile`).
  */
 function migrate(db: DatabaseSync): void {
   const version = Number((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version)
@@ -197,6 +234,17 @@ function migrate(db: DatabaseSync): void {
         stored_at INTEGER NOT NULL,
         retired_at INTEGER NOT NULL,
         reason TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE IF NOT EXISTS products (
+        registry TEXT NOT NULL,
+        key TEXT NOT NULL,
+        product_id TEXT,
+        cid TEXT NOT NULL,
+        created_at TEXT,
+        tx_hash TEXT,
+        raw_tx TEXT,
+        recorded_at INTEGER NOT NULL,
+        PRIMARY KEY (registry, key)
       ) STRICT;
       CREATE TABLE IF NOT EXISTS retired_claims (
         tx_hash TEXT NOT NULL,
@@ -264,6 +312,19 @@ function toClaim(row: Row): ClaimRecord {
   if (row.settled_at !== null) claim.settledAt = Number(row.settled_at)
   if (row.block_number !== null) claim.blockNumber = Number(row.block_number)
   return claim
+}
+
+function toProduct(row: Row): ProductRecord {
+  const product: ProductRecord = {
+    registry: row.registry as string,
+    key: row.key as string,
+    cid: row.cid as string,
+  }
+  if (row.product_id !== null) product.productId = BigInt(row.product_id as string)
+  if (row.created_at !== null) product.createdAt = row.created_at as string
+  if (row.tx_hash !== null) product.txHash = row.tx_hash as Hex
+  if (row.raw_tx !== null) product.rawTx = row.raw_tx as Hex
+  return product
 }
 
 /** Options of {@link openReceiptStore}. */
@@ -437,6 +498,14 @@ export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}
     'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
   )
   const deleteMeta = db.prepare('DELETE FROM meta WHERE key = ?')
+  const selectProducts = db.prepare('SELECT * FROM products WHERE registry = ? ORDER BY key')
+  const upsertProduct = db.prepare(
+    `INSERT INTO products (registry, key, product_id, cid, created_at, tx_hash, raw_tx, recorded_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (registry, key) DO UPDATE SET
+       product_id = excluded.product_id, cid = excluded.cid, created_at = excluded.created_at,
+       tx_hash = excluded.tx_hash, raw_tx = excluded.raw_tx, recorded_at = excluded.recorded_at`,
+  )
   /** channel debts live in `meta` as `debt:<channel id>` → `<owed wei>` */
   const debtKey = (channelId: Hex) => `debt:${channelId.toLowerCase()}`
 
@@ -686,6 +755,24 @@ export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}
     },
     async setMeta(key, value) {
       sqlite('record a meta value', () => upsertMeta.run(key, value))
+    },
+    async products(registry) {
+      const rows = sqlite('read the products', () => selectProducts.all(registry.toLowerCase())) as Row[]
+      return rows.map(toProduct)
+    },
+    async recordProduct(p) {
+      sqlite('record the product', () =>
+        upsertProduct.run(
+          p.registry.toLowerCase(),
+          p.key,
+          p.productId?.toString() ?? null,
+          p.cid,
+          p.createdAt ?? null,
+          p.txHash ?? null,
+          p.rawTx ?? null,
+          Date.now(),
+        ),
+      )
     },
     close() {
       closing ??= (async () => {
