@@ -73,12 +73,13 @@ export {
   type MqttSource,
   type ReplayLimits,
 } from './mqttSource.ts'
-export { type PublishedProduct, publishProducts } from './publishProducts.ts'
+export { type ProductPublisher, type PublishedProduct, publishProducts } from './publishProducts.ts'
 export {
   type ClaimRecord,
   type ClaimStatus,
   type LocalReceiptStore,
   openReceiptStore,
+  type ProductRecord,
   type ReceiptStore,
   type ReceiptStoreOptions,
   type StoredReceipt,

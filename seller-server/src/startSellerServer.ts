@@ -307,7 +307,7 @@ async function launch(
   }
   const chainFailed = (err: unknown) => {
     if (healthState.chainFailedAt === undefined) {
-      log.warn({ err: (err as Error).message }, 'chain unreachable: refusing new sessions')
+      log.warn({ err }, 'chain unreachable: refusing new sessions')
     }
     healthState.chainFailedAt ??= Date.now()
   }
