@@ -8,6 +8,7 @@ import {
   type TransactionRequest,
   type Wallet,
 } from 'ethers'
+import { followTransaction } from './followTransaction.ts'
 import type { ClaimRecord, ReceiptStore, StoredReceipt } from './receiptStore.ts'
 
 /** What claim transactions need: the payee's wallet (connected), the contract, the ledger. */
@@ -139,10 +140,11 @@ async function claimFees(sender: ClaimSender): Promise<Pick<ClaimEstimate, 'fees
 export async function sendClaim(sender: ClaimSender, estimate: ClaimEstimate): Promise<ClaimRecord> {
   const { provider, wallet, store } = sender
   const { receipt } = estimate
+  // A store failure is STORE_FAILED, not a chain failure: read the ledger outside the RPC's try.
+  const pending = await store.pendingClaims()
   let signed: string
   let nonce: number
   try {
-    const pending = await store.pendingClaims()
     const nodeNonce = await provider.getTransactionCount(wallet.address, 'pending')
     nonce = Math.max(nodeNonce, ...pending.map((c) => c.nonce + 1))
     const request: TransactionRequest = {
@@ -215,8 +217,9 @@ export async function explainRevert(
  * @param pollMs - ms between receipt polls
  * @param signal - aborts the wait (the claim stays `pending` in the ledger)
  * @returns the updated record, with the gas it cost once included
- * @throws TrickleError `CHAIN_UNAVAILABLE` when the RPC fails (retry later: nothing is lost), or the
- *   signal's reason when aborted
+ * @throws TrickleError `CHAIN_UNAVAILABLE` when the RPC fails, `STORE_FAILED` when the outcome cannot
+ *   be recorded (retry later either way: the claim stays `pending`, nothing is lost), or the signal's
+ *   reason when aborted
  */
 export async function trackClaim(
   sender: ClaimSender,
@@ -226,46 +229,29 @@ export async function trackClaim(
 ): Promise<TrackedClaim> {
   const { provider, channels, store } = sender
   try {
-    while (true) {
-      signal.throwIfAborted()
-      const mined = await provider.getTransactionReceipt(claim.txHash)
-      if (mined) {
-        let paid = 0n
-        for (const log of mined.logs) {
-          if (log.address.toLowerCase() !== (channels.target as string).toLowerCase()) continue
-          const event = channels.interface.parseLog(log)
-          if (event?.name === 'Claimed') paid = event.args.getValue('paid') as bigint
-        }
-        const status = mined.status === 1 ? 'mined' : 'reverted'
-        await store.settleClaim(claim.txHash, { status, paid, blockNumber: mined.blockNumber })
-        const tracked: TrackedClaim = {
-          ...claim,
-          status,
-          paid,
-          blockNumber: mined.blockNumber,
-          settledAt: Date.now(),
-          gasCost: mined.gasUsed * mined.gasPrice,
-        }
-        if (status === 'reverted') tracked.revert = await explainRevert(sender, claim, mined)
-        return tracked
-      }
-      if ((await provider.getTransaction(claim.txHash)) === null) {
-        try {
-          await provider.broadcastTransaction(claim.rawTx)
-        } catch (err) {
-          if ((err as { code?: string }).code === 'NONCE_EXPIRED') {
-            // The nonce is used. If not by this transaction, it can never be mined.
-            if ((await provider.getTransactionReceipt(claim.txHash)) === null) {
-              await store.settleClaim(claim.txHash, { status: 'dropped' })
-              return { ...claim, status: 'dropped', settledAt: Date.now() }
-            }
-            continue
-          }
-          throw err
-        }
-      }
-      await new Promise((resolve) => setTimeout(resolve, pollMs))
+    const mined = await followTransaction(provider, claim, pollMs, signal)
+    if (mined === 'dropped') {
+      await store.settleClaim(claim.txHash, { status: 'dropped' })
+      return { ...claim, status: 'dropped', settledAt: Date.now() }
     }
+    let paid = 0n
+    for (const log of mined.logs) {
+      if (log.address.toLowerCase() !== (channels.target as string).toLowerCase()) continue
+      const event = channels.interface.parseLog(log)
+      if (event?.name === 'Claimed') paid = event.args.getValue('paid') as bigint
+    }
+    const status = mined.status === 1 ? 'mined' : 'reverted'
+    await store.settleClaim(claim.txHash, { status, paid, blockNumber: mined.blockNumber })
+    const tracked: TrackedClaim = {
+      ...claim,
+      status,
+      paid,
+      blockNumber: mined.blockNumber,
+      settledAt: Date.now(),
+      gasCost: mined.gasUsed * mined.gasPrice,
+    }
+    if (status === 'reverted') tracked.revert = await explainRevert(sender, claim, mined)
+    return tracked
   } catch (cause) {
     if (signal.aborted) throw signal.reason
     if (cause instanceof TrickleError) throw cause

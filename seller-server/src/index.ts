@@ -93,12 +93,13 @@ export {
   type ReplayLimits,
 } from './mqttSource.ts'
 export { nativeCrypto } from './nativeCrypto.ts'
-export { type PublishedProduct, publishProducts } from './publishProducts.ts'
+export { type ProductPublisher, type PublishedProduct, publishProducts } from './publishProducts.ts'
 export {
   type ClaimRecord,
   type ClaimStatus,
   type LocalReceiptStore,
   openReceiptStore,
+  type ProductRecord,
   type ReceiptStore,
   type ReceiptStoreOptions,
   type StoredReceipt,

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { Worker } from 'node:worker_threads'
-import { type AcceptedReceipt, type ChannelDebt, type Hex, TrickleError } from '@trickle/protocol'
+import { type AcceptedReceipt, type ChannelDebt, type Hex, hasCode, TrickleError } from '@trickle/protocol'
 import type { ReceiptRow, WriterInit, WriterReply, WriterRequest } from './receiptWriterWorker.ts'
 
 /** A receipt as stored: what the buyer signed, plus when it was stored (ms since the epoch). */
@@ -41,8 +41,34 @@ export interface ClaimRecord {
 }
 
 /**
+ * A product this seller published on a DataRegistry, or is registering: what lets a restart find it
+ * instead of registering it again.
+ */
+export interface ProductRecord {
+  /** the DataRegistry address, lowercase */
+  registry: string
+  /** the product's key on this server, e.g. `co` */
+  key: string
+  /** the on-chain id; absent while its registration is not known to be mined */
+  productId?: bigint
+  /** the descriptor CID as last registered or updated (CIDv1 text) */
+  cid: string
+  /** `createdAt` of the descriptor as last published */
+  createdAt?: string
+  /** hash of the registration transaction (absent for products imported from `products.json`) */
+  txHash?: Hex
+  /**
+   * the registration transaction, signed and recorded before it is broadcast, until it is known to be
+   * mined: a restart follows (and rebroadcasts) this transaction instead of signing another
+   */
+  rawTx?: Hex
+}
+
+/**
  * Durable storage of accepted receipts and of the claim ledger. Kept behind this interface so that
- * several seller instances can later share PostgreSQL; every method may be async.
+ * several seller instances can later share PostgreSQL; every method may be async. A store wraps its
+ * database's errors: a method that fails rejects with TrickleError `STORE_FAILED`, the database's
+ * error as its `cause`.
  */
 export interface ReceiptStore {
   /**
@@ -53,18 +79,24 @@ export interface ReceiptStore {
   /**
    * The receipt of a channel with the highest cumulative amount (the one a claim uses and a session
    * resumes from), if any. With concurrent sessions it need not have the highest `seq`.
+   * @throws TrickleError `STORE_FAILED`
    */
   latest(channelId: Hex): Promise<StoredReceipt | undefined>
-  /** The highest `seq` stored for a channel (0 when none): new chunk labels start above it. */
+  /**
+   * The highest `seq` stored for a channel (0 when none): new chunk labels start above it.
+   * @throws TrickleError `STORE_FAILED`
+   */
   highestSeq(channelId: Hex): Promise<number>
   /**
    * Channels whose latest receipt is worth more than the highest mined claim recorded here: the ones
    * settlement still has to look at. Lowercase ids.
+   * @throws TrickleError `STORE_FAILED`
    */
   unsettledChannels(): Promise<Hex[]>
   /**
    * When the oldest receipt of a channel worth more than `claimed` wei was stored (ms since the
    * epoch), or undefined when none is: how long the channel has held unclaimed value.
+   * @throws TrickleError `STORE_FAILED`
    */
   unclaimedSince(channelId: Hex, claimed: bigint): Promise<number | undefined>
   /**
@@ -73,16 +105,28 @@ export interface ReceiptStore {
    * @throws TrickleError `STORE_FAILED`
    */
   recordClaim(claim: ClaimRecord): Promise<void>
-  /** Moves a claim out of `pending`. */
+  /**
+   * Moves a claim out of `pending`.
+   * @throws TrickleError `STORE_FAILED`
+   */
   settleClaim(
     txHash: Hex,
     outcome: { status: Exclude<ClaimStatus, 'pending'>; paid?: bigint; blockNumber?: number },
   ): Promise<void>
-  /** Claims still `pending`, oldest nonce first; of one channel when `channelId` is given. */
+  /**
+   * Claims still `pending`, oldest nonce first; of one channel when `channelId` is given.
+   * @throws TrickleError `STORE_FAILED`
+   */
   pendingClaims(channelId?: Hex): Promise<ClaimRecord[]>
-  /** The most recent mined claim of a channel, if any. */
+  /**
+   * The most recent mined claim of a channel, if any.
+   * @throws TrickleError `STORE_FAILED`
+   */
   lastClaim(channelId: Hex): Promise<ClaimRecord | undefined>
-  /** Every claim of a channel, in the order they were recorded. */
+  /**
+   * Every claim of a channel, in the order they were recorded.
+   * @throws TrickleError `STORE_FAILED`
+   */
   claims(channelId: Hex): Promise<ClaimRecord[]>
   /**
    * Moves every receipt and claim of a channel into the `retired_*` tables, so that a channel id that
@@ -93,11 +137,15 @@ export interface ReceiptStore {
    * @throws TrickleError `STORE_FAILED`
    */
   retireChannel(channelId: Hex, reason: string): Promise<number>
-  /** Receipts {@link ReceiptStore.retireChannel} moved out of a channel, in seq order. */
+  /**
+   * Receipts {@link ReceiptStore.retireChannel} moved out of a channel, in seq order.
+   * @throws TrickleError `STORE_FAILED`
+   */
   retiredReceipts(channelId: Hex): Promise<(StoredReceipt & { retiredAt: number; reason: string })[]>
   /**
    * The debt recorded for a channel when its last session ended (SPEC.md §Channel debt): what every
    * chunk delivered on it comes to.
+   * @throws TrickleError `STORE_FAILED`
    */
   channelDebt(channelId: Hex): Promise<ChannelDebt | undefined>
   /**
@@ -105,14 +153,34 @@ export interface ReceiptStore {
    * @throws TrickleError `STORE_FAILED`
    */
   setChannelDebt(channelId: Hex, debt: ChannelDebt | undefined): Promise<void>
-  /** A small persistent value, e.g. the block the settlement worker has read events up to. */
+  /**
+   * A small persistent value, e.g. the block the settlement worker has read events up to.
+   * @throws TrickleError `STORE_FAILED`
+   */
   getMeta(key: string): Promise<string | undefined>
+  /**
+   * Records a small persistent value.
+   * @throws TrickleError `STORE_FAILED`
+   */
   setMeta(key: string, value: string): Promise<void>
+  /**
+   * The products this seller published (or is registering) on a DataRegistry, by key order.
+   * @param registry - the DataRegistry address (any case)
+   * @throws TrickleError `STORE_FAILED`
+   */
+  products(registry: string): Promise<ProductRecord[]>
+  /**
+   * Records a product (replacing what was recorded for its registry and key); resolves once it is on
+   * disk, so a registration is recorded before its transaction is broadcast.
+   * @throws TrickleError `STORE_FAILED`
+   */
+  recordProduct(product: ProductRecord): Promise<void>
+  /** Waits for pending writes, then releases the store. */
   close(): Promise<void>
 }
 
 /** Schema version kept in `PRAGMA user_version`. */
-const SCHEMA_VERSION = 3
+const SCHEMA_VERSION = 4
 
 const CLAIMS_TABLE = `
   CREATE TABLE claims (
@@ -134,7 +202,8 @@ const CLAIMS_TABLE = `
 /**
  * Brings a database to {@link SCHEMA_VERSION}. Version 1 (issue 2) had a claims table of mined claims
  * only; its rows are kept as `mined` claims without a raw transaction. Version 3 adds the `retired_*`
- * tables (empty on migration).
+ * tables (empty on migration), version 4 the `products` table (filled from an old `products.json` by
+ * `importProductsFile`).
  */
 function migrate(db: DatabaseSync): void {
   const version = Number((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version)
@@ -165,6 +234,17 @@ function migrate(db: DatabaseSync): void {
         stored_at INTEGER NOT NULL,
         retired_at INTEGER NOT NULL,
         reason TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE IF NOT EXISTS products (
+        registry TEXT NOT NULL,
+        key TEXT NOT NULL,
+        product_id TEXT,
+        cid TEXT NOT NULL,
+        created_at TEXT,
+        tx_hash TEXT,
+        raw_tx TEXT,
+        recorded_at INTEGER NOT NULL,
+        PRIMARY KEY (registry, key)
       ) STRICT;
       CREATE TABLE IF NOT EXISTS retired_claims (
         tx_hash TEXT NOT NULL,
@@ -234,6 +314,19 @@ function toClaim(row: Row): ClaimRecord {
   return claim
 }
 
+function toProduct(row: Row): ProductRecord {
+  const product: ProductRecord = {
+    registry: row.registry as string,
+    key: row.key as string,
+    cid: row.cid as string,
+  }
+  if (row.product_id !== null) product.productId = BigInt(row.product_id as string)
+  if (row.created_at !== null) product.createdAt = row.created_at as string
+  if (row.tx_hash !== null) product.txHash = row.tx_hash as Hex
+  if (row.raw_tx !== null) product.rawTx = row.raw_tx as Hex
+  return product
+}
+
 /** Options of {@link openReceiptStore}. */
 export interface ReceiptStoreOptions {
   /**
@@ -292,6 +385,19 @@ const storeFailed = (cause: unknown, details?: string) =>
   })
 
 /**
+ * Runs SQLite statements: what `node:sqlite` throws becomes TrickleError `STORE_FAILED` ("could not
+ * `what`"), with SQLite's error as its `cause`.
+ */
+function sqlite<T>(what: string, run: () => T): T {
+  try {
+    return run()
+  } catch (cause) {
+    if (hasCode(cause, 'STORE_FAILED')) throw cause
+    throw new TrickleError('STORE_FAILED', `could not ${what}`, { cause })
+  }
+}
+
+/**
  * Opens (creating or migrating if needed) a `node:sqlite` receipt store in WAL mode with
  * `synchronous = FULL`, so that a receipt or a claim is on disk (the WAL fsynced, power loss
  * included) when the call that wrote it resolves.
@@ -319,15 +425,24 @@ const storeFailed = (cause: unknown, details?: string) =>
  * @returns the store. Its `save()` rejects with TrickleError `STORE_FAILED` (`cause`: SQLite's error)
  *   when the transaction holding the receipt fails (every receipt of that transaction rejects; later
  *   transactions are unaffected), when the writer thread dies before it committed, and after `close()`.
- * @throws the `node:sqlite` error, synchronously, when the file cannot be opened or migrated
+ * @throws TrickleError `STORE_FAILED`, synchronously, when the file cannot be opened or migrated
+ *   (`cause`: SQLite's error)
  */
 export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}): LocalReceiptStore {
   // An in-memory or temporary database is private to its connection: no thread can share it.
   const inMemory = path === ':memory:' || path === ''
-  if (!inMemory) mkdirSync(dirname(path), { recursive: true })
-  const db = new DatabaseSync(path)
-  db.exec(CONNECTION_PRAGMAS)
-  migrate(db)
+  const db = sqlite('open the receipt store', () => {
+    if (!inMemory) mkdirSync(dirname(path), { recursive: true })
+    const opened = new DatabaseSync(path)
+    try {
+      opened.exec(CONNECTION_PRAGMAS)
+      migrate(opened)
+    } catch (err) {
+      opened.close()
+      throw err
+    }
+    return opened
+  })
   const insert = db.prepare(INSERT_RECEIPT)
   // Amounts are decimal strings without leading zeros: longer is larger, equal lengths compare as text.
   const selectLatest = db.prepare(
@@ -383,6 +498,14 @@ export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}
     'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
   )
   const deleteMeta = db.prepare('DELETE FROM meta WHERE key = ?')
+  const selectProducts = db.prepare('SELECT * FROM products WHERE registry = ? ORDER BY key')
+  const upsertProduct = db.prepare(
+    `INSERT INTO products (registry, key, product_id, cid, created_at, tx_hash, raw_tx, recorded_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (registry, key) DO UPDATE SET
+       product_id = excluded.product_id, cid = excluded.cid, created_at = excluded.created_at,
+       tx_hash = excluded.tx_hash, raw_tx = excluded.raw_tx, recorded_at = excluded.recorded_at`,
+  )
   /** channel debts live in `meta` as `debt:<channel id>` → `<owed wei>` */
   const debtKey = (channelId: Hex) => `debt:${channelId.toLowerCase()}`
 
@@ -511,31 +634,41 @@ export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}
       })
     },
     async latest(channelId) {
-      const row = selectLatest.get(channelId.toLowerCase()) as Row | undefined
+      const row = sqlite('read the latest receipt', () => selectLatest.get(channelId.toLowerCase())) as
+        | Row
+        | undefined
       return row ? toReceipt(row) : undefined
     },
     async highestSeq(channelId) {
-      const row = selectHighestSeq.get(channelId.toLowerCase()) as { seq: number | null } | undefined
+      const row = sqlite('read the highest seq', () => selectHighestSeq.get(channelId.toLowerCase())) as
+        | { seq: number | null }
+        | undefined
       return Number(row?.seq ?? 0)
     },
     async unsettledChannels() {
+      const [mined, latest] = sqlite('read the unsettled channels', () => [
+        selectMinedAmounts.all() as Row[],
+        selectLatestPerChannel.all() as Row[],
+      ])
       // Amounts are decimal strings (uint256 does not fit SQLite integers): compare them as bigints.
       const claimed = new Map<string, bigint>()
-      for (const row of selectMinedAmounts.all() as Row[]) {
+      for (const row of mined) {
         const amount = BigInt(row.cumulative_amount as string)
         const id = row.channel_id as string
         if (amount > (claimed.get(id) ?? 0n)) claimed.set(id, amount)
       }
-      return (selectLatestPerChannel.all() as Row[])
+      return latest
         .filter((row) => BigInt(row.amount as string) > (claimed.get(row.channel_id as string) ?? 0n))
         .map((row) => row.channel_id as Hex)
     },
     async unclaimedSince(channelId, claimed) {
-      const row = selectUnclaimedSince.get(channelId.toLowerCase(), claimed.toString()) as Row | undefined
+      const row = sqlite('read when the unclaimed receipts were stored', () =>
+        selectUnclaimedSince.get(channelId.toLowerCase(), claimed.toString()),
+      ) as Row | undefined
       return row?.stored_at == null ? undefined : Number(row.stored_at)
     },
     async recordClaim(c) {
-      try {
+      sqlite('record the claim', () =>
         insertClaim.run(
           c.txHash,
           c.channelId.toLowerCase(),
@@ -546,35 +679,41 @@ export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}
           c.status,
           c.paid.toString(),
           c.sentAt,
-        )
-      } catch (cause) {
-        throw new TrickleError('STORE_FAILED', 'could not record the claim', { cause })
-      }
+        ),
+      )
     },
     async settleClaim(txHash, outcome) {
-      updateClaim.run(
-        outcome.status,
-        (outcome.paid ?? 0n).toString(),
-        Date.now(),
-        outcome.blockNumber ?? null,
-        txHash,
+      sqlite('record the outcome of the claim', () =>
+        updateClaim.run(
+          outcome.status,
+          (outcome.paid ?? 0n).toString(),
+          Date.now(),
+          outcome.blockNumber ?? null,
+          txHash,
+        ),
       )
     },
     async pendingClaims(channelId) {
-      const rows = (channelId ? selectPendingOf.all(channelId.toLowerCase()) : selectPending.all()) as Row[]
+      const rows = sqlite('read the pending claims', () =>
+        channelId ? selectPendingOf.all(channelId.toLowerCase()) : selectPending.all(),
+      ) as Row[]
       return rows.map(toClaim)
     },
     async lastClaim(channelId) {
-      const row = selectLastMined.get(channelId.toLowerCase()) as Row | undefined
+      const row = sqlite('read the last claim', () => selectLastMined.get(channelId.toLowerCase())) as
+        | Row
+        | undefined
       return row ? toClaim(row) : undefined
     },
     async claims(channelId) {
-      return (selectClaims.all(channelId.toLowerCase()) as Row[]).map(toClaim)
+      return (sqlite('read the claims', () => selectClaims.all(channelId.toLowerCase())) as Row[]).map(
+        toClaim,
+      )
     },
     async retireChannel(channelId, reason) {
       const id = channelId.toLowerCase()
       const now = Date.now()
-      try {
+      return sqlite('retire the channel', () => {
         db.exec('BEGIN IMMEDIATE')
         try {
           const moved = retireReceipts.run(now, reason, id).changes
@@ -587,36 +726,53 @@ export function openReceiptStore(path: string, options: ReceiptStoreOptions = {}
           db.exec('ROLLBACK')
           throw err
         }
-      } catch (cause) {
-        throw new TrickleError('STORE_FAILED', 'could not retire the channel', { cause })
-      }
+      })
     },
     async retiredReceipts(channelId) {
-      return (selectRetired.all(channelId.toLowerCase()) as Row[]).map((row) => ({
+      const rows = sqlite('read the retired receipts', () =>
+        selectRetired.all(channelId.toLowerCase()),
+      ) as Row[]
+      return rows.map((row) => ({
         ...toReceipt(row),
         retiredAt: Number(row.retired_at),
         reason: row.reason as string,
       }))
     },
     async channelDebt(channelId) {
-      const row = selectMeta.get(debtKey(channelId)) as Row | undefined
+      const row = sqlite('read the channel debt', () => selectMeta.get(debtKey(channelId))) as Row | undefined
       const match = /^(\d+)$/.exec((row?.value as string | undefined) ?? '')
       return match ? { owed: BigInt(match[1]!) } : undefined
     },
     async setChannelDebt(channelId, debt) {
-      try {
+      sqlite('record the channel debt', () => {
         if (debt) upsertMeta.run(debtKey(channelId), debt.owed.toString())
         else deleteMeta.run(debtKey(channelId))
-      } catch (cause) {
-        throw new TrickleError('STORE_FAILED', 'could not record the channel debt', { cause })
-      }
+      })
     },
     async getMeta(key) {
-      const row = selectMeta.get(key) as Row | undefined
+      const row = sqlite('read a meta value', () => selectMeta.get(key)) as Row | undefined
       return row ? (row.value as string) : undefined
     },
     async setMeta(key, value) {
-      upsertMeta.run(key, value)
+      sqlite('record a meta value', () => upsertMeta.run(key, value))
+    },
+    async products(registry) {
+      const rows = sqlite('read the products', () => selectProducts.all(registry.toLowerCase())) as Row[]
+      return rows.map(toProduct)
+    },
+    async recordProduct(p) {
+      sqlite('record the product', () =>
+        upsertProduct.run(
+          p.registry.toLowerCase(),
+          p.key,
+          p.productId?.toString() ?? null,
+          p.cid,
+          p.createdAt ?? null,
+          p.txHash ?? null,
+          p.rawTx ?? null,
+          Date.now(),
+        ),
+      )
     },
     close() {
       closing ??= (async () => {

@@ -64,7 +64,10 @@ export function startReceiptVerifier(options: ReceiptVerifierOptions = {}): Rece
         return recoverDigestSigner(digest, signature)
       }
       if ('error' in result) {
-        throw new TrickleError('RECEIPT_BAD_SIGNATURE', `receipt signature does not recover: ${result.error}`)
+        // What ethers said stays in the details: the buyer is told the short message only.
+        throw new TrickleError('RECEIPT_BAD_SIGNATURE', 'receipt signature does not recover', {
+          details: result.error,
+        })
       }
       return result.address as Address
     },

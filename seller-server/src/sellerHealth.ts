@@ -1,4 +1,5 @@
 import type { ErrorCode } from '@trickle/protocol'
+import { SELLER_FAILURE_MESSAGES } from './peerError.ts'
 
 /**
  * What the seller knows of the parts it needs to take receipts. Each is failed from the failure it
@@ -51,10 +52,10 @@ export function evaluateHealth(state: HealthState): SellerHealth {
  */
 export function admissionOf(state: HealthState): Admission | undefined {
   if (state.storeFailedAt !== undefined) {
-    return { code: 'STORE_FAILED', message: 'the seller cannot store receipts now: try again later' }
+    return { code: 'STORE_FAILED', message: SELLER_FAILURE_MESSAGES.STORE_UNAVAILABLE }
   }
   if (state.chainFailedAt !== undefined) {
-    return { code: 'CHAIN_UNAVAILABLE', message: 'the seller cannot reach its chain now: try again later' }
+    return { code: 'CHAIN_UNAVAILABLE', message: SELLER_FAILURE_MESSAGES.CHAIN_UNAVAILABLE }
   }
   return undefined
 }

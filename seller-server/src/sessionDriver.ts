@@ -17,6 +17,7 @@ import type { Logger } from 'pino'
 import WebSocket from 'ws'
 import type { ChannelLedgers, ChannelMembership } from './channelLedgers.ts'
 import { type ConnectionGate, DEFAULT_CONNECTION_LIMITS, type LimitRefusal } from './connectionLimits.ts'
+import { SELLER_FAILURE_MESSAGES, toPeerError } from './peerError.ts'
 import type { ReceiptStore } from './receiptStore.ts'
 import type { ReceiptVerifier } from './receiptVerifier.ts'
 
@@ -24,6 +25,10 @@ import type { ReceiptVerifier } from './receiptVerifier.ts'
 export interface SessionContext {
   /** the policy of the product named in `hello`, or undefined if this server does not sell it */
   policyFor(productId: bigint): { key: string; policy: SellerPolicy } | undefined
+  /**
+   * reads the channel and the store's last receipt for it (`resolveChannel`); what it throws reaches
+   * the buyer through {@link toPeerError}
+   */
   resolve(productId: bigint, channelId: Hex, now: number): Promise<ChannelInfo>
   signTerms(terms: Terms): Hex
   domainSeparator(info: ChannelInfo): Hex
@@ -142,6 +147,10 @@ export interface SessionHandle {
  * and a clean close), applies the pure {@link SellerSession}'s effects, stores each accepted receipt
  * durably before the session extends credit, and times the session's deadlines (`payment_required`,
  * terms expiry, heartbeat `ping`s, idle timeout).
+ *
+ * Error frames carry a stable code and a message meant for the buyer: a failure of the seller's own
+ * parts (the store, the chain, anything unexpected) is told with a fixed sentence
+ * ({@link SELLER_FAILURE_MESSAGES}), and the error itself, with its cause, goes to `ctx.log`.
  *
  * Back-pressure: once `ws.bufferedAmount` reaches the product policy's `maxBufferedBytes` (default
  * {@link DEFAULT_MAX_BUFFERED_BYTES}) the session is told the transport is full and queues (and, past
@@ -346,7 +355,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
         }
         case 'verify': {
           // Recoveries run in parallel in the pool; their results apply in receipt order.
-          const recovered = ctx.verifier!.recover(effect.digest, effect.signature).catch((err: Error) => err)
+          const recovered = ctx.verifier!.recover(effect.digest, effect.signature).catch(badSignature)
           persisting = persisting.then(async () => apply(session.verified(effect.seq, await recovered)))
           break
         }
@@ -356,8 +365,9 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
             try {
               await ctx.store.save(receipt)
             } catch (err) {
+              // The buyer learns the receipt was not recorded, not why: that is for the log.
               ctx.log.error({ err, channelId: receipt.channelId }, 'receipt store failed')
-              apply(session.persistFailed((err as Error).message))
+              apply(session.persistFailed(SELLER_FAILURE_MESSAGES.STORE_FAILED))
               return
             }
             ctx.onReceiptStored(receipt)
@@ -382,6 +392,20 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     schedule()
   }
 
+  /**
+   * A failed signer recovery as the session reports it (`RECEIPT_BAD_SIGNATURE` with the error's short
+   * message): the verifier's own errors are about the signature; anything else is logged and told
+   * to the buyer in a fixed sentence.
+   */
+  const badSignature = (err: unknown): Error => {
+    // `SellerSession.verified` sends a TrickleError's short message, any other error's full one.
+    if (err instanceof TrickleError && err.code === 'RECEIPT_BAD_SIGNATURE') return err
+    ctx.log.error({ err, channelId }, 'receipt signer recovery failed')
+    return new TrickleError('RECEIPT_BAD_SIGNATURE', 'the receipt signature could not be checked', {
+      cause: err,
+    })
+  }
+
   const resolve = async (id: bigint, channel: Hex) => {
     // A seller that cannot store receipts (or reach its chain) must not hand out credit.
     const refused = ctx.admit?.()
@@ -394,8 +418,11 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     try {
       info = await ctx.resolve(id, channel, Date.now())
     } catch (err) {
-      const e = err instanceof TrickleError ? err : new TrickleError('INTERNAL', (err as Error).message)
-      return apply(session.rejected(e.code, e.shortMessage))
+      const told = toPeerError(err)
+      if (told.code === 'STORE_FAILED' || told.code === 'CHAIN_UNAVAILABLE' || told.code === 'INTERNAL') {
+        ctx.log.error({ err, code: told.code, channelId: channel }, 'could not resolve the channel')
+      } else ctx.log.debug({ code: told.code, channelId: channel }, 'channel refused')
+      return apply(session.rejected(told.code, told.message))
     }
     if (ended) return
     // The session takes nothing on the channel (a session slot, credit, deposit headroom) before its
@@ -436,8 +463,11 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
       }
       frame = decodeFrame(data, ctx.maxFrameBytes)
     } catch (err) {
-      const e = err instanceof TrickleError ? err : new TrickleError('FRAME_MALFORMED', String(err))
-      ctx.log.debug({ code: e.code }, 'bad frame')
+      const e =
+        err instanceof TrickleError
+          ? err
+          : new TrickleError('FRAME_MALFORMED', 'the frame could not be decoded', { cause: err })
+      ctx.log.debug({ err, code: e.code }, 'bad frame')
       return apply(session.malformed(e))
     }
     if (frame.t === 'hello' && ctx.gate) {

@@ -22,6 +22,7 @@ import {
   type SettlementPolicy,
   type SkipReason,
 } from './decideClaim.ts'
+import { fromChain } from './fromChain.ts'
 import type { ClaimRecord, StoredReceipt } from './receiptStore.ts'
 import { receiptFitsChannel, retireForeignReceipts } from './resolveChannel.ts'
 
@@ -71,7 +72,8 @@ export interface ClaimFailure {
   channelId: Hex
   /**
    * `TRANSACTION_REVERTED` (the claim was mined and reverted: see `revert`), `CLAIM_REJECTED` (the
-   * contract refuses it at estimation), `CLAIM_MISSED`, `CHAIN_UNAVAILABLE`, `STORE_FAILED`
+   * contract refuses it at estimation), `CLAIM_MISSED`, `CHAIN_UNAVAILABLE`, `STORE_FAILED` (the
+   * chain's or the store's error its `cause`), `INTERNAL` (an unexpected fault of the worker)
    */
   error: TrickleError
   /** whether the worker tries again on its own in this pass */
@@ -211,7 +213,12 @@ export function startSettlementWorker(
   let sendQueue: Promise<unknown> = Promise.resolve()
   const timers: NodeJS.Timeout[] = []
 
-  const chainNow = async () => BigInt((await provider.getBlock('latest'))!.timestamp)
+  /** The chain's clock: the latest block's timestamp, unix seconds. */
+  const chainNow = async () => {
+    const block = await fromChain('read the latest block', () => provider.getBlock('latest'))
+    if (!block) throw new TrickleError('CHAIN_UNAVAILABLE', 'the node has no latest block')
+    return BigInt(block.timestamp)
+  }
 
   /** What {@link decideClaim} needs about a channel, without the claim's cost. */
   async function situationOf(
@@ -460,8 +467,9 @@ export function startSettlementWorker(
     if (known === undefined || amount > known) claimedSoFar.set(key, amount)
   }
 
+  // Chain and store calls throw their own codes; anything else is a fault of the worker itself.
   const asTrickleError = (error: unknown, message: string) =>
-    error instanceof TrickleError ? error : new TrickleError('CHAIN_UNAVAILABLE', message, { cause: error })
+    error instanceof TrickleError ? error : new TrickleError('INTERNAL', message, { cause: error })
 
   function settle(channelId: Hex, trigger: ClaimTrigger = 'manual'): Promise<ClaimRecord | undefined> {
     const key = channelId.toLowerCase()
@@ -485,8 +493,7 @@ export function startSettlementWorker(
         if (abort.signal.aborted) return
         const e = asTrickleError(error, error.message)
         const extra = failures.get(e)
-        if (!extra)
-          log.warn({ channelId: key, code: e.code, err: e.message, retryDelay }, 'claim attempt failed')
+        if (!extra) log.warn({ channelId: key, code: e.code, err: e, retryDelay }, 'claim attempt failed')
         events.emit('claimFailed', { channelId: key as Hex, error: e, willRetry: true, ...extra })
       },
     })
@@ -494,7 +501,7 @@ export function startSettlementWorker(
         const e = asTrickleError(error, 'settlement stopped')
         if (!abort.signal.aborted) {
           const extra = failures.get(e)
-          if (!extra) log.error({ channelId: key, code: e.code, err: e.message }, 'claim abandoned')
+          if (!extra) log.error({ channelId: key, code: e.code, err: e }, 'claim abandoned')
           events.emit('claimFailed', { channelId: key as Hex, error: e, willRetry: false, ...extra })
         }
         throw e
@@ -517,7 +524,7 @@ export function startSettlementWorker(
   async function pollEvents(): Promise<void> {
     const closeTopic = channels.interface.getEvent('CloseRequested')!.topicHash
     const signerTopic = channels.interface.getEvent('SignerChanged')!.topicHash
-    const head = await provider.getBlockNumber()
+    const head = await fromChain('read the block number', () => provider.getBlockNumber())
     const cursor = await store.getMeta(EVENT_CURSOR_KEY)
     if (cursor === undefined) {
       // First start on this ledger: it holds no receipts yet, so earlier events cannot concern it.
@@ -537,12 +544,14 @@ export function startSettlementWorker(
     let from = Number(cursor) + 1
     while (from <= head && !abort.signal.aborted) {
       const to = Math.min(head, from + policy.logsPageBlocks - 1)
-      const logs = await provider.getLogs({
-        address: channels.target as string,
-        topics: [[closeTopic, signerTopic]],
-        fromBlock: from,
-        toBlock: to,
-      })
+      const logs = await fromChain('read the channels’ events', () =>
+        provider.getLogs({
+          address: channels.target as string,
+          topics: [[closeTopic, signerTopic]],
+          fromBlock: from,
+          toBlock: to,
+        }),
+      )
       log.debug({ from, to, logs: logs.length }, 'settlement events read')
       for (const entry of logs) {
         const channelId = entry.topics[1]!.toLowerCase() as Hex
@@ -600,7 +609,7 @@ export function startSettlementWorker(
       if (running || abort.signal.aborted) return
       running = true
       task()
-        .catch((err: Error) => log.warn({ err: err.message }, `${what} failed`))
+        .catch((err: unknown) => log.warn({ err, code: (err as { code?: unknown }).code }, `${what} failed`))
         .finally(() => {
           running = false
         })
@@ -632,7 +641,7 @@ export function startSettlementWorker(
           claimedSoFar.set(key, claim?.cumulativeAmount ?? 0n)
           check(claimedSoFar.get(key)!)
         })
-        .catch((err: Error) => log.warn({ err: err.message }, 'ledger read failed'))
+        .catch((err: unknown) => log.warn({ err }, 'ledger read failed'))
     },
     sessionEnded(channelId) {
       if (policy.claimOnSessionEnd) settleInBackground(channelId, 'session_end')

@@ -8,14 +8,16 @@ import {
   type Address,
   type CryptoBackend,
   type Hex,
+  hasCode,
   type ProductDescriptor,
   receiptDomainSeparator,
   type SellerPolicy,
   signTerms,
+  TrickleError,
   useCryptoBackend,
 } from '@trickle/protocol'
 import { feeOverrides } from '@trickle/sdk'
-import { JsonRpcProvider, NonceManager, Wallet } from 'ethers'
+import { JsonRpcProvider, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
 import { ChannelLedgers, type DEFAULT_MAX_INDEBTED_CHANNELS_PER_PAYER } from './channelLedgers.ts'
@@ -28,6 +30,8 @@ import {
   DEFAULT_CONNECTION_LIMITS,
 } from './connectionLimits.ts'
 import { DEFAULT_SETTLEMENT_POLICY, type SettlementPolicy } from './decideClaim.ts'
+import { fromChain } from './fromChain.ts'
+import { importProductsFile } from './importProductsFile.ts'
 import { startIpfsNode } from './ipfsNode.ts'
 import { connectMqttSource, DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './mqttSource.ts'
 import { nativeCrypto } from './nativeCrypto.ts'
@@ -88,7 +92,10 @@ export interface SellerServerOptions {
   /** the key that signs terms and is recorded in `DataRegistry.sellerKey` (default: `sellerKey`) */
   termsKey?: string
   brokerUrl: string
-  /** directory for the receipt database (one per chain, genesis and StreamChannels), the IPFS blockstore and product ids */
+  /**
+   * directory for the receipt database (one per chain, genesis and StreamChannels; it records the
+   * published products too) and the IPFS blockstore
+   */
   dataDir: string
   /** default 127.0.0.1 */
   host?: string
@@ -139,6 +146,13 @@ export interface SellerServerOptions {
    * write (the store); a probe slower than this counts as failed (default 5 000)
    */
   healthProbeMs?: number
+  /**
+   * the receipt store, which records the published products too (default: SQLite at
+   * `<dataDir>/<chain id>-<genesis hash>-<StreamChannels>/receipts.sqlite`, so that a fresh chain
+   * reusing the chain id and addresses starts a store of its own); it must belong to this chain and
+   * StreamChannels deployment. `close()`, or a failed start, closes it
+   */
+  store?: ReceiptStore
   logger?: Logger
 }
 
@@ -200,48 +214,75 @@ const MAX_LINGERING = 256
  * (`RATE_LIMITED`) or does not read what it asked for (`SEND_BUFFER_FULL`) is closed with
  * `resource_limit`. `GET /health` answers 503 with the reasons while the seller cannot take receipts.
  *
- * @throws TrickleError `CHAIN_UNAVAILABLE` when registration fails; MQTT connection errors
+ * Products are registered once however often the seller starts (see {@link publishProducts}); the
+ * product ids of an older seller's `products.json` are imported into the store once. A start that
+ * fails releases what it took (port, store, IPFS node, MQTT connection) before it rejects, so it can
+ * simply be tried again.
+ *
+ * @throws TrickleError `CHAIN_UNAVAILABLE` (the RPC failed: try again later), `STORE_FAILED` (the
+ *   receipt store cannot be opened or written), `CONNECTION_FAILED` (the MQTT broker cannot be
+ *   reached), `TRANSACTION_REVERTED` (the registry refuses a product), `DESCRIPTOR_INVALID` (a product
+ *   makes an invalid descriptor), `INTERNAL` (the IPFS node cannot start, the port cannot be bound),
+ *   each with the underlying error as `cause`
  */
 export async function startSellerServer(options: SellerServerOptions): Promise<SellerServer> {
   const log = options.logger ?? pino({ level: process.env.TRICKLE_LOG_LEVEL ?? 'info' })
   useCryptoBackend(options.crypto ?? (await nativeCrypto()))
+  /** what the start took so far, released (newest first) if it fails */
+  const releases: (() => unknown)[] = []
+  try {
+    return await launch(options, log, releases)
+  } catch (err) {
+    for (const release of releases.reverse()) {
+      try {
+        await release()
+      } catch (cause) {
+        log.warn({ err: cause }, 'could not release a part of a failed start')
+      }
+    }
+    throw err
+  }
+}
+
+/** The start of {@link startSellerServer}; each part it takes is added to `releases`. */
+async function launch(
+  options: SellerServerOptions,
+  log: Logger,
+  releases: (() => unknown)[],
+): Promise<SellerServer> {
   const policy: SessionPolicy = { ...DEFAULT_SESSION_POLICY, ...options.policy }
   const provider = new JsonRpcProvider(options.rpcUrl, options.chainId, {
     staticNetwork: true,
     pollingInterval: 250,
     cacheTimeout: -1,
   })
+  releases.push(() => provider.destroy())
   const wallet = new Wallet(options.sellerKey, provider)
-  const sender = new NonceManager(wallet)
   const termsWallet = new Wallet(options.termsKey ?? options.sellerKey)
   const fees = () => feeOverrides(provider, options.fees ?? 'eip1559')
-  const registry = registryAt(options.registry, sender)
+  const registry = registryAt(options.registry, wallet)
   // Channel ids are only unique per chain and StreamChannels deployment, and a fresh anvil reuses both
   // the chain id and the contract address: scope the receipts by the genesis block hash too.
-  const genesis = await provider.getBlock(0)
+  const genesis = await fromChain('read the genesis block', () => provider.getBlock(0))
   const chainScope = `${options.chainId}-${(genesis?.hash ?? '0x').slice(2, 14)}-${options.channels.toLowerCase()}`
-  const store = openReceiptStore(join(options.dataDir, chainScope, 'receipts.sqlite'))
-  const settlement = startSettlementWorker(
-    {
-      provider,
-      wallet,
-      channels: channelsAt(options.channels, provider),
-      store,
-      fees: options.fees ?? 'eip1559',
-    },
-    { ...DEFAULT_SETTLEMENT_POLICY, ...options.settlement },
-    log,
-  )
+  const store = options.store ?? openReceiptStore(join(options.dataDir, chainScope, 'receipts.sqlite'))
+  releases.push(() => store.close())
   const events = new EventEmitter<SellerServerEvents>()
-  settlement.events.on('claimed', (claim) => events.emit('claimed', claim))
-  settlement.events.on('claimFailed', (failure) => events.emit('claimFailed', failure))
-  const ipfs = await startIpfsNode(join(options.dataDir, 'blocks'))
+  const ipfs = await startIpfsNode(join(options.dataDir, 'blocks')).catch((cause: unknown) => {
+    throw new TrickleError('INTERNAL', 'could not start the IPFS node', { cause })
+  })
+  releases.push(() => ipfs.stop())
   const mqttSource = await connectMqttSource(
     options.brokerUrl,
     new Map(options.products.map((p) => [p.key, p.topics])),
-    (err) => log.warn({ err: err.message }, 'mqtt error'),
+    (err) => log.warn({ err }, 'mqtt error'),
     { ...DEFAULT_REPLAY_LIMITS, ...options.replay },
-  )
+  ).catch((cause: unknown) => {
+    throw new TrickleError('CONNECTION_FAILED', 'could not connect to the MQTT broker', { cause })
+  })
+  releases.push(() => mqttSource.close())
+  /** claims receipts on-chain; started once the products are published (both send from `wallet`) */
+  let settlement: SettlementWorker | undefined
   const resumePoints: ResumePoints = new Map()
 
   // A channel's debt (chunks delivered, never receipted) is recorded when its last session ends, so a
@@ -275,7 +316,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   }
   const chainFailed = (err: unknown) => {
     if (healthState.chainFailedAt === undefined) {
-      log.warn({ err: (err as Error).message }, 'chain unreachable: refusing new sessions')
+      log.warn({ err }, 'chain unreachable: refusing new sessions')
     }
     healthState.chainFailedAt ??= Date.now()
   }
@@ -285,7 +326,8 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   }
   /**
    * the store the sessions use: a failed call marks the store failed, a stored receipt healthy again
-   * (a read that works says nothing of writes)
+   * (a read that works says nothing of writes). Every failure is a `STORE_FAILED` TrickleError, the
+   * store's own error its cause, whatever an injected store threw.
    */
   const sessionStore: ReceiptStore = new Proxy(store, {
     get: (target, property) => {
@@ -297,7 +339,9 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
           result = await member.apply(target, args)
         } catch (err) {
           storeFailed(err)
-          throw err
+          throw hasCode(err, 'STORE_FAILED')
+            ? err
+            : new TrickleError('STORE_FAILED', 'the receipt store failed', { cause: err })
         }
         if (property === 'save') healthState.storeFailedAt = undefined
         return result
@@ -326,6 +370,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
     })
   }
   const probeTimer = setInterval(probeNow, probeMs).unref()
+  releases.push(() => clearInterval(probeTimer))
 
   // Each hello reads its channel: a short-lived cache makes repeated hellos cost no chain call.
   const channelSource = channelsAt(options.channels, provider)
@@ -404,7 +449,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
             sessions,
             connections: guard.stats(),
             channelReads: channelCache.stats,
-            settlement: settlement.stats,
+            settlement: settlement?.stats,
             products: published.map((p) => ({ key: p.key, productId: p.productId.toString(), cid: p.cid })),
           },
           (_, value: unknown) => (typeof value === 'bigint' ? value.toString() : value),
@@ -477,16 +522,27 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   })
   const host = options.host ?? '127.0.0.1'
   await new Promise<void>((resolve, reject) => {
-    http.once('error', reject)
+    http.once('error', (cause) =>
+      reject(new TrickleError('INTERNAL', `could not listen on ${host}:${options.port ?? 0}`, { cause })),
+    )
     http.listen(options.port ?? 0, host, resolve)
   })
+  releases.push(
+    () =>
+      new Promise<void>((resolve) => {
+        http.close(() => resolve())
+        http.closeAllConnections()
+      }),
+  )
   const port = (http.address() as AddressInfo).port
   const wsBase = options.publicUrl ?? `ws://${host}:${port}`
 
   // Publish: the terms key first, so buyers can authenticate terms as soon as products are listed.
-  const registeredKey = await registry.sellerKey(wallet.address)
+  const registeredKey = await fromChain('read the terms key', () => registry.sellerKey(wallet.address))
   if (registeredKey.toLowerCase() !== termsWallet.address.toLowerCase()) {
-    await (await registry.setSellerKey(termsWallet.address, await fees())).wait()
+    await fromChain('set the terms key', async () =>
+      (await registry.setSellerKey(termsWallet.address, await fees())).wait(),
+    )
   }
   const descriptors = new Map<string, ProductDescriptor>(
     options.products.map((p) => [
@@ -508,18 +564,29 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
       },
     ]),
   )
-  const published = await publishProducts(
-    ipfs,
-    registry,
-    wallet.address,
-    descriptors,
-    join(options.dataDir, chainScope, 'products.json'),
-    fees,
-  )
+  // An older seller kept the product ids in a side file: the store takes them over once.
+  await importProductsFile(store, join(options.dataDir, chainScope, 'products.json'), log)
+  const published = await publishProducts({ ipfs, registry, provider, wallet, store, fees }, descriptors)
   for (const p of published) {
     const spec = options.products.find((s) => s.key === p.key)!
     policies.set(p.productId, { key: p.key, policy: { ...policy, pricePerChunk: spec.pricePerChunk } })
   }
+
+  // Started after the publication, so that registrations and claims never pick the same nonce.
+  const worker = startSettlementWorker(
+    {
+      provider,
+      wallet,
+      channels: channelsAt(options.channels, provider),
+      store,
+      fees: options.fees ?? 'eip1559',
+    },
+    { ...DEFAULT_SETTLEMENT_POLICY, ...options.settlement },
+    log,
+  )
+  settlement = worker
+  worker.events.on('claimed', (claim) => events.emit('claimed', claim))
+  worker.events.on('claimFailed', (failure) => events.emit('claimFailed', failure))
 
   // One chain, one StreamChannels: the receipt domain separator is fixed for this server.
   const domainSeparator = receiptDomainSeparator({ chainId: options.chainId, channels: options.channels })
@@ -531,7 +598,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
   const verifierThreads = options.verifierThreads ?? defaultVerifierThreads()
   const verifier = verifierThreads === 0 ? undefined : startReceiptVerifier({ threads: verifierThreads })
   // A closing channel only pays what is claimed before its deadline: stop extending credit on it.
-  settlement.events.on('closeRequested', ({ channelId }) => {
+  worker.events.on('closeRequested', ({ channelId }) => {
     channelCache.forget(channelId)
     for (const driver of drivers) {
       if (driver.channelId?.toLowerCase() !== channelId) continue
@@ -563,13 +630,13 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
       resumePoints,
       store: sessionStore,
       ledgers,
-      onReceiptStored: (receipt) => settlement.receiptStored(receipt),
+      onReceiptStored: (receipt) => worker.receiptStored(receipt),
       onSessionEnd: (end) => {
         if (end.code === 'SEND_BUFFER_FULL') guard.count('send_buffer_full')
         sessions--
         events.emit('session', end)
         log.info(end, 'session ended')
-        if (end.channelId && end.receiptsAccepted > 0) settlement.sessionEnded(end.channelId)
+        if (end.channelId && end.receiptsAccepted > 0) worker.sessionEnded(end.channelId)
       },
       maxFrameBytes: limits.maxInboundFrameBytes,
       gate: guard.gate(clientKey(req.socket.remoteAddress), performance.now()),
@@ -592,7 +659,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
     products: published,
     events,
     store,
-    settlement,
+    settlement: worker,
     get sessionCount() {
       return sessions
     },
@@ -618,7 +685,7 @@ export async function startSellerServer(options: SellerServerOptions): Promise<S
         // A session ends once its receipts in flight are checked and stored: keep the store open for them.
         const stored = Date.now() + 5_000
         while (sessions > 0 && Date.now() < stored) await new Promise((r) => setTimeout(r, 20))
-        await settlement.stop(5_000)
+        await worker.stop(5_000)
         await verifier?.close()
         await mqttSource.close()
         await ipfs.stop()

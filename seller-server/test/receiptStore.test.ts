@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
@@ -66,15 +66,17 @@ describe('receipt store', () => {
     }
   })
 
-  it('migrates a version 2 database to version 3 without losing receipts or claims', async () => {
+  it('migrates a version 2 database to version 4 without losing receipts or claims', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'trickle-store-')), 'r.sqlite')
     const v2 = openReceiptStore(path)
     await v2.save(receipt(CHANNEL, 3))
     await v2.recordClaim(claim(CHANNEL, 3, 'ef'))
     await v2.close()
-    // What a version 2 file looks like: no retired tables.
+    // What a version 2 file looks like: no retired tables, no products.
     const raw = new DatabaseSync(path)
-    raw.exec('DROP TABLE retired_receipts; DROP TABLE retired_claims; PRAGMA user_version = 2')
+    raw.exec(
+      'DROP TABLE retired_receipts; DROP TABLE retired_claims; DROP TABLE products; PRAGMA user_version = 2',
+    )
     raw.close()
 
     const store = openReceiptStore(path)
@@ -83,12 +85,73 @@ describe('receipt store', () => {
       expect((await store.pendingClaims()).map((c) => c.txHash)).toEqual([`0x${'ef'.repeat(32)}`])
       expect(await store.retireChannel(CHANNEL, 'after migration')).toBe(1)
       expect(await store.retiredReceipts(CHANNEL)).toHaveLength(1)
+      const product = { registry: SIGNER, key: 'co', productId: 7n, cid: 'bafyco', createdAt: 'then' }
+      await store.recordProduct(product)
+      expect(await store.products(SIGNER.toUpperCase())).toEqual([product])
     } finally {
       await store.close()
     }
     const check = new DatabaseSync(path)
-    expect(check.prepare('PRAGMA user_version').get()).toEqual({ user_version: 3 })
+    expect(check.prepare('PRAGMA user_version').get()).toEqual({ user_version: 4 })
     check.close()
+  })
+  it('rejects every read and write with STORE_FAILED, SQLite’s error as the cause, when its tables are gone', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'trickle-store-')), 'r.sqlite')
+    const store = openReceiptStore(path)
+    try {
+      await store.save(receipt(CHANNEL, 3))
+      await store.recordClaim(claim(CHANNEL, 3, 'ef'))
+      // What an operator's mistake or a damaged file leaves: the store's tables are gone under it.
+      const raw = new DatabaseSync(path)
+      raw.exec(`DROP TABLE receipts; DROP TABLE claims; DROP TABLE meta; DROP TABLE products;
+                DROP TABLE retired_receipts; DROP TABLE retired_claims`)
+      raw.close()
+      const calls: Record<string, () => Promise<unknown>> = {
+        latest: () => store.latest(CHANNEL),
+        highestSeq: () => store.highestSeq(CHANNEL),
+        unsettledChannels: () => store.unsettledChannels(),
+        unclaimedSince: () => store.unclaimedSince(CHANNEL, 0n),
+        recordClaim: () => store.recordClaim(claim(CHANNEL, 4, 'aa')),
+        settleClaim: () => store.settleClaim(`0x${'ef'.repeat(32)}`, { status: 'dropped' }),
+        pendingClaims: () => store.pendingClaims(),
+        lastClaim: () => store.lastClaim(CHANNEL),
+        claims: () => store.claims(CHANNEL),
+        retireChannel: () => store.retireChannel(CHANNEL, 'test'),
+        retiredReceipts: () => store.retiredReceipts(CHANNEL),
+        channelDebt: () => store.channelDebt(CHANNEL),
+        setChannelDebt: () => store.setChannelDebt(CHANNEL, { owed: 1n }),
+        getMeta: () => store.getMeta('k'),
+        setMeta: () => store.setMeta('k', 'v'),
+        products: () => store.products(SIGNER),
+        recordProduct: () => store.recordProduct({ registry: SIGNER, key: 'co', cid: 'bafy' }),
+      }
+      for (const [method, call] of Object.entries(calls)) {
+        const err = await call().then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        expect({ method, err }).toMatchObject({
+          method,
+          err: {
+            code: 'STORE_FAILED',
+            cause: expect.objectContaining({ message: expect.stringMatching(/no such table/) }),
+          },
+        })
+      }
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('refuses to open a file that is not a database with STORE_FAILED, SQLite’s error as the cause', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'trickle-store-')), 'r.sqlite')
+    writeFileSync(path, 'not a database, but long enough to be read as one '.repeat(100))
+    expect(() => openReceiptStore(path)).toThrow(
+      expect.objectContaining({
+        code: 'STORE_FAILED',
+        cause: expect.objectContaining({ message: expect.stringMatching(/not a database/) }),
+      }),
+    )
   })
 })
 

@@ -37,8 +37,11 @@ describe('receipt verifier (worker threads)', () => {
       const { digest } = signed(1)
       // r = 0 is not an x coordinate of the curve: nothing recovers.
       const signature = `0x${'00'.repeat(32)}${'11'.repeat(32)}1b` as Hex
+      // The buyer reads the short message; what ethers said is kept in the details for the log.
       await expect(verifier.recover(digest, signature)).rejects.toMatchObject({
         code: 'RECEIPT_BAD_SIGNATURE',
+        shortMessage: 'receipt signature does not recover',
+        details: expect.any(String),
       })
     } finally {
       await verifier.close()

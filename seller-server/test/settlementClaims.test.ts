@@ -1,4 +1,8 @@
 import type { EventEmitter } from 'node:events'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { channelsAt } from '@trickle/contracts'
 import {
   type Deployment,
@@ -449,6 +453,38 @@ describe('settlement worker claims (anvil)', () => {
       const sweeps = seller.worker.stats.sweeps
       await vi.waitFor(() => expect(seller.worker.stats.sweeps).toBeGreaterThan(sweeps), { timeout: 20_000 })
       expect(seller.worker.stats).toMatchObject({ claimsSent: 1, claimsMined: 1, unclaimedWei: PRICE })
+    })
+  })
+
+  describe('issue 11: failures keep their codes', () => {
+    it('reports a claim whose outcome the store cannot record as STORE_FAILED (SQLite’s error its cause), not CHAIN_UNAVAILABLE, and records that same claim once the store is back', async () => {
+      const path = join(mkdtempSync(join(tmpdir(), 'trickle-claims-')), 'r.sqlite')
+      const store = openReceiptStore(path)
+      const seller = await startSeller(9, { claimThreshold: 10n ** 30n, claimOnSessionEnd: false }, { store })
+      const key = new SigningKey(Wallet.createRandom().privateKey)
+      const channelId = await openChannel(seller.wallet.address, key)
+      await store.save(receipt(channelId, 20, key))
+      // The database refuses to record claim outcomes, as a full disk would.
+      const raw = new DatabaseSync(path)
+      raw.exec(`CREATE TRIGGER refuse_outcome BEFORE UPDATE ON claims
+                BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`)
+      try {
+        const settled = seller.worker.settle(channelId)
+        await vi.waitFor(() => expect(seller.events.claimFailed.length).toBeGreaterThanOrEqual(2), {
+          timeout: 20_000,
+        })
+        for (const failure of seller.events.claimFailed) {
+          expect(failure).toMatchObject({ willRetry: true, error: { code: 'STORE_FAILED' } })
+          expect(failure.error.cause).toMatchObject({ message: expect.stringContaining('disk I/O error') })
+        }
+        raw.exec('DROP TRIGGER refuse_outcome')
+        expect(await settled).toMatchObject({ status: 'mined', paid: 20n * PRICE })
+      } finally {
+        raw.close()
+      }
+      // One claim transaction, followed until its outcome could be written.
+      expect((await store.claims(channelId)).map((c) => c.status)).toEqual(['mined'])
+      expect(seller.events.claimSent).toHaveLength(1)
     })
   })
 })

@@ -1,11 +1,19 @@
 import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
-/** A JSON-RPC proxy in front of anvil that answers HTTP 503 to the methods a test chooses to fail. */
+/** One JSON-RPC call as the proxy sees it. */
+export interface RpcCall {
+  method: string
+  params: unknown[]
+}
+
+/** A JSON-RPC proxy in front of anvil that answers HTTP 503 to the calls a test chooses to fail. */
 export interface FlakyRpc {
   url: string
   /** methods that currently fail; `*` fails every call */
   failing: Set<string>
+  /** fails the calls it returns true for, too (e.g. `eth_call`s of one contract function) */
+  failWhen: ((call: RpcCall) => boolean) | undefined
   /** calls answered with 503 so far */
   failures: number
   /** every method forwarded or failed, in order */
@@ -20,16 +28,26 @@ export interface FlakyRpc {
  */
 export async function startFlakyRpc(target: string): Promise<FlakyRpc> {
   const upstream = new URL(target)
-  const state: FlakyRpc = { url: '', failing: new Set(), failures: 0, calls: [], close: async () => {} }
+  const state: FlakyRpc = {
+    url: '',
+    failing: new Set(),
+    failWhen: undefined,
+    failures: 0,
+    calls: [],
+    close: async () => {},
+  }
   const server = createServer((req, res) => {
     const body: Buffer[] = []
     req.on('data', (part: Buffer) => body.push(part))
     req.on('end', () => {
       const raw = Buffer.concat(body)
-      const parsed = JSON.parse(raw.toString('utf8')) as { method: string } | { method: string }[]
-      const methods = (Array.isArray(parsed) ? parsed : [parsed]).map((call) => call.method)
+      const parsed = JSON.parse(raw.toString('utf8')) as RpcCall | RpcCall[]
+      const calls = Array.isArray(parsed) ? parsed : [parsed]
+      const methods = calls.map((call) => call.method)
       state.calls.push(...methods)
-      if (methods.some((m) => state.failing.has(m) || state.failing.has('*'))) {
+      const fails = (call: RpcCall) =>
+        state.failing.has(call.method) || state.failing.has('*') || state.failWhen?.(call) === true
+      if (calls.some(fails)) {
         state.failures++
         res.writeHead(503, { 'content-type': 'text/plain' }).end('upstream unavailable')
         return
