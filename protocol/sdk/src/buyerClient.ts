@@ -11,7 +11,17 @@ import {
   signReceipt,
   TrickleError,
 } from '@trickle/protocol'
-import { computeAddress, getBytes, type Provider, type Signer, SigningKey, Wallet, ZeroAddress } from 'ethers'
+import {
+  computeAddress,
+  getBytes,
+  JsonRpcSigner,
+  NonceManager,
+  type Provider,
+  type Signer,
+  SigningKey,
+  Wallet,
+  ZeroAddress,
+} from 'ethers'
 import { abortable } from './abortable.ts'
 import { Budget } from './budget/budget.ts'
 import { parseAmount } from './budget/parseAmount.ts'
@@ -158,6 +168,11 @@ export class BuyerClient {
       if (!given) throw new TrickleError('INVALID_ARGUMENT', 'a signer is needed (signer or wallet)')
       let signer = await resolveSigner(given)
       if (!signer.provider && options.provider) signer = signer.connect(options.provider)
+      // A local key counts its own nonces: a provider's response cache (ethers caches identical calls
+      // for 250 ms by default) would otherwise hand two transactions in a row the same nonce. A
+      // browser wallet (JsonRpcSigner) keeps its own count.
+      if (!(signer instanceof JsonRpcSigner) && !(signer instanceof NonceManager))
+        signer = new NonceManager(signer)
       const provider = options.provider ?? signer.provider
       if (!provider) throw new TrickleError('CHAIN_UNAVAILABLE', 'the signer has no provider')
       await assertChainId(provider, options.chainId)

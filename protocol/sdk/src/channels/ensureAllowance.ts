@@ -48,8 +48,10 @@ export async function ensureAllowance(
   }
   if (allowance >= amount) return undefined
   const fees = await feeOverrides(writer.provider, writer.fees)
-  const outcome = await submitTransaction(`approve ${amount} of token ${token}`, () =>
-    erc20.getFunction('approve')(writer.channels, amount, fees),
+  const outcome = await submitTransaction(
+    `approve ${amount} of token ${token}`,
+    () => erc20.getFunction('approve')(writer.channels, amount, fees),
+    writer.signer,
   )
   return outcome.txHash
 }

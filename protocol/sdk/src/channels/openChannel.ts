@@ -47,11 +47,14 @@ export async function openChannel(
   const approveTxHash = native ? undefined : await ensureAllowance(writer, token, request.deposit)
   const channels = channelsAt(writer.channels, writer.signer)
   const fees = await feeOverrides(writer.provider, writer.fees)
-  const outcome = await submitTransaction(`open a channel to ${request.payee}`, () =>
-    channels.open(request.payee, token, request.deposit, request.signer, {
-      ...fees,
-      ...(native ? { value: request.deposit } : {}),
-    }),
+  const outcome = await submitTransaction(
+    `open a channel to ${request.payee}`,
+    () =>
+      channels.open(request.payee, token, request.deposit, request.signer, {
+        ...fees,
+        ...(native ? { value: request.deposit } : {}),
+      }),
+    writer.signer,
   )
   const opened = findEvent(outcome, channels.interface, 'ChannelOpened')
   return {

@@ -48,8 +48,10 @@ export async function topUpChannel(
   const approveTxHash = native ? undefined : await ensureAllowance(writer, channel.token, amount)
   const channels = channelsAt(writer.channels, writer.signer)
   const fees = await feeOverrides(writer.provider, writer.fees)
-  const outcome = await submitTransaction(`top up channel ${channelId}`, () =>
-    channels.topUp(channelId, amount, { ...fees, ...(native ? { value: amount } : {}) }),
+  const outcome = await submitTransaction(
+    `top up channel ${channelId}`,
+    () => channels.topUp(channelId, amount, { ...fees, ...(native ? { value: amount } : {}) }),
+    writer.signer,
   )
   const event = findEvent(outcome, channels.interface, 'ToppedUp')
   return {
