@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { CHAIN_PRESET_NAMES, chainPreset } from '@trickle/contracts'
 import { decodeReading } from '@trickle/devices'
-import { increaseTime, startLocalMarketplace } from '@trickle/devnet'
+import { increaseTime, localConfig, startLocalMarketplace } from '@trickle/devnet'
 import { BuyerClient } from '@trickle/sdk'
 import { Command } from 'commander'
 import { JsonRpcProvider, Wallet } from 'ethers'
@@ -121,11 +121,7 @@ say(
 say(`  seller     ${seller.url} (health ${seller.httpUrl}/health), payee ${seller.address}`)
 for (const p of seller.products) say(`  product ${p.productId}  ${p.descriptor.name}  ipfs://${p.cid}`)
 
-const config = {
-  rpcUrl: market.rpcUrl,
-  ...market.config,
-  ...(market.buyerKeys[0] ? { buyerKey: market.buyerKeys[0] } : {}),
-}
+const config = localConfig(market)
 mkdirSync('.trickle', { recursive: true })
 writeFileSync(join('.trickle', 'local.json'), `${JSON.stringify(config, null, 2)}\n`)
 say('  wrote .trickle/local.json (the `trickle` CLI reads it)')

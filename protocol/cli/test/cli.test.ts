@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
+import { type LocalMarketplace, localConfig, startLocalMarketplace } from '@trickle/devnet'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toChunkRecord } from '../src/chunkRecord.ts'
 import { resolveConfig } from '../src/resolveConfig.ts'
@@ -39,18 +39,7 @@ describe('trickle CLI against a local marketplace', () => {
     market = await startLocalMarketplace({ rowsPerSecond: 100 })
     dir = mkdtempSync(join(tmpdir(), 'trickle-cli-'))
     config = join(dir, 'local.json')
-    writeFileSync(
-      config,
-      JSON.stringify({
-        rpcUrl: market.rpcUrl,
-        chainId: market.chainId,
-        registry: market.deployment.registry,
-        channels: market.deployment.channels,
-        deployBlock: market.deployment.deployBlock,
-        gateways: [market.seller.httpUrl],
-        buyerKey: market.buyerKeys[0],
-      }),
-    )
+    writeFileSync(config, JSON.stringify(localConfig(market)))
   })
 
   afterAll(async () => {

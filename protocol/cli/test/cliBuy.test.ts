@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
+import { type LocalMarketplace, localConfig, startLocalMarketplace } from '@trickle/devnet'
 import { Wallet } from 'ethers'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runTrickle, spawnTrickle } from './helpers/runTrickle.ts'
@@ -30,18 +30,7 @@ describe('trickle buy: output, amounts in ETH, previews and Ctrl-C', { timeout: 
     market = await startLocalMarketplace({ rowsPerSecond: 50, pricePerChunk: PRICE })
     dir = mkdtempSync(join(tmpdir(), 'trickle-cli-buy-'))
     config = join(dir, 'local.json')
-    writeFileSync(
-      config,
-      JSON.stringify({
-        rpcUrl: market.rpcUrl,
-        chainId: market.chainId,
-        registry: market.deployment.registry,
-        channels: market.deployment.channels,
-        deployBlock: market.deployment.deployBlock,
-        gateways: [market.seller.httpUrl],
-        buyerKey: market.buyerKeys[0],
-      }),
-    )
+    writeFileSync(config, JSON.stringify(localConfig(market)))
   })
 
   afterAll(async () => {

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
+import { type LocalMarketplace, localConfig, startLocalMarketplace } from '@trickle/devnet'
 import { JsonRpcProvider, parseEther, Wallet } from 'ethers'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BuyerClient, type Hex, memoryKeyStore } from '../src/index.ts'
@@ -36,7 +36,7 @@ describe('examples/subscribe.ts, the shortest buy (createTrickle + subscribe)', 
   it('prints the readings its budget buys, opens one channel funded with the budget, and is paid exactly', async () => {
     const buyerKey = market.buyerKeys[1]!
     const configPath = join(dir, 'local.json')
-    await writeFile(configPath, JSON.stringify({ rpcUrl: market.rpcUrl, ...market.config, buyerKey }))
+    await writeFile(configPath, JSON.stringify(localConfig(market, buyerKey)))
     const run = await runExample(configPath)
     expect(run.stderr).toBe('')
     expect(run.code).toBe(0)

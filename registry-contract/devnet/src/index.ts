@@ -39,7 +39,9 @@ export {
   startLocalChain,
 } from './startLocalChain.ts'
 export {
+  type LocalConfig,
   type LocalMarketplace,
   type LocalMarketplaceOptions,
+  localConfig,
   startLocalMarketplace,
 } from './startLocalMarketplace.ts'

@@ -174,3 +174,20 @@ export async function startLocalMarketplace(
     throw err
   }
 }
+
+/** What `.trickle/local.json` holds: the marketplace a buyer connects to, and a funded buyer key. */
+export interface LocalConfig extends MarketplaceConfig {
+  rpcUrl: string
+  /** a funded dev key, absent on an external chain */
+  buyerKey?: string
+}
+
+/**
+ * The configuration file `npm start` writes for the CLI and the SDK examples (`.trickle/local.json`).
+ *
+ * @param market - a running marketplace
+ * @param buyerKey - the key to put in it (default the first funded buyer key)
+ */
+export function localConfig(market: LocalMarketplace, buyerKey = market.buyerKeys[0]): LocalConfig {
+  return { rpcUrl: market.rpcUrl, ...market.config, ...(buyerKey ? { buyerKey } : {}) }
+}
