@@ -106,10 +106,11 @@ export interface BufferLimits {
 }
 
 /**
- * Whether a stream must stop reading from the seller: it holds `maxChunks` chunks or `maxBytes` bytes.
- * While it does, the connection is paused (TCP back-pressure), so the session receives — and signs
- * receipts for — at most `maxChunks` chunks beyond those the application has taken, and holds at most
- * `maxBytes` plus one chunk.
+ * Whether a stream must stop handing frames to its session: it holds `maxChunks` chunks or `maxBytes`
+ * bytes for the application. While it does, the SDK holds arriving frames back unprocessed, so it signs
+ * no receipt for them and an honest seller stops at its credit window; a seller that sends beyond the
+ * window meanwhile is closed (`UNEXPECTED_FRAME`, `heldFrameProblem` of `@trickle/sdk`). The session
+ * thus signs receipts for at most `maxChunks` chunks beyond those the application has taken.
  *
  * @param held - chunks and bytes held for the application
  * @param limits - the stream's limits
