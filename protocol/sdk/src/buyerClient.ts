@@ -15,7 +15,6 @@ import {
   computeAddress,
   getBytes,
   JsonRpcSigner,
-  NonceManager,
   type Provider,
   type Signer,
   SigningKey,
@@ -27,6 +26,7 @@ import { Budget } from './budget/budget.ts'
 import { parseAmount } from './budget/parseAmount.ts'
 import { type CatalogProduct, joinDescriptor, listProducts } from './catalog.ts'
 import { assertChainId } from './chain/assertChainId.ts'
+import { FreshNonceSigner } from './chain/freshNonceSigner.ts'
 import { type Eip1193Provider, resolveSigner } from './chain/resolveSigner.ts'
 import type { ChannelDetails } from './channels/describeChannel.ts'
 import { type FinalizeResult, finalizeChannel } from './channels/finalizeChannel.ts'
@@ -168,11 +168,12 @@ export class BuyerClient {
       if (!given) throw new TrickleError('INVALID_ARGUMENT', 'a signer is needed (signer or wallet)')
       let signer = await resolveSigner(given)
       if (!signer.provider && options.provider) signer = signer.connect(options.provider)
-      // A local key counts its own nonces: a provider's response cache (ethers caches identical calls
-      // for 250 ms by default) would otherwise hand two transactions in a row the same nonce. A
-      // browser wallet (JsonRpcSigner) keeps its own count.
-      if (!(signer instanceof JsonRpcSigner) && !(signer instanceof NonceManager))
-        signer = new NonceManager(signer)
+      // A local key asks the node for each nonce past the provider's response cache (ethers caches
+      // identical calls for 250 ms), or two transactions in a row would share one. A browser wallet
+      // (JsonRpcSigner) counts its own.
+      if (!(signer instanceof JsonRpcSigner) && !(signer instanceof FreshNonceSigner)) {
+        signer = new FreshNonceSigner(signer)
+      }
       const provider = options.provider ?? signer.provider
       if (!provider) throw new TrickleError('CHAIN_UNAVAILABLE', 'the signer has no provider')
       await assertChainId(provider, options.chainId)

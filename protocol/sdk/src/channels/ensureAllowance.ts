@@ -48,10 +48,8 @@ export async function ensureAllowance(
   }
   if (allowance >= amount) return undefined
   const fees = await feeOverrides(writer.provider, writer.fees)
-  const outcome = await submitTransaction(
-    `approve ${amount} of token ${token}`,
-    () => erc20.getFunction('approve')(writer.channels, amount, fees),
-    writer.signer,
+  const outcome = await submitTransaction(`approve ${amount} of token ${token}`, () =>
+    erc20.getFunction('approve')(writer.channels, amount, fees),
   )
   return outcome.txHash
 }

@@ -27,10 +27,8 @@ export interface FinalizeResult extends TransactionOutcome {
 export async function finalizeChannel(writer: ChannelWriter, channelId: Hex): Promise<FinalizeResult> {
   const channels = channelsAt(writer.channels, writer.signer)
   const fees = await feeOverrides(writer.provider, writer.fees)
-  const outcome = await submitTransaction(
-    `finalize channel ${channelId}`,
-    () => channels.finalize(channelId, fees),
-    writer.signer,
+  const outcome = await submitTransaction(`finalize channel ${channelId}`, () =>
+    channels.finalize(channelId, fees),
   )
   const event = findEvent(outcome, channels.interface, 'ChannelClosed')
   return {

@@ -47,14 +47,11 @@ export async function openChannel(
   const approveTxHash = native ? undefined : await ensureAllowance(writer, token, request.deposit)
   const channels = channelsAt(writer.channels, writer.signer)
   const fees = await feeOverrides(writer.provider, writer.fees)
-  const outcome = await submitTransaction(
-    `open a channel to ${request.payee}`,
-    () =>
-      channels.open(request.payee, token, request.deposit, request.signer, {
-        ...fees,
-        ...(native ? { value: request.deposit } : {}),
-      }),
-    writer.signer,
+  const outcome = await submitTransaction(`open a channel to ${request.payee}`, () =>
+    channels.open(request.payee, token, request.deposit, request.signer, {
+      ...fees,
+      ...(native ? { value: request.deposit } : {}),
+    }),
   )
   const opened = findEvent(outcome, channels.interface, 'ChannelOpened')
   return {

@@ -27,10 +27,8 @@ export async function requestChannelClose(
 ): Promise<RequestCloseResult> {
   const channels = channelsAt(writer.channels, writer.signer)
   const fees = await feeOverrides(writer.provider, writer.fees)
-  const outcome = await submitTransaction(
-    `request the close of channel ${channelId}`,
-    () => channels.requestClose(channelId, fees),
-    writer.signer,
+  const outcome = await submitTransaction(`request the close of channel ${channelId}`, () =>
+    channels.requestClose(channelId, fees),
   )
   const event = findEvent(outcome, channels.interface, 'CloseRequested')
   return { ...outcome, channelId, closeDeadline: event.args.getValue('closeDeadline') as bigint }

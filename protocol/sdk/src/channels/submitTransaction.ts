@@ -1,12 +1,6 @@
 import type { Hex } from '@trickle/protocol'
 import { TrickleError } from '@trickle/protocol'
-import {
-  type ContractTransactionResponse,
-  type Interface,
-  type LogDescription,
-  NonceManager,
-  type Signer,
-} from 'ethers'
+import type { ContractTransactionResponse, Interface, LogDescription } from 'ethers'
 import { toChainError } from './toChainError.ts'
 import type { TransactionOutcome } from './types.ts'
 
@@ -17,14 +11,11 @@ import type { TransactionOutcome } from './types.ts'
  *
  * @param action - what the transaction does, for error messages (e.g. `finalize channel 0x…`)
  * @param send - sends the transaction
- * @param signer - the signer `send` uses: a `NonceManager` is reset when the transaction fails, since
- *   it counted a nonce the chain never saw
  * @throws TrickleError as mapped by {@link toChainError}
  */
 export async function submitTransaction(
   action: string,
   send: () => Promise<ContractTransactionResponse>,
-  signer?: Signer,
 ): Promise<TransactionOutcome> {
   try {
     const tx = await send()
@@ -32,7 +23,6 @@ export async function submitTransaction(
     if (receipt === null) throw new TrickleError('CHAIN_UNAVAILABLE', `could not ${action}: no receipt`)
     return { txHash: receipt.hash as Hex, blockNumber: receipt.blockNumber, fee: receipt.fee, receipt }
   } catch (err) {
-    if (signer instanceof NonceManager) signer.reset()
     throw toChainError(err, action)
   }
 }

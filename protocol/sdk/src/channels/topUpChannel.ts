@@ -48,10 +48,8 @@ export async function topUpChannel(
   const approveTxHash = native ? undefined : await ensureAllowance(writer, channel.token, amount)
   const channels = channelsAt(writer.channels, writer.signer)
   const fees = await feeOverrides(writer.provider, writer.fees)
-  const outcome = await submitTransaction(
-    `top up channel ${channelId}`,
-    () => channels.topUp(channelId, amount, { ...fees, ...(native ? { value: amount } : {}) }),
-    writer.signer,
+  const outcome = await submitTransaction(`top up channel ${channelId}`, () =>
+    channels.topUp(channelId, amount, { ...fees, ...(native ? { value: amount } : {}) }),
   )
   const event = findEvent(outcome, channels.interface, 'ToppedUp')
   return {
