@@ -9,7 +9,7 @@ import {
 } from '@trickle/devnet'
 import { type Address, type Hex, receiptDomainSeparator, signReceipt, ZERO_HASH } from '@trickle/protocol'
 import { BuyerClient } from '@trickle/sdk'
-import { Contract, ContractFactory, Wallet } from 'ethers'
+import { Contract, ContractFactory, JsonRpcProvider, Wallet } from 'ethers'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 
 const CHALLENGE_PERIOD = 600n
@@ -75,6 +75,31 @@ describe('BuyerClient channel management (anvil)', () => {
       gateways: [],
     })
     expect(await codeOf(create)).toBe('CHAIN_MISMATCH')
+  })
+
+  it('sends transactions back to back through a caching provider, also after the key sent one elsewhere', async () => {
+    // ethers' default JsonRpcProvider caches identical calls for 250 ms, eth_getTransactionCount included.
+    const caching = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true })
+    const key = chain.privateKeys[4]!
+    const client4 = await BuyerClient.create({
+      signer: new Wallet(key, caching),
+      chainId: chain.chainId,
+      registry: deployment.registry as Address,
+      channels: deployment.channels as Address,
+      gateways: [],
+    })
+    try {
+      const first = await client4.openChannel(payee.address as Address, MILLI)
+      // The same key, outside the client, in the same cache window.
+      await (await new Wallet(key, chain.provider).sendTransaction({ to: payee.address, value: 1n })).wait()
+      const second = await client4.openChannel(payee.address as Address, MILLI)
+      const third = await client4.topUp(second.channelId, MILLI)
+      expect(new Set([first.channelId, second.channelId]).size).toBe(2)
+      expect(third.deposit).toBe(2n * MILLI)
+    } finally {
+      await client4.close()
+      caching.destroy()
+    }
   })
 
   it('tops up a native channel: the deposit grows by the amount and the payer pays amount + gas', async () => {
