@@ -157,7 +157,7 @@ export class BuyerClient {
 
   /**
    * Creates a client after checking that the RPC serves the configured chain (`eth_chainId`), so it can
-   * never sign for another chain. The IPFS fetcher starts on the first catalog read.
+   * never sign for another chain. Descriptors are fetched from the `gateways` on the first catalog read.
    * @throws TrickleError `INVALID_ARGUMENT` (no signer, a bad budget); `CHAIN_UNAVAILABLE` when there is
    *   no provider or the RPC does not answer; `CHAIN_MISMATCH` when the RPC serves another chain id
    *   than `chainId`; `ABORTED`
@@ -599,7 +599,7 @@ export class BuyerClient {
     })
   }
 
-  /** Stops the IPFS fetcher, if it was started. Open streams are not affected. */
+  /** Releases the descriptor fetcher, if it was started. Open streams are not affected. */
   async close(): Promise<void> {
     const fetcher = this.fetcher
     this.fetcher = undefined

@@ -8,6 +8,7 @@ import {
   type TransactionResponse,
   type TypedDataDomain,
   type TypedDataField,
+  toQuantity,
 } from 'ethers'
 
 /**
@@ -38,7 +39,8 @@ export class FreshNonceSigner extends AbstractSigner {
   override async getNonce(blockTag?: BlockTag): Promise<number> {
     const provider = this.signer.provider
     if (!(provider instanceof JsonRpcApiProvider)) return this.signer.getNonce(blockTag)
-    const tag = blockTag === undefined ? 'latest' : typeof blockTag === 'string' ? blockTag : blockTag
+    const tag =
+      blockTag === undefined ? 'latest' : typeof blockTag === 'string' ? blockTag : toQuantity(blockTag)
     const count = await provider.send('eth_getTransactionCount', [await this.getAddress(), tag])
     return Number(count)
   }
