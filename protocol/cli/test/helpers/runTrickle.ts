@@ -10,6 +10,18 @@ export interface Run {
   stderr: string
 }
 
+/** The parent's environment without its key and chain variables, so only `env` configures the run. */
+function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    TRICKLE_PRIVATE_KEY: '',
+    TRICKLE_KEY_FILE: '',
+    TRICKLE_KEYSTORE: '',
+    TRICKLE_CHAIN: '',
+    ...env,
+  }
+}
+
 /**
  * Runs the `trickle` CLI as a child process with this Node (24, type stripping). The key variables of
  * the parent environment are cleared so only `env` configures the run.
@@ -24,14 +36,7 @@ export function runTrickle(args: readonly string[], env: Record<string, string> 
       [MAIN, ...args],
       {
         timeout: 120_000,
-        env: {
-          ...process.env,
-          TRICKLE_PRIVATE_KEY: '',
-          TRICKLE_KEY_FILE: '',
-          TRICKLE_KEYSTORE: '',
-          TRICKLE_CHAIN: '',
-          ...env,
-        },
+        env: childEnv(env),
       },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0
@@ -59,14 +64,7 @@ export interface RunningTrickle {
  */
 export function spawnTrickle(args: readonly string[], env: Record<string, string> = {}): RunningTrickle {
   const child = spawn(process.execPath, [MAIN, ...args], {
-    env: {
-      ...process.env,
-      TRICKLE_PRIVATE_KEY: '',
-      TRICKLE_KEY_FILE: '',
-      TRICKLE_KEYSTORE: '',
-      TRICKLE_CHAIN: '',
-      ...env,
-    },
+    env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let stdout = ''
