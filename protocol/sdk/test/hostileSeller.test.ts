@@ -112,6 +112,17 @@ function retainedBytes(gc: () => void): number {
 /** Whether the buyer has sent its `close` frame on `conn`. */
 const buyerClosed = (conn: HostileConnection) => conn.frames.some((f) => f.t === 'close')
 
+/** Sends chunks 0, 1, … until `count` are out, the socket closes or the buyer sends `close`. */
+async function floodChunks(
+  conn: HostileConnection,
+  count: number,
+  data: (seq: number) => Uint8Array = (seq) => Uint8Array.of(seq & 255),
+): Promise<void> {
+  for (let seq = 0; seq < count && !conn.isClosed && !buyerClosed(conn); seq++) {
+    await conn.send({ t: 'chunk', seq, data: data(seq) })
+  }
+}
+
 describe('BuyerClient.stream against a hostile seller (anvil)', () => {
   let market: HostileMarket
   let separator: Hex
@@ -267,9 +278,7 @@ describe('BuyerClient.stream against a hostile seller (anvil)', () => {
         await conn.send(conn.terms(PRICE, { receiptEvery: 4 }))
         await conn.next('accept')
         const data = new Uint8Array(CHUNK_BYTES).fill(7)
-        for (let seq = 0; seq < TOTAL && !conn.isClosed && !buyerClosed(conn); seq++) {
-          await conn.send({ t: 'chunk', seq, data })
-        }
+        await floodChunks(conn, TOTAL, () => data)
       })
       const gc = collector()
       try {
@@ -316,9 +325,7 @@ describe('BuyerClient.stream against a hostile seller (anvil)', () => {
       const seller = await startHostileSeller(market, async (conn) => {
         await conn.send(conn.terms(PRICE, { receiptEvery: 4 }))
         await conn.next('accept')
-        for (let seq = 0; seq < 10_000 && !conn.isClosed && !buyerClosed(conn); seq++) {
-          await conn.send({ t: 'chunk', seq, data: Uint8Array.of(seq & 255) })
-        }
+        await floodChunks(conn, 10_000)
       })
       try {
         const channelId = await market.openChannel(DEPOSIT)
@@ -346,9 +353,7 @@ describe('BuyerClient.stream against a hostile seller (anvil)', () => {
       const seller = await startHostileSeller(market, async (conn) => {
         await conn.send(conn.terms(PRICE, { receiptEvery: 4, heartbeatMs: 200, idleTimeoutMs: IDLE_MS }))
         await conn.next('accept')
-        for (let seq = 0; seq < 10_000 && !conn.isClosed && !buyerClosed(conn); seq++) {
-          await conn.send({ t: 'chunk', seq, data: Uint8Array.of(seq & 255) })
-        }
+        await floodChunks(conn, 10_000)
       })
       try {
         const channelId = await market.openChannel(DEPOSIT)
@@ -419,9 +424,7 @@ describe('BuyerClient.stream against a hostile seller (anvil)', () => {
       const seller = await startHostileSeller(market, async (conn) => {
         await conn.send(conn.terms(PRICE, { receiptEvery: 4, window: { initial: 8, step: 0, max: 8 } }))
         await conn.next('accept')
-        for (let seq = 0; seq < 1_000 && !conn.isClosed && !buyerClosed(conn); seq++) {
-          await conn.send({ t: 'chunk', seq, data: Uint8Array.of(seq & 255) })
-        }
+        await floodChunks(conn, 1_000)
       })
       try {
         const channelId = await market.openChannel(DEPOSIT)
@@ -575,9 +578,7 @@ describe('BuyerClient.stream against a hostile seller (anvil)', () => {
         const seller = await startHostileSeller(market, async (conn) => {
           await conn.send(conn.terms(PRICE, { receiptEvery: 4 }))
           await conn.next('accept')
-          for (let seq = 0; seq < 10_000 && !conn.isClosed && !buyerClosed(conn); seq++) {
-            await conn.send({ t: 'chunk', seq, data: Uint8Array.of(seq & 255) })
-          }
+          await floodChunks(conn, 10_000)
         })
         try {
           const channelId = await market.openChannel(DEPOSIT)
@@ -627,9 +628,7 @@ describe('BuyerClient.stream against a hostile seller (anvil)', () => {
     const offering = (price: bigint) => async (conn: HostileConnection) => {
       await conn.send(conn.terms(price, { receiptEvery: 1 }))
       await conn.next('accept')
-      for (let seq = 0; seq < 100 && !conn.isClosed && !buyerClosed(conn); seq++) {
-        await conn.send({ t: 'chunk', seq, data: Uint8Array.of(seq) })
-      }
+      await floodChunks(conn, 100, (seq) => Uint8Array.of(seq))
     }
 
     it("refuses terms above the descriptor's price with TERMS_INVALID, signing nothing", async () => {
