@@ -132,8 +132,7 @@ export class BuyerClient {
   private readonly explicitKey: boolean
   private readonly keyStore: SessionKeyStore | undefined
   private readonly events = new TypedEmitter<BuyerEvents>()
-  private readonly gateways: readonly string[]
-  private fetcher: Promise<DescriptorFetcher> | undefined
+  private readonly fetcher: DescriptorFetcher
   private readonly domainSeparator: Hex
   /** last receipt signed per channel, so a later session resumes where this one stopped */
   private readonly bases = new Map<string, ResumeBase>()
@@ -147,7 +146,7 @@ export class BuyerClient {
     this.signer = signer
     this.payer = payer
     this.provider = provider
-    this.gateways = options.gateways
+    this.fetcher = createDescriptorFetcher(options.gateways)
     this.explicitKey = options.sessionKey !== undefined
     this.sessionKey = options.sessionKey ?? Wallet.createRandom().signingKey
     this.keyStore = options.keyStore
@@ -157,7 +156,7 @@ export class BuyerClient {
 
   /**
    * Creates a client after checking that the RPC serves the configured chain (`eth_chainId`), so it can
-   * never sign for another chain. Descriptors are fetched from the `gateways` on the first catalog read.
+   * never sign for another chain. Descriptors are fetched from the `gateways` at each catalog read.
    * @throws TrickleError `INVALID_ARGUMENT` (no signer, a bad budget); `CHAIN_UNAVAILABLE` when there is
    *   no provider or the RPC does not answer; `CHAIN_MISMATCH` when the RPC serves another chain id
    *   than `chainId`; `ABORTED`
@@ -211,7 +210,7 @@ export class BuyerClient {
       listProducts({
         provider: this.provider,
         registry: this.config.registry,
-        fetcher: await this.descriptorFetcher(),
+        fetcher: this.fetcher,
         ...(this.config.deployBlock !== undefined ? { fromBlock: this.config.deployBlock } : {}),
       }),
     )
@@ -245,7 +244,7 @@ export class BuyerClient {
         (await registry.sellerKey(view.owner).catch((err: unknown) => {
           throw toChainError(err, `read the terms key of ${view.owner}`)
         })) as Address,
-        { fetcher: await this.descriptorFetcher() },
+        { fetcher: this.fetcher },
       )
       if (!found.descriptor) throw new TrickleError(found.problem!.code, found.problem!.message)
       return found
@@ -396,14 +395,6 @@ export class BuyerClient {
       channels: this.config.channels,
       fees: this.config.fees ?? 'eip1559',
     }
-  }
-
-  private descriptorFetcher(): Promise<DescriptorFetcher> {
-    this.fetcher ??= createDescriptorFetcher(this.gateways).catch((err: unknown) => {
-      this.fetcher = undefined
-      throw err
-    })
-    return this.fetcher
   }
 
   /**
@@ -599,12 +590,11 @@ export class BuyerClient {
     })
   }
 
-  /** Releases the descriptor fetcher, if it was started. Open streams are not affected. */
-  async close(): Promise<void> {
-    const fetcher = this.fetcher
-    this.fetcher = undefined
-    if (fetcher) await (await fetcher.catch(() => undefined))?.stop()
-  }
+  /**
+   * Ends the client. It holds nothing between calls today (descriptors are fetched per call, the
+   * provider is the caller's), so this resolves at once; open streams are not affected.
+   */
+  async close(): Promise<void> {}
 }
 
 /**

@@ -18,8 +18,6 @@ export interface DescriptorFetcher {
    *   verified block is not a valid descriptor)
    */
   fetch(cid: Uint8Array | string, timeoutMs?: number, signal?: AbortSignal): Promise<ProductDescriptor>
-  /** Nothing to release (kept so callers can treat every fetcher alike). */
-  stop(): Promise<void>
 }
 
 /** Options of {@link createDescriptorFetcher}. */
@@ -37,12 +35,12 @@ export interface DescriptorFetcherOptions {
  * `fetch`, so it runs in browsers and Node without an IPFS node.
  *
  * @param gateways - gateway base URLs, e.g. the seller server's `http://127.0.0.1:PORT`
- * @returns the fetcher (a promise, for callers written against the former helia-based fetcher)
+ * @returns the fetcher; it holds nothing between calls
  */
-export async function createDescriptorFetcher(
+export function createDescriptorFetcher(
   gateways: readonly string[],
   options: DescriptorFetcherOptions = {},
-): Promise<DescriptorFetcher> {
+): DescriptorFetcher {
   const fetchBlock = options.fetch ?? globalThis.fetch.bind(globalThis)
   return {
     async fetch(cidInput, timeoutMs = 10_000, signal) {
@@ -69,7 +67,6 @@ export async function createDescriptorFetcher(
         details: failures.join('; ') || (abort.aborted ? 'timed out' : 'no gateway configured'),
       })
     },
-    async stop() {},
   }
 }
 
