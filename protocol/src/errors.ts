@@ -1,4 +1,4 @@
-import { BaseError, type BaseErrorOptions } from '@trickle/errors'
+import { BaseError, type BaseErrorOptions, hasCode as baseHasCode } from '@trickle/errors'
 
 /**
  * Codes that may cross the wire in an `error` frame (SPEC.md §Error codes). The codec refuses any
@@ -123,7 +123,8 @@ export class TrickleError extends BaseError<ErrorCode> {
   }
 }
 
-/** Whether `err` is an error-shaped value with the given code (works across realms). */
-export function hasCode(err: unknown, code: ErrorCode): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code
-}
+/**
+ * Whether `err` is an error-shaped value with the given code (works across realms): `@trickle/errors`'
+ * `hasCode`, narrowed to {@link ErrorCode}.
+ */
+export const hasCode: (err: unknown, code: ErrorCode) => err is { code: ErrorCode } = baseHasCode

@@ -1,8 +1,9 @@
-import { type ErrorCode, isErrorCode } from '@trickle/protocol'
+import { isErrorCode, type WireErrorCode } from '@trickle/protocol'
 
 /** An error as a buyer reads it in an `error` frame: a stable code and a sentence for humans. */
 export interface PeerError {
-  code: ErrorCode
+  /** a wire code: the codec of every peer refuses local ones */
+  code: WireErrorCode
   message: string
 }
 
@@ -24,7 +25,7 @@ export const SELLER_FAILURE_MESSAGES = {
  * Codes whose short message the seller writes about the buyer's own request (its channel, its
  * frames, its receipts) from facts the buyer can read too: the message may go to the buyer.
  */
-const ABOUT_THE_REQUEST: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+const ABOUT_THE_REQUEST: ReadonlySet<string> = new Set<WireErrorCode>([
   'FRAME_TOO_LARGE',
   'FRAME_MALFORMED',
   'UNKNOWN_PRODUCT',
@@ -56,7 +57,7 @@ export function toPeerError(err: unknown): PeerError {
   }
   const code = coded.code
   if (ABOUT_THE_REQUEST.has(code) && typeof coded.shortMessage === 'string') {
-    return { code, message: coded.shortMessage }
+    return { code: code as WireErrorCode, message: coded.shortMessage }
   }
   if (code === 'STORE_FAILED') return { code, message: SELLER_FAILURE_MESSAGES.STORE_UNAVAILABLE }
   if (code === 'CHAIN_UNAVAILABLE') return { code, message: SELLER_FAILURE_MESSAGES.CHAIN_UNAVAILABLE }

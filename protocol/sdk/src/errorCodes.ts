@@ -3,7 +3,7 @@
  * per-action error types. Every call may also throw `ABORTED` when its `signal` aborts.
  * @module
  */
-import type { ErrorCode } from '@trickle/protocol'
+import { type ErrorCode, errorCode } from '@trickle/protocol'
 
 /** {@link BuyerClient.create} and `createTrickle`. */
 export type CreateClientErrorCode = 'INVALID_ARGUMENT' | 'CHAIN_UNAVAILABLE' | 'CHAIN_MISMATCH' | 'ABORTED'
@@ -66,6 +66,6 @@ export function isErrorOf<C extends ErrorCode>(
   err: unknown,
   codes: readonly C[],
 ): err is Error & { code: C; shortMessage: string } {
-  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined
-  return typeof code === 'string' && (codes as readonly string[]).includes(code)
+  const code = errorCode(err)
+  return code !== undefined && (codes as readonly string[]).includes(code)
 }
