@@ -513,19 +513,19 @@ describe('seller server against hostile transports', () => {
     })
   })
 
-  it('answers /health 503 while the chain is unreachable and refuses hellos, then recovers', async () => {
-    const healthOf = async () => {
-      const res = await fetch(`${strict.httpUrl}/health`)
-      return { status: res.status, body: (await res.json()) as { reasons: string[]; chain: string } }
+  /** `GET /health` of the strict seller: its status and JSON body. */
+  const healthOf = async () => {
+    const res = await fetch(`${strict.httpUrl}/health`)
+    return {
+      status: res.status,
+      body: (await res.json()) as { status: string; reasons: string[]; chain: string; store: string },
     }
-    rpc.failing.add('*')
+  }
+
+  /** The code of the error a fresh `hello` from `address` gets from the strict seller. */
+  const helloRefusal = async (address: string): Promise<string> => {
+    const socket = await openSocket(strict.url, address)
     try {
-      await until('/health to report the chain', async () => (await healthOf()).status === 503)
-      const { body } = await healthOf()
-      expect(body.chain).toBe('unreachable')
-      expect(body.reasons.join(' ')).toMatch(/chain/)
-      expect(strict.health().ok).toBe(false)
-      const socket = await openSocket(strict.url, '127.0.0.9')
       socket.ws.send(
         encodeFrame({
           t: 'hello',
@@ -534,8 +534,21 @@ describe('seller server against hostile transports', () => {
           channelId: randomChannelId(),
         }),
       )
-      expect((await socket.next('error')).code).toBe('CHAIN_UNAVAILABLE')
+      return (await socket.next('error')).code
+    } finally {
       socket.ws.terminate()
+    }
+  }
+
+  it('answers /health 503 while the chain is unreachable and refuses hellos, then recovers', async () => {
+    rpc.failing.add('*')
+    try {
+      await until('/health to report the chain', async () => (await healthOf()).status === 503)
+      const { body } = await healthOf()
+      expect(body.chain).toBe('unreachable')
+      expect(body.reasons.join(' ')).toMatch(/chain/)
+      expect(strict.health().ok).toBe(false)
+      expect(await helloRefusal('127.0.0.9')).toBe('CHAIN_UNAVAILABLE')
     } finally {
       rpc.failing.clear()
     }
@@ -549,30 +562,12 @@ describe('seller server against hostile transports', () => {
     try {
       await honest.waitFor(3)
       await strict.store.close()
-      await until('/health to report the store', async () => {
-        const res = await fetch(`${strict.httpUrl}/health`)
-        await res.arrayBuffer()
-        return res.status === 503
-      })
-      const body = (await (await fetch(`${strict.httpUrl}/health`)).json()) as {
-        status: string
-        store: string
-        reasons: string[]
-      }
+      await until('/health to report the store', async () => (await healthOf()).status === 503)
+      const { body } = await healthOf()
       expect(body).toMatchObject({ status: 'unavailable', store: 'failing' })
       expect(body.reasons.join(' ')).toMatch(/store/)
       expect((await honest.stream.finished).error?.code).toBe('STORE_FAILED')
-      const socket = await openSocket(strict.url, '127.0.0.10')
-      socket.ws.send(
-        encodeFrame({
-          t: 'hello',
-          v: 1,
-          productId: strict.products[0]!.productId,
-          channelId: randomChannelId(),
-        }),
-      )
-      expect((await socket.next('error')).code).toBe('STORE_FAILED')
-      socket.ws.terminate()
+      expect(await helloRefusal('127.0.0.10')).toBe('STORE_FAILED')
     } finally {
       await honest.stop()
     }
