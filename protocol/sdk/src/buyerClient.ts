@@ -500,13 +500,18 @@ export class BuyerClient {
   }
 
   /**
-   * An open channel of this payer to `payee` with at least one chunk's worth left, whose receipt key
-   * this client holds (the most funded one), or `undefined`.
+   * The channel {@link subscribe} would stream on: an open native-coin channel of this payer to `payee`
+   * with at least `price` left, whose receipt key this client holds (from its key store, so a reloaded
+   * page finds the channel it opened), the most funded one — or `undefined`, when a new channel is
+   * needed.
+   * @param payee - the seller's address
+   * @param price - wei: the least a usable channel must still hold (one chunk's price)
+   * @throws TrickleError `CHAIN_UNAVAILABLE`, `INTERNAL` (the key store failed), `ABORTED`
    */
-  private async reusableChannel(
+  async reusableChannel(
     payee: Address,
     price: bigint,
-    options: CallOptions,
+    options: CallOptions = {},
   ): Promise<ListedChannel | undefined> {
     const candidates = (await this.channels(options))
       .filter((c) => c.status === 'open' && c.payee.toLowerCase() === payee.toLowerCase())
