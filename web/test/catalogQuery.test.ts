@@ -72,7 +72,7 @@ describe('queryCatalog', () => {
     expect(ids({ text: 'co(gt)' })).toEqual([1])
     expect(ids({ text: 'AIR quality' })).toEqual([2, 1])
     expect(ids({ text: 'quality office' })).toEqual([])
-    expect(ids({ text: 'air-quality nox' })).toEqual([2])
+    expect(ids({ text: 'air-quality analyser' })).toEqual([2])
   })
 
   it('filters by kind, price range (wei, inclusive), seller and tags', () => {
