@@ -489,7 +489,7 @@ export class BuyerClient {
     const reusable = await this.reusableChannel(seller as Address, price, call)
     const channelId =
       reusable?.channelId ?? (await this.openChannel(seller as Address, budget, call)).channelId
-    const maxSpend = reusable && reusable.remaining < budget ? reusable.remaining : budget
+    const maxSpend = reusable && reusable.spendable < budget ? reusable.spendable : budget
     const stream = await this.stream(product, {
       channelId,
       maxSpend,
@@ -501,22 +501,36 @@ export class BuyerClient {
 
   /**
    * The channel {@link subscribe} would stream on: an open native-coin channel of this payer to `payee`
-   * with at least `price` left, whose receipt key this client holds (from its key store, so a reloaded
-   * page finds the channel it opened), the most funded one — or `undefined`, when a new channel is
-   * needed.
+   * whose receipt key this client holds (from its key store, so a reloaded page finds the channel it
+   * opened) and whose deposit still covers `price` beyond what is signed away, the one with the most
+   * spendable — or `undefined`, when a new channel is needed. What is signed away is the most of the
+   * amount claimed on-chain, the last receipt this client signed on the channel, and `signedAmount`.
    * @param payee - the seller's address
    * @param price - wei: the least a usable channel must still hold (one chunk's price)
+   * @param options - `signedAmount`: wei the caller knows it signed on a channel (e.g. remembered across
+   *   a page reload, where this client's own memory of its receipts is gone); `signal`
+   * @returns the channel, with `spendable`: wei of its deposit not yet signed away
    * @throws TrickleError `CHAIN_UNAVAILABLE`, `INTERNAL` (the key store failed), `ABORTED`
    */
   async reusableChannel(
     payee: Address,
     price: bigint,
-    options: CallOptions = {},
-  ): Promise<ListedChannel | undefined> {
-    const candidates = (await this.channels(options))
+    options: { signedAmount?: (channelId: Hex) => bigint | undefined } & CallOptions = {},
+  ): Promise<(ListedChannel & { spendable: bigint }) | undefined> {
+    const call = options.signal ? { signal: options.signal } : {}
+    const candidates = (await this.channels(call))
       .filter((c) => c.status === 'open' && c.payee.toLowerCase() === payee.toLowerCase())
-      .filter((c) => c.token === ZeroAddress && c.remaining >= price)
-      .sort((a, b) => (a.remaining > b.remaining ? -1 : a.remaining < b.remaining ? 1 : 0))
+      .filter((c) => c.token === ZeroAddress)
+      .map((c) => {
+        const signed = [
+          c.claimed,
+          this.bases.get(c.channelId.toLowerCase())?.amount ?? 0n,
+          options.signedAmount?.(c.channelId) ?? 0n,
+        ].reduce((a, b) => (a > b ? a : b))
+        return { ...c, spendable: c.deposit > signed ? c.deposit - signed : 0n }
+      })
+      .filter((c) => c.spendable >= price)
+      .sort((a, b) => (a.spendable > b.spendable ? -1 : a.spendable < b.spendable ? 1 : 0))
     for (const channel of candidates) {
       const key = await this.sessionKeyFor(channel.channelId)
       if (computeAddress(key.publicKey).toLowerCase() === channel.signer.toLowerCase()) return channel

@@ -1,6 +1,6 @@
 import type { BuyerClient, Hex, PaidStream, SessionSummary } from '@trickle/sdk'
 import type { Listing } from './catalogQuery.ts'
-import { noteChannel } from './channelNotes.ts'
+import { noteChannel, signedOn } from './channelNotes.ts'
 import { type Problem, problemOf } from './problems.ts'
 import { ReadingLog, readChunk } from './readings.ts'
 
@@ -81,10 +81,12 @@ export class LiveStream {
       let id = channelId
       let maxSpend = budget
       if (!id) {
-        const reusable = await client.reusableChannel(listing.descriptor.seller, price)
+        const reusable = await client.reusableChannel(listing.descriptor.seller, price, {
+          signedAmount: signedOn,
+        })
         if (reusable) {
           id = reusable.channelId
-          if (reusable.remaining < maxSpend) maxSpend = reusable.remaining
+          if (reusable.spendable < maxSpend) maxSpend = reusable.spendable
         } else {
           id = (await client.openChannel(listing.descriptor.seller, budget)).channelId
           this.openedNew = true
@@ -93,10 +95,22 @@ export class LiveStream {
       noteChannel(id, { productId: listing.productId.toString(), productName: listing.descriptor.name })
       this.channelId = id
       const view = await client.channel(id)
-      if (view.remaining < maxSpend) maxSpend = view.remaining
+      const signed = [view.claimed, signedOn(id) ?? 0n].reduce((a, b) => (a > b ? a : b))
+      const spendable = view.deposit > signed ? view.deposit - signed : 0n
+      if (spendable < maxSpend) maxSpend = spendable
       this.deposit = view.deposit
-      // until the first receipt of this stream, what the seller has claimed is what is known spent
-      this.cumulative = view.claimed
+      // until the first receipt of this stream: what is claimed or known signed
+      this.cumulative = signed
+      if (maxSpend < price) {
+        this.problem = {
+          title: 'The deposit is used up',
+          detail: 'Every wei in this channel is signed for. Top up the channel to keep streaming.',
+          code: 'deposit_exhausted',
+          remedy: 'top-up',
+        }
+        this.phase = 'ended'
+        return
+      }
       this.budget = maxSpend
       this.timings.channelReadyAt = performance.timeOrigin + performance.now()
       this.phase = 'connecting'
@@ -142,6 +156,14 @@ export class LiveStream {
     this.paid = summary.paid
     this.cumulative = summary.cumulativeAmount
     if (summary.error && !this.problem) this.problem = problemOf(summary.error)
+    if (!this.problem && summary.reason === 'deposit_exhausted') {
+      this.problem = {
+        title: 'The deposit is used up',
+        detail: 'Every wei in this channel is signed for. Top up the channel to keep streaming.',
+        code: summary.reason,
+        remedy: 'top-up',
+      }
+    }
     this.rate = 0
     this.phase = 'ended'
   }

@@ -9,6 +9,7 @@ import {
 } from '@trickle/sdk'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import { createStore, type EIP6963ProviderDetail } from 'mipd'
+import { noteSigned } from './channelNotes.ts'
 import type { StorefrontConfig } from './config.ts'
 import { type Problem, problemOf } from './problems.ts'
 
@@ -208,6 +209,8 @@ export class Market {
       ...(this.config.fees ? { fees: this.config.fees } : {}),
       keyStore: indexedDbKeyStore('trickle'),
     })
+    // every receipt's amount is remembered, so after a reload a spent channel is not offered again
+    client.on('receipt', (r) => noteSigned(r.channelId, r.amount))
     this.client = client
     this.account = { ...account, address: client.payerAddress }
   }

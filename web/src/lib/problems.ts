@@ -7,7 +7,10 @@ export type Remedy = 'retry' | 'switch-chain' | 'top-up' | 'connect' | 'fund'
 export interface Problem {
   title: string
   detail: string
-  /** the protocol's error code (SPEC.md §Error codes), or `INTERNAL` for anything uncoded */
+  /**
+   * the protocol's error code (SPEC.md §Error codes), or the session's close reason (§Close reasons)
+   * when a session ended without an error, or `INTERNAL` for anything uncoded
+   */
   code: string
   remedy?: Remedy
 }
