@@ -40,7 +40,7 @@ import type { ChannelWriter } from './channels/types.ts'
 import { TypedEmitter } from './events/typedEmitter.ts'
 import { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
 import { channelKeyOf, type SessionKeyStore } from './keys/sessionKeyStore.ts'
-import { type Quote, type QuoteRequest, quoteChunks } from './quote.ts'
+import { type ProductQuoteRequest, type Quote, quoteProduct } from './quote.ts'
 import { receiptSigners } from './receiptSigners.ts'
 import { ResumingStream } from './stream/resumingStream.ts'
 import { connectSocket, SessionSocket } from './stream/sessionSocket.ts'
@@ -252,16 +252,21 @@ export class BuyerClient {
   }
 
   /**
-   * Prices a number of chunks, or a duration at a chunk rate, at the product's descriptor price, before
-   * any money moves. (The seller's signed terms may ask less, never more: the stream refuses more.)
+   * Prices a number of chunks, or a duration, at the product's descriptor price before any money moves
+   * ({@link quoteProduct}). A duration is priced at `chunksPerSecond` when given, else at the rate the
+   * descriptor states: `quote(id, { durationMs: 3_600_000 })` prices an hour of the stream. (The
+   * seller's signed terms may ask less per chunk, never more: the stream refuses more.)
    * @param productId - the product
-   * @param request - `{ chunks }`, or `{ durationMs, chunksPerSecond }` (descriptors state no rate)
-   * @returns wei per chunk, chunks, and their price in wei
-   * @throws TrickleError `PRODUCT_NOT_FOUND`, `INVALID_ARGUMENT`, `ABORTED`
+   * @param request - `{ chunks }` (an integer ≥ 0), or `{ durationMs, chunksPerSecond? }` (milliseconds
+   *   and chunks/s, finite, ≥ 0)
+   * @returns wei per chunk, chunks, their price in wei, and for a duration the rate used
+   * @throws TrickleError `INVALID_ARGUMENT` (a bad count, or a duration without `chunksPerSecond` for a
+   *   product whose descriptor states no rate), `PRODUCT_NOT_FOUND`, `CHAIN_UNAVAILABLE`,
+   *   `DESCRIPTOR_INVALID`, `DESCRIPTOR_UNAVAILABLE`, `ABORTED`
    */
-  async quote(productId: bigint, request: QuoteRequest, options: CallOptions = {}): Promise<Quote> {
+  async quote(productId: bigint, request: ProductQuoteRequest, options: CallOptions = {}): Promise<Quote> {
     const product = await this.product(productId, options)
-    return quoteChunks(BigInt(product.descriptor!.pricePerChunk), request)
+    return quoteProduct(product.descriptor!, request)
   }
 
   /**
