@@ -1,6 +1,7 @@
-import type { BuyerClient, Hex, PaidStream, SessionSummary } from '@trickle/sdk'
+import { type BuyerClient, type Hex, type PaidStream, type SessionSummary, TrickleError } from '@trickle/sdk'
 import type { Listing } from './catalogQuery.ts'
 import { noteChannel, signedOn } from './channelNotes.ts'
+import { checkHealth } from './health.ts'
 import { type Problem, problemOf } from './problems.ts'
 import { ReadingLog, readChunk } from './readings.ts'
 
@@ -78,6 +79,13 @@ export class LiveStream {
     this.phase = 'opening'
     try {
       const price = listing.pricePerChunk
+      // No deposit is locked for a seller that does not answer right now.
+      if ((await checkHealth(listing.descriptor.endpoint, 5000, 0)) !== 'up') {
+        throw new TrickleError(
+          'CONNECTION_FAILED',
+          `the seller at ${listing.descriptor.endpoint} does not answer`,
+        )
+      }
       let id = channelId
       let maxSpend = budget
       if (!id) {

@@ -1,0 +1,398 @@
+/**
+ * The storefront end to end, as a buyer uses it: real Chromium (Debian's, via playwright-core), a real
+ * local marketplace (anvil, contracts, MQTT broker replaying the UCI data, seller), and a wallet
+ * announced through EIP-6963 that signs real transactions with an anvil key. Screenshots of each step,
+ * at 1280 and 390 px, go to `web/test-results/screenshots/`; the figures (time to first reading, frame
+ * times, bundle size) to `web/test-results/figures.json`.
+ */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { gzipSync } from 'node:zlib'
+import { channelsAt } from '@trickle/contracts'
+import { type AirQualityRow, loadAirQuality, type SensorKey, sensorInfo } from '@trickle/devices'
+import { increaseTime } from '@trickle/devnet'
+import type { Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  axeScan,
+  builtStorefront,
+  type StorefrontFixture,
+  startStorefrontFixture,
+} from './helpers/storefrontFixture.ts'
+import { createTestWallet, type TestWallet } from './helpers/testWallet.ts'
+
+const RESULTS = fileURLToPath(new URL('../test-results/', import.meta.url))
+/** ms: a stream at 50 readings/s delivers 60 readings in ~1.2 s; this bounds a wedged page, not speed */
+const STREAM_WAIT_MS = 60_000
+
+/** The JSON readings the page received, as it holds them (the same objects its table and chart draw). */
+type PageReading = {
+  sensor: SensorKey
+  row: number
+  time: string
+  value: number | null
+  unit: string
+  column: string
+}
+
+interface PageState {
+  phase: string
+  chunks: number
+  readings: PageReading[]
+  channelId: string | undefined
+  firstReadingAt: number | undefined
+  channelReadyAt: number | undefined
+}
+
+function pageState(page: Page): Promise<PageState> {
+  return page.evaluate(() => {
+    const hook = (
+      window as unknown as {
+        __trickle?: { stream: Record<string, unknown>; timings: Record<string, number> }
+      }
+    ).__trickle
+    const stream = hook?.stream as
+      | { phase: string; chunks: number; channelId?: string; log: { readings: { json: unknown }[] } }
+      | undefined
+    return {
+      phase: stream?.phase ?? 'none',
+      chunks: stream?.chunks ?? 0,
+      readings: (stream?.log.readings ?? []).map((r) => r.json) as PageReading[],
+      channelId: stream?.channelId,
+      firstReadingAt: hook?.timings.firstReadingAt,
+      channelReadyAt: hook?.timings.channelReadyAt,
+    }
+  })
+}
+
+/** Every reading equals the published row of the UCI file: same time, value and unit for its sensor. */
+function expectPublished(readings: PageReading[], rows: AirQualityRow[]): void {
+  for (const r of readings) {
+    const row = rows[r.row]
+    expect(row, `row ${r.row}`).toBeDefined()
+    expect({ time: r.time, value: r.value, unit: r.unit, column: r.column }).toEqual({
+      time: row!.time,
+      value: row!.values[r.sensor],
+      unit: sensorInfo(r.sensor).unit,
+      column: sensorInfo(r.sensor).column,
+    })
+  }
+}
+
+async function connectWallet(page: Page, name: string): Promise<void> {
+  await page.getByRole('button', { name: 'Connect wallet' }).click()
+  await page.getByRole('button', { name }).click()
+  await page.getByTestId('account').waitFor()
+}
+
+async function waitForChunks(page: Page, atLeast: number): Promise<void> {
+  await page.waitForFunction(
+    (n) => Number(document.querySelector('[data-testid=chunks]')?.textContent ?? 0) >= n,
+    atLeast,
+    { timeout: STREAM_WAIT_MS },
+  )
+}
+
+async function stopStream(page: Page): Promise<{ paid: bigint; chunks: number }> {
+  await page.getByTestId('stop').click()
+  const summary = page.getByTestId('summary')
+  await summary.waitFor({ timeout: STREAM_WAIT_MS })
+  return {
+    paid: BigInt((await page.getByTestId('summary-paid').getAttribute('data-wei')) ?? '-1'),
+    chunks: Number(await page.getByTestId('summary-chunks').textContent()),
+  }
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
+}
+
+describe('the storefront in Chromium against a local marketplace', () => {
+  let f: StorefrontFixture
+  let rows: AirQualityRow[]
+  const figures: Record<string, unknown> = {}
+  let wallet: TestWallet
+
+  beforeAll(async () => {
+    ;[f, rows] = await Promise.all([startStorefrontFixture({ rowsPerSecond: 50 }), loadAirQuality()])
+    wallet = createTestWallet({
+      privateKey: f.market.buyerKeys[1]!,
+      rpcUrl: f.market.rpcUrl,
+      chainId: f.market.chainId,
+      startChainId: 1, // the wallet starts on another network: the storefront must switch it
+    })
+  }, 240_000)
+
+  afterAll(async () => {
+    await f?.stop()
+    if (Object.keys(figures).length > 0) {
+      writeFileSync(join(RESULTS, 'figures.json'), `${JSON.stringify(figures, null, 2)}\n`)
+      console.log('storefront figures', JSON.stringify(figures))
+    }
+  })
+
+  it('finds a product, streams it with one wallet prompt, stops, and the claim equals the receipts; a reload resumes the channel without a new deposit; close and finalize refund the rest', async () => {
+    const page = await f.newPage({
+      width: 1280,
+      wallet: [
+        wallet,
+        createTestWallet({
+          privateKey: f.market.buyerKeys[2]!,
+          rpcUrl: f.market.rpcUrl,
+          chainId: f.market.chainId,
+          name: 'Second Wallet',
+          rdns: 'org.trickle.second',
+        }),
+      ],
+    })
+    const channels = channelsAt(f.config.channels, f.market.chain!.provider)
+
+    // Browse and search.
+    await page.goto(f.url)
+    await expect.poll(() => page.getByTestId('product-card').count(), { timeout: 30_000 }).toBe(3)
+    await expect.poll(() => page.getByTestId('health').first().getAttribute('data-health')).toBe('up')
+    await f.screenshot(page, '01-catalog')
+    await page.getByTestId('search').fill('nitrogen')
+    await expect.poll(() => page.getByTestId('product-card').count()).toBe(1)
+    await f.screenshot(page, '02-catalog-search')
+    await page.getByRole('link', { name: 'Nitrogen oxides NOx and NO₂' }).click()
+
+    // The product page: descriptor, price, terms key, a quote before any wallet prompt.
+    await page.getByRole('heading', { name: 'Nitrogen oxides NOx and NO₂' }).waitFor()
+    await expect(page.getByText(f.market.seller.address).first().isVisible()).resolves.toBe(true)
+    await expect(page.getByTestId('quote').textContent()).resolves.toMatch(
+      /buys 30000 chunks, about 5 min 00 s at 100 chunks\/s/,
+    )
+    expect(wallet.requests).toEqual([])
+    await f.screenshot(page, '03-product')
+
+    // Connect: both announced wallets are listed; the chosen one is switched to the marketplace's chain.
+    await page.getByRole('button', { name: 'Connect wallet' }).click()
+    await page.getByRole('button', { name: 'Second Wallet' }).waitFor()
+    await f.screenshot(page, '04-connect')
+    await page.getByRole('button', { name: 'Trickle Test Wallet' }).click()
+    await page.getByTestId('account').waitFor()
+    expect(wallet.requests.map((r) => r.method)).toContain('wallet_switchEthereumChain')
+
+    // Start: exactly one wallet transaction (the open); receipts are signed by the session key.
+    await page.getByTestId('minutes').fill('1')
+    const before = wallet.requests.length
+    await page.getByTestId('start').click()
+    await waitForChunks(page, 60)
+    const prompts = wallet.requests.slice(before).map((r) => r.method)
+    expect(prompts.filter((m) => m === 'eth_sendTransaction')).toHaveLength(1)
+    expect(prompts.filter((m) => /sign/i.test(m))).toEqual([])
+    await expect
+      .poll(async () => Number(await page.getByTestId('chart').getAttribute('data-points')))
+      .toBeGreaterThanOrEqual(50)
+    await f.screenshot(page, '05-streaming')
+
+    // Frame times while streaming at the product's rate (100 readings/s: two sensors at 50 rows/s).
+    const frames = await page.evaluate(
+      () =>
+        new Promise<number[]>((resolve) => {
+          const times: number[] = []
+          let last = performance.now()
+          const end = last + 3000
+          requestAnimationFrame(function tick(now) {
+            times.push(now - last)
+            last = now
+            if (now < end) requestAnimationFrame(tick)
+            else resolve(times)
+          })
+        }),
+    )
+    const sortedFrames = [...frames].sort((a, b) => a - b)
+
+    // Every reading on the page, and every row of its table, is the published row.
+    const streaming = await pageState(page)
+    expect(streaming.readings.length).toBeGreaterThanOrEqual(60)
+    expectPublished(streaming.readings, rows)
+    const tableRows = await page
+      .getByTestId('readings')
+      .locator('tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')))
+    expect(tableRows.length).toBeGreaterThanOrEqual(10)
+    for (const [, time, column, value] of tableRows) {
+      const match = rows.find((r) => r.time === time)
+      const sensor = (['nox', 'no2'] as const).find((s) => sensorInfo(s).column === column)!
+      expect(String(match?.values[sensor] ?? 'missing')).toBe(value)
+    }
+
+    // Stop: the amount paid to the wei; the seller's claim equals what the page signed.
+    const first = await stopStream(page)
+    const channelId = streaming.channelId as `0x${string}`
+    const afterStop = await pageState(page)
+    expect(first.chunks).toBe(afterStop.readings.length)
+    expectPublished(afterStop.readings, rows)
+    const cumulative = BigInt(
+      (await page.getByTestId('summary').textContent())!.match(/signed total is (\d+) wei/)![1]!,
+    )
+    expect(first.paid).toBe(cumulative)
+    expect(first.paid).toBe(BigInt(first.chunks) * 1_000_000_000_000n)
+    await f.screenshot(page, '06-stopped')
+    await f.market.seller.settlement.idle()
+    await f.market.seller.settlement.settle(channelId)
+    expect((await channels.getChannel(channelId)).claimed).toBe(cumulative)
+    figures.firstReadingAfterChannelMs = Math.round(streaming.firstReadingAt! - streaming.channelReadyAt!)
+    const openSent = wallet.requests.findIndex((r) => r.method === 'eth_sendTransaction')
+    figures.framesDuringStream = {
+      readingsPerSecond: 100,
+      frames: frames.length,
+      p50Ms: Number(quantile(sortedFrames, 0.5).toFixed(1)),
+      p95Ms: Number(quantile(sortedFrames, 0.95).toFixed(1)),
+      maxMs: Number(sortedFrames.at(-1)!.toFixed(1)),
+      over25Ms: frames.filter((t) => t > 25).length,
+    }
+    expect(openSent).toBeGreaterThanOrEqual(0)
+
+    // Reload: the wallet reconnects without a prompt, the page offers the same channel, streams on it
+    // with no new transaction, and the seller's claim again equals the page's receipts.
+    await page.reload()
+    await page.getByTestId('account').waitFor()
+    const reuse = page.getByTestId('reuse-note')
+    await reuse.waitFor()
+    expect(await reuse.textContent()).toContain(channelId.slice(-4))
+    const sent = wallet.requests.filter((r) => r.method === 'eth_sendTransaction').length
+    await page.getByTestId('start').click()
+    await waitForChunks(page, 30)
+    const second = await stopStream(page)
+    expect(wallet.requests.filter((r) => r.method === 'eth_sendTransaction').length).toBe(sent)
+    expectPublished((await pageState(page)).readings, rows)
+    expect(second.paid).toBe(BigInt(second.chunks) * 1_000_000_000_000n)
+    await f.market.seller.settlement.idle()
+    await f.market.seller.settlement.settle(channelId)
+    const settled = await channels.getChannel(channelId)
+    expect(settled.claimed).toBe(first.paid + second.paid)
+    await f.screenshot(page, '07-resumed')
+
+    // My channels: close (one prompt), the countdown, time travel past the challenge period, finalize.
+    await page.getByRole('link', { name: 'My channels' }).click()
+    const row = page.locator(`[data-channel-id="${channelId}"]`)
+    await row.waitFor()
+    expect(BigInt((await row.getByTestId('claimed').getAttribute('data-wei'))!)).toBe(settled.claimed)
+    await f.screenshot(page, '08-channels')
+    await row.getByTestId('close').click()
+    await page.locator(`[data-channel-id="${channelId}"][data-status="closing"]`).waitFor()
+    expect(
+      await page.locator(`[data-channel-id="${channelId}"]`).getByTestId('countdown').textContent(),
+    ).toMatch(/in (59|60) min|in 1 h/)
+    await f.screenshot(page, '09-closing')
+    await increaseTime(f.market.chain!.provider, 3601)
+    await page.locator(`[data-channel-id="${channelId}"]`).getByRole('button', { name: 'Refresh' }).click()
+    const closing = page.locator(`[data-channel-id="${channelId}"]`)
+    await expect.poll(() => closing.getByTestId('countdown').textContent()).toBe('now')
+    await closing.getByTestId('finalize').click()
+    const refund = page.getByTestId('refund')
+    await refund.waitFor()
+    const finalView = await channels.getChannel(channelId)
+    expect(BigInt((await refund.getAttribute('data-wei'))!)).toBe(finalView.deposit - finalView.claimed)
+    expect(finalView.claimed).toBe(first.paid + second.paid)
+    await f.screenshot(page, '10-refunded')
+    expect(f.pageErrors(page)).toEqual([])
+  }, 300_000)
+
+  it('the wallet rejecting the open leaves nothing paid and says what happened', async () => {
+    const rejecting = createTestWallet({
+      privateKey: f.market.buyerKeys[3]!,
+      rpcUrl: f.market.rpcUrl,
+      chainId: f.market.chainId,
+    })
+    const page = await f.newPage({ width: 390, wallet: rejecting })
+    await page.goto(`${f.url}/#/product/1`)
+    await connectWallet(page, 'Trickle Test Wallet')
+    rejecting.rejectNext('eth_sendTransaction')
+    await page.getByTestId('start').click()
+    const problem = page.getByTestId('problem')
+    await problem.waitFor({ timeout: STREAM_WAIT_MS })
+    expect(await problem.getAttribute('data-code')).toBe('USER_REJECTED')
+    expect(await problem.textContent()).toContain('You rejected the request in your wallet')
+    await f.screenshot(page, '11-rejected')
+    await page.goto(`${f.url}/#/channels`)
+    await page.getByText('You have no channels yet').waitFor()
+  }, 120_000)
+
+  it('a deposit that runs out mid-stream stops the stream, offers a top-up, and the top-up continues it', async () => {
+    const buyer = createTestWallet({
+      privateKey: f.market.buyerKeys[4]!,
+      rpcUrl: f.market.rpcUrl,
+      chainId: f.market.chainId,
+    })
+    const page = await f.newPage({ width: 390, wallet: buyer })
+    await page.goto(`${f.url}/#/product/3`)
+    await connectWallet(page, 'Trickle Test Wallet')
+    await page.getByRole('radio', { name: 'budget' }).check()
+    await page.getByTestId('budget').fill('0.00004') // 40 chunks at 10^12 wei
+    await page.getByTestId('start').click()
+    const problem = page.getByTestId('problem')
+    await problem.waitFor({ timeout: STREAM_WAIT_MS })
+    expect(await problem.getAttribute('data-code')).toBe('deposit_exhausted')
+    expect(Number(await page.getByTestId('chunks').textContent())).toBe(40)
+    await f.screenshot(page, '12-deposit-exhausted')
+    await page.getByTestId('top-up').click()
+    await waitForChunks(page, 10)
+    expect(buyer.requests.filter((r) => r.method === 'eth_sendTransaction')).toHaveLength(2)
+    expectPublished((await pageState(page)).readings, rows)
+    const resumed = await stopStream(page)
+    expect(resumed.paid).toBe(BigInt(resumed.chunks) * 1_000_000_000_000n)
+    await f.screenshot(page, '13-topped-up')
+  }, 120_000)
+
+  it('has no serious or critical accessibility violations on the catalog, product and channels pages, at 390 and 1280 px', async () => {
+    const found: Record<string, unknown> = {}
+    for (const width of [390, 1280] as const) {
+      const page = await f.newPage({ width, wallet })
+      for (const [name, path, ready] of [
+        ['catalog', '/#/', 'product-card'],
+        ['product', '/#/product/2', 'quote'],
+        ['channels', '/#/channels', 'channel'],
+      ] as const) {
+        await page.goto(`${f.url}${path}`)
+        if (name === 'channels') await connectWallet(page, 'Trickle Test Wallet')
+        await page.getByTestId(ready).first().waitFor()
+        const violations = await axeScan(page)
+        if (violations.length > 0) found[`${name}-${width}`] = violations
+        await f.screenshot(page, `a11y-${name}`)
+      }
+      // Keyboard: the skip link, then the first nav link, are reachable by Tab.
+      await page.goto(`${f.url}/#/`)
+      await page.keyboard.press('Tab')
+      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content')
+    }
+    expect(found).toEqual({})
+  }, 180_000)
+
+  it('reports the initial bundle size', async () => {
+    const dir = await builtStorefront()
+    const html = readFileSync(join(dir, 'index.html'), 'utf8')
+    const entries = [...html.matchAll(/(?:src|href)="\/?(assets\/[^"]+\.(?:js|css))"/g)].map((m) => m[1]!)
+    expect(entries.length).toBeGreaterThan(0)
+    const sizes = entries.map((e) => ({
+      file: e,
+      bytes: readFileSync(join(dir, e)).length,
+      gzip: gzipSync(readFileSync(join(dir, e))).length,
+    }))
+    figures.initialBundle = { files: sizes, gzipBytes: sizes.reduce((a, s) => a + s.gzip, 0) }
+  })
+
+  it('says so when the seller goes down while a buyer looks at its product, and locks no deposit', async () => {
+    const buyer = createTestWallet({
+      privateKey: f.market.buyerKeys[5]!,
+      rpcUrl: f.market.rpcUrl,
+      chainId: f.market.chainId,
+    })
+    const page = await f.newPage({ width: 1280, wallet: buyer })
+    await page.goto(`${f.url}/#/product/1`)
+    await page.locator('[data-testid=health][data-health=up]').waitFor({ timeout: 30_000 })
+    await connectWallet(page, 'Trickle Test Wallet')
+    await f.market.seller.stop() // the seller also serves the descriptors: this test goes last
+    await page.getByTestId('start').click()
+    const problem = page.getByTestId('problem')
+    await problem.waitFor({ timeout: STREAM_WAIT_MS })
+    expect(await problem.getAttribute('data-code')).toBe('CONNECTION_FAILED')
+    expect(await problem.textContent()).toContain('The seller cannot be reached')
+    expect(buyer.requests.filter((r) => r.method === 'eth_sendTransaction')).toEqual([])
+    await f.screenshot(page, '14-seller-down')
+  }, 120_000)
+})
