@@ -24,6 +24,13 @@ export const productDescriptorSchema = z.strictObject({
   endpoint: z.string().regex(/^wss?:\/\/[^\s]+$/, 'must be a ws:// or wss:// URL'),
   /** wei per chunk, decimal string */
   pricePerChunk: weiString,
+  /**
+   * the nominal number of chunks per second the product produces, for a stream the sum over its
+   * topics (3 sensors publishing 50 readings/s each: 150); absent when the seller does not know it.
+   * Advisory, like the price: it lets a buyer price a duration (an hour: `3600 × chunksPerSecond`
+   * chunks), and nothing holds the seller to it
+   */
+  chunksPerSecond: z.number().positive().max(1_000_000).optional(),
   chunk: z.strictObject({
     /** MIME type of each chunk's payload */
     encoding: z.string().min(1).max(100),

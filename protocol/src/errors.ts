@@ -67,6 +67,7 @@ export const LOCAL_ERROR_CODES = [
   'TRANSACTION_REVERTED',
   'CHAIN_MISMATCH',
   'ABORTED',
+  'USER_REJECTED',
 ] as const
 
 /**

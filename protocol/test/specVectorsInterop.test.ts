@@ -30,6 +30,7 @@ import {
 import { base58btc } from 'multiformats/bases/base58'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
+  decodeDescriptor,
   encodeDescriptor,
   type Hex,
   nextAckHash,
@@ -93,6 +94,7 @@ const TERMS_STEPS = section(VECTORS, '### Terms digest, step by step')
 const RESUME = section(VECTORS, '### Resume base')
 const CHANNEL_ID_VECTOR = section(VECTORS, '### Channel id')
 const DESCRIPTOR_VECTOR = section(VECTORS, '### Descriptor CID')
+const DESCRIPTOR_RATE_VECTOR = section(VECTORS, '### Descriptor CID with a chunk rate')
 
 // Inputs of SPEC §Test vectors.
 const SELLER_KEY = new SigningKey(`0x${'00'.repeat(31)}01`)
@@ -382,6 +384,21 @@ describe('SPEC.md §Descriptor and its test vector', () => {
     expect(toHex(cid.bytes)).toBe(vector(DESCRIPTOR_VECTOR, 'binary CID (37 bytes, as registered)'))
     expect(cid.toString()).toBe(vector(DESCRIPTOR_VECTOR, 'CID, base32 (canonical text)'))
     expect(cid.toString(base58btc)).toBe(vector(DESCRIPTOR_VECTOR, 'CID, base58btc'))
+  })
+
+  it('gives the vector of the same descriptor with the optional chunksPerSecond, a float sorted after chunk', async () => {
+    const { cid, bytes } = await encodeDescriptor({ ...DESCRIPTOR, chunksPerSecond: 2.5 })
+    const text = new TextDecoder().decode(bytes)
+    expect(text).toContain('"chunk":{')
+    expect(text).toContain('},"chunksPerSecond":2.5,"createdAt":')
+    const block = /```\n(\{"chunk"[^\n]+)\n```/.exec(DESCRIPTOR_RATE_VECTOR)
+    expect(text).toBe(block?.[1])
+    expect(DESCRIPTOR_RATE_VECTOR).toContain(`the ${bytes.length} bytes of dag-json`)
+    expect(decodeDescriptor(bytes)).toEqual({ ...DESCRIPTOR, chunksPerSecond: 2.5 })
+    expect(cid.bytes.length).toBe(37)
+    expect(toHex(cid.bytes)).toBe(vector(DESCRIPTOR_RATE_VECTOR, 'binary CID (37 bytes, as registered)'))
+    expect(cid.toString()).toBe(vector(DESCRIPTOR_RATE_VECTOR, 'CID, base32 (canonical text)'))
+    expect(cid.toString(base58btc)).toBe(vector(DESCRIPTOR_RATE_VECTOR, 'CID, base58btc'))
   })
 })
 

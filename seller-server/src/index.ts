@@ -24,6 +24,7 @@
  *       fields: [{ name: 'co2', unit: 'ppm' }],
  *       tags: ['co2', 'greenhouse'],
  *       pricePerChunk: 10n ** 12n, // wei per reading
+ *       chunksPerSecond: 0.2, // one reading every 5 s: buyers can price an hour (720 readings)
  *       source: { title: 'Greenhouse 3 sensors', licence: 'CC BY 4.0', attribution: 'Example Farm' },
  *     },
  *   ],

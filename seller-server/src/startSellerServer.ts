@@ -55,6 +55,13 @@ export interface StreamProductSpec {
   tags: string[]
   /** wei per chunk (one chunk = one MQTT message) */
   pricePerChunk: bigint
+  /**
+   * the nominal chunks (MQTT messages) per second of all `topics` together, finite, > 0, ≤ 1 000 000;
+   * written into the descriptor so buyers can price a duration (SPEC.md §Descriptor). Omit it when the
+   * rate is not known. Like the price, a changed rate changes the descriptor: the product is updated
+   * on the registry at the next start
+   */
+  chunksPerSecond?: number
   source: ProductDescriptor['source']
 }
 
@@ -555,6 +562,7 @@ async function launch(
         seller: wallet.address as Address,
         endpoint: `${wsBase}/`,
         pricePerChunk: p.pricePerChunk.toString(),
+        ...(p.chunksPerSecond === undefined ? {} : { chunksPerSecond: p.chunksPerSecond }),
         chunk: { encoding: 'application/json', maxBytes: policy.maxChunkBytes, unit: 'one sensor reading' },
         topics: p.topics,
         fields: p.fields,

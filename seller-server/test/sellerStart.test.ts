@@ -45,7 +45,11 @@ describe('seller start while the RPC fails', () => {
   /** Products ever registered on the marketplace's DataRegistry, read from anvil directly. */
   const productCount = () => registryAt(market.deployment.registry, market.chain!.provider).productCount()
 
-  const start = (dataDir: string, port?: number): Promise<SellerServer> =>
+  /** Starts the seller under test on `dataDir`, its descriptors stating a replay rate when given. */
+  const start = (
+    dataDir: string,
+    options: { port?: number; rowsPerSecond?: number } = {},
+  ): Promise<SellerServer> =>
     startSellerServer({
       rpcUrl: rpc.url,
       chainId: market.chainId,
@@ -54,14 +58,20 @@ describe('seller start while the RPC fails', () => {
       sellerKey: market.chain!.privateKeys[SELLER]!,
       brokerUrl: market.brokerUrl,
       dataDir,
-      products: airQualityProducts(PRICE),
-      ...(port === undefined ? {} : { port }),
+      products: airQualityProducts(
+        PRICE,
+        options.rowsPerSecond === undefined ? {} : { rowsPerSecond: options.rowsPerSecond },
+      ),
+      ...(options.port === undefined ? {} : { port: options.port }),
       logger: silent,
     })
 
   /** Starts, notes the product ids, and closes again. */
-  async function productIds(dataDir: string): Promise<bigint[]> {
-    const seller = await start(dataDir)
+  async function productIds(
+    dataDir: string,
+    options: { port?: number; rowsPerSecond?: number } = {},
+  ): Promise<bigint[]> {
+    const seller = await start(dataDir, options)
     try {
       return seller.products.map((p) => p.productId)
     } finally {
@@ -75,9 +85,9 @@ describe('seller start while the RPC fails', () => {
     const port = await freePort()
     const dataDir = freshDir()
     rpc.failing.add('eth_call')
-    await expect(start(dataDir, port)).rejects.toMatchObject({ code: 'CHAIN_UNAVAILABLE' })
+    await expect(start(dataDir, { port })).rejects.toMatchObject({ code: 'CHAIN_UNAVAILABLE' })
     rpc.failing.clear()
-    const seller = await start(dataDir, port)
+    const seller = await start(dataDir, { port })
     try {
       expect(seller.url).toBe(`ws://127.0.0.1:${port}`)
       expect(seller.products).toHaveLength(3)
@@ -125,6 +135,37 @@ describe('seller start while the RPC fails', () => {
     rpc.failWhen = undefined
     expect(await productIds(dataDir)).toEqual(ids)
     expect(await productCount()).toBe(count)
+  })
+
+  it('updates its products in place when their rate changes, as for any descriptor change, and not again while it stays', async () => {
+    const dataDir = freshDir()
+    // One port throughout: the descriptors' endpoint names it, and only the rate is to change.
+    const port = await freePort()
+    const ids = await productIds(dataDir, { port })
+    const registry = registryAt(market.deployment.registry, market.chain!.provider)
+    const registered = () => Promise.all(ids.map(async (id) => (await registry.getProduct(id)).descriptorCid))
+    const seller = new Wallet(market.chain!.privateKeys[SELLER]!).address
+    const sent = () => market.chain!.provider.getTransactionCount(seller)
+    const withoutRate = await registered()
+    const count = await productCount()
+
+    // Five rows/s: one reading per sensor per row, so 5, 10 and 15 chunks/s for 1, 2 and 3 sensors.
+    const restarted = await start(dataDir, { port, rowsPerSecond: 5 })
+    try {
+      expect(restarted.products.map((p) => p.productId)).toEqual(ids)
+      expect(restarted.products.map((p) => p.descriptor.chunksPerSecond)).toEqual([5, 10, 15])
+    } finally {
+      await restarted.close()
+    }
+    const withRate = await registered()
+    for (const [i, cid] of withRate.entries()) expect(cid).not.toBe(withoutRate[i])
+    expect(await productCount()).toBe(count)
+
+    // The same rate again: the registered descriptors stand, no transaction.
+    const nonce = await sent()
+    expect(await productIds(dataDir, { port, rowsPerSecond: 5 })).toEqual(ids)
+    expect(await registered()).toEqual(withRate)
+    expect(await sent()).toBe(nonce)
   })
 
   it('imports the products of an old products.json once, and leaves the file where it was', async () => {

@@ -1,5 +1,8 @@
-import type { CatalogProduct } from '@trickle/sdk'
+import { type CatalogProduct, quoteProduct } from '@trickle/sdk'
 import { type AmountFormat, formatAmount } from './formatAmount.ts'
+
+/** One hour, ms: the duration `trickle products` prices at a product's rate. */
+const HOUR_MS = 3_600_000
 
 /** One catalog entry as the CLI prints it; wei as decimal strings so it survives JSON. */
 export interface ProductRow {
@@ -13,6 +16,13 @@ export interface ProductRow {
   description: string | null
   /** wei per chunk, decimal string, or null without a descriptor */
   pricePerChunk: string | null
+  /**
+   * the nominal chunks per second the descriptor states, or null when it states none (or there is no
+   * descriptor)
+   */
+  chunksPerSecond: number | null
+  /** wei for an hour at `chunksPerSecond` (`ceil(3600 × chunksPerSecond)` chunks), decimal string, or null */
+  pricePerHour: string | null
   /** what one chunk is (e.g. "one sensor reading"), or null without a descriptor */
   chunkUnit: string | null
   /** the values a chunk carries, each with its unit (e.g. `{ name: "CO(GT)", unit: "mg/m³" }`) */
@@ -43,6 +53,9 @@ export function toProductRow(p: CatalogProduct): ProductRow {
     name: d?.name ?? null,
     description: d?.description ?? null,
     pricePerChunk: d?.pricePerChunk ?? null,
+    chunksPerSecond: d?.chunksPerSecond ?? null,
+    pricePerHour:
+      d?.chunksPerSecond === undefined ? null : quoteProduct(d, { durationMs: HOUR_MS }).amount.toString(),
     chunkUnit: d?.chunk.unit || null,
     fields: d?.fields.map((f) => ({ name: f.name, unit: f.unit })) ?? [],
     licence: d?.source.licence || null,
@@ -60,8 +73,9 @@ const WIDTH = 100
 
 /**
  * Formats rows for a terminal in at most 100 columns: one heading line per product (id, kind, status,
- * name), then indented its description (wrapped), price per chunk, fields with their units, licence,
- * seller, endpoint and CID; a product without a valid descriptor shows its problem.
+ * name), then indented its description (wrapped), price per chunk, the rate with the price per hour
+ * (when the descriptor states a rate), fields with their units, licence, seller, endpoint and CID; a
+ * product without a valid descriptor shows its problem.
  * @param format - how the price is printed (ETH by default)
  * @returns text ending in a newline
  */
@@ -83,6 +97,12 @@ export function formatProductRows(rows: readonly ProductRow[], format: AmountFor
     if (r.pricePerChunk !== null) {
       const per = r.chunkUnit ? `per chunk (${r.chunkUnit})` : 'per chunk'
       lines.push(...label('price', `${formatAmount(BigInt(r.pricePerChunk), format)} ${per}`))
+    }
+    if (r.chunksPerSecond !== null && r.pricePerHour !== null) {
+      const rate = Number(r.chunksPerSecond.toPrecision(6))
+      lines.push(
+        ...label('rate', `${rate} chunks/s, ${formatAmount(BigInt(r.pricePerHour), format)} per hour`),
+      )
     }
     if (r.fields.length > 0) {
       lines.push(

@@ -161,7 +161,8 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
     .summary('list the catalog')
     .description(
       'Lists every registry product with its descriptor fetched through IPFS: id, kind, status, name, ' +
-        'description, price per chunk, fields with their units, licence, seller, endpoint and CID. ' +
+        'description, price per chunk, the rate with the price per hour (when the descriptor states a ' +
+        'rate), fields with their units, licence, seller, endpoint and CID. ' +
         'Products whose descriptor is missing or invalid are listed with the problem code. No key is needed.',
     )
     .option('--json', 'print one JSON array (wei as decimal strings)')

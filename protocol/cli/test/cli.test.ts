@@ -82,6 +82,26 @@ describe('trickle CLI against a local marketplace', () => {
     expect(text.stdout).toContain(String(co.seller))
   })
 
+  it('states each product’s rate (100 rows/s × its sensors) and its price per hour, as JSON and as text', async () => {
+    const json = await trickle(config, 'products', '--json')
+    const rows = JSON.parse(json.stdout) as { chunksPerSecond: number | null; pricePerHour: string | null }[]
+    // 10^12 wei per chunk: an hour of 100 chunks/s is 360 000 chunks, 0.36 ETH.
+    expect(rows.map((r) => r.chunksPerSecond)).toEqual([100, 200, 300])
+    expect(rows.map((r) => r.pricePerHour)).toEqual([
+      '360000000000000000',
+      '720000000000000000',
+      '1080000000000000000',
+    ])
+
+    const text = await trickle(config, 'products')
+    expect(text.stdout).toMatch(
+      /^ +price +0\.000001 ETH per chunk \(one sensor reading\)\n +rate +100 chunks\/s, 0\.36 ETH per hour$/m,
+    )
+    expect(text.stdout).toMatch(/^ +rate +300 chunks\/s, 1\.08 ETH per hour$/m)
+    const wei = await trickle(config, '--wei', 'products')
+    expect(wei.stdout).toMatch(/^ +rate +200 chunks\/s, 720000000000000000 wei per hour$/m)
+  })
+
   it('buys 20 chunks: writes them in sequence, pays 20 × price, shows the channel', async () => {
     const rows = JSON.parse((await trickle(config, 'products', '--json')).stdout) as {
       productId: string

@@ -40,7 +40,7 @@ import type { ChannelWriter } from './channels/types.ts'
 import { TypedEmitter } from './events/typedEmitter.ts'
 import { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
 import { channelKeyOf, type SessionKeyStore } from './keys/sessionKeyStore.ts'
-import { type Quote, type QuoteRequest, quoteChunks } from './quote.ts'
+import { type ProductQuoteRequest, type Quote, quoteProduct } from './quote.ts'
 import { receiptSigners } from './receiptSigners.ts'
 import { ResumingStream } from './stream/resumingStream.ts'
 import { connectSocket, SessionSocket } from './stream/sessionSocket.ts'
@@ -252,16 +252,21 @@ export class BuyerClient {
   }
 
   /**
-   * Prices a number of chunks, or a duration at a chunk rate, at the product's descriptor price, before
-   * any money moves. (The seller's signed terms may ask less, never more: the stream refuses more.)
+   * Prices a number of chunks, or a duration, at the product's descriptor price before any money moves
+   * ({@link quoteProduct}). A duration is priced at `chunksPerSecond` when given, else at the rate the
+   * descriptor states: `quote(id, { durationMs: 3_600_000 })` prices an hour of the stream. (The
+   * seller's signed terms may ask less per chunk, never more: the stream refuses more.)
    * @param productId - the product
-   * @param request - `{ chunks }`, or `{ durationMs, chunksPerSecond }` (descriptors state no rate)
-   * @returns wei per chunk, chunks, and their price in wei
-   * @throws TrickleError `PRODUCT_NOT_FOUND`, `INVALID_ARGUMENT`, `ABORTED`
+   * @param request - `{ chunks }` (an integer ≥ 0), or `{ durationMs, chunksPerSecond? }` (milliseconds
+   *   and chunks/s, finite, ≥ 0)
+   * @returns wei per chunk, chunks, their price in wei, and for a duration the rate used
+   * @throws TrickleError `INVALID_ARGUMENT` (a bad count, or a duration without `chunksPerSecond` for a
+   *   product whose descriptor states no rate), `PRODUCT_NOT_FOUND`, `CHAIN_UNAVAILABLE`,
+   *   `DESCRIPTOR_INVALID`, `DESCRIPTOR_UNAVAILABLE`, `ABORTED`
    */
-  async quote(productId: bigint, request: QuoteRequest, options: CallOptions = {}): Promise<Quote> {
+  async quote(productId: bigint, request: ProductQuoteRequest, options: CallOptions = {}): Promise<Quote> {
     const product = await this.product(productId, options)
-    return quoteChunks(BigInt(product.descriptor!.pricePerChunk), request)
+    return quoteProduct(product.descriptor!, request)
   }
 
   /**
@@ -489,7 +494,7 @@ export class BuyerClient {
     const reusable = await this.reusableChannel(seller as Address, price, call)
     const channelId =
       reusable?.channelId ?? (await this.openChannel(seller as Address, budget, call)).channelId
-    const maxSpend = reusable && reusable.remaining < budget ? reusable.remaining : budget
+    const maxSpend = reusable && reusable.spendable < budget ? reusable.spendable : budget
     const stream = await this.stream(product, {
       channelId,
       maxSpend,
@@ -500,18 +505,37 @@ export class BuyerClient {
   }
 
   /**
-   * An open channel of this payer to `payee` with at least one chunk's worth left, whose receipt key
-   * this client holds (the most funded one), or `undefined`.
+   * The channel {@link subscribe} would stream on: an open native-coin channel of this payer to `payee`
+   * whose receipt key this client holds (from its key store, so a reloaded page finds the channel it
+   * opened) and whose deposit still covers `price` beyond what is signed away, the one with the most
+   * spendable — or `undefined`, when a new channel is needed. What is signed away is the most of the
+   * amount claimed on-chain, the last receipt this client signed on the channel, and `signedAmount`.
+   * @param payee - the seller's address
+   * @param price - wei: the least a usable channel must still hold (one chunk's price)
+   * @param options - `signedAmount`: wei the caller knows it signed on a channel (e.g. remembered across
+   *   a page reload, where this client's own memory of its receipts is gone); `signal`
+   * @returns the channel, with `spendable`: wei of its deposit not yet signed away
+   * @throws TrickleError `CHAIN_UNAVAILABLE`, `INTERNAL` (the key store failed), `ABORTED`
    */
-  private async reusableChannel(
+  async reusableChannel(
     payee: Address,
     price: bigint,
-    options: CallOptions,
-  ): Promise<ListedChannel | undefined> {
-    const candidates = (await this.channels(options))
+    options: { signedAmount?: (channelId: Hex) => bigint | undefined } & CallOptions = {},
+  ): Promise<(ListedChannel & { spendable: bigint }) | undefined> {
+    const call = options.signal ? { signal: options.signal } : {}
+    const candidates = (await this.channels(call))
       .filter((c) => c.status === 'open' && c.payee.toLowerCase() === payee.toLowerCase())
-      .filter((c) => c.token === ZeroAddress && c.remaining >= price)
-      .sort((a, b) => (a.remaining > b.remaining ? -1 : a.remaining < b.remaining ? 1 : 0))
+      .filter((c) => c.token === ZeroAddress)
+      .map((c) => {
+        const signed = [
+          c.claimed,
+          this.bases.get(c.channelId.toLowerCase())?.amount ?? 0n,
+          options.signedAmount?.(c.channelId) ?? 0n,
+        ].reduce((a, b) => (a > b ? a : b))
+        return { ...c, spendable: c.deposit > signed ? c.deposit - signed : 0n }
+      })
+      .filter((c) => c.spendable >= price)
+      .sort((a, b) => (a.spendable > b.spendable ? -1 : a.spendable < b.spendable ? 1 : 0))
     for (const channel of candidates) {
       const key = await this.sessionKeyFor(channel.channelId)
       if (computeAddress(key.publicKey).toLowerCase() === channel.signer.toLowerCase()) return channel

@@ -20,6 +20,7 @@ export type CatalogErrorCode =
 export type OpenChannelErrorCode =
   | 'INVALID_ARGUMENT'
   | 'INSUFFICIENT_FUNDS'
+  | 'USER_REJECTED'
   | 'CHAIN_UNAVAILABLE'
   | 'TRANSACTION_REVERTED'
   | 'INTERNAL'
@@ -34,6 +35,7 @@ export type ChannelActionErrorCode =
   | 'CLOSE_NOT_REQUESTED'
   | 'CHALLENGE_PERIOD_NOT_OVER'
   | 'INSUFFICIENT_FUNDS'
+  | 'USER_REJECTED'
   | 'CHAIN_UNAVAILABLE'
   | 'TRANSACTION_REVERTED'
   | 'ABORTED'

@@ -72,7 +72,13 @@ export {
 } from './fetchDescriptor.ts'
 export { indexedDbKeyStore } from './keys/indexedDbKeyStore.ts'
 export { channelKeyOf, memoryKeyStore, type SessionKeyStore } from './keys/sessionKeyStore.ts'
-export { type Quote, type QuoteRequest, quoteChunks } from './quote.ts'
+export {
+  type ProductQuoteRequest,
+  type Quote,
+  type QuoteRequest,
+  quoteChunks,
+  quoteProduct,
+} from './quote.ts'
 export { receiptSigners } from './receiptSigners.ts'
 export {
   type CreditPosition,

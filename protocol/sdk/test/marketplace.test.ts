@@ -196,6 +196,14 @@ describe('BuyerClient against the local marketplace (anvil, helia, aedes, the re
     expect((await buyer.quote(product.productId, { durationMs: 2_500, chunksPerSecond: 4 })).amount).toBe(
       10n * price,
     )
+    // Without a rate, at the descriptor's: 200 rows/s replayed, one reading each of NOx and NO₂ per row.
+    expect(product.descriptor!.chunksPerSecond).toBe(400)
+    expect(await buyer.quote(product.productId, { durationMs: 2_500 })).toEqual({
+      pricePerChunk: price,
+      chunks: 1_000,
+      amount: 1_000n * price,
+      chunksPerSecond: 400,
+    })
     const receipts: BuyerEvents['receipt'][] = []
     const closed: BuyerEvents['closed'][] = []
     buyer.on('receipt', (r) => receipts.push(r))

@@ -15,16 +15,40 @@ const SOURCE = {
     'pollution monitoring scenario", Sensors and Actuators B: Chemical 129(2), 2008.',
 }
 
-function product(
-  key: string,
-  name: string,
-  description: string,
-  sensors: readonly SensorKey[],
+/** Options of {@link airQualityProducts}. */
+export interface AirQualityProductsOptions {
+  /** leading topic level(s) the replayer publishes under (default `trickle`) */
+  topicPrefix?: string
+  /** the replayed device's id, the topics' second level (default `airquality-uci`) */
+  deviceId?: string
+  /**
+   * the replay rate, rows/s (> 0, finite): the replayer publishes one reading per sensor per row, so
+   * each product states `rowsPerSecond × its sensors` chunks/s in its descriptor. Absent: the
+   * descriptors state no rate
+   */
+  rowsPerSecond?: number
+}
+
+/**
+ * The three live products of the default marketplace, over the replayed UCI Air Quality device.
+ * @param pricePerChunk - wei per reading
+ * @param options - the replayer's topics and rate
+ * @throws RangeError when `rowsPerSecond` is not a positive finite number
+ */
+export function airQualityProducts(
   pricePerChunk: bigint,
-  topicPrefix: string,
-  deviceId: string,
-): StreamProductSpec {
-  return {
+  options: AirQualityProductsOptions = {},
+): StreamProductSpec[] {
+  const { topicPrefix = DEFAULT_TOPIC_PREFIX, deviceId = DEFAULT_DEVICE_ID, rowsPerSecond } = options
+  if (rowsPerSecond !== undefined && !(Number.isFinite(rowsPerSecond) && rowsPerSecond > 0)) {
+    throw new RangeError(`rowsPerSecond must be a positive number (rows/s), not ${rowsPerSecond}`)
+  }
+  const product = (
+    key: string,
+    name: string,
+    description: string,
+    sensors: readonly SensorKey[],
+  ): StreamProductSpec => ({
     key,
     name,
     description,
@@ -32,46 +56,27 @@ function product(
     fields: sensors.map((s) => ({ name: sensorInfo(s).column, unit: sensorInfo(s).unit })),
     tags: ['air-quality', 'iot', ...sensors],
     pricePerChunk,
+    ...(rowsPerSecond === undefined ? {} : { chunksPerSecond: rowsPerSecond * sensors.length }),
     source: SOURCE,
-  }
-}
-
-/**
- * The three live products of the default marketplace, over the replayed UCI Air Quality device.
- * @param pricePerChunk - wei per reading
- */
-export function airQualityProducts(
-  pricePerChunk: bigint,
-  topicPrefix = DEFAULT_TOPIC_PREFIX,
-  deviceId = DEFAULT_DEVICE_ID,
-): StreamProductSpec[] {
+  })
   return [
     product(
       'co',
       'Carbon monoxide, road level',
       'Hourly CO(GT) from the reference analyser (mg/m³), one reading per chunk.',
       ['co'],
-      pricePerChunk,
-      topicPrefix,
-      deviceId,
     ),
     product(
       'nox-no2',
       'Nitrogen oxides NOx and NO₂',
       'Hourly NOx(GT) (ppb) and NO2(GT) (µg/m³) from the reference analyser, one reading per chunk.',
       ['nox', 'no2'],
-      pricePerChunk,
-      topicPrefix,
-      deviceId,
     ),
     product(
       'climate',
       'Temperature and humidity',
       'Hourly temperature (°C), relative humidity (%) and absolute humidity, one reading per chunk.',
       ['t', 'rh', 'ah'],
-      pricePerChunk,
-      topicPrefix,
-      deviceId,
     ),
   ]
 }

@@ -16,7 +16,7 @@
  * @packageDocumentation
  */
 
-export { airQualityProducts } from './airQualityProducts.ts'
+export { type AirQualityProductsOptions, airQualityProducts } from './airQualityProducts.ts'
 export { type Deployment, type DeployOptions, deployContracts } from './deployContracts.ts'
 export { findAnvil } from './findAnvil.ts'
 export {

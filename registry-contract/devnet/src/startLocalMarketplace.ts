@@ -34,7 +34,10 @@ export interface LocalMarketplaceOptions {
   sellerKey?: string
   /** an external MQTT broker; the embedded aedes broker is started when absent */
   brokerUrl?: string
-  /** rows/s the device replayer publishes (0: no replayer) */
+  /**
+   * rows/s the device replayer publishes (default 20; 0: no replayer); the products' descriptors state
+   * it as their rate (`chunksPerSecond`: rows/s × sensors)
+   */
   rowsPerSecond?: number
   /** challenge period of a new deployment, s */
   challengePeriodSeconds?: bigint
@@ -70,6 +73,8 @@ export interface LocalMarketplace {
   /** what a `BuyerClient` needs to find this marketplace (the seller's HTTP server as IPFS gateway) */
   config: MarketplaceConfig
   replayer: Replayer | undefined
+  /** rows/s the replayer publishes, 0 without one (what {@link airQualityProducts} takes) */
+  rowsPerSecond: number
   /** keys of funded accounts usable as buyers (anvil accounts 2..9 locally) */
   buyerKeys: string[]
   stop(): Promise<void>
@@ -125,9 +130,10 @@ export async function startLocalMarketplace(
       stops.push(() => broker!.close())
       brokerUrl = broker.url
     }
+    const rowsPerSecond = options.rowsPerSecond ?? 20
     let replayer: Replayer | undefined
-    if ((options.rowsPerSecond ?? 20) > 0) {
-      replayer = await startReplayer({ brokerUrl, rowsPerSecond: options.rowsPerSecond ?? 20 })
+    if (rowsPerSecond > 0) {
+      replayer = await startReplayer({ brokerUrl, rowsPerSecond })
       stops.push(() => replayer!.stop())
     }
     const seller = await startSellerServer({
@@ -138,7 +144,11 @@ export async function startLocalMarketplace(
       sellerKey,
       brokerUrl,
       dataDir: options.dataDir ?? mkdtempSync(join(tmpdir(), 'trickle-seller-')),
-      products: airQualityProducts(options.pricePerChunk ?? 1_000_000_000_000n),
+      // The descriptors state the replayer's rate; without a replayer, the rate is not known.
+      products: airQualityProducts(
+        options.pricePerChunk ?? 1_000_000_000_000n,
+        rowsPerSecond > 0 ? { rowsPerSecond } : {},
+      ),
       ...(options.policy ? { policy: options.policy } : {}),
       ...(options.settlement ? { settlement: options.settlement } : {}),
       ...(options.fees ? { fees: options.fees } : {}),
@@ -166,6 +176,7 @@ export async function startLocalMarketplace(
         ...(options.fees ? { fees: options.fees } : {}),
       },
       replayer,
+      rowsPerSecond: replayer ? rowsPerSecond : 0,
       buyerKeys: keys.slice(2),
       stop,
     }

@@ -27,7 +27,8 @@ export async function buyerFor(
 
 /**
  * A new seller process's server on a local marketplace's chain, broker and data directory, as after
- * a restart (the marketplace's own seller closed first). Close it after use.
+ * a restart (the marketplace's own seller closed first), selling the same products (the same rate in
+ * their descriptors). Close it after use.
  */
 export function restartSeller(
   market: LocalMarketplace,
@@ -42,7 +43,10 @@ export function restartSeller(
     sellerKey: market.chain!.privateKeys[1]!,
     brokerUrl: market.brokerUrl,
     dataDir,
-    products: airQualityProducts(options.pricePerChunk),
+    products: airQualityProducts(
+      options.pricePerChunk,
+      market.rowsPerSecond > 0 ? { rowsPerSecond: market.rowsPerSecond } : {},
+    ),
     ...(options.policy ? { policy: options.policy } : {}),
     logger: options.logger,
   })

@@ -23,7 +23,8 @@ const STATUS_NAMES = ['none', 'open', 'closing', 'closed']
  * `CHANNEL_NOT_OPEN` (`CLOSE_NOT_REQUESTED` when the channel is still open, which only `finalize`
  * reverts on), `ChallengePeriodNotOver` → `CHALLENGE_PERIOD_NOT_OVER`, `ZeroAmount` / `WrongValue` /
  * `DepositTooLarge` / `InvalidPayee` → `INVALID_ARGUMENT`; any other revert is `TRANSACTION_REVERTED`.
- * ethers' `INSUFFICIENT_FUNDS` and `INVALID_ARGUMENT` (e.g. a malformed address) keep their codes;
+ * a wallet's refusal (EIP-1193 code 4001, ethers' `ACTION_REJECTED`) is
+ * `USER_REJECTED`; ethers' `INSUFFICIENT_FUNDS` and `INVALID_ARGUMENT` (e.g. a malformed address) keep their codes;
  * everything else (RPC down, timeouts, refused by the node) is `CHAIN_UNAVAILABLE`. A Trickle-coded
  * error passes through unchanged.
  *
@@ -45,6 +46,13 @@ export function toChainError(err: unknown, action: string): TrickleError {
       ? 'CLOSE_NOT_REQUESTED'
       : (REVERT_CODES[revert.name] ?? 'TRANSACTION_REVERTED')
     return new TrickleError(code, `could not ${action}: ${describeRevert(revert.name, revert.args)}`, {
+      cause: err,
+    })
+  }
+  // A wallet's refusal (EIP-1193 error 4001, which ethers reports as ACTION_REJECTED) is the person's
+  // answer, not a chain failure.
+  if (isError(err, 'ACTION_REJECTED')) {
+    return new TrickleError('USER_REJECTED', `could not ${action}: the wallet rejected the request`, {
       cause: err,
     })
   }

@@ -1,0 +1,183 @@
+import type { BuyerClient, Hex, PaidStream, SessionSummary } from '@trickle/sdk'
+import type { Listing } from './catalogQuery.ts'
+import { noteChannel, signedOn } from './channelNotes.ts'
+import { type Problem, problemOf } from './problems.ts'
+import { ReadingLog, readChunk } from './readings.ts'
+
+export type StreamPhase = 'idle' | 'opening' | 'connecting' | 'streaming' | 'stopping' | 'ended'
+
+/**
+ * Chunks of debt this page agrees to pay when it resumes a channel: readings an earlier page (closed
+ * or reloaded mid-stream) received but could not sign for. The reference seller's credit window is at
+ * most 256 chunks, so that is the most such a page can have received unpaid.
+ */
+export const RESUME_DEBT_CHUNKS = 256n
+
+/** Timestamps for the storefront's figures (`performance.timeOrigin + performance.now()`, ms). */
+export interface StreamTimings {
+  /** the open transaction was mined (or the existing channel chosen) */
+  channelReadyAt?: number
+  /** the first reading was drawn */
+  firstReadingAt?: number
+}
+
+/**
+ * One paid stream in the page: picks or opens the channel (one wallet prompt when a new one is
+ * needed), streams the product through the SDK, keeps the readings, and tracks what was paid.
+ */
+export class LiveStream {
+  phase = $state<StreamPhase>('idle')
+  channelId = $state<Hex | undefined>()
+  /** whether the channel was opened for this stream (a wallet prompt) or reused */
+  openedNew = $state(false)
+  chunks = $state(0)
+  /**
+   * wei signed in this stream: chunks × price while it runs (every chunk received is signed for within
+   * `receiptEvery`), the session's exact `paid` once it ended
+   */
+  paid = $state(0n)
+  /** wei: the channel's cumulative amount, after the latest receipt */
+  cumulative = $state(0n)
+  /** wei this stream may sign */
+  budget = $state(0n)
+  /** wei escrowed in the channel */
+  deposit = $state(0n)
+  /** chunks per second over the last few seconds */
+  rate = $state(0)
+  summary = $state.raw<SessionSummary | undefined>()
+  problem = $state.raw<Problem | undefined>()
+  readonly log = new ReadingLog()
+  readonly timings: StreamTimings = {}
+  private stream: PaidStream | undefined
+  private arrivals: number[] = []
+  private offReceipt: (() => void) | undefined
+
+  readonly client: BuyerClient
+  readonly listing: Listing
+
+  constructor(client: BuyerClient, listing: Listing) {
+    this.client = client
+    this.listing = listing
+  }
+
+  /** wei of the deposit not yet signed away */
+  get depositLeft(): bigint {
+    const left = this.deposit - this.cumulative
+    return left > 0n ? left : 0n
+  }
+
+  /**
+   * Starts streaming: on `channelId` when given, else on a channel of this account to the seller that
+   * still holds a chunk's price (no prompt), else on a new channel funded with `budget` (one prompt).
+   * @param budget - wei this stream may sign (and the deposit of a new channel)
+   */
+  async start(budget: bigint, channelId?: Hex): Promise<void> {
+    const { listing, client } = this
+    this.problem = undefined
+    this.summary = undefined
+    this.phase = 'opening'
+    try {
+      const price = listing.pricePerChunk
+      let id = channelId
+      let maxSpend = budget
+      if (!id) {
+        const reusable = await client.reusableChannel(listing.descriptor.seller, price, {
+          signedAmount: signedOn,
+        })
+        if (reusable) {
+          id = reusable.channelId
+          if (reusable.spendable < maxSpend) maxSpend = reusable.spendable
+        } else {
+          id = (await client.openChannel(listing.descriptor.seller, budget)).channelId
+          this.openedNew = true
+        }
+      }
+      noteChannel(id, { productId: listing.productId.toString(), productName: listing.descriptor.name })
+      this.channelId = id
+      const view = await client.channel(id)
+      const signed = [view.claimed, signedOn(id) ?? 0n].reduce((a, b) => (a > b ? a : b))
+      const spendable = view.deposit > signed ? view.deposit - signed : 0n
+      if (spendable < maxSpend) maxSpend = spendable
+      this.deposit = view.deposit
+      // until the first receipt of this stream: what is claimed or known signed
+      this.cumulative = signed
+      if (maxSpend < price) {
+        this.problem = {
+          title: 'The deposit is used up',
+          detail: 'Every wei in this channel is signed for. Top up the channel to keep streaming.',
+          code: 'deposit_exhausted',
+          remedy: 'top-up',
+        }
+        this.phase = 'ended'
+        return
+      }
+      this.budget = maxSpend
+      this.timings.channelReadyAt = performance.timeOrigin + performance.now()
+      this.phase = 'connecting'
+      this.offReceipt = client.on('receipt', (r) => {
+        if (r.channelId.toLowerCase() !== id.toLowerCase()) return
+        if (r.amount > this.cumulative) this.cumulative = r.amount
+      })
+      this.stream = await client.stream(listing.product, {
+        channelId: id,
+        maxSpend,
+        maxDebt: RESUME_DEBT_CHUNKS * price,
+      })
+      this.phase = 'streaming'
+      void this.pump(this.stream)
+    } catch (err) {
+      this.offReceipt?.()
+      this.problem = problemOf(err)
+      this.phase = 'ended'
+    }
+  }
+
+  private async pump(stream: PaidStream): Promise<void> {
+    const units = new Map(this.listing.descriptor.fields.map((f) => [f.name, f.unit]))
+    try {
+      for await (const chunk of stream) {
+        const now = Date.now()
+        this.log.add(readChunk(chunk.seq, chunk.data, now, units))
+        this.chunks++
+        this.paid = BigInt(this.chunks) * this.listing.pricePerChunk
+        this.arrivals.push(now)
+        while (this.arrivals.length > 0 && now - this.arrivals[0]! > 3000) this.arrivals.shift()
+        this.rate = this.arrivals.length / Math.max(1, Math.min(3, (now - this.arrivals[0]!) / 1000))
+      }
+    } catch (err) {
+      this.problem = problemOf(err)
+    }
+    await this.finish(await stream.finished)
+  }
+
+  private async finish(summary: SessionSummary): Promise<void> {
+    this.offReceipt?.()
+    this.summary = summary
+    this.paid = summary.paid
+    this.cumulative = summary.cumulativeAmount
+    if (summary.error && !this.problem) this.problem = problemOf(summary.error)
+    if (!this.problem && summary.reason === 'deposit_exhausted') {
+      this.problem = {
+        title: 'The deposit is used up',
+        detail: 'Every wei in this channel is signed for. Top up the channel to keep streaming.',
+        code: summary.reason,
+        remedy: 'top-up',
+      }
+    }
+    this.rate = 0
+    this.phase = 'ended'
+  }
+
+  /** Ends the session with a final receipt for every chunk received; resolves with what it did. */
+  async stop(): Promise<SessionSummary | undefined> {
+    if (!this.stream || this.phase !== 'streaming') return this.summary
+    this.phase = 'stopping'
+    const summary = await this.stream.close()
+    return summary
+  }
+
+  /** Best effort on page hide: start the close so the final receipt may still go out. */
+  abandon(): void {
+    if (this.stream && this.phase === 'streaming') void this.stream.close()
+  }
+}
