@@ -1,6 +1,7 @@
 /**
- * `npm start`: boots the whole local marketplace and runs a demo buyer through the SDK.
- * `npm start -- --once` exits after the demo, printing one JSON summary as its last line.
+ * `npm start`: boots the whole local marketplace, serves the storefront and runs a demo buyer through
+ * the SDK. `npm start -- --once` exits after the demo (no storefront), printing one JSON summary as its
+ * last line.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -8,7 +9,13 @@ import { CHAIN_PRESET_NAMES, chainPreset } from '@trickle/contracts'
 import { decodeReading } from '@trickle/devices'
 import { increaseTime, localConfig, startLocalMarketplace } from '@trickle/devnet'
 import { BuyerClient } from '@trickle/sdk'
-import { Command } from 'commander'
+import {
+  buildStorefront,
+  type StorefrontServer,
+  serveStorefront,
+  storefrontConfigOf,
+} from '@trickle/web/server'
+import { Command, InvalidArgumentError } from 'commander'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import pino from 'pino'
 
@@ -45,6 +52,8 @@ const program = new Command('trickle-start')
   )
   .option('--broker <url>', 'an external MQTT broker instead of the embedded one (env TRICKLE_BROKER_URL)')
   .option('--data-dir <dir>', 'where the seller keeps receipts and blocks', '.trickle/seller')
+  .option('--web-port <port>', 'port of the storefront on 127.0.0.1 (0: any free port)', parsePort, 5174)
+  .option('--no-web', 'do not build and serve the storefront')
   .parse()
 const opts = program.opts<{
   once?: boolean
@@ -59,7 +68,18 @@ const opts = program.opts<{
   claimThreshold?: bigint
   broker?: string
   dataDir: string
+  webPort: number
+  web: boolean
 }>()
+
+/** `--web-port`: a TCP port, 0 to 65535. */
+function parsePort(value: string): number {
+  const port = Number(value)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidArgumentError('a TCP port, 0 to 65535')
+  }
+  return port
+}
 
 process.on('uncaughtException', (err) => fail(err))
 process.on('unhandledRejection', (err) => fail(err))
@@ -67,7 +87,7 @@ process.on('unhandledRejection', (err) => fail(err))
 function fail(err: unknown): void {
   const e = err as { code?: string; shortMessage?: string; message?: string }
   process.stderr.write(`error ${e.code ?? 'INTERNAL'}: ${e.shortMessage ?? e.message ?? String(err)}\n`)
-  void (market?.stop() ?? Promise.resolve()).finally(() => process.exit(1))
+  void Promise.allSettled([storefront?.close(), market?.stop()]).finally(() => process.exit(1))
 }
 
 const started = performance.now()
@@ -85,7 +105,11 @@ if ((registry === undefined) !== (channelsAddress === undefined)) {
 }
 
 say('Starting the Trickle marketplace…')
+// The storefront builds (a second or two of Vite) while the chain and the seller start.
+const built = !opts.once && opts.web ? buildStorefront() : undefined
+built?.catch(() => undefined)
 let market: Awaited<ReturnType<typeof startLocalMarketplace>> | undefined
+let storefront: StorefrontServer | undefined
 market = await startLocalMarketplace({
   rowsPerSecond: opts.rate,
   dataDir: resolve(opts.dataDir),
@@ -106,6 +130,7 @@ let stopping = false
 const shutdown = async (code: number) => {
   if (stopping) return
   stopping = true
+  await storefront?.close()
   await market.stop()
   process.exit(code)
 }
@@ -125,6 +150,23 @@ const config = localConfig(market)
 mkdirSync('.trickle', { recursive: true })
 writeFileSync(join('.trickle', 'local.json'), `${JSON.stringify(config, null, 2)}\n`)
 say('  wrote .trickle/local.json (the `trickle` CLI reads it)')
+
+if (built) {
+  const webConfig = storefrontConfigOf({ ...config })
+  storefront = await serveStorefront({ config: webConfig, dir: await built, port: opts.webPort }).catch(
+    (err: Error & { code?: string }) => {
+      const hint = '--web-port 0 takes any free port, --no-web skips the storefront'
+      throw Object.assign(new Error(`${err.message} (${hint})`, { cause: err }), { code: err.code })
+    },
+  )
+  say(
+    `  storefront ${storefront.url}  (${
+      webConfig.devWallet
+        ? 'open it in Chromium; the local dev wallet buys without an extension'
+        : 'open it in a browser with a wallet extension'
+    })`,
+  )
+}
 
 // The demo buyer: discover → open a channel → stream and pay → close → settle.
 const buyerKey = process.env.TRICKLE_BUYER_KEY ?? market.buyerKeys[0]
