@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * The storefront end to end, as a buyer uses it: real Chromium (Debian's, via playwright-core), a real
  * local marketplace (anvil, contracts, MQTT broker replaying the UCI data, seller), and a wallet
@@ -386,7 +388,7 @@ describe('the storefront in Chromium against a local marketplace', () => {
     await page.goto(`${f.url}/#/product/1`)
     await page.locator('[data-testid=health][data-health=up]').waitFor({ timeout: 30_000 })
     await connectWallet(page, 'Trickle Test Wallet')
-    await f.market.seller.stop() // the seller also serves the descriptors: this test goes last
+    await f.market.seller.close() // the seller also serves the descriptors: this test goes last
     await page.getByTestId('start').click()
     const problem = page.getByTestId('problem')
     await problem.waitFor({ timeout: STREAM_WAIT_MS })
