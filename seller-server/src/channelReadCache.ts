@@ -15,6 +15,11 @@ export interface ChannelReadCacheOptions {
   unknownTtlMs: number
   /** reads kept at once; the least recently used go first */
   maxEntries: number
+  /**
+   * ms a read must be old before {@link ChannelReadCache.getFreshChannel} reads the channel again
+   * (default 250): however often it is asked, one channel costs at most one chain read per this long
+   */
+  minRefreshAgeMs?: number
   /** ms clock for the TTLs (default `performance`); for tests */
   clock?: { now(): number }
 }
@@ -36,6 +41,12 @@ export interface ChannelReadCache extends ChannelReader {
   readonly stats: ChannelReadStats
   /** Drops a cached read, e.g. when the channel's payer requested close. */
   forget(channelId: string): void
+  /**
+   * Reads the channel again unless the cached read is younger than `minRefreshAgeMs`: for a view that
+   * would refuse a buyer (its deposit looks spent) and may be stale (a top-up within the TTL).
+   * @throws like {@link ChannelReader.getChannel}
+   */
+  getFreshChannel(channelId: string): Promise<ChannelView>
 }
 
 /**
@@ -80,6 +91,16 @@ export function cacheChannelReads(source: ChannelReader, options: ChannelReadCac
     },
     forget(channelId) {
       cache.delete(channelId.toLowerCase())
+    },
+    async getFreshChannel(channelId) {
+      const key = channelId.toLowerCase()
+      const ttl = Math.max(1, options.ttlMs)
+      const age = cache.has(key) ? ttl - cache.getRemainingTTL(key) : Number.POSITIVE_INFINITY
+      const status: LRUCache.Status<string, ChannelView> = {}
+      const view = await cache.fetch(key, { status, forceRefresh: age >= (options.minRefreshAgeMs ?? 250) })
+      if (status.fetch === 'hit' || status.fetch === 'inflight') stats.hits++
+      if (view === undefined) throw new Error(`channel ${channelId} could not be read`)
+      return view
     },
     get stats() {
       return { ...stats, entries: cache.size }

@@ -54,18 +54,28 @@ export async function retireForeignReceipts(
  *   receipt to resume from), `STORE_FAILED`
  */
 export async function resolveChannel(
-  channels: StreamChannelsContract,
+  channels: Pick<StreamChannelsContract, 'getChannel'> & {
+    getFreshChannel?: (channelId: string) => Promise<ChannelView>
+  },
   store: ReceiptStore,
   request: { productId: bigint; channelId: Hex; chainId: number; channels: Address; payee: Address },
   now: number,
   log?: Logger,
 ): Promise<ChannelInfo> {
-  let view: ChannelView
-  try {
-    view = await channels.getChannel(request.channelId)
-  } catch (cause) {
-    throw new TrickleError('CHAIN_UNAVAILABLE', 'could not read the channel', { cause })
+  const read = async (fresh: boolean): Promise<ChannelView> => {
+    try {
+      return await (fresh && channels.getFreshChannel
+        ? channels.getFreshChannel(request.channelId)
+        : channels.getChannel(request.channelId))
+    } catch (cause) {
+      throw new TrickleError('CHAIN_UNAVAILABLE', 'could not read the channel', { cause })
+    }
   }
+  let view = await read(false)
+  // A cached view whose deposit the stored receipts already use up may predate a top-up: the buyer
+  // topping up and reconnecting at once would be told `deposit_exhausted`. Read it again.
+  const stored = await store.latest(request.channelId)
+  if (stored && stored.amount >= view.deposit && channels.getFreshChannel) view = await read(true)
   if (view.status === ChannelStatus.none) throw new TrickleError('UNKNOWN_CHANNEL', 'no such channel')
   if (view.status !== ChannelStatus.open)
     throw new TrickleError('CHANNEL_NOT_OPEN', 'the channel is closing or closed')
@@ -80,7 +90,7 @@ export async function resolveChannel(
   if (view.previousSigner !== ZeroAddress && view.previousSignerValidUntil * 1000n > BigInt(now)) {
     signers.push(view.previousSigner as Address)
   }
-  let last = await store.latest(channelId)
+  let last = stored
   let debt = await store.channelDebt(channelId)
   if (last && !receiptFitsChannel(last, view)) {
     await retireForeignReceipts(store, last, log)

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES }
 import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
-import { channelsAt, type FeeMode, registryAt, type StreamChannelsContract } from '@trickle/contracts'
+import { channelsAt, type FeeMode, registryAt } from '@trickle/contracts'
 import {
   type Address,
   type CryptoBackend,
@@ -399,11 +399,12 @@ async function launch(
       maxEntries: limits.channelCacheEntries,
     },
   )
-  // `resolveChannel` reads channels through `getChannel` alone: the cache stands in for the contract.
-  const channelReads = { getChannel: channelCache.getChannel } as Pick<
-    StreamChannelsContract,
-    'getChannel'
-  > as StreamChannelsContract
+  // `resolveChannel` reads channels through the cache: `getChannel`, and `getFreshChannel` for a view
+  // that looks spent.
+  const channelReads = {
+    getChannel: channelCache.getChannel,
+    getFreshChannel: channelCache.getFreshChannel,
+  }
 
   const allowed = (req: IncomingMessage) => req.method === 'GET' || req.method === 'HEAD'
   const methodNotAllowed = (res: ServerResponse) => {

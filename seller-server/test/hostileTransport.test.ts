@@ -176,6 +176,30 @@ describe('channel read cache', () => {
     expect(cache.stats).toMatchObject({ reads: 2, hits: 5, entries: 1 })
   })
 
+  it('reads a channel again for a fresh view (a top-up within the TTL), at most once per minRefreshAgeMs', async () => {
+    const source = counting()
+    // lru-cache reads a start time of 0 as "no TTL": the clock starts later.
+    let now = 1_000
+    const cache = cacheChannelReads(source, {
+      ttlMs: 2_000,
+      unknownTtlMs: 10_000,
+      maxEntries: 10,
+      minRefreshAgeMs: 250,
+      clock: { now: () => now },
+    })
+    await cache.getChannel('0xab')
+    // asked again and again within 250 ms of the read: the chain is not asked
+    await Promise.all(Array.from({ length: 20 }, () => cache.getFreshChannel('0xab')))
+    expect(source.reads).toHaveLength(1)
+    now = 1_300
+    await cache.getFreshChannel('0xab')
+    await cache.getFreshChannel('0xab')
+    expect(source.reads).toHaveLength(2)
+    // the fresh read is what later plain reads reuse
+    await cache.getChannel('0xab')
+    expect(source.reads).toHaveLength(2)
+  })
+
   it('remembers unknown channels longer, does not cache failures, and forgets on request', async () => {
     const source = counting()
     // lru-cache reads a start time of 0 as "no TTL": the clock starts later.

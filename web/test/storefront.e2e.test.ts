@@ -96,13 +96,15 @@ async function waitForChunks(page: Page, atLeast: number): Promise<void> {
   )
 }
 
-async function stopStream(page: Page): Promise<{ paid: bigint; chunks: number }> {
+/** What the summary says: readings handed to the page, those that arrived after Stop, and wei paid. */
+async function stopStream(page: Page): Promise<{ paid: bigint; chunks: number; afterClose: number }> {
   await page.getByTestId('stop').click()
   const summary = page.getByTestId('summary')
   await summary.waitFor({ timeout: STREAM_WAIT_MS })
   return {
     paid: BigInt((await page.getByTestId('summary-paid').getAttribute('data-wei')) ?? '-1'),
     chunks: Number(await page.getByTestId('summary-chunks').textContent()),
+    afterClose: Number(await summary.getAttribute('data-after-close')),
   }
 }
 
@@ -232,7 +234,8 @@ describe('the storefront in Chromium against a local marketplace', () => {
       (await page.getByTestId('summary').textContent())!.match(/signed total is (\d+) wei/)![1]!,
     )
     expect(first.paid).toBe(cumulative)
-    expect(first.paid).toBe(BigInt(first.chunks) * 1_000_000_000_000n)
+    // paid: every reading the page got, and those the seller had sent before it saw the close
+    expect(first.paid).toBe(BigInt(first.chunks + first.afterClose) * 1_000_000_000_000n)
     await f.screenshot(page, '06-stopped')
     await f.market.seller.settlement.idle()
     await f.market.seller.settlement.settle(channelId)
@@ -262,7 +265,7 @@ describe('the storefront in Chromium against a local marketplace', () => {
     const second = await stopStream(page)
     expect(wallet.requests.filter((r) => r.method === 'eth_sendTransaction').length).toBe(sent)
     expectPublished((await pageState(page)).readings, rows)
-    expect(second.paid).toBe(BigInt(second.chunks) * 1_000_000_000_000n)
+    expect(second.paid).toBe(BigInt(second.chunks + second.afterClose) * 1_000_000_000_000n)
     await f.market.seller.settlement.idle()
     await f.market.seller.settlement.settle(channelId)
     const settled = await channels.getChannel(channelId)
@@ -333,11 +336,14 @@ describe('the storefront in Chromium against a local marketplace', () => {
     expect(Number(await page.getByTestId('chunks').textContent())).toBe(40)
     await f.screenshot(page, '12-deposit-exhausted')
     await page.getByTestId('top-up').click()
-    await waitForChunks(page, 10)
+    await page.getByTestId('top-up').waitFor({ state: 'detached' })
+    // The top-up adds the same 40 chunks' worth; the stream continues on the channel and uses it up.
+    await page.getByTestId('top-up').waitFor({ timeout: STREAM_WAIT_MS })
     expect(buyer.requests.filter((r) => r.method === 'eth_sendTransaction')).toHaveLength(2)
-    expectPublished((await pageState(page)).readings, rows)
-    const resumed = await stopStream(page)
-    expect(resumed.paid).toBe(BigInt(resumed.chunks) * 1_000_000_000_000n)
+    const continued = await pageState(page)
+    expect(continued.chunks).toBe(40)
+    expectPublished(continued.readings, rows)
+    expect(BigInt((await page.getByTestId('summary-paid').getAttribute('data-wei'))!)).toBe(40n * 1_000_000_000_000n)
     await f.screenshot(page, '13-topped-up')
   }, 120_000)
 
@@ -359,6 +365,8 @@ describe('the storefront in Chromium against a local marketplace', () => {
       }
       // Keyboard: the skip link, then the first nav link, are reachable by Tab.
       await page.goto(`${f.url}/#/`)
+      await page.reload()
+      await page.getByTestId('product-card').first().waitFor()
       await page.keyboard.press('Tab')
       expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content')
     }
