@@ -343,7 +343,9 @@ describe('the storefront in Chromium against a local marketplace', () => {
     const continued = await pageState(page)
     expect(continued.chunks).toBe(40)
     expectPublished(continued.readings, rows)
-    expect(BigInt((await page.getByTestId('summary-paid').getAttribute('data-wei'))!)).toBe(40n * 1_000_000_000_000n)
+    expect(BigInt((await page.getByTestId('summary-paid').getAttribute('data-wei'))!)).toBe(
+      40n * 1_000_000_000_000n,
+    )
     await f.screenshot(page, '13-topped-up')
   }, 120_000)
 
