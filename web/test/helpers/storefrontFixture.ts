@@ -22,6 +22,8 @@ const ACTION_TIMEOUT_MS = 15_000
 const NAVIGATION_TIMEOUT_MS = 30_000
 /** px: every page of the fixture is this tall (the width is the test's: phone or desktop) */
 const VIEWPORT_HEIGHT = 900
+/** px: the widths every screenshot is taken at (a phone, a desktop) */
+const SCREENSHOT_WIDTHS = [390, 1280] as const
 const SCREENSHOT_DIR = fileURLToPath(new URL('../../test-results/screenshots/', import.meta.url))
 
 /** A local marketplace, the built storefront served with its config, and Chromium to open it. */
@@ -41,10 +43,12 @@ export interface StorefrontFixture {
   /** The page's `console.error` messages and uncaught errors so far, in order (a live array). */
   pageErrors(page: Page): string[]
   /**
-   * Saves a full-page PNG to `web/test-results/screenshots/<name>-<width>.png` (gitignored).
-   * @returns the file's path
+   * Saves full-page PNGs of the page as it is now at both widths the storefront is checked at, 390 and
+   * 1280 px, to `web/test-results/screenshots/<name>-<width>.png` (gitignored): the viewport is resized
+   * for each, then restored.
+   * @returns the files' paths
    */
-  screenshot(page: Page, name: string): Promise<string>
+  screenshot(page: Page, name: string): Promise<string[]>
   /** Closes the pages, Chromium, the storefront server and the marketplace. Idempotent. */
   stop(): Promise<void>
 }
@@ -136,9 +140,18 @@ export async function startStorefrontFixture(
       },
       async screenshot(page, name) {
         mkdirSync(SCREENSHOT_DIR, { recursive: true })
-        const path = join(SCREENSHOT_DIR, `${name}-${page.viewportSize()?.width ?? 'auto'}.png`)
-        await page.screenshot({ path, fullPage: true, timeout: ACTION_TIMEOUT_MS })
-        return path
+        const original = page.viewportSize() ?? { width: 1280, height: VIEWPORT_HEIGHT }
+        const paths: string[] = []
+        for (const width of SCREENSHOT_WIDTHS) {
+          await page.setViewportSize({ width, height: original.height })
+          // two frames: the layout and the charts' ResizeObserver settle at the new width
+          await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
+          const path = join(SCREENSHOT_DIR, `${name}-${width}.png`)
+          await page.screenshot({ path, fullPage: true, timeout: ACTION_TIMEOUT_MS })
+          paths.push(path)
+        }
+        await page.setViewportSize(original)
+        return paths
       },
       stop() {
         stopped ??= (async () => {

@@ -15,6 +15,8 @@ import type { BrowserContext, Page } from 'playwright-core'
 export interface WalletRequest {
   method: string
   params: unknown
+  /** ms since the epoch when the wallet answered (the person "confirmed"); unset while pending */
+  answeredAt?: number
 }
 
 /** Options of {@link createTestWallet}. */
@@ -342,16 +344,20 @@ export function createTestWallet(o: TestWalletOptions): TestWallet {
     if (typeof method !== 'string') {
       return { error: { code: WALLET_ERROR.invalidRequest, message: 'Invalid request: no method.' } }
     }
-    requests.push({ method, params })
+    const request: WalletRequest = { method, params }
+    requests.push(request)
     const pending = rejections.get(method) ?? 0
     if (pending > 0) {
       rejections.set(method, pending - 1)
+      request.answeredAt = Date.now()
       return { error: { code: WALLET_ERROR.userRejected, message: 'User rejected the request.' } }
     }
     try {
       return { result: (await answer(method, params)) ?? null }
     } catch (err) {
       return { error: rpcErrorOf(err) }
+    } finally {
+      request.answeredAt ??= Date.now()
     }
   }
 
