@@ -32,7 +32,7 @@ export function pricePerHour(pricePerChunk: bigint, chunksPerSecond: number | un
   return BigInt(Math.ceil(chunksPerSecond * 3600)) * pricePerChunk
 }
 
-/** `1 h 02 min`, `3 min 05 s`, `42 s` for a duration in seconds (negative → 0 s). */
+/** `1 h 02 min`, `3 min 05 s`, `42 s`, `under 1 s` for a duration in seconds (negative → 0 s). */
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds))
   const h = Math.floor(s / 3600)
@@ -40,5 +40,5 @@ export function formatDuration(seconds: number): string {
   const rest = s % 60
   if (h > 0) return `${h} h ${String(m).padStart(2, '0')} min`
   if (m > 0) return `${m} min ${String(rest).padStart(2, '0')} s`
-  return `${rest} s`
+  return seconds > 0 && rest === 0 ? 'under 1 s' : `${rest} s`
 }

@@ -42,6 +42,8 @@ export class Market {
   problem = $state.raw<Problem | undefined>()
   /** bumps when the connected account sent a transaction, so views re-read balances and channels */
   activity = $state(0)
+  /** bumps when a page asks for the wallet dialog (the header's wallet button opens it) */
+  connectRequests = $state(0)
   private readonly fetcher
   private readonly store = createStore()
   private unwatch: (() => void) | undefined
@@ -162,6 +164,11 @@ export class Market {
     } finally {
       this.connecting = false
     }
+  }
+
+  /** Opens the wallet dialog, from anywhere on the page. */
+  askToConnect(): void {
+    this.connectRequests++
   }
 
   disconnect(): void {

@@ -142,6 +142,8 @@ export async function startStorefrontFixture(
         mkdirSync(SCREENSHOT_DIR, { recursive: true })
         const original = page.viewportSize() ?? { width: 1280, height: VIEWPORT_HEIGHT }
         const paths: string[] = []
+        // from the top, so the sticky header is where a person sees it
+        await page.evaluate(() => window.scrollTo(0, 0))
         for (const width of SCREENSHOT_WIDTHS) {
           await page.setViewportSize({ width, height: original.height })
           // two frames: the layout and the charts' ResizeObserver settle at the new width
