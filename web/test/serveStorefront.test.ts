@@ -296,7 +296,7 @@ describe('test wallet (EIP-6963, EIP-1193) in Chromium', () => {
     expect(await call(FIRST, 'eth_sendTransaction', tx)).toEqual({
       error: { code: 4001, message: 'User rejected the request.' },
     })
-    expect(first.requests.at(-1)).toEqual({ method: 'eth_sendTransaction', params: tx })
+    expect(first.requests.at(-1)).toMatchObject({ method: 'eth_sendTransaction', params: tx })
     expect(await call(FIRST, 'eth_sendTransaction', tx)).toHaveProperty('result')
   })
 

@@ -236,6 +236,23 @@ describe('the storefront in Chromium against a local marketplace', () => {
     expect(first.paid).toBe(cumulative)
     // paid: every reading the page got, and those the seller had sent before it saw the close
     expect(first.paid).toBe(BigInt(first.chunks + first.afterClose) * 1_000_000_000_000n)
+    // Download: the NDJSON lines are the readings the page received, as `trickle buy --out` writes them.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByTestId('download-ndjson').click(),
+    ])
+    const lines = readFileSync((await download.path())!, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; reading: PageReading })
+    expect(lines.map((l) => l.reading)).toEqual(afterStop.readings)
+    expect(lines.map((l) => l.seq)).toEqual(lines.map((_, i) => lines[0]!.seq + i))
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-csv').click()])
+    expect(
+      readFileSync((await csv.path())!, 'utf8')
+        .trimEnd()
+        .split('\r\n'),
+    ).toHaveLength(afterStop.readings.length + 1)
     await f.screenshot(page, '06-stopped')
     await f.market.seller.settlement.idle()
     await f.market.seller.settlement.settle(channelId)
