@@ -157,20 +157,27 @@ describe('channel read cache', () => {
     }
   }
 
-  it('shares one chain read among concurrent and repeated reads until the TTL passes', async () => {
-    const source = counting()
+  /** A cache over `source` on a clock the test moves (`clock.now`); a 2 s TTL, 10 s for unknown ids. */
+  function clockedCache(source: ReturnType<typeof counting>, extra: { minRefreshAgeMs?: number } = {}) {
     // lru-cache reads a start time of 0 as "no TTL": the clock starts later.
-    let now = 1_000
+    const clock = { now: 1_000 }
     const cache = cacheChannelReads(source, {
       ttlMs: 2_000,
       unknownTtlMs: 10_000,
       maxEntries: 10,
-      clock: { now: () => now },
+      clock: { now: () => clock.now },
+      ...extra,
     })
+    return { cache, clock }
+  }
+
+  it('shares one chain read among concurrent and repeated reads until the TTL passes', async () => {
+    const source = counting()
+    const { cache, clock } = clockedCache(source)
     await Promise.all(Array.from({ length: 5 }, () => cache.getChannel('0xAB')))
     await cache.getChannel('0xab')
     expect(source.reads).toEqual(['0xab'])
-    now = 3_001
+    clock.now = 3_001
     await cache.getChannel('0xab')
     expect(source.reads).toHaveLength(2)
     expect(cache.stats).toMatchObject({ reads: 2, hits: 5, entries: 1 })
@@ -178,20 +185,12 @@ describe('channel read cache', () => {
 
   it('reads a channel again for a fresh view (a top-up within the TTL), at most once per minRefreshAgeMs', async () => {
     const source = counting()
-    // lru-cache reads a start time of 0 as "no TTL": the clock starts later.
-    let now = 1_000
-    const cache = cacheChannelReads(source, {
-      ttlMs: 2_000,
-      unknownTtlMs: 10_000,
-      maxEntries: 10,
-      minRefreshAgeMs: 250,
-      clock: { now: () => now },
-    })
+    const { cache, clock } = clockedCache(source, { minRefreshAgeMs: 250 })
     await cache.getChannel('0xab')
     // asked again and again within 250 ms of the read: the chain is not asked
     await Promise.all(Array.from({ length: 20 }, () => cache.getFreshChannel('0xab')))
     expect(source.reads).toHaveLength(1)
-    now = 1_300
+    clock.now = 1_300
     await cache.getFreshChannel('0xab')
     await cache.getFreshChannel('0xab')
     expect(source.reads).toHaveLength(2)
@@ -202,16 +201,9 @@ describe('channel read cache', () => {
 
   it('remembers unknown channels longer, does not cache failures, and forgets on request', async () => {
     const source = counting()
-    // lru-cache reads a start time of 0 as "no TTL": the clock starts later.
-    let now = 1_000
-    const cache = cacheChannelReads(source, {
-      ttlMs: 2_000,
-      unknownTtlMs: 10_000,
-      maxEntries: 10,
-      clock: { now: () => now },
-    })
+    const { cache, clock } = clockedCache(source)
     expect((await cache.getChannel('0x00')).status).toBe(ChannelStatus.none)
-    now = 10_000
+    clock.now = 10_000
     await cache.getChannel('0x00')
     expect(source.reads).toEqual(['0x00'])
     source.fail(true)

@@ -118,6 +118,19 @@ describe('the storefront in Chromium against a local marketplace', () => {
   const figures: Record<string, unknown> = {}
   let wallet: TestWallet
 
+  /** A fresh page for the anvil buyer key `keyIndex`, at `path`, with its test wallet connected. */
+  async function connectedBuyer(keyIndex: number, path: string, width: 390 | 1280 = 390) {
+    const buyer = createTestWallet({
+      privateKey: f.market.buyerKeys[keyIndex]!,
+      rpcUrl: f.market.rpcUrl,
+      chainId: f.market.chainId,
+    })
+    const page = await f.newPage({ width, wallet: buyer })
+    await page.goto(`${f.url}${path}`)
+    await connectWallet(page, 'Trickle Test Wallet')
+    return { buyer, page }
+  }
+
   beforeAll(async () => {
     ;[f, rows] = await Promise.all([startStorefrontFixture({ rowsPerSecond: 50 }), loadAirQuality()])
     wallet = createTestWallet({
@@ -318,14 +331,7 @@ describe('the storefront in Chromium against a local marketplace', () => {
   }, 300_000)
 
   it('the wallet rejecting the open leaves nothing paid and says what happened', async () => {
-    const rejecting = createTestWallet({
-      privateKey: f.market.buyerKeys[3]!,
-      rpcUrl: f.market.rpcUrl,
-      chainId: f.market.chainId,
-    })
-    const page = await f.newPage({ width: 390, wallet: rejecting })
-    await page.goto(`${f.url}/#/product/1`)
-    await connectWallet(page, 'Trickle Test Wallet')
+    const { buyer: rejecting, page } = await connectedBuyer(3, '/#/product/1')
     rejecting.rejectNext('eth_sendTransaction')
     await page.getByTestId('start').click()
     const problem = page.getByTestId('problem')
@@ -338,14 +344,7 @@ describe('the storefront in Chromium against a local marketplace', () => {
   }, 120_000)
 
   it('a deposit that runs out mid-stream stops the stream, offers a top-up, and the top-up continues it', async () => {
-    const buyer = createTestWallet({
-      privateKey: f.market.buyerKeys[4]!,
-      rpcUrl: f.market.rpcUrl,
-      chainId: f.market.chainId,
-    })
-    const page = await f.newPage({ width: 390, wallet: buyer })
-    await page.goto(`${f.url}/#/product/3`)
-    await connectWallet(page, 'Trickle Test Wallet')
+    const { buyer, page } = await connectedBuyer(4, '/#/product/3')
     await page.getByRole('radio', { name: 'budget' }).check()
     await page.getByTestId('budget').fill('0.00004') // 40 chunks at 10^12 wei
     await page.getByTestId('start').click()
@@ -408,15 +407,8 @@ describe('the storefront in Chromium against a local marketplace', () => {
   })
 
   it('says so when the seller goes down while a buyer looks at its product, and locks no deposit', async () => {
-    const buyer = createTestWallet({
-      privateKey: f.market.buyerKeys[5]!,
-      rpcUrl: f.market.rpcUrl,
-      chainId: f.market.chainId,
-    })
-    const page = await f.newPage({ width: 1280, wallet: buyer })
-    await page.goto(`${f.url}/#/product/1`)
+    const { buyer, page } = await connectedBuyer(5, '/#/product/1', 1280)
     await page.locator('[data-testid=health][data-health=up]').waitFor({ timeout: 30_000 })
-    await connectWallet(page, 'Trickle Test Wallet')
     await f.market.seller.close() // the seller also serves the descriptors: this test goes last
     await page.getByTestId('start').click()
     const problem = page.getByTestId('problem')
