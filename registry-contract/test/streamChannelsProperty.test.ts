@@ -700,6 +700,10 @@ describe('StreamChannels accounting (model-based property)', () => {
             steps += 1
           }
         } finally {
+          // A transaction still in the pool (a send that failed on a loaded machine) would otherwise
+          // outlive the revert and collide with the next run's nonces ("replacement transaction
+          // underpriced", seen once in CI).
+          await rpc.call('anvil_dropAllTransactions', [])
           await rpc.call('evm_revert', [snapshot])
         }
       }),
