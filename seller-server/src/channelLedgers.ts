@@ -97,6 +97,17 @@ export class ChannelLedgers {
   }
 
   /**
+   * The seller's unpaid exposure: wei delivered on the channels held now (live sessions, and idle
+   * ones in debt) that no durable receipt covers. Ledgers dropped beyond `maxIdleLedgers` do not
+   * count (their debt stays recorded in the store). O(channels held).
+   */
+  get debt(): bigint {
+    let total = 0n
+    for (const { ledger } of this.channels.values()) total += ledger.debt
+    return total
+  }
+
+  /**
    * Joins a channel's ledger, after the session authenticated.
    * @param payer - the channel's payer (its other channels' debts count against it)
    * @param wake - called when another session's receipt or end may have freed credit

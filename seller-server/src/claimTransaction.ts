@@ -59,6 +59,8 @@ export interface ClaimRevert {
 export type TrackedClaim = ClaimRecord & {
   /** wei the transaction cost its sender (gas used × effective gas price), once included */
   gasCost?: bigint
+  /** gas units the transaction used, once included */
+  gasUsed?: bigint
   /** for a `reverted` claim */
   revert?: ClaimRevert
 }
@@ -249,6 +251,7 @@ export async function trackClaim(
       blockNumber: mined.blockNumber,
       settledAt: Date.now(),
       gasCost: mined.gasUsed * mined.gasPrice,
+      gasUsed: mined.gasUsed,
     }
     if (status === 'reverted') tracked.revert = await explainRevert(sender, claim, mined)
     return tracked

@@ -116,18 +116,29 @@ export {
   type Admission,
   admissionOf,
   evaluateHealth,
+  type HealthPart,
   type HealthState,
   healthyState,
+  type LiveParts,
   type SellerHealth,
 } from './sellerHealth.ts'
 export {
+  createSellerMetrics,
+  METRIC_PREFIX,
+  type MetricsSources,
+  RECEIPT_STORE_BUCKETS_SECONDS,
+  type SellerMetrics,
+} from './sellerMetrics.ts'
+export {
   driveSession,
   MAX_RESUME_POINTS,
+  type ProductTally,
   type ResumePoint,
   type ResumePoints,
   type SessionContext,
   type SessionEnd,
   type SessionHandle,
+  type SessionStart,
 } from './sessionDriver.ts'
 export {
   type ClaimFailure,

@@ -1,5 +1,6 @@
 import {
   type AcceptedReceipt,
+  type Address,
   type ChannelAccess,
   type ChannelInfo,
   decodeFrame,
@@ -47,10 +48,23 @@ export interface SessionContext {
    */
   resumePoints?: ResumePoints
   store: ReceiptStore
-  /** called once per receipt after it is durably stored (settlement checks its threshold) */
-  onReceiptStored(receipt: AcceptedReceipt): void
+  /**
+   * called once per receipt after it is durably stored (settlement checks its threshold)
+   * @param storeMs - ms the store took to make it durable
+   */
+  onReceiptStored(receipt: AcceptedReceipt, storeMs: number): void
+  /**
+   * called once when the buyer proved it holds the channel's key and the session joined the channel:
+   * from here on it is served (chunks, credit)
+   */
+  onSessionStart?(start: SessionStart): void
   /** called once when the session has ended and its receipt writes have landed */
   onSessionEnd(end: SessionEnd): void
+  /**
+   * the running totals of a product's chunks sent, shared by the server's sessions (metrics read
+   * them); nothing is counted when absent
+   */
+  tallyOf?(productKey: string): ProductTally
   /**
    * the shared ledgers of channels with live sessions or debt (concurrent sessions share one per
    * channel; a channel's debt outlives its sessions)
@@ -115,12 +129,48 @@ export type ResumePoints = Map<string, ResumePoint>
 /** How many channel × product resume points a server keeps; the oldest are forgotten first. */
 export const MAX_RESUME_POINTS = 100_000
 
+/**
+ * What the sessions of one server sent of one product since the server started (plain counters the
+ * driver adds to per chunk, so counting costs next to nothing).
+ */
+export interface ProductTally {
+  /** chunks handed to the WebSocket */
+  chunksSent: number
+  /** bytes of those chunks' data (the readings, without the frame around them) */
+  bytesSent: number
+}
+
+/** A session that started to be served: the buyer proved it holds the channel's key. */
+export interface SessionStart {
+  channelId: Hex
+  productId: bigint
+  /** the product's key on this server */
+  productKey: string
+  /** the channel's payer, when the chain named one */
+  payer: Address | undefined
+  /** the cumulative amount of the terms' resume base: what the channel had paid before, wei */
+  baseAmount: bigint
+}
+
 /** How a session ended. */
 export interface SessionEnd {
   channelId: Hex | undefined
   productId: bigint | undefined
+  /** the product's key on this server, once `hello` named a product it sells */
+  productKey: string | undefined
+  /** the channel's payer, once the channel was read */
+  payer: Address | undefined
+  /** whether the session started to be served (see {@link SessionContext.onSessionStart}) */
+  started: boolean
+  /** the close reason (`SPEC.md` §Close), or `disconnected` when the socket closed without one */
   reason: string
   code: string | undefined
+  /** ms from the connection's opening to the session's end */
+  durationMs: number
+  /** wei that durable receipts paid for this session's chunks (chunks paid × the product's price) */
+  paid: bigint
+  /** chunks this session sent that no durable receipt covers */
+  unpaidChunks: number
   chunksSent: number
   /** chunks never sent (oversized, or dropped by the queue's overflow policy) */
   chunksDropped: number
@@ -172,9 +222,14 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     },
     ctx.verifier ? 'deferred' : 'inline',
   )
+  const openedAt = performance.now()
   let productKey: string | undefined
   let channelId: Hex | undefined
   let productId: bigint | undefined
+  let payer: Address | undefined
+  let pricePerChunk = 0n
+  let started = false
+  let tally: ProductTally | undefined
   let unlisten: (() => void) | undefined
   let timer: NodeJS.Timeout | undefined
   let closeTimer: NodeJS.Timeout | undefined
@@ -273,6 +328,10 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     // Only a write that may take the buffer past half the mark needs to report its completion: the
     // last of those resumes a full transport. Skipping the callback elsewhere saves a tick per chunk.
     ws.send(bytes, ws.bufferedAmount + bytes.byteLength > maxBufferedBytes / 2 ? onWritten : undefined)
+    if (frame.t === 'chunk' && tally) {
+      tally.chunksSent++
+      tally.bytesSent += frame.data.byteLength
+    }
     const buffered = ws.bufferedAmount
     if (buffered > peakBufferedBytes) peakBufferedBytes = buffered
     if (frame.t === 'chunk' && buffered > chunkMark) chunkMark = buffered
@@ -292,11 +351,18 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     void drained().then(() => {
       session.leaveChannel()
       membership?.leave()
+      const unpaidChunks = session.unpaidChunks
       ctx.onSessionEnd({
         channelId,
         productId,
+        productKey,
+        payer,
+        started,
         reason: closeReason,
         code: closeCode,
+        durationMs: Math.round(performance.now() - openedAt),
+        paid: BigInt(session.stats.chunksSent - unpaidChunks) * pricePerChunk,
+        unpaidChunks,
         chunksSent: session.stats.chunksSent,
         chunksDropped: session.stats.chunksDropped,
         receiptsAccepted: session.stats.receiptsAccepted,
@@ -362,6 +428,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
         case 'persist': {
           const receipt = effect.receipt
           persisting = persisting.then(async () => {
+            const storing = performance.now()
             try {
               await ctx.store.save(receipt)
             } catch (err) {
@@ -370,7 +437,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
               apply(session.persistFailed(SELLER_FAILURE_MESSAGES.STORE_FAILED))
               return
             }
-            ctx.onReceiptStored(receipt)
+            ctx.onReceiptStored(receipt, performance.now() - storing)
             noteResumePoint(receipt)
             apply(session.persisted(receipt, Date.now()))
             membership?.creditChanged()
@@ -413,6 +480,8 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     const product = ctx.policyFor(id)
     if (!product) return apply(session.rejected('UNKNOWN_PRODUCT', `product ${id} is not sold here`))
     productKey = product.key
+    pricePerChunk = product.policy.pricePerChunk
+    tally = ctx.tallyOf?.(product.key)
     maxBufferedBytes = product.policy.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
     let info: ChannelInfo
     try {
@@ -425,6 +494,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
       return apply(session.rejected(told.code, told.message))
     }
     if (ended) return
+    payer = info.payer
     // The session takes nothing on the channel (a session slot, credit, deposit headroom) before its
     // `accept` proves it holds the channel's key: then `join` runs.
     const access: ChannelAccess = {
@@ -442,6 +512,14 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
         membership = joined
         // This session's lane is added right after: no other session means it resumes alone.
         resumesAlone = joined.ledger.sessions === 0
+        started = true
+        ctx.onSessionStart?.({
+          channelId: channel,
+          productId: id,
+          productKey: product.key,
+          payer: info.payer,
+          baseAmount: session.base?.amount ?? info.base.amount,
+        })
         return joined.ledger
       },
     }

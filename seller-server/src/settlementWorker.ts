@@ -61,9 +61,16 @@ export interface SettlementStats {
   paidWei: bigint
   /** wei the claim transactions cost in gas, mined and reverted */
   gasSpentWei: bigint
+  /** gas units the claim transactions used, mined and reverted */
+  gasUsed: bigint
   /** wei of stored receipts lost to missed challenge periods */
   missedWei: bigint
-  /** wei the stored receipts of open and closing channels would still pay, as of the last sweep */
+  /**
+   * wei the stored receipts of open and closing channels would still pay: recomputed from the chain by
+   * each sweep, and kept current between sweeps as receipts are stored (`receiptStored`: up by what
+   * a receipt adds above the highest amount seen or claimed on its channel) and claims are mined
+   * (down by what they paid) or missed. Between sweeps it is not capped by the channels' deposits
+   */
   unclaimedWei: bigint
 }
 
@@ -192,6 +199,7 @@ export function startSettlementWorker(
     sweeps: 0,
     paidWei: 0n,
     gasSpentWei: 0n,
+    gasUsed: 0n,
     missedWei: 0n,
     unclaimedWei: 0n,
   }
@@ -207,6 +215,16 @@ export function startSettlementWorker(
   const closedOut = new Set<string>()
   /** highest cumulative amount mined per channel, as this worker saw it (wei) */
   const claimedSoFar = new Map<string, bigint>()
+  /**
+   * highest cumulative amount of a stored receipt per channel, as this worker saw it (wei): what a
+   * new receipt adds to {@link SettlementStats.unclaimedWei}
+   */
+  const storedSoFar = new Map<string, bigint>()
+  /** Moves `stats.unclaimedWei` by `delta` wei, never below 0 (the next sweep sets it exactly). */
+  const adjustUnclaimed = (delta: bigint) => {
+    const next = stats.unclaimedWei + delta
+    stats.unclaimedWei = next > 0n ? next : 0n
+  }
   /** errors already logged and the extra fields of their `claimFailed` event */
   const failures = new WeakMap<Error, Pick<ClaimFailure, 'txHash' | 'revert'>>()
   /** claims are signed one at a time so nonces never collide */
@@ -287,6 +305,7 @@ export function startSettlementWorker(
       }),
     )
     if (lost === 0n) return undefined
+    adjustUnclaimed(-lost)
     stats.claimsMissed++
     stats.missedWei += lost
     const error = new TrickleError('CLAIM_MISSED', `the challenge period of ${key} ended before the claim`, {
@@ -370,9 +389,11 @@ export function startSettlementWorker(
   /** Counts a finished claim; a reverted one is reported and returned as its error. */
   function report(claim: TrackedClaim): ClaimRecord | TrickleError | undefined {
     if (claim.gasCost !== undefined) stats.gasSpentWei += claim.gasCost
+    if (claim.gasUsed !== undefined) stats.gasUsed += claim.gasUsed
     if (claim.status === 'mined') {
       stats.claimsMined++
       stats.paidWei += claim.paid
+      adjustUnclaimed(-claim.paid)
       noteClaimed(claim.channelId, claim.cumulativeAmount)
       log.info({ channelId: claim.channelId, paid: claim.paid.toString(), tx: claim.txHash }, 'claimed')
       events.emit('claimed', claim)
@@ -597,6 +618,7 @@ export function startSettlementWorker(
         await closeOut(channelId, view, situation.unclaimed)
         continue
       }
+      if (receipt.amount > (storedSoFar.get(channelId) ?? 0n)) storedSoFar.set(channelId, receipt.amount)
       if (situation.unclaimed > 0n) unclaimed += situation.unclaimed
     }
     stats.unclaimedWei = unclaimed
@@ -627,12 +649,23 @@ export function startSettlementWorker(
     stats,
     receiptStored(receipt) {
       const key = receipt.channelId.toLowerCase()
-      // A session may store receipts after the close request's claim read the store.
-      if (closing.has(key)) return settleInBackground(key as Hex, 'close_requested')
-      const check = (claimed: bigint) => {
-        if (receipt.amount - claimed >= policy.claimThreshold) settleInBackground(key as Hex, 'threshold')
+      /** Adds what the receipt pays above the highest amount seen stored or claimed on the channel. */
+      const count = (claimed: bigint) => {
+        const seen = storedSoFar.get(key) ?? 0n
+        const floor = seen > claimed ? seen : claimed
+        if (receipt.amount > floor) adjustUnclaimed(receipt.amount - floor)
+        if (receipt.amount > seen) storedSoFar.set(key, receipt.amount)
       }
       const known = claimedSoFar.get(key)
+      // A session may store receipts after the close request's claim read the store.
+      if (closing.has(key)) {
+        if (known !== undefined) count(known)
+        return settleInBackground(key as Hex, 'close_requested')
+      }
+      const check = (claimed: bigint) => {
+        count(claimed)
+        if (receipt.amount - claimed >= policy.claimThreshold) settleInBackground(key as Hex, 'threshold')
+      }
       if (known !== undefined) return check(known)
       // First receipt of this channel since the start: what earlier runs claimed is in the ledger.
       store

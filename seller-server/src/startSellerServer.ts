@@ -19,6 +19,7 @@ import {
 import { feeOverrides } from '@trickle/sdk'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
+import type { Registry } from 'prom-client'
 import { WebSocketServer } from 'ws'
 import { ChannelLedgers, type DEFAULT_MAX_INDEBTED_CHANNELS_PER_PAYER } from './channelLedgers.ts'
 import { type ChannelReadStats, cacheChannelReads } from './channelReadCache.ts'
@@ -40,7 +41,14 @@ import { type ClaimRecord, openReceiptStore, type ReceiptStore } from './receipt
 import { defaultVerifierThreads, startReceiptVerifier } from './receiptVerifier.ts'
 import { resolveChannel } from './resolveChannel.ts'
 import { admissionOf, evaluateHealth, healthyState, type SellerHealth } from './sellerHealth.ts'
-import { driveSession, type ResumePoints, type SessionEnd, type SessionHandle } from './sessionDriver.ts'
+import { createSellerMetrics } from './sellerMetrics.ts'
+import {
+  driveSession,
+  type ProductTally,
+  type ResumePoints,
+  type SessionEnd,
+  type SessionHandle,
+} from './sessionDriver.ts'
 import { type SettlementWorker, startSettlementWorker } from './settlementWorker.ts'
 
 /** A live sensor product: the MQTT topics it streams and what it costs. */
@@ -189,9 +197,15 @@ export interface SellerServer {
   /** channel reads answered from the cache and sent to the chain (also in `/health`) */
   readonly channelReads: ChannelReadStats
   /**
-   * Whether the seller can take receipts now: not while receipt writes fail or the chain is
-   * unreachable (`/health` then answers 503 with these reasons, and new sessions are refused with
-   * `STORE_FAILED` or `CHAIN_UNAVAILABLE`).
+   * the server's Prometheus registry, which `GET /metrics` serves (see `seller-server/METRICS.md`);
+   * its own, never prom-client's global registry
+   */
+  readonly metrics: Registry
+  /**
+   * Whether a buyer can be served now: not while receipt writes fail or the chain is unreachable
+   * (new sessions are then refused with `STORE_FAILED` or `CHAIN_UNAVAILABLE`), nor while the MQTT
+   * broker is disconnected (sessions are admitted, readings resume when it is back). `/health` then
+   * answers 503 naming the failing parts.
    */
   health(): SellerHealth
   /**
@@ -210,16 +224,21 @@ const REFUSAL_LINGER_MS = 500
 const MAX_LINGERING = 256
 
 /**
- * Starts a seller: HTTP (`GET /health`, `GET /ipfs/<cid>`) and WebSocket sessions on one port,
- * products published to IPFS and registered on-chain, MQTT topics bridged into chunks, receipts
- * stored in `node:sqlite`, and each channel's latest receipt claimed when a session on it ends.
+ * Starts a seller: HTTP (`GET /health`, `GET /metrics`, `GET /ipfs/<cid>`) and WebSocket sessions on
+ * one port, products published to IPFS and registered on-chain, MQTT topics bridged into chunks,
+ * receipts stored in `node:sqlite`, and each channel's latest receipt claimed when a session on it
+ * ends.
  *
  * Hostile clients are held to {@link SellerServerOptions.limits}: connections are counted per client
  * address and in total at accept (HTTP 429 / 503 beyond), a connection must send its request headers
  * within `headersTimeoutMs` (408), only `GET` and `HEAD` are served (405), the WebSocket upgrade only
  * on `/` (the descriptors' endpoint; 404 elsewhere), and a session that floods frames or `hello`s
  * (`RATE_LIMITED`) or does not read what it asked for (`SEND_BUFFER_FULL`) is closed with
- * `resource_limit`. `GET /health` answers 503 with the reasons while the seller cannot take receipts.
+ * `resource_limit`. `GET /health` answers 503 with the failing parts (`store`, `rpc`, `broker`,
+ * `starting`) and their reasons while a buyer cannot be served, 200 otherwise; `GET /metrics` answers
+ * the Prometheus text format (`seller-server/METRICS.md`). One pino line at `info` marks each served
+ * session's start and end (product, channel, payer; at the end chunks, amount paid, close reason,
+ * duration).
  *
  * Products are registered once however often the seller starts (see {@link publishProducts}); the
  * product ids of an older seller's `products.json` are imported into the store once. A start that
@@ -406,6 +425,22 @@ async function launch(
     getFreshChannel: channelCache.getFreshChannel,
   }
 
+  // Metrics: collect callbacks read the state above when scraped; events count as they happen.
+  const tallies = new Map<string, ProductTally>(
+    options.products.map((p) => [p.key, { chunksSent: 0, bytesSent: 0 }]),
+  )
+  const metrics = createSellerMetrics({
+    products: options.products.map((p) => p.key),
+    tallies,
+    unpaidExposureWei: () => ledgers.debt,
+    settlement: () => settlement?.stats,
+    brokerConnected: () => mqttSource.connected,
+    rpcHealthy: () => healthState.chainFailedAt === undefined,
+    connections: () => guard.stats(),
+  })
+  /** the parts read now for {@link evaluateHealth}: sessions are served once `upgrades` is set */
+  const liveParts = () => ({ brokerConnected: mqttSource.connected, serving: upgrades !== undefined })
+
   const allowed = (req: IncomingMessage) => req.method === 'GET' || req.method === 'HEAD'
   const methodNotAllowed = (res: ServerResponse) => {
     guard.count('method_not_allowed')
@@ -425,7 +460,7 @@ async function launch(
       if (refusedSockets.has(req.socket)) return
       void (async () => {
         const path = new URL(req.url ?? '/', 'http://localhost').pathname
-        const known = path === '/health' || path === '/' || path.startsWith('/ipfs/')
+        const known = path === '/health' || path === '/metrics' || path === '/' || path.startsWith('/ipfs/')
         if (!known) {
           res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
           return
@@ -440,14 +475,20 @@ async function launch(
             .end('sessions are WebSocket connections')
           return
         }
+        if (path === '/metrics') {
+          const text = await metrics.registry.metrics()
+          res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text)
+          return
+        }
         if (path !== '/health') {
           res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
           return
         }
-        const health = evaluateHealth(healthState)
+        const health = evaluateHealth(healthState, liveParts())
         const body = JSON.stringify(
           {
-            status: !health.ok ? 'unavailable' : mqttSource.connected ? 'ok' : 'degraded',
+            status: health.ok ? 'ok' : 'unavailable',
+            failing: health.failing,
             reasons: health.reasons,
             chainId: options.chainId,
             seller: wallet.address,
@@ -458,7 +499,11 @@ async function launch(
             connections: guard.stats(),
             channelReads: channelCache.stats,
             settlement: settlement?.stats,
-            products: published.map((p) => ({ key: p.key, productId: p.productId.toString(), cid: p.cid })),
+            // `published` exists once sessions are served (`upgrades` is set after it); while the
+            // server starts, reading it threw and `/health` answered 500.
+            products: upgrades
+              ? published.map((p) => ({ key: p.key, productId: p.productId.toString(), cid: p.cid }))
+              : [],
           },
           (_, value: unknown) => (typeof value === 'bigint' ? value.toString() : value),
         )
@@ -596,6 +641,7 @@ async function launch(
   settlement = worker
   worker.events.on('claimed', (claim) => events.emit('claimed', claim))
   worker.events.on('claimFailed', (failure) => events.emit('claimFailed', failure))
+  worker.events.on('claimFailed', (failure) => metrics.claimFailed(failure.error.code))
 
   // One chain, one StreamChannels: the receipt domain separator is fixed for this server.
   const domainSeparator = receiptDomainSeparator({ chainId: options.chainId, channels: options.channels })
@@ -639,14 +685,52 @@ async function launch(
       resumePoints,
       store: sessionStore,
       ledgers,
-      onReceiptStored: (receipt) => worker.receiptStored(receipt),
+      onReceiptStored: (receipt, storeMs) => {
+        worker.receiptStored(receipt)
+        const key = policies.get(receipt.productId)?.key
+        if (key !== undefined) metrics.receiptStored(key, storeMs / 1000)
+      },
+      onSessionStart: (start) => {
+        metrics.sessionStarted(start.productKey)
+        log.info(
+          {
+            product: start.productKey,
+            channelId: start.channelId,
+            payer: start.payer,
+            baseAmount: start.baseAmount.toString(),
+          },
+          'session started',
+        )
+      },
       onSessionEnd: (end) => {
         if (end.code === 'SEND_BUFFER_FULL') guard.count('send_buffer_full')
         sessions--
         events.emit('session', end)
-        log.info(end, 'session ended')
+        if (end.started && end.productKey !== undefined) {
+          metrics.sessionEnded(end.productKey, end.reason)
+          log.info(
+            {
+              product: end.productKey,
+              channelId: end.channelId,
+              payer: end.payer,
+              chunks: end.chunksSent,
+              amount: end.paid.toString(),
+              unpaidChunks: end.unpaidChunks,
+              receipts: end.receiptsAccepted,
+              reason: end.reason,
+              code: end.code,
+              durationMs: end.durationMs,
+            },
+            'session ended',
+          )
+        } else
+          log.debug(
+            { channelId: end.channelId, reason: end.reason, code: end.code },
+            'session ended unserved',
+          )
         if (end.channelId && end.receiptsAccepted > 0) worker.sessionEnded(end.channelId)
       },
+      tallyOf: (key) => tallies.get(key)!,
       maxFrameBytes: limits.maxInboundFrameBytes,
       gate: guard.gate(clientKey(req.socket.remoteAddress), performance.now()),
       sendBufferAllowanceBytes: limits.sendBufferAllowanceBytes,
@@ -678,7 +762,8 @@ async function launch(
     get channelReads() {
       return channelCache.stats
     },
-    health: () => evaluateHealth(healthState),
+    metrics: metrics.registry,
+    health: () => evaluateHealth(healthState, liveParts()),
     close() {
       closing ??= (async () => {
         clearInterval(probeTimer)

@@ -77,6 +77,30 @@ describe('ChannelLedgers', () => {
     expect(recorded).toEqual(new Set([channel(1), channel(2), channel(3), channel(4)]))
   })
 
+  it('sums the unpaid exposure over live and indebted channels, without the ones dropped or paid', () => {
+    const ledgers = new ChannelLedgers({ maxIdleLedgers: 2, maxIndebtedChannelsPerPayer: 100 })
+    expect(ledgers.debt).toBe(0n)
+    runUp(ledgers, channel(1), 3)
+    runUp(ledgers, channel(2), 2)
+    expect(ledgers.debt).toBe(5n * PRICE)
+    // A live session's unpaid chunks count while it streams; a receipt takes them off.
+    const live = ledgers.join(
+      channel(3),
+      PAYER,
+      () => {},
+      () => ({ ledger: SellerChannelLedger.restore(BASE, undefined), recorded: false }),
+    )
+    if (!('ledger' in live)) throw new Error(live.code)
+    const { lane } = live.ledger.join(BASE, 0, 10_000n * PRICE, PRICE, 16)
+    for (let i = 0; i < 4; i++) live.ledger.assignSeq(lane)
+    expect(ledgers.debt).toBe(9n * PRICE)
+    live.ledger.persisted(lane, 4, { ...BASE, seq: 4, amount: 4n * PRICE })
+    expect(ledgers.debt).toBe(5n * PRICE)
+    // Beyond maxIdleLedgers the oldest indebted ledger is dropped: its debt is the store's then.
+    runUp(ledgers, channel(4), 1)
+    expect(ledgers.debt).toBe(3n * PRICE)
+  })
+
   it('refuses a session beyond maxSessionsPerChannel with CHANNEL_BUSY', () => {
     const ledgers = new ChannelLedgers({ maxSessionsPerChannel: 1 })
     const restore = () => ({ ledger: new SellerChannelLedger(), recorded: false })

@@ -4,16 +4,28 @@ import { increaseTime, type LocalMarketplace, startLocalMarketplace } from '@tri
 import { type Hex, receiptDomainSeparator, recoverReceiptSigner } from '@trickle/protocol'
 import { BuyerClient } from '@trickle/sdk'
 import { JsonRpcProvider, Wallet } from 'ethers'
+import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { SessionEnd } from '../src/index.ts'
+import { scrapeMetrics } from './helpers/metrics.ts'
+
+/** A line the seller logged (pino's JSON). */
+type LogLine = Record<string, unknown> & { level: number; msg: string }
 
 describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
   let market: LocalMarketplace
   let rows: AirQualityRow[]
   let provider: JsonRpcProvider
+  /** the seller's log lines at `info` and above */
+  const logged: LogLine[] = []
 
   beforeAll(async () => {
     rows = await loadAirQuality()
-    market = await startLocalMarketplace({ rowsPerSecond: 200, challengePeriodSeconds: 600n })
+    market = await startLocalMarketplace({
+      rowsPerSecond: 200,
+      challengePeriodSeconds: 600n,
+      logger: pino({ level: 'info' }, { write: (line: string) => logged.push(JSON.parse(line)) }),
+    })
     provider = new JsonRpcProvider(market.rpcUrl, market.chainId, {
       staticNetwork: true,
       cacheTimeout: -1,
@@ -25,10 +37,16 @@ describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
     await market?.stop()
   })
 
-  it('delivers CSV readings, pays the seller exactly price × chunks, and refunds the rest', async () => {
+  it('delivers CSV readings, pays the seller exactly price × chunks, and refunds the rest; /metrics and the logs count the same', async () => {
     const { deployment, seller } = market
     const health = (await (await fetch(`${seller.httpUrl}/health`)).json()) as Record<string, unknown>
-    expect(health).toMatchObject({ status: 'ok', chainId: market.chainId, mqtt: 'connected', sessions: 0 })
+    expect(health).toMatchObject({
+      status: 'ok',
+      failing: [],
+      chainId: market.chainId,
+      mqtt: 'connected',
+      sessions: 0,
+    })
     expect(health.products).toHaveLength(3)
     const wallet = new Wallet(market.buyerKeys[0]!, provider)
     const buyer = await BuyerClient.create({
@@ -43,6 +61,7 @@ describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
       'Temperature and humidity',
     ])
     const product = catalog.find((p) => p.descriptor?.topics.some((t) => t.endsWith('/nox')))!
+    const key = seller.products.find((p) => p.descriptor.name === product.descriptor?.name)!.key
     const price = BigInt(product.descriptor!.pricePerChunk)
     const deposit = price * 1000n
     const { channelId } = await buyer.openChannel(seller.address, deposit)
@@ -51,11 +70,36 @@ describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
         if (c.channelId.toLowerCase() === channelId.toLowerCase()) resolve(c)
       })
     })
+    const ended = new Promise<SessionEnd>((resolve) => {
+      seller.events.on('session', (end) => {
+        if (end.channelId?.toLowerCase() === channelId.toLowerCase()) resolve(end)
+      })
+    })
     const sellerBefore = await provider.getBalance(seller.address)
 
     const stream = await buyer.stream(product, { channelId, maxSpend: deposit, maxChunks: 200 })
     const readings = []
-    for await (const chunk of stream) readings.push(decodeReading(chunk.data))
+    let bytes = 0
+    for await (const chunk of stream) {
+      readings.push(decodeReading(chunk.data))
+      bytes += chunk.data.byteLength
+      if (readings.length === 100) {
+        // Mid-stream: one session open, at least what the buyer holds sent, the unpaid value within
+        // the window (256 chunks at most by the default policy).
+        const during = await scrapeMetrics(seller.httpUrl)
+        expect(during.value('trickle_seller_sessions_open', { product: key })).toBe(1)
+        expect(during.value('trickle_seller_chunks_sent_total', { product: key })).toBeGreaterThanOrEqual(100)
+        expect(during.value('trickle_seller_chunks_sent_total', { product: key })).toBeLessThanOrEqual(200)
+        const exposure = during.value('trickle_seller_unpaid_exposure_wei')!
+        expect(exposure).toBeGreaterThanOrEqual(0)
+        expect(exposure).toBeLessThanOrEqual(Number(256n * price))
+        // Nothing is claimed yet: what was sent is either receipted (unclaimed) or not (exposure).
+        const sent = during.value('trickle_seller_chunks_sent_total', { product: key })!
+        const unclaimed = during.value('trickle_seller_unclaimed_wei')!
+        expect(unclaimed).toBeGreaterThan(0)
+        expect(unclaimed + exposure).toBe(sent * Number(price))
+      }
+    }
     const summary = await stream.finished
 
     // The readings are the CSV's rows, values and nulls alike.
@@ -74,6 +118,49 @@ describe('paid stream end to end (anvil, helia, aedes, replayed CSV)', () => {
     const claimReceipt = (await provider.getTransactionReceipt(claim.txHash))!
     const gas = claimReceipt.gasUsed * claimReceipt.gasPrice
     expect((await provider.getBalance(seller.address)) - sellerBefore + gas).toBe(200n * price)
+
+    // /metrics after the claim: the numbers the buyer received and the chain paid.
+    const end = await ended
+    const after = await scrapeMetrics(seller.httpUrl)
+    expect(after.status).toBe(200)
+    expect(after.contentType).toMatch(/^text\/plain; version=0\.0\.4/)
+    expect(after.value('trickle_seller_sessions_open', { product: key })).toBe(0)
+    expect(after.value('trickle_seller_sessions_started_total', { product: key })).toBe(1)
+    expect(after.value('trickle_seller_sessions_ended_total', { product: key, reason: end.reason })).toBe(1)
+    expect(after.value('trickle_seller_chunks_sent_total', { product: key })).toBe(200)
+    expect(after.value('trickle_seller_chunk_bytes_sent_total', { product: key })).toBe(bytes)
+    expect(end.receiptsAccepted).toBeGreaterThanOrEqual(200 / 8)
+    expect(after.value('trickle_seller_receipts_stored_total', { product: key })).toBe(end.receiptsAccepted)
+    expect(after.value('trickle_seller_receipt_store_seconds_count')).toBe(end.receiptsAccepted)
+    expect(after.value('trickle_seller_unpaid_exposure_wei')).toBe(0)
+    expect(after.value('trickle_seller_claims_sent_total')).toBe(1)
+    expect(after.value('trickle_seller_claims_mined_total')).toBe(1)
+    expect(after.value('trickle_seller_claim_gas_used_total')).toBe(Number(claimReceipt.gasUsed))
+    expect(after.value('trickle_seller_claim_gas_cost_wei_total')).toBe(Number(gas))
+    expect(after.value('trickle_seller_claimed_wei_total')).toBe(Number(200n * price))
+    expect(after.value('trickle_seller_unclaimed_wei')).toBe(0)
+    expect(after.value('trickle_seller_broker_connected')).toBe(1)
+    expect(after.value('trickle_seller_rpc_healthy')).toBe(1)
+    expect(after.value('process_cpu_seconds_total')).toBeGreaterThan(0)
+
+    // One info line at the session's start and one at its end.
+    const ofChannel = (msg: string) =>
+      logged.filter((l) => l.msg === msg && String(l.channelId).toLowerCase() === channelId.toLowerCase())
+    expect(ofChannel('session started')).toEqual([
+      expect.objectContaining({ level: 30, product: key, payer: wallet.address, baseAmount: '0' }),
+    ])
+    expect(ofChannel('session ended')).toEqual([
+      expect.objectContaining({
+        level: 30,
+        product: key,
+        payer: wallet.address,
+        chunks: 200,
+        amount: (200n * price).toString(),
+        reason: end.reason,
+        durationMs: end.durationMs,
+      }),
+    ])
+    expect(end.durationMs).toBeGreaterThan(0)
 
     // The store holds the final receipt, signed by the buyer's session key.
     const last = (await seller.store.latest(channelId))!

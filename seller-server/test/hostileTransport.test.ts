@@ -4,6 +4,7 @@
 // its own 127.0.0.N source address, so the seller's per-address limits tell it from honest clients.
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
+import { type AddressInfo, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ChannelStatus, type ChannelView } from '@trickle/contracts'
@@ -29,6 +30,7 @@ import {
 import { type SellerServer, type SessionEnd, startSellerServer } from '../src/index.ts'
 import { parseAnyCid } from '../src/ipfsNode.ts'
 import { admissionOf, evaluateHealth, healthyState } from '../src/sellerHealth.ts'
+import { type BrokerLink, startBrokerLink } from './helpers/brokerLink.ts'
 import { buyerFor } from './helpers/buyer.ts'
 import { type FlakyRpc, startFlakyRpc } from './helpers/flakyRpc.ts'
 import {
@@ -39,11 +41,21 @@ import {
   refusedUpgrade,
   silentConnection,
 } from './helpers/hostileClient.ts'
+import { scrapeMetrics } from './helpers/metrics.ts'
 import { mp } from './helpers/msgpackWriter.ts'
 
 const MiB = 1024 * 1024
 const PRICE = 1_000_000_000_000n
 const randomChannelId = () => `0x${randomBytes(32).toString('hex')}` as Hex
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
 
 describe('connection limits', () => {
   it('admits a token bucket burst, then the refill rate, never more than the burst', () => {
@@ -238,14 +250,30 @@ describe('parseAnyCid', () => {
 describe('seller health', () => {
   it('is ok with every part healthy and names each failed part, the store first for admission', () => {
     const state = healthyState()
-    expect(evaluateHealth(state)).toEqual({ ok: true, reasons: [] })
+    expect(evaluateHealth(state)).toEqual({ ok: true, reasons: [], failing: [] })
     expect(admissionOf(state)).toBeUndefined()
     state.chainFailedAt = 1
     expect(admissionOf(state)?.code).toBe('CHAIN_UNAVAILABLE')
     state.storeFailedAt = 2
     expect(evaluateHealth(state).ok).toBe(false)
     expect(evaluateHealth(state).reasons).toHaveLength(2)
+    expect(evaluateHealth(state).failing).toEqual(['store', 'rpc'])
     expect(admissionOf(state)?.code).toBe('STORE_FAILED')
+  })
+
+  it('is not ok while the broker is disconnected or the server is starting, and names those parts', () => {
+    const state = healthyState()
+    const broker = evaluateHealth(state, { brokerConnected: false, serving: true })
+    expect(broker).toMatchObject({ ok: false, failing: ['broker'] })
+    expect(broker.reasons).toEqual([expect.stringMatching(/broker/)])
+    // Sessions are still admitted: readings resume when the broker is back.
+    expect(admissionOf(state)).toBeUndefined()
+    expect(evaluateHealth(state, { brokerConnected: true, serving: false }).failing).toEqual(['starting'])
+    state.chainFailedAt = 1
+    expect(evaluateHealth(state, { brokerConnected: false, serving: true }).failing).toEqual([
+      'rpc',
+      'broker',
+    ])
   })
 })
 
@@ -254,6 +282,8 @@ describe('seller server against hostile transports', () => {
   let market: LocalMarketplace
   /** the strict seller's RPC goes through this proxy, which counts (and can fail) its calls */
   let rpc: FlakyRpc
+  /** the strict seller's MQTT connection goes through this link, which can be cut */
+  let broker: BrokerLink
   /** a second seller with small caps and timeouts, and the frame rate lifted */
   let strict: SellerServer
   const strictEnds: SessionEnd[] = []
@@ -261,6 +291,7 @@ describe('seller server against hostile transports', () => {
   beforeAll(async () => {
     market = await startLocalMarketplace({ rowsPerSecond: 20, logger: pino({ level: 'silent' }) })
     rpc = await startFlakyRpc(market.rpcUrl)
+    broker = await startBrokerLink(market.brokerUrl)
     const unlimited = { perSecond: 1e9, burst: 1e9 }
     strict = await startSellerServer({
       rpcUrl: rpc.url,
@@ -268,7 +299,7 @@ describe('seller server against hostile transports', () => {
       registry: market.deployment.registry as Hex,
       channels: market.deployment.channels as Hex,
       sellerKey: market.buyerKeys[7]!,
-      brokerUrl: market.brokerUrl,
+      brokerUrl: broker.url,
       dataDir: mkdtempSync(join(tmpdir(), 'trickle-strict-seller-')),
       products: airQualityProducts(PRICE),
       healthProbeMs: 250,
@@ -294,6 +325,7 @@ describe('seller server against hostile transports', () => {
   })
   afterAll(async () => {
     await strict?.close().catch(() => undefined)
+    await broker?.close()
     await rpc?.close()
     await market?.stop()
   })
@@ -505,16 +537,43 @@ describe('seller server against hostile transports', () => {
 
     it('answers methods other than GET and HEAD with 405 and Allow', async () => {
       const cid = market.seller.products[0]!.cid
-      for (const path of ['/health', `/ipfs/${cid}?format=raw`]) {
+      for (const path of ['/health', '/metrics', `/ipfs/${cid}?format=raw`]) {
         for (const method of ['POST', 'DELETE', 'TRACE', 'PUT']) {
           const res = await httpRequest(`${market.seller.httpUrl}${path}`, method)
           expect({ path, method, status: res.status }).toEqual({ path, method, status: 405 })
           expect(res.headers.allow).toBe('GET, HEAD')
         }
       }
-      const head = await httpRequest(`${market.seller.httpUrl}/health`, 'HEAD')
-      expect(head.status).toBe(200)
-      expect(head.body.byteLength).toBe(0)
+      for (const path of ['/health', '/metrics']) {
+        const head = await httpRequest(`${market.seller.httpUrl}${path}`, 'HEAD')
+        expect(head.status).toBe(200)
+        expect(head.body.byteLength).toBe(0)
+      }
+    })
+
+    it('serves /metrics in the Prometheus text format to a page of any origin, from a registry per server', async () => {
+      const res = await fetch(`${market.seller.httpUrl}/metrics`, {
+        headers: { origin: 'http://127.0.0.1:1' },
+      })
+      expect(res.headers.get('access-control-allow-origin')).toBe('*')
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
+      const text = await res.text()
+      expect(text).toContain('# TYPE trickle_seller_chunks_sent_total counter')
+      // Each server counts its own: the strict seller refused an address above (429), the other did not.
+      const [own, other] = await Promise.all([
+        scrapeMetrics(market.seller.httpUrl),
+        scrapeMetrics(strict.httpUrl),
+      ])
+      expect(own.value('trickle_seller_connections_open')).toBeGreaterThanOrEqual(1)
+      expect(strict.connections.rejected.connections_per_ip).toBeGreaterThan(
+        market.seller.connections.rejected.connections_per_ip,
+      )
+      expect(other.value('trickle_seller_connections_refused_total', { reason: 'connections_per_ip' })).toBe(
+        strict.connections.rejected.connections_per_ip,
+      )
+      expect(own.value('trickle_seller_connections_refused_total', { reason: 'connections_per_ip' })).toBe(
+        market.seller.connections.rejected.connections_per_ip,
+      )
     })
 
     it('upgrades to a WebSocket on / only', async () => {
@@ -534,7 +593,14 @@ describe('seller server against hostile transports', () => {
     const res = await fetch(`${strict.httpUrl}/health`)
     return {
       status: res.status,
-      body: (await res.json()) as { status: string; reasons: string[]; chain: string; store: string },
+      body: (await res.json()) as {
+        status: string
+        failing: string[]
+        reasons: string[]
+        chain: string
+        store: string
+        mqtt: string
+      },
     }
   }
 
@@ -562,14 +628,79 @@ describe('seller server against hostile transports', () => {
       await until('/health to report the chain', async () => (await healthOf()).status === 503)
       const { body } = await healthOf()
       expect(body.chain).toBe('unreachable')
+      expect(body.failing).toEqual(['rpc'])
       expect(body.reasons.join(' ')).toMatch(/chain/)
       expect(strict.health().ok).toBe(false)
+      expect((await scrapeMetrics(strict.httpUrl)).value('trickle_seller_rpc_healthy')).toBe(0)
       expect(await helloRefusal('127.0.0.9')).toBe('CHAIN_UNAVAILABLE')
     } finally {
       rpc.failing.clear()
     }
     await until('/health to recover', async () => (await healthOf()).status === 200)
-    expect(strict.health()).toEqual({ ok: true, reasons: [] })
+    expect(strict.health()).toEqual({ ok: true, reasons: [], failing: [] })
+    expect((await scrapeMetrics(strict.httpUrl)).value('trickle_seller_rpc_healthy')).toBe(1)
+  }, 90_000)
+
+  it('answers /health 503 naming the broker while the broker is unreachable, broker_connected 0, then recovers', async () => {
+    broker.cut()
+    try {
+      await until('/health to report the broker', async () => (await healthOf()).status === 503)
+      const { body } = await healthOf()
+      expect(body).toMatchObject({ status: 'unavailable', failing: ['broker'], mqtt: 'reconnecting' })
+      expect(body.reasons.join(' ')).toMatch(/broker/)
+      expect(strict.health()).toMatchObject({ ok: false, failing: ['broker'] })
+      const metrics = await scrapeMetrics(strict.httpUrl)
+      expect(metrics.value('trickle_seller_broker_connected')).toBe(0)
+      expect(metrics.value('trickle_seller_rpc_healthy')).toBe(1)
+    } finally {
+      broker.restore()
+    }
+    await until('/health to recover', async () => (await healthOf()).status === 200)
+    expect((await scrapeMetrics(strict.httpUrl)).value('trickle_seller_broker_connected')).toBe(1)
+    // Readings flow again: a paid stream gets chunks.
+    const honest = await honestStream(strict, 3)
+    try {
+      await honest.waitFor(3)
+    } finally {
+      await honest.stop()
+    }
+  }, 90_000)
+
+  it('answers /health 503 naming `starting` until its products are published, then 200', async () => {
+    const port = await freePort()
+    const starting = startSellerServer({
+      rpcUrl: market.rpcUrl,
+      chainId: market.chainId,
+      registry: market.deployment.registry as Hex,
+      channels: market.deployment.channels as Hex,
+      sellerKey: market.buyerKeys[6]!,
+      brokerUrl: market.brokerUrl,
+      dataDir: mkdtempSync(join(tmpdir(), 'trickle-starting-seller-')),
+      port,
+      products: airQualityProducts(PRICE),
+      logger: pino({ level: 'silent' }),
+    })
+    let started = false
+    void starting.then(() => {
+      started = true
+    })
+    /** the first answer of its `/health` */
+    let first: { status: number; failing: string[] } | undefined
+    try {
+      // Until it listens the port refuses; then it answers while it publishes (a few transactions).
+      await until('the starting seller to answer /health', async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined)
+        if (res)
+          first = { status: res.status, failing: ((await res.json()) as { failing: string[] }).failing }
+        return res !== undefined || started
+      })
+      const seller = await starting
+      const after = await fetch(`${seller.httpUrl}/health`)
+      expect(first).toEqual({ status: 503, failing: ['starting'] })
+      expect(after.status).toBe(200)
+    } finally {
+      await starting.then((seller) => seller.close()).catch(() => undefined)
+    }
   }, 90_000)
 
   // Last: it leaves the strict seller's store closed.
@@ -580,7 +711,7 @@ describe('seller server against hostile transports', () => {
       await strict.store.close()
       await until('/health to report the store', async () => (await healthOf()).status === 503)
       const { body } = await healthOf()
-      expect(body).toMatchObject({ status: 'unavailable', store: 'failing' })
+      expect(body).toMatchObject({ status: 'unavailable', store: 'failing', failing: ['store'] })
       expect(body.reasons.join(' ')).toMatch(/store/)
       expect((await honest.stream.finished).error?.code).toBe('STORE_FAILED')
       expect(await helloRefusal('127.0.0.10')).toBe('STORE_FAILED')
