@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { CHAIN_PRESET_NAMES, chainPreset } from '@trickle/contracts'
 import { decodeReading } from '@trickle/devices'
-import { increaseTime, localConfig, startLocalMarketplace } from '@trickle/devnet'
+import { DEMO_DEVICE_KEY, increaseTime, localConfig, startLocalMarketplace } from '@trickle/devnet'
 import { BuyerClient } from '@trickle/sdk'
 import {
   buildStorefront,
@@ -112,6 +112,8 @@ let market: Awaited<ReturnType<typeof startLocalMarketplace>> | undefined
 let storefront: StorefrontServer | undefined
 market = await startLocalMarketplace({
   rowsPerSecond: opts.rate,
+  // the demo device signs its readings; buyers check them against the descriptors' device list
+  deviceKey: DEMO_DEVICE_KEY,
   dataDir: resolve(opts.dataDir),
   challengePeriodSeconds: 3600n,
   logger: pino({ level: process.env.TRICKLE_LOG_LEVEL ?? 'warn' }),

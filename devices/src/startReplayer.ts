@@ -1,3 +1,5 @@
+import { signReading } from '@trickle/protocol'
+import { SigningKey } from 'ethers'
 import mqtt from 'mqtt'
 import type { AirQualityRow } from './AirQualityRow.ts'
 import { DevicesError } from './DevicesError.ts'
@@ -31,6 +33,12 @@ export type ReplayerOptions = {
   topicPrefix?: string
   /** Device id, the second topic level and the payload's `device`; default `airquality-uci`. */
   deviceId?: string
+  /**
+   * The device's secp256k1 private key (0x hex): each reading is published as an envelope signed by
+   * it (`signReading`, SPEC.md §Device signatures), which a buyer verifies against the descriptor's
+   * device list. Absent: readings are published unsigned.
+   */
+  deviceKey?: string
   /** MQTT client id; default `trickle-replayer-<random>`. */
   clientId?: string
   /** Delay between reconnection attempts, in ms; default 1000. */
@@ -96,6 +104,8 @@ export async function startReplayer(options: ReplayerOptions): Promise<Replayer>
   const loop = options.loop ?? true
   const prefix = options.topicPrefix ?? DEFAULT_TOPIC_PREFIX
   const deviceId = options.deviceId ?? DEFAULT_DEVICE_ID
+  const deviceKey = options.deviceKey === undefined ? undefined : new SigningKey(options.deviceKey)
+  const utf8 = new TextDecoder()
   const reconnectPeriod = options.reconnectPeriodMs ?? 1000
   const connectTimeout = options.connectTimeoutMs ?? 10_000
   const tickMs = options.tickMs ?? Math.min(100, Math.max(10, 1000 / rate))
@@ -173,7 +183,7 @@ export async function startReplayer(options: ReplayerOptions): Promise<Replayer>
 
   const publishRow = (row: AirQualityRow): void => {
     for (const { info, topic } of targets) {
-      const payload = encodeReading({
+      const reading = encodeReading({
         device: deviceId,
         sensor: info.key,
         column: info.column,
@@ -182,6 +192,7 @@ export async function startReplayer(options: ReplayerOptions): Promise<Replayer>
         value: row.values[info.key],
         unit: info.unit,
       })
+      const payload = deviceKey ? signReading(deviceKey, utf8.decode(reading)) : reading
       client.publish(
         topic,
         Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),

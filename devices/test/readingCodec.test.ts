@@ -1,3 +1,5 @@
+import { signReading } from '@trickle/protocol'
+import { SigningKey } from 'ethers'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { decodeReading, encodeReading, readingTopic, SENSORS, type SensorReading } from '../src/index.ts'
@@ -44,6 +46,19 @@ describe('encodeReading / decodeReading', () => {
       fc.property(reading, (r) => {
         expect(decodeReading(encodeReading(r))).toEqual(r)
       }),
+    )
+  })
+
+  it('decodes the reading inside a device-signed envelope (the signature is the buyer’s to check)', () => {
+    fc.assert(
+      fc.property(reading, (r) => {
+        const envelope = signReading(
+          new SigningKey(`0x${'44'.repeat(32)}`),
+          new TextDecoder().decode(encodeReading(r)),
+        )
+        expect(decodeReading(envelope)).toEqual(r)
+      }),
+      { numRuns: 50 },
     )
   })
 

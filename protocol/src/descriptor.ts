@@ -31,6 +31,15 @@ export const productDescriptorSchema = z.strictObject({
    * chunks), and nothing holds the seller to it
    */
   chunksPerSecond: z.number().positive().max(1_000_000).optional(),
+  /**
+   * the devices whose keys sign the product's readings (SPEC.md §Device signatures): a buyer checks
+   * each chunk's signature against these addresses; absent when the readings are not signed
+   */
+  devices: z
+    .array(z.strictObject({ id: z.string().min(1).max(200), address }))
+    .min(1)
+    .max(256)
+    .optional(),
   chunk: z.strictObject({
     /** MIME type of each chunk's payload */
     encoding: z.string().min(1).max(100),

@@ -100,4 +100,12 @@ export {
   termsTimingProblem,
   timerDelay,
 } from './sessionLimits.ts'
+export {
+  openSignedReading,
+  type ReadingProvenance,
+  SIGNED_READING_VERSION,
+  type SignedReading,
+  signReading,
+  verifyReading,
+} from './signedReading.ts'
 export { recoverTermsSigner, signTerms, TERMS_TYPES, termsDigest } from './terms.ts'

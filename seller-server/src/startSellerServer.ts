@@ -70,6 +70,11 @@ export interface StreamProductSpec {
    * on the registry at the next start
    */
   chunksPerSecond?: number
+  /**
+   * the devices whose keys sign this product's readings (written into the descriptor; the seller
+   * passes the signed payloads through untouched, SPEC.md §Device signatures)
+   */
+  devices?: { id: string; address: Address }[]
   source: ProductDescriptor['source']
 }
 
@@ -609,6 +614,7 @@ async function launch(
         endpoint: `${wsBase}/`,
         pricePerChunk: p.pricePerChunk.toString(),
         ...(p.chunksPerSecond === undefined ? {} : { chunksPerSecond: p.chunksPerSecond }),
+        ...(p.devices === undefined ? {} : { devices: p.devices }),
         chunk: { encoding: 'application/json', maxBytes: policy.maxChunkBytes, unit: 'one sensor reading' },
         topics: p.topics,
         fields: p.fields,

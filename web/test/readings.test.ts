@@ -1,3 +1,5 @@
+import { signReading, verifyReading } from '@trickle/protocol'
+import { SigningKey, Wallet } from 'ethers'
 import { describe, expect, it } from 'vitest'
 import { toCsv, toNdjson } from '../src/lib/exportReadings.ts'
 import { pricePerHour } from '../src/lib/format.ts'
@@ -43,6 +45,33 @@ describe('readChunk', () => {
     expect(raw.values).toEqual([])
     expect(raw.json).toBeUndefined()
     expect(raw.time).toBe(AT)
+  })
+})
+
+describe('readChunk of device-signed readings', () => {
+  const key = new SigningKey(`0x${'22'.repeat(32)}`)
+  const reading = JSON.stringify({ column: 'CO(GT)', value: 2.6, unit: 'mg/m³', time: '2004-03-10T18:00:00' })
+  const envelope = signReading(key, reading)
+
+  it('reads the signed reading inside the envelope, verified when the SDK says so', () => {
+    const verified = readChunk(
+      0,
+      envelope,
+      AT,
+      new Map(),
+      verifyReading(envelope, [new Wallet(key.privateKey).address]),
+    )
+    expect(verified.values).toEqual([{ field: 'CO(GT)', value: 2.6, unit: 'mg/m³' }])
+    expect(verified.signature).toEqual({ status: 'verified', device: new Wallet(key.privateKey).address })
+    const unlisted = readChunk(0, envelope, AT, new Map(), verifyReading(envelope, []))
+    expect(unlisted.signature?.status).toBe('invalid')
+    expect(unlisted.values[0]?.value).toBe(2.6)
+  })
+
+  it('unwraps an envelope the descriptor lists no device for, as unchecked', () => {
+    const r = readChunk(0, envelope, AT)
+    expect(r.signature?.status).toBe('unchecked')
+    expect(r.json).toEqual(JSON.parse(reading))
   })
 })
 

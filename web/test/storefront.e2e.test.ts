@@ -203,6 +203,10 @@ describe('the storefront in Chromium against a local marketplace', () => {
     await expect
       .poll(async () => Number(await page.getByTestId('chart').getAttribute('data-points')))
       .toBeGreaterThanOrEqual(50)
+    // The demo device signs its readings: every one on the page is verified against the descriptor.
+    const signatures = page.getByTestId('signatures')
+    expect(Number(await signatures.getAttribute('data-verified'))).toBeGreaterThanOrEqual(60)
+    expect(await signatures.getAttribute('data-invalid')).toBe('0')
     await f.screenshot(page, '05-streaming')
 
     // Frame times while streaming at the product's rate (100 readings/s: two sensors at 50 rows/s).
@@ -259,6 +263,7 @@ describe('the storefront in Chromium against a local marketplace', () => {
       .split('\n')
       .map((l) => JSON.parse(l) as { seq: number; reading: PageReading })
     expect(lines.map((l) => l.reading)).toEqual(afterStop.readings)
+    expect(lines.every((l) => (l as { signature?: string }).signature === 'verified')).toBe(true)
     expect(lines.map((l) => l.seq)).toEqual(lines.map((_, i) => lines[0]!.seq + i))
     const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-csv').click()])
     expect(

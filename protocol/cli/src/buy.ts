@@ -46,6 +46,11 @@ export interface BuySummary {
   reason: SessionSummary['reason'] | null
   /** true when an interrupt (Ctrl-C) ended the purchase */
   interrupted?: true
+  /**
+   * for a product whose descriptor lists signing devices: how many chunks were `verified`,
+   * `unsigned` and `invalid` (SPEC.md §Device signatures)
+   */
+  signatures?: { verified: number; unsigned: number; invalid: number }
 }
 
 /** Where `trickle buy` reports: progress, preview and notes to `stderr`, the summary to `stdout`. */
@@ -120,6 +125,7 @@ export async function buy(conn: Connection, options: BuyOptions, io: BuyIo): Pro
 
   const output = await openOutput(options.out, io.stdout)
   let written = 0
+  const signatures = { verified: 0, unsigned: 0, invalid: 0 }
   try {
     let channelId = options.channel
     if (channelId === undefined) {
@@ -149,6 +155,7 @@ export async function buy(conn: Connection, options: BuyOptions, io: BuyIo): Pro
       try {
         for await (const chunk of stream) {
           await output.write(`${JSON.stringify(toChunkRecord(chunk))}\n`)
+          if (chunk.provenance) signatures[chunk.provenance.status]++
           written++
           progress.update(written)
         }
@@ -167,6 +174,12 @@ export async function buy(conn: Connection, options: BuyOptions, io: BuyIo): Pro
       out: options.out,
       reason: summary?.reason ?? null,
       ...(interrupted ? { interrupted: true as const } : {}),
+      ...(descriptor.devices ? { signatures } : {}),
+    }
+    if (descriptor.devices && signatures.unsigned + signatures.invalid > 0) {
+      io.stderr.write(
+        `warning: ${signatures.invalid} chunk(s) with an invalid device signature and ${signatures.unsigned} unsigned, of ${written}; see "signature" in the output\n`,
+      )
     }
     ;(options.out === '-' ? io.stderr : io.stdout).write(`${JSON.stringify(result)}\n`)
     const ended = interrupted ? 'interrupted' : (summary?.reason ?? 'connection lost')

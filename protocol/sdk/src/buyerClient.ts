@@ -598,20 +598,26 @@ export class BuyerClient {
       account,
     })
     const ws = await connectSocket(descriptor.endpoint, options.connectTimeoutMs ?? 10_000, options.signal)
-    return new SessionSocket(ws, session, limits, {
-      receipt: (base) => {
-        // Receipts of concurrent sessions may be remembered out of order: keep the highest amount.
-        const known = this.bases.get(key)
-        if (!known || base.amount >= known.amount) this.bases.set(key, base)
-        this.events.emit('receipt', {
-          channelId,
-          seq: base.seq,
-          amount: base.amount,
-          signature: base.signature,
-        })
+    return new SessionSocket(
+      ws,
+      session,
+      limits,
+      {
+        receipt: (base) => {
+          // Receipts of concurrent sessions may be remembered out of order: keep the highest amount.
+          const known = this.bases.get(key)
+          if (!known || base.amount >= known.amount) this.bases.set(key, base)
+          this.events.emit('receipt', {
+            channelId,
+            seq: base.seq,
+            amount: base.amount,
+            signature: base.signature,
+          })
+        },
+        paymentRequired: (owed) => this.events.emit('paymentRequired', { channelId, owed }),
       },
-      paymentRequired: (owed) => this.events.emit('paymentRequired', { channelId, owed }),
-    })
+      descriptor.devices?.map((d) => d.address),
+    )
   }
 
   /**

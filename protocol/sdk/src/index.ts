@@ -18,8 +18,11 @@ export {
   errorCode,
   type Hex,
   hasCode,
+  openSignedReading,
   type ProductDescriptor,
+  type ReadingProvenance,
   TrickleError,
+  verifyReading,
 } from '@trickle/protocol'
 export { abortable } from './abortable.ts'
 export { Budget } from './budget/budget.ts'

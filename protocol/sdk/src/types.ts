@@ -1,10 +1,16 @@
-import type { CloseReason, ErrorCode, Hex } from '@trickle/protocol'
+import type { CloseReason, ErrorCode, Hex, ReadingProvenance } from '@trickle/protocol'
 
 /** One verified chunk: in sequence, within the terms' size limit, from the authenticated seller. */
 export interface Chunk {
   /** chunk number on the channel */
   seq: number
+  /** the payload as the seller sent it (what the receipts' ack hash covers) */
   data: Uint8Array
+  /**
+   * who produced it, when the product's descriptor lists signing devices: `verified` (with the signed
+   * reading's bytes), `unsigned` or `invalid` (SPEC.md §Device signatures); absent otherwise
+   */
+  provenance?: ReadingProvenance
 }
 
 /** What a finished session did. */

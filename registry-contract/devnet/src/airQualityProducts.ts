@@ -5,6 +5,7 @@ import {
   type SensorKey,
   sensorInfo,
 } from '@trickle/devices'
+import type { Address } from '@trickle/protocol'
 import type { StreamProductSpec } from '@trickle/seller'
 
 const SOURCE = {
@@ -27,6 +28,11 @@ export interface AirQualityProductsOptions {
    * descriptors state no rate
    */
   rowsPerSecond?: number
+  /**
+   * the address of the key the replayer signs readings with (`startReplayer`'s `deviceKey`): the
+   * descriptors list it as the products' device. Absent: the readings are unsigned
+   */
+  deviceAddress?: Address
 }
 
 /**
@@ -39,7 +45,12 @@ export function airQualityProducts(
   pricePerChunk: bigint,
   options: AirQualityProductsOptions = {},
 ): StreamProductSpec[] {
-  const { topicPrefix = DEFAULT_TOPIC_PREFIX, deviceId = DEFAULT_DEVICE_ID, rowsPerSecond } = options
+  const {
+    topicPrefix = DEFAULT_TOPIC_PREFIX,
+    deviceId = DEFAULT_DEVICE_ID,
+    rowsPerSecond,
+    deviceAddress,
+  } = options
   if (rowsPerSecond !== undefined && !(Number.isFinite(rowsPerSecond) && rowsPerSecond > 0)) {
     throw new RangeError(`rowsPerSecond must be a positive number (rows/s), not ${rowsPerSecond}`)
   }
@@ -57,6 +68,7 @@ export function airQualityProducts(
     tags: ['air-quality', 'iot', ...sensors],
     pricePerChunk,
     ...(rowsPerSecond === undefined ? {} : { chunksPerSecond: rowsPerSecond * sensors.length }),
+    ...(deviceAddress === undefined ? {} : { devices: [{ id: deviceId, address: deviceAddress }] }),
     source: SOURCE,
   })
   return [

@@ -39,6 +39,7 @@ export {
   startLocalChain,
 } from './startLocalChain.ts'
 export {
+  DEMO_DEVICE_KEY,
   type LocalConfig,
   type LocalMarketplace,
   type LocalMarketplaceOptions,

@@ -14,7 +14,7 @@ import type { Address } from '@trickle/protocol'
 import type { MarketplaceConfig } from '@trickle/sdk'
 import type { ConnectionLimits, SettlementPolicy } from '@trickle/seller'
 import { type SellerServer, type SessionPolicy, startSellerServer } from '@trickle/seller'
-import { JsonRpcProvider, Wallet } from 'ethers'
+import { computeAddress, id, JsonRpcProvider, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { airQualityProducts } from './airQualityProducts.ts'
 
@@ -39,6 +39,12 @@ export interface LocalMarketplaceOptions {
    * it as their rate (`chunksPerSecond`: rows/s × sensors)
    */
   rowsPerSecond?: number
+  /**
+   * the replayed device's signing key (0x hex, e.g. {@link DEMO_DEVICE_KEY}): the replayer signs every
+   * reading with it and the descriptors list its address (SPEC.md §Device signatures). Absent:
+   * readings are unsigned
+   */
+  deviceKey?: string
   /** challenge period of a new deployment, s */
   challengePeriodSeconds?: bigint
   /** wei per chunk */
@@ -61,6 +67,12 @@ export interface LocalMarketplaceOptions {
   fees?: FeeMode
   logger?: Logger
 }
+
+/**
+ * The demo device's signing key: a fixed, public test key (keccak-256 of `trickle demo device`), so
+ * that the demo's descriptors name the same device on every start. Never a key for anything of value.
+ */
+export const DEMO_DEVICE_KEY = id('trickle demo device')
 
 /** A running marketplace. */
 export interface LocalMarketplace {
@@ -133,7 +145,11 @@ export async function startLocalMarketplace(
     const rowsPerSecond = options.rowsPerSecond ?? 20
     let replayer: Replayer | undefined
     if (rowsPerSecond > 0) {
-      replayer = await startReplayer({ brokerUrl, rowsPerSecond })
+      replayer = await startReplayer({
+        brokerUrl,
+        rowsPerSecond,
+        ...(options.deviceKey ? { deviceKey: options.deviceKey } : {}),
+      })
       stops.push(() => replayer!.stop())
     }
     const seller = await startSellerServer({
@@ -145,10 +161,10 @@ export async function startLocalMarketplace(
       brokerUrl,
       dataDir: options.dataDir ?? mkdtempSync(join(tmpdir(), 'trickle-seller-')),
       // The descriptors state the replayer's rate; without a replayer, the rate is not known.
-      products: airQualityProducts(
-        options.pricePerChunk ?? 1_000_000_000_000n,
-        rowsPerSecond > 0 ? { rowsPerSecond } : {},
-      ),
+      products: airQualityProducts(options.pricePerChunk ?? 1_000_000_000_000n, {
+        ...(rowsPerSecond > 0 ? { rowsPerSecond } : {}),
+        ...(options.deviceKey ? { deviceAddress: computeAddress(options.deviceKey) as Address } : {}),
+      }),
       ...(options.policy ? { policy: options.policy } : {}),
       ...(options.settlement ? { settlement: options.settlement } : {}),
       ...(options.fees ? { fees: options.fees } : {}),

@@ -9,7 +9,8 @@ function base64(bytes: Uint8Array): string {
 
 /**
  * The readings as NDJSON, one line per chunk, as `trickle buy --out` writes them: `{ seq, reading }`
- * with the payload's JSON, or `{ seq, base64 }` for a payload that is not JSON.
+ * with the payload's JSON (for a device-signed reading, the signed reading, with `signature`,
+ * `device` and any `problem`), or `{ seq, base64 }` for a payload that is not JSON.
  */
 export function toNdjson(readings: readonly Reading[]): string {
   let out = ''

@@ -45,6 +45,9 @@ export class LiveStream {
   deposit = $state(0n)
   /** chunks per second over the last few seconds */
   rate = $state(0)
+  /** readings whose device signature holds, and those unsigned or invalid (descriptors listing devices) */
+  verified = $state(0)
+  unverified = $state(0)
   summary = $state.raw<SessionSummary | undefined>()
   problem = $state.raw<Problem | undefined>()
   readonly log = new ReadingLog()
@@ -145,7 +148,9 @@ export class LiveStream {
     try {
       for await (const chunk of stream) {
         const now = Date.now()
-        this.log.add(readChunk(chunk.seq, chunk.data, now, units))
+        this.log.add(readChunk(chunk.seq, chunk.data, now, units, chunk.provenance))
+        if (chunk.provenance?.status === 'verified') this.verified++
+        else if (chunk.provenance) this.unverified++
         this.chunks++
         this.paid = BigInt(this.chunks) * this.listing.pricePerChunk
         this.arrivals.push(now)

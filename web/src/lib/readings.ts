@@ -1,3 +1,5 @@
+import { openSignedReading, type ReadingProvenance } from '@trickle/sdk'
+
 /**
  * What the storefront makes of a chunk's payload. Trickle's sensor products send one JSON reading per
  * chunk (`{ time, column, value, unit, … }`, `@trickle/devices`' `SensorReading`); other JSON objects
@@ -20,6 +22,12 @@ export interface Reading {
   json: unknown
   /** the payload as it arrived */
   data: Uint8Array
+  /**
+   * the device signature, when the payload is a signed envelope or the descriptor lists devices
+   * (SPEC.md §Device signatures): `verified`, `unsigned`, `invalid` (with `problem`), or `unchecked`
+   * (an envelope, but the descriptor lists no device to check it against)
+   */
+  signature?: { status: 'verified' | 'unsigned' | 'invalid' | 'unchecked'; device?: string; problem?: string }
 }
 
 const decoder = new TextDecoder()
@@ -37,7 +45,8 @@ function parseTime(value: unknown): number | undefined {
 }
 
 /**
- * Reads one chunk. Pure apart from decoding; never throws.
+ * Reads one chunk. Pure apart from decoding; never throws. A device-signed envelope is read for the
+ * reading inside it (the SDK's `provenance` says whether its signature holds).
  * @param seq - the chunk's number
  * @param data - its payload bytes
  * @param receivedAt - ms since the epoch
@@ -48,8 +57,30 @@ export function readChunk(
   data: Uint8Array,
   receivedAt: number,
   units: ReadonlyMap<string, string> = new Map(),
+  provenance?: ReadingProvenance,
 ): Reading {
-  const text = decoder.decode(data)
+  let signature: Reading['signature']
+  let content = data
+  if (provenance) {
+    signature =
+      provenance.status === 'invalid'
+        ? {
+            status: 'invalid',
+            problem: provenance.reason,
+            ...(provenance.device ? { device: provenance.device } : {}),
+          }
+        : provenance.status === 'verified'
+          ? { status: 'verified', device: provenance.device }
+          : { status: 'unsigned' }
+    if (provenance.status !== 'unsigned' && provenance.payload) content = provenance.payload
+  } else {
+    const envelope = openSignedReading(data)
+    if (envelope && !(envelope instanceof Error)) {
+      signature = { status: 'unchecked', device: envelope.device }
+      content = new TextEncoder().encode(envelope.payload)
+    }
+  }
+  const text = decoder.decode(content)
   let json: unknown
   try {
     json = JSON.parse(text)
@@ -85,6 +116,7 @@ export function readChunk(
     text,
     json,
     data,
+    ...(signature ? { signature } : {}),
   }
 }
 
@@ -103,6 +135,8 @@ export interface Series {
 export class ReadingLog {
   readonly readings: Reading[] = []
   readonly series = new Map<string, Series>()
+  /** readings by device-signature status (SPEC.md §Device signatures) */
+  readonly signatures = { verified: 0, unsigned: 0, invalid: 0, unchecked: 0 }
   /** bumps on every change; a view redraws when it differs from what it drew */
   version = 0
 
@@ -118,6 +152,7 @@ export class ReadingLog {
 
   add(reading: Reading): void {
     this.readings.push(reading)
+    if (reading.signature) this.signatures[reading.signature.status]++
     if (this.readings.length > this.maxReadings)
       this.readings.splice(0, this.readings.length - this.maxReadings)
     for (const { field, value, unit } of reading.values) {

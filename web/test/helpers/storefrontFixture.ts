@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import AxeBuilder from '@axe-core/playwright'
-import { type LocalMarketplace, localConfig, startLocalMarketplace } from '@trickle/devnet'
+import { DEMO_DEVICE_KEY, type LocalMarketplace, localConfig, startLocalMarketplace } from '@trickle/devnet'
 import {
   buildStorefront,
   type StorefrontConfig,
@@ -94,6 +94,7 @@ export async function startStorefrontFixture(
     const [marketResult, dirResult] = await Promise.allSettled([
       startLocalMarketplace({
         rowsPerSecond: o.rowsPerSecond ?? 50,
+        deviceKey: DEMO_DEVICE_KEY, // as npm start: the demo device signs its readings
         dataDir: o.dataDir ?? tempDir!,
         logger: pino({ level: 'silent' }),
       }),

@@ -12,6 +12,7 @@ import {
   type ResumeBase,
   TrickleError,
   timerDelay,
+  verifyReading,
 } from '@trickle/protocol'
 import type { Chunk, PaidStream, SessionSummary } from '../types.ts'
 import { type HeldFrames, heldFrameProblem } from './heldFrameLimit.ts'
@@ -127,6 +128,7 @@ export class SessionSocket implements PaidStream {
   private failure: TrickleError | undefined
   private resolveFinished!: (s: SessionSummary) => void
   private timer: ReturnType<typeof setTimeout> | undefined
+  private readonly devices: readonly string[] | undefined
   private closeTimer: ReturnType<typeof setTimeout> | undefined
 
   /**
@@ -134,8 +136,17 @@ export class SessionSocket implements PaidStream {
    * @param session - a fresh session for the channel
    * @param limits - the application buffer's limits (chunks, bytes)
    * @param hooks - told of every receipt and `payment_required`
+   * @param devices - the descriptor's device addresses: each chunk handed over carries its
+   *   `provenance` (SPEC.md §Device signatures); absent: chunks carry none
    */
-  constructor(ws: WebSocket, session: BuyerSession, limits: BufferLimits, hooks: SessionHooks) {
+  constructor(
+    ws: WebSocket,
+    session: BuyerSession,
+    limits: BufferLimits,
+    hooks: SessionHooks,
+    devices?: readonly string[],
+  ) {
+    this.devices = devices
     this.ws = ws
     this.session = session
     this.limits = limits
@@ -309,7 +320,11 @@ export class SessionSocket implements PaidStream {
           if (this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeFrame(e.frame))
           break
         case 'deliver':
-          this.queue.push({ seq: e.seq, data: e.data })
+          this.queue.push(
+            this.devices
+              ? { seq: e.seq, data: e.data, provenance: verifyReading(e.data, this.devices) }
+              : { seq: e.seq, data: e.data },
+          )
           this.queuedBytes += e.data.byteLength
           this.unpaidReceived++
           break
