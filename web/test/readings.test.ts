@@ -68,6 +68,16 @@ describe('readChunk of device-signed readings', () => {
     expect(unlisted.values[0]?.value).toBe(2.6)
   })
 
+  it('writes the signature verdict into the NDJSON download, as trickle buy does', () => {
+    const r = readChunk(7, envelope, AT, new Map(), verifyReading(envelope, []))
+    expect(JSON.parse(toNdjson([r]))).toMatchObject({
+      seq: 7,
+      reading: JSON.parse(reading),
+      signature: 'invalid',
+      problem: 'the device is not listed in the descriptor',
+    })
+  })
+
   it('unwraps an envelope the descriptor lists no device for, as unchecked', () => {
     const r = readChunk(0, envelope, AT)
     expect(r.signature?.status).toBe('unchecked')

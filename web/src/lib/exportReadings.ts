@@ -15,8 +15,17 @@ function base64(bytes: Uint8Array): string {
 export function toNdjson(readings: readonly Reading[]): string {
   let out = ''
   for (const r of readings) {
+    const sig = r.signature
+      ? {
+          signature: r.signature.status,
+          ...(r.signature.device ? { device: r.signature.device } : {}),
+          ...(r.signature.problem ? { problem: r.signature.problem } : {}),
+        }
+      : {}
     const line =
-      r.json !== undefined ? { seq: r.seq, reading: r.json } : { seq: r.seq, base64: base64(r.data) }
+      r.json !== undefined
+        ? { seq: r.seq, reading: r.json, ...sig }
+        : { seq: r.seq, base64: base64(r.data), ...sig }
     out += `${JSON.stringify(line)}\n`
   }
   return out
