@@ -87,11 +87,14 @@ export {
 } from './decideClaim.ts'
 export { type IpfsNode, parseAnyCid, startIpfsNode } from './ipfsNode.ts'
 export {
+  type BrokerTls,
   type ChunkListener,
   connectMqttSource,
   DEFAULT_REPLAY_LIMITS,
   type MqttSource,
+  type MqttSourceOptions,
   type ReplayLimits,
+  topicRouter,
 } from './mqttSource.ts'
 export { nativeCrypto } from './nativeCrypto.ts'
 export { type ProductPublisher, type PublishedProduct, publishProducts } from './publishProducts.ts'
@@ -147,3 +150,10 @@ export {
   type StreamProductSpec,
   startSellerServer,
 } from './startSellerServer.ts'
+export {
+  filtersOverlap,
+  MAX_TOPIC_BYTES,
+  subscriptionFilters,
+  topicFilterProblem,
+  topicMatches,
+} from './topicFilter.ts'

@@ -33,7 +33,12 @@ import { DEFAULT_SETTLEMENT_POLICY, type SettlementPolicy } from './decideClaim.
 import { fromChain } from './fromChain.ts'
 import { importProductsFile } from './importProductsFile.ts'
 import { startIpfsNode } from './ipfsNode.ts'
-import { connectMqttSource, DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './mqttSource.ts'
+import {
+  connectMqttSource,
+  DEFAULT_REPLAY_LIMITS,
+  type MqttSourceOptions,
+  type ReplayLimits,
+} from './mqttSource.ts'
 import { nativeCrypto } from './nativeCrypto.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
 import { type ClaimRecord, openReceiptStore, type ReceiptStore } from './receiptStore.ts'
@@ -49,7 +54,10 @@ export interface StreamProductSpec {
   key: string
   name: string
   description: string
-  /** exact MQTT topic names (no wildcards) */
+  /**
+   * MQTT topic filters: exact names (`office1/co2`) or with the wildcards `+` (one level) and `#` (the
+   * rest, the parent included), e.g. `office1/#`; each message on a matching topic is one chunk
+   */
   topics: string[]
   fields: { name: string; unit: string }[]
   tags: string[]
@@ -63,6 +71,16 @@ export interface StreamProductSpec {
    */
   chunksPerSecond?: number
   source: ProductDescriptor['source']
+  /** MIME type of each chunk's payload, as published on MQTT (default `application/json`) */
+  encoding?: string
+  /** what one chunk is, for the descriptor (default `one sensor reading`) */
+  chunkUnit?: string
+  /**
+   * this product's session policy where it differs from the server's: the largest payload in bytes
+   * (`maxChunkBytes`; larger MQTT messages are not sent), the credit window in chunks, and how many
+   * chunks a receipt is due after
+   */
+  policy?: Partial<Pick<SessionPolicy, 'maxChunkBytes' | 'window' | 'receiptEvery'>>
 }
 
 /** The session policy apart from the price, shared by all products of a server. */
@@ -99,6 +117,8 @@ export interface SellerServerOptions {
   /** the key that signs terms and is recorded in `DataRegistry.sellerKey` (default: `sellerKey`) */
   termsKey?: string
   brokerUrl: string
+  /** credentials and TLS of the broker connection (see {@link MqttSourceOptions}) */
+  broker?: Pick<MqttSourceOptions, 'username' | 'password' | 'tls'>
   /**
    * directory for the receipt database (one per chain, genesis and StreamChannels; it records the
    * published products too) and the IPFS blockstore
@@ -282,8 +302,11 @@ async function launch(
   const mqttSource = await connectMqttSource(
     options.brokerUrl,
     new Map(options.products.map((p) => [p.key, p.topics])),
-    (err) => log.warn({ err }, 'mqtt error'),
-    { ...DEFAULT_REPLAY_LIMITS, ...options.replay },
+    {
+      ...options.broker,
+      onError: (err) => log.warn({ err }, 'mqtt error'),
+      replay: { ...DEFAULT_REPLAY_LIMITS, ...options.replay },
+    },
   ).catch((cause: unknown) => {
     throw new TrickleError('CONNECTION_FAILED', 'could not connect to the MQTT broker', { cause })
   })
@@ -564,7 +587,11 @@ async function launch(
         endpoint: `${wsBase}/`,
         pricePerChunk: p.pricePerChunk.toString(),
         ...(p.chunksPerSecond === undefined ? {} : { chunksPerSecond: p.chunksPerSecond }),
-        chunk: { encoding: 'application/json', maxBytes: policy.maxChunkBytes, unit: 'one sensor reading' },
+        chunk: {
+          encoding: p.encoding ?? 'application/json',
+          maxBytes: p.policy?.maxChunkBytes ?? policy.maxChunkBytes,
+          unit: p.chunkUnit ?? 'one sensor reading',
+        },
         topics: p.topics,
         fields: p.fields,
         tags: p.tags,
@@ -578,7 +605,10 @@ async function launch(
   const published = await publishProducts({ ipfs, registry, provider, wallet, store, fees }, descriptors)
   for (const p of published) {
     const spec = options.products.find((s) => s.key === p.key)!
-    policies.set(p.productId, { key: p.key, policy: { ...policy, pricePerChunk: spec.pricePerChunk } })
+    policies.set(p.productId, {
+      key: p.key,
+      policy: { ...policy, ...spec.policy, pricePerChunk: spec.pricePerChunk },
+    })
   }
 
   // Started after the publication, so that registrations and claims never pick the same nonce.
