@@ -20,6 +20,7 @@ import { feeOverrides } from '@trickle/sdk'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
+import { chainScope as scopeOf } from './chainScope.ts'
 import { ChannelLedgers, type DEFAULT_MAX_INDEBTED_CHANNELS_PER_PAYER } from './channelLedgers.ts'
 import { type ChannelReadStats, cacheChannelReads } from './channelReadCache.ts'
 import {
@@ -30,6 +31,7 @@ import {
   DEFAULT_CONNECTION_LIMITS,
 } from './connectionLimits.ts'
 import { DEFAULT_SETTLEMENT_POLICY, type SettlementPolicy } from './decideClaim.ts'
+import { describeProduct } from './describeProduct.ts'
 import { fromChain } from './fromChain.ts'
 import { importProductsFile } from './importProductsFile.ts'
 import { startIpfsNode } from './ipfsNode.ts'
@@ -291,7 +293,7 @@ async function launch(
   // Channel ids are only unique per chain and StreamChannels deployment, and a fresh anvil reuses both
   // the chain id and the contract address: scope the receipts by the genesis block hash too.
   const genesis = await fromChain('read the genesis block', () => provider.getBlock(0))
-  const chainScope = `${options.chainId}-${(genesis?.hash ?? '0x').slice(2, 14)}-${options.channels.toLowerCase()}`
+  const chainScope = scopeOf(options.chainId, genesis?.hash ?? undefined, options.channels)
   const store = options.store ?? openReceiptStore(join(options.dataDir, chainScope, 'receipts.sqlite'))
   releases.push(() => store.close())
   const events = new EventEmitter<SellerServerEvents>()
@@ -578,26 +580,7 @@ async function launch(
   const descriptors = new Map<string, ProductDescriptor>(
     options.products.map((p) => [
       p.key,
-      {
-        schema: 'trickle.descriptor/1',
-        name: p.name,
-        description: p.description,
-        kind: 'stream',
-        seller: wallet.address as Address,
-        endpoint: `${wsBase}/`,
-        pricePerChunk: p.pricePerChunk.toString(),
-        ...(p.chunksPerSecond === undefined ? {} : { chunksPerSecond: p.chunksPerSecond }),
-        chunk: {
-          encoding: p.encoding ?? 'application/json',
-          maxBytes: p.policy?.maxChunkBytes ?? policy.maxChunkBytes,
-          unit: p.chunkUnit ?? 'one sensor reading',
-        },
-        topics: p.topics,
-        fields: p.fields,
-        tags: p.tags,
-        source: p.source,
-        createdAt: new Date().toISOString(),
-      },
+      describeProduct(p, wallet.address as Address, `${wsBase}/`, policy.maxChunkBytes),
     ]),
   )
   // An older seller kept the product ids in a side file: the store takes them over once.
