@@ -115,8 +115,14 @@ export async function serveControl(
     const reply = (status: number, value: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value))
     }
-    if (req.method === 'GET' && req.url === '/status') return reply(200, handlers.status())
-    if (req.method !== 'POST' || req.url !== '/claim') return reply(404, { error: 'unknown request' })
+    if (req.method === 'GET' && req.url === '/status') {
+      reply(200, handlers.status())
+      return
+    }
+    if (req.method !== 'POST' || req.url !== '/claim') {
+      reply(404, { error: 'unknown request' })
+      return
+    }
     const parts: Buffer[] = []
     req.on('data', (part: Buffer) => parts.push(part))
     req.on('end', (): void => {
@@ -124,11 +130,13 @@ export async function serveControl(
       try {
         const body = JSON.parse(Buffer.concat(parts).toString('utf8') || '{}') as { channelId?: unknown }
         if (body.channelId !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(String(body.channelId))) {
-          return reply(400, { error: 'channelId must be a 32-byte 0x hex id' })
+          reply(400, { error: 'channelId must be a 32-byte 0x hex id' })
+          return
         }
         channelId = body.channelId as Hex | undefined
       } catch {
-        return reply(400, { error: 'the body must be JSON' })
+        reply(400, { error: 'the body must be JSON' })
+        return
       }
       handlers.claim(channelId).then(
         (outcomes) => reply(200, outcomes),
