@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs'
 import { registryAt } from '@trickle/contracts'
 import { type Hex, hasCode, TrickleError } from '@trickle/protocol'
 import { feeOverrides } from '@trickle/sdk'
@@ -44,6 +45,7 @@ export async function runService(
   io: ServiceIo,
 ): Promise<void> {
   const options = serverOptionsOf(parsed, keys, io.env)
+  mkdirSync(parsed.dataDir, { recursive: true })
   const socketPath = controlSocketPath(parsed.dataDir)
   let server: SellerServer | undefined
   // Claimed under the control socket first: a second service on this data directory stops here.
