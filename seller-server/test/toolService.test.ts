@@ -88,6 +88,8 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
   let service: ToolService | undefined
   let publisher: mqtt.MqttClient
   let publishing: NodeJS.Timeout | undefined
+  /** the buyer's channel and what its receipts add up to, once the buyer is done */
+  let lateChannel: { channelId: Hex; total: bigint } | undefined
   /** payloads published per product, in order */
   const published = { sensors: [] as Buffer[], door: [] as Buffer[] }
 
@@ -267,6 +269,11 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
         ['office1-door', (12n * STILL_PRICE).toString()],
       ])
 
+      // More readings after the claim: left unclaimed for the claim without the service, below.
+      const c = await take(sensors, 5, AIR_PRICE)
+      expect(consecutiveIn(published.sensors, c.got)).toBe(true)
+      lateChannel = { channelId, total: paid + c.summary.paid }
+
       const products = await runTool(['--config', config, 'products'])
       expect(products.code, products.stderr).toBe(0)
       expect(products.stdout).toMatch(/1 +office1-sensors +active +0\.000001 ETH +Office 1 sensors/)
@@ -278,11 +285,19 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
     }
   })
 
-  it('stops cleanly on SIGTERM; update deactivates a product dropped from the config', async () => {
+  it('stops cleanly on SIGTERM; claims without the service; update deactivates a dropped product', async () => {
     clearInterval(publishing)
     expect(await service!.stop()).toBe(0)
     expect(service!.output).toContain('stopped')
     service = undefined
+
+    // Claims with the seller's settlement code in this process when no service runs.
+    const claim = await runTool(['--config', config, 'claim'])
+    expect(claim.code, claim.stderr).toBe(0)
+    expect(claim.stdout).toContain(`${lateChannel!.channelId}  claimed 0.000005 ETH`)
+    const view = await channelsAt(deployment.channels, chain.provider).getChannel(lateChannel!.channelId)
+    expect(view.claimed).toBe(lateChannel!.total)
+    expect((await runTool(['--config', config, 'claim'])).stdout).toContain('nothing to claim')
 
     write(false)
     const update = await runTool(['--config', config, 'update'])
