@@ -162,7 +162,12 @@ describe('payee keys', () => {
     writeFileSync(join(dir, 'open.key'), `${wallet.privateKey}\n`)
     chmodSync(join(dir, 'open.key'), 0o644)
     // a cheap scrypt, for the test's speed
-    writeFileSync(join(dir, 'payee.json'), encryptKeystoreJsonSync(wallet, 'secret', { scrypt: { N: 1024 } }))
+    writeFileSync(
+      join(dir, 'payee.json'),
+      encryptKeystoreJsonSync({ address: wallet.address, privateKey: wallet.privateKey }, 'secret', {
+        scrypt: { N: 1024 },
+      }),
+    )
   })
 
   it('reads a key file only its owner can read', async () => {
