@@ -34,6 +34,7 @@
  * ```
  */
 
+export { chainScope, receiptStorePath } from './chainScope.ts'
 export {
   type ChannelLedgerOptions,
   ChannelLedgers,
@@ -76,6 +77,12 @@ export {
   takeTokens,
 } from './connectionLimits.ts'
 export {
+  type DeactivatedProduct,
+  deactivateDroppedProducts,
+  deactivateProduct,
+  type ProductDeactivator,
+} from './deactivateProducts.ts'
+export {
   type ClaimDecision,
   type ClaimReason,
   type ClaimSituation,
@@ -85,6 +92,7 @@ export {
   type SettlementPolicy,
   type SkipReason,
 } from './decideClaim.ts'
+export { describeProduct } from './describeProduct.ts'
 export { type IpfsNode, parseAnyCid, startIpfsNode } from './ipfsNode.ts'
 export {
   type BrokerTls,
