@@ -1,8 +1,13 @@
 // Wildcard topic filters against a real broker (Debian's mosquitto): before issue 13 a product
 // subscribed as `office1/#` received nothing (messages were looked up by exact topic).
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Mosquitto, startMosquitto } from '../../devices/test/helpers/mosquitto.ts'
+import { freePort, type Mosquitto, startMosquitto } from '../../devices/test/helpers/mosquitto.ts'
 import { connectMqttSource, type MqttSource } from '../src/mqttSource.ts'
 
 describe('MqttSource with wildcard filters (mosquitto)', () => {
@@ -66,5 +71,65 @@ describe('MqttSource with wildcard filters (mosquitto)', () => {
     await expect(connectMqttSource(broker.url, new Map([['p', ['office1/#/co2']]]))).rejects.toThrow(
       /'#' must be the last level/,
     )
+  })
+})
+
+describe('MqttSource with credentials (mosquitto, allow_anonymous false)', () => {
+  let dir: string
+  let child: ChildProcess | undefined
+  let url: string
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'trickle-mosquitto-auth-'))
+    const passwords = join(dir, 'passwords')
+    writeFileSync(passwords, '')
+    execFileSync('/usr/bin/mosquitto_passwd', ['-b', passwords, 'seller', 's3cret'])
+    // mosquitto started as root reads its files as the user `mosquitto`
+    chmodSync(dir, 0o755)
+    chmodSync(passwords, 0o644)
+    const port = await freePort()
+    url = `mqtt://127.0.0.1:${port}`
+    const conf = join(dir, 'mosquitto.conf')
+    writeFileSync(
+      conf,
+      `listener ${port} 127.0.0.1\nallow_anonymous false\npassword_file ${passwords}\npersistence false\nlog_dest none\n`,
+    )
+    child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: 'ignore' })
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      const up = await new Promise<boolean>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.destroy()
+          resolve(true)
+        }).once('error', () => resolve(false))
+      })
+      if (up) break
+      if (Date.now() > deadline) throw new Error('mosquitto did not start')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  })
+  afterAll(() => {
+    child?.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('connects with the user name and password it is given, and is refused without them', async () => {
+    const topics = new Map([['p', ['office1/#']]])
+    await expect(connectMqttSource(url, topics, { connectTimeoutMs: 2_000 })).rejects.toThrow(
+      /Not authorized/i,
+    )
+    const source = await connectMqttSource(url, topics, { username: 'seller', password: 's3cret' })
+    const publisher = await mqtt.connectAsync(url, { username: 'seller', password: 's3cret' })
+    try {
+      const got: string[] = []
+      source.listen('p', (payload) => got.push(new TextDecoder().decode(payload)))
+      await publisher.publishAsync('office1/co2', '415', { qos: 1 })
+      const deadline = Date.now() + 5_000
+      while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      expect(got).toEqual(['415'])
+    } finally {
+      await publisher.endAsync(true)
+      await source.close()
+    }
   })
 })
