@@ -116,8 +116,13 @@ describe('parseSellerConfig', () => {
         new RegExp(`^${FILE}:${lineOf(text, key)}:10 a private key must never be written in the config`),
       ),
     })
-    // bare hex too, in JSON
+    // bare hex too, as a whole value, in JSON
     expect(problem(`{"payee": {"keyFile": "${key.slice(2)}"}}`, 'c.json').code).toBe('KEY_UNSAFE')
+    // but a 64-hex device id inside a topic is a topic
+    const hexTopic = EXAMPLE_CONFIG.replace('office1/sensors/#', `office1/${key.slice(2)}/#`)
+    expect(parseSellerConfig(hexTopic, FILE).config.products[0]!.topics).toEqual([
+      `office1/${key.slice(2)}/#`,
+    ])
   })
 
   it('points at the YAML syntax error', () => {

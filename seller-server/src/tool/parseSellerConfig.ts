@@ -1,7 +1,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { CHAIN_PRESETS, type FeeMode } from '@trickle/contracts'
 import type { Address } from '@trickle/protocol'
-import { isCollection, isMap, isScalar, LineCounter, parseDocument } from 'yaml'
+import { isCollection, isMap, isScalar, LineCounter, parseDocument, visit } from 'yaml'
 import type { z } from 'zod'
 import { SellerToolError } from './SellerToolError.ts'
 import { type SellerConfig, sellerConfigSchema } from './sellerConfig.ts'
@@ -34,8 +34,10 @@ export interface ParsedSellerConfig {
   where(path: readonly PropertyKey[]): string
 }
 
-/** A 32-byte hex string standing alone: what a private key looks like. */
-const PLAIN_KEY = /(?<![0-9A-Za-z])(0x)?[0-9a-fA-F]{64}(?![0-9A-Za-z])/g
+/** `0x` and 32 bytes of hex, standing alone anywhere in the text (comments too): a private key. */
+const PLAIN_KEY = /(?<![0-9A-Za-z])0x[0-9a-fA-F]{64}(?![0-9A-Za-z])/g
+/** A value that is 32 bytes of hex and nothing else: a private key without its `0x`. */
+const BARE_KEY = /^[0-9a-fA-F]{64}$/
 
 /**
  * Reads a `trickle-seller` config from its text: YAML (JSON is YAML too, so a JSON file reads the
@@ -46,7 +48,8 @@ const PLAIN_KEY = /(?<![0-9A-Za-z])(0x)?[0-9a-fA-F]{64}(?![0-9A-Za-z])/g
  * @returns the config, with the chain preset applied
  * @throws SellerToolError `CONFIG_INVALID` with every problem found, one per line, each as
  *   `file:line:column field.path: what is wrong` (the first problems only, at most 20); `KEY_UNSAFE`
- *   when a private key (32 bytes of hex) is written anywhere in the file
+ *   when a private key is written in the file: `0x` and 64 hex digits anywhere (comments included),
+ *   or a value that is 64 hex digits
  */
 export function parseSellerConfig(text: string, file: string): ParsedSellerConfig {
   const lines = new LineCounter()
@@ -59,10 +62,19 @@ export function parseSellerConfig(text: string, file: string): ParsedSellerConfi
   if (syntax) {
     throw new SellerToolError('CONFIG_INVALID', `${at(syntax.pos[0])} ${firstLine(syntax.message)}`)
   }
-  for (const match of text.matchAll(PLAIN_KEY)) {
+  // A topic may hold a 64-hex device id (`sensors/<sha256>/temp`): only a whole value counts bare.
+  let keyAt = text.matchAll(PLAIN_KEY).next().value?.index
+  visit(doc, {
+    Scalar(_, node) {
+      if (typeof node.value === 'string' && BARE_KEY.test(node.value) && node.range) {
+        keyAt = Math.min(keyAt ?? node.range[0], node.range[0])
+      }
+    },
+  })
+  if (keyAt !== undefined) {
     throw new SellerToolError(
       'KEY_UNSAFE',
-      `${at(match.index)} a private key must never be written in the config: keep it in a key file ` +
+      `${at(keyAt)} a private key must never be written in the config: keep it in a key file ` +
         '(payee: { keyFile: payee.key }, mode 0600) or an encrypted keystore ' +
         '(payee: { keystore: payee.json, passwordEnv: TRICKLE_KEYSTORE_PASSWORD })',
     )
