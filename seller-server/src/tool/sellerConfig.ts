@@ -188,10 +188,13 @@ export const productSchema = z
      */
     topics: z
       .array(
-        z.string().superRefine((filter, ctx) => {
-          const problem = topicFilterProblem(filter)
-          if (problem) ctx.addIssue({ code: 'custom', message: `is not an MQTT topic filter: ${problem}` })
-        }),
+        z
+          .string()
+          .max(512, { error: 'must be at most 512 characters (the descriptor’s limit)' })
+          .superRefine((filter, ctx) => {
+            const problem = topicFilterProblem(filter)
+            if (problem) ctx.addIssue({ code: 'custom', message: `is not an MQTT topic filter: ${problem}` })
+          }),
       )
       .min(1, { error: 'needs at least one MQTT topic' })
       .max(64),
