@@ -34,6 +34,7 @@
  * ```
  */
 
+export { chainScope, receiptStorePath } from './chainScope.ts'
 export {
   type ChannelLedgerOptions,
   ChannelLedgers,
@@ -76,6 +77,12 @@ export {
   takeTokens,
 } from './connectionLimits.ts'
 export {
+  type DeactivatedProduct,
+  deactivateDroppedProducts,
+  deactivateProduct,
+  type ProductDeactivator,
+} from './deactivateProducts.ts'
+export {
   type ClaimDecision,
   type ClaimReason,
   type ClaimSituation,
@@ -85,13 +92,17 @@ export {
   type SettlementPolicy,
   type SkipReason,
 } from './decideClaim.ts'
+export { describeProduct } from './describeProduct.ts'
 export { type IpfsNode, parseAnyCid, startIpfsNode } from './ipfsNode.ts'
 export {
+  type BrokerTls,
   type ChunkListener,
   connectMqttSource,
   DEFAULT_REPLAY_LIMITS,
   type MqttSource,
+  type MqttSourceOptions,
   type ReplayLimits,
+  topicRouter,
 } from './mqttSource.ts'
 export { nativeCrypto } from './nativeCrypto.ts'
 export { type ProductPublisher, type PublishedProduct, publishProducts } from './publishProducts.ts'
@@ -158,3 +169,10 @@ export {
   type StreamProductSpec,
   startSellerServer,
 } from './startSellerServer.ts'
+export {
+  filtersOverlap,
+  MAX_TOPIC_BYTES,
+  subscriptionFilters,
+  topicFilterProblem,
+  topicMatches,
+} from './topicFilter.ts'

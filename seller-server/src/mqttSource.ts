@@ -1,4 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt'
+import { subscriptionFilters, topicFilterProblem, topicMatches } from './topicFilter.ts'
 
 /**
  * Receives each message's payload bytes and its position in the product's feed: 0, 1, 2, … per
@@ -39,38 +40,90 @@ export interface MqttSource {
   close(): Promise<void>
 }
 
+/** TLS settings of the broker connection (mqtts:// or wss://); file contents, not paths. */
+export interface BrokerTls {
+  /** CA certificate(s), PEM: the broker's certificate must chain to one of them (default: Node's CAs) */
+  ca?: string | Uint8Array
+  /** client certificate, PEM, for brokers that authenticate clients by certificate */
+  cert?: string | Uint8Array
+  /** the client certificate's private key, PEM */
+  key?: string | Uint8Array
+  /** the name the broker's certificate must carry (SNI), when it differs from the URL's host */
+  servername?: string
+  /** verify the broker's certificate (default true); false accepts any certificate — tests only */
+  rejectUnauthorized?: boolean
+}
+
+/** Options of {@link connectMqttSource}. */
+export interface MqttSourceOptions {
+  /** broker errors (the source keeps reconnecting) */
+  onError?: (err: Error) => void
+  /** size of each product's replay buffer (default {@link DEFAULT_REPLAY_LIMITS}) */
+  replay?: ReplayLimits
+  /** MQTT CONNECT user name */
+  username?: string
+  /** MQTT CONNECT password */
+  password?: string
+  tls?: BrokerTls
+  /** ms to wait for the broker's CONNACK (default 5 000) */
+  connectTimeoutMs?: number
+}
+
 /**
- * Connects to the broker and subscribes to every topic of every product.
- * @param brokerUrl - e.g. `mqtt://127.0.0.1:1883`
+ * Connects to the broker and subscribes to every topic filter of every product. Filters may hold the
+ * MQTT wildcards `+` (one level) and `#` (the rest, the parent level included): each message is
+ * routed to every product with a filter that matches its topic ({@link topicMatches}), once per
+ * product even when several of its filters match. The broker subscriptions are the products' filters
+ * merged so that none overlaps another ({@link subscriptionFilters}), so a broker that sends one copy
+ * per matching subscription still delivers each message once.
+ *
+ * @param brokerUrl - e.g. `mqtt://127.0.0.1:1883`, `mqtts://broker.example:8883`
  * @param topicsByProduct - product key → MQTT topic filters
- * @param onError - broker errors (the source keeps reconnecting)
- * @param replay - size of each product's replay buffer (messages, bytes)
+ * @param options - credentials, TLS, the replay buffer and an error listener; a function here is the
+ *   error listener (the older signature `(brokerUrl, topics, onError, replay)`)
+ * @param replay - size of each product's replay buffer, with the older signature
+ * @throws Error when a filter is not a valid MQTT topic filter, or mqtt.js' connection error
  */
 export async function connectMqttSource(
   brokerUrl: string,
   topicsByProduct: ReadonlyMap<string, readonly string[]>,
-  onError: (err: Error) => void = () => {},
-  replay: ReplayLimits = DEFAULT_REPLAY_LIMITS,
+  options: MqttSourceOptions | ((err: Error) => void) = {},
+  replay?: ReplayLimits,
 ): Promise<MqttSource> {
+  const opts: MqttSourceOptions = typeof options === 'function' ? { onError: options } : options
+  const limits = replay ?? opts.replay ?? DEFAULT_REPLAY_LIMITS
+  for (const [product, filters] of topicsByProduct) {
+    for (const filter of filters) {
+      const problem = topicFilterProblem(filter)
+      if (problem) throw new Error(`product ${product}: topic filter "${filter}" ${problem}`)
+    }
+  }
+  const tls = opts.tls ?? {}
   const client: MqttClient = await mqtt.connectAsync(brokerUrl, {
     reconnectPeriod: 500,
-    connectTimeout: 5_000,
+    connectTimeout: opts.connectTimeoutMs ?? 5_000,
     clientId: `trickle-seller-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
     clean: true,
+    ...(opts.username === undefined ? {} : { username: opts.username }),
+    ...(opts.password === undefined ? {} : { password: opts.password }),
+    ...(tls.ca === undefined ? {} : { ca: toBuffer(tls.ca) }),
+    ...(tls.cert === undefined ? {} : { cert: toBuffer(tls.cert) }),
+    ...(tls.key === undefined ? {} : { key: toBuffer(tls.key) }),
+    ...(tls.servername === undefined ? {} : { servername: tls.servername }),
+    ...(tls.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
   })
-  client.on('error', onError)
+  client.on('error', opts.onError ?? (() => {}))
   const listeners = new Map<string, Set<ChunkListener>>()
   const feeds = new Map<string, Feed>()
-  const productsByTopic = new Map<string, string[]>()
-  for (const [product, topics] of topicsByProduct) {
+  for (const product of topicsByProduct.keys()) {
     listeners.set(product, new Set())
-    feeds.set(product, new Feed(replay))
-    for (const topic of topics) productsByTopic.set(topic, [...(productsByTopic.get(topic) ?? []), product])
+    feeds.set(product, new Feed(limits))
   }
-  const topics = [...productsByTopic.keys()]
-  if (topics.length > 0) await client.subscribeAsync(topics, { qos: 0 })
+  const route = topicRouter(topicsByProduct)
+  const subscriptions = subscriptionFilters([...topicsByProduct.values()].flat())
+  if (subscriptions.length > 0) await client.subscribeAsync(subscriptions, { qos: 0 })
   client.on('message', (topic, payload) => {
-    for (const product of productsByTopic.get(topic) ?? []) {
+    for (const product of route(topic)) {
       const position = feeds.get(product)!.push(payload)
       for (const listener of listeners.get(product) ?? []) listener(payload, position)
     }
@@ -145,4 +198,34 @@ class Feed {
     const from = this.start + Math.max(0, position - oldest)
     return this.items.slice(from)
   }
+}
+
+/** Distinct topic names whose routes a source remembers; past it the memory starts over. */
+const MAX_ROUTED_TOPICS = 4096
+
+/**
+ * The products each topic name goes to, each product once, in the order of `topicsByProduct`.
+ * Exact filters are looked up directly; wildcard filters are matched once per topic name and the
+ * answer kept (a bounded memory: a broker can publish on any number of topics).
+ */
+export function topicRouter(
+  topicsByProduct: ReadonlyMap<string, readonly string[]>,
+): (topic: string) => readonly string[] {
+  const products = [...topicsByProduct.entries()]
+  const routes = new Map<string, readonly string[]>()
+  return (topic) => {
+    let route = routes.get(topic)
+    if (route === undefined) {
+      route = products.filter(([, filters]) => filters.some((f) => topicMatches(f, topic))).map(([p]) => p)
+      if (routes.size >= MAX_ROUTED_TOPICS) routes.clear()
+      routes.set(topic, route)
+    }
+    return route
+  }
+}
+
+function toBuffer(value: string | Uint8Array): Buffer {
+  return typeof value === 'string'
+    ? Buffer.from(value)
+    : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
 }

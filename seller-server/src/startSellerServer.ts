@@ -21,6 +21,7 @@ import { JsonRpcProvider, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { WebSocketServer } from 'ws'
+import { chainScope as scopeOf } from './chainScope.ts'
 import { ChannelLedgers, type DEFAULT_MAX_INDEBTED_CHANNELS_PER_PAYER } from './channelLedgers.ts'
 import { type ChannelReadStats, cacheChannelReads } from './channelReadCache.ts'
 import {
@@ -31,10 +32,16 @@ import {
   DEFAULT_CONNECTION_LIMITS,
 } from './connectionLimits.ts'
 import { DEFAULT_SETTLEMENT_POLICY, type SettlementPolicy } from './decideClaim.ts'
+import { describeProduct } from './describeProduct.ts'
 import { fromChain } from './fromChain.ts'
 import { importProductsFile } from './importProductsFile.ts'
 import { startIpfsNode } from './ipfsNode.ts'
-import { connectMqttSource, DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './mqttSource.ts'
+import {
+  connectMqttSource,
+  DEFAULT_REPLAY_LIMITS,
+  type MqttSourceOptions,
+  type ReplayLimits,
+} from './mqttSource.ts'
 import { nativeCrypto } from './nativeCrypto.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
 import { type ClaimRecord, openReceiptStore, type ReceiptStore } from './receiptStore.ts'
@@ -57,7 +64,10 @@ export interface StreamProductSpec {
   key: string
   name: string
   description: string
-  /** exact MQTT topic names (no wildcards) */
+  /**
+   * MQTT topic filters: exact names (`office1/co2`) or with the wildcards `+` (one level) and `#` (the
+   * rest, the parent included), e.g. `office1/#`; each message on a matching topic is one chunk
+   */
   topics: string[]
   fields: { name: string; unit: string }[]
   tags: string[]
@@ -76,6 +86,16 @@ export interface StreamProductSpec {
    */
   devices?: { id: string; address: Address }[]
   source: ProductDescriptor['source']
+  /** MIME type of each chunk's payload, as published on MQTT (default `application/json`) */
+  encoding?: string
+  /** what one chunk is, for the descriptor (default `one sensor reading`) */
+  chunkUnit?: string
+  /**
+   * this product's session policy where it differs from the server's: the largest payload in bytes
+   * (`maxChunkBytes`; larger MQTT messages are not sent), the credit window in chunks, and how many
+   * chunks a receipt is due after
+   */
+  policy?: Partial<Pick<SessionPolicy, 'maxChunkBytes' | 'window' | 'receiptEvery'>>
 }
 
 /** The session policy apart from the price, shared by all products of a server. */
@@ -112,6 +132,8 @@ export interface SellerServerOptions {
   /** the key that signs terms and is recorded in `DataRegistry.sellerKey` (default: `sellerKey`) */
   termsKey?: string
   brokerUrl: string
+  /** credentials and TLS of the broker connection (see {@link MqttSourceOptions}) */
+  broker?: Pick<MqttSourceOptions, 'username' | 'password' | 'tls'>
   /**
    * directory for the receipt database (one per chain, genesis and StreamChannels; it records the
    * published products too) and the IPFS blockstore
@@ -295,7 +317,7 @@ async function launch(
   // Channel ids are only unique per chain and StreamChannels deployment, and a fresh anvil reuses both
   // the chain id and the contract address: scope the receipts by the genesis block hash too.
   const genesis = await fromChain('read the genesis block', () => provider.getBlock(0))
-  const chainScope = `${options.chainId}-${(genesis?.hash ?? '0x').slice(2, 14)}-${options.channels.toLowerCase()}`
+  const chainScope = scopeOf(options.chainId, genesis?.hash ?? undefined, options.channels)
   const store = options.store ?? openReceiptStore(join(options.dataDir, chainScope, 'receipts.sqlite'))
   releases.push(() => store.close())
   const events = new EventEmitter<SellerServerEvents>()
@@ -306,8 +328,11 @@ async function launch(
   const mqttSource = await connectMqttSource(
     options.brokerUrl,
     new Map(options.products.map((p) => [p.key, p.topics])),
-    (err) => log.warn({ err }, 'mqtt error'),
-    { ...DEFAULT_REPLAY_LIMITS, ...options.replay },
+    {
+      ...options.broker,
+      onError: (err) => log.warn({ err }, 'mqtt error'),
+      replay: { ...DEFAULT_REPLAY_LIMITS, ...options.replay },
+    },
   ).catch((cause: unknown) => {
     throw new TrickleError('CONNECTION_FAILED', 'could not connect to the MQTT broker', { cause })
   })
@@ -605,23 +630,7 @@ async function launch(
   const descriptors = new Map<string, ProductDescriptor>(
     options.products.map((p) => [
       p.key,
-      {
-        schema: 'trickle.descriptor/1',
-        name: p.name,
-        description: p.description,
-        kind: 'stream',
-        seller: wallet.address as Address,
-        endpoint: `${wsBase}/`,
-        pricePerChunk: p.pricePerChunk.toString(),
-        ...(p.chunksPerSecond === undefined ? {} : { chunksPerSecond: p.chunksPerSecond }),
-        ...(p.devices === undefined ? {} : { devices: p.devices }),
-        chunk: { encoding: 'application/json', maxBytes: policy.maxChunkBytes, unit: 'one sensor reading' },
-        topics: p.topics,
-        fields: p.fields,
-        tags: p.tags,
-        source: p.source,
-        createdAt: new Date().toISOString(),
-      },
+      describeProduct(p, wallet.address as Address, `${wsBase}/`, policy.maxChunkBytes),
     ]),
   )
   // An older seller kept the product ids in a side file: the store takes them over once.
@@ -629,7 +638,10 @@ async function launch(
   const published = await publishProducts({ ipfs, registry, provider, wallet, store, fees }, descriptors)
   for (const p of published) {
     const spec = options.products.find((s) => s.key === p.key)!
-    policies.set(p.productId, { key: p.key, policy: { ...policy, pricePerChunk: spec.pricePerChunk } })
+    policies.set(p.productId, {
+      key: p.key,
+      policy: { ...policy, ...spec.policy, pricePerChunk: spec.pricePerChunk },
+    })
   }
 
   // Started after the publication, so that registrations and claims never pick the same nonce.

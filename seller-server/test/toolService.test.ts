@@ -1,0 +1,336 @@
+// Issue 13: a seller sells its own sensors with `trickle-seller` — a config file, the service as its
+// own process on a real anvil and a real mosquitto, a buyer through the SDK, then earnings, channels,
+// claim and update from the command line.
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { channelsAt, registryAt } from '@trickle/contracts'
+import { type Deployment, deployContracts, type LocalChain, startLocalChain } from '@trickle/devnet'
+import type { Hex } from '@trickle/protocol'
+import { BuyerClient } from '@trickle/sdk'
+import { JsonRpcProvider, Wallet } from 'ethers'
+import mqtt from 'mqtt'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePort, type Mosquitto, startMosquitto } from '../../devices/test/helpers/mosquitto.ts'
+import { runTool, spawnService, type ToolService } from './helpers/sellerTool.ts'
+
+const PAYEE = 3
+const BUYER = 2
+const AIR_PRICE = 1_000_000_000_000n // "0.000001 ETH"
+const STILL_PRICE = 5_000_000_000_000n // "5000 gwei"
+
+/** The seller's config: a wildcard JSON product, a binary product, and one to drop later. */
+function configYaml(o: {
+  deployment: Deployment
+  rpcUrl: string
+  port: number
+  brokerUrl: string
+  old: boolean
+}) {
+  return `# a synthetic office, not air quality
+chain:
+  rpcUrl: ${o.rpcUrl}
+  chainId: 31337
+  registry: "${o.deployment.registry}"
+  channels: "${o.deployment.channels}"
+  deployBlock: ${o.deployment.deployBlock}
+payee:
+  keyFile: payee.key
+dataDir: data
+listen: { host: 127.0.0.1, port: ${o.port} }
+broker:
+  url: ${o.brokerUrl}
+settlement:
+  claimThreshold: "1000 ETH"      # never on its own: the test claims
+  claimOnSessionEnd: false
+  pollIntervalMs: 100
+  sweepIntervalMs: 500
+products:
+  - key: office1-sensors
+    name: Office 1 sensors
+    description: every sensor of office 1, one JSON reading per chunk
+    topics: [office1/sensors/#]
+    fields: [{ name: co2, unit: ppm }, { name: temp, unit: °C }, { name: rh, unit: "%" }]
+    pricePerChunk: "0.000001 ETH"
+    chunksPerSecond: 60
+    tags: [office, co2]
+    location: { lat: 48.14, lon: 11.58 }
+    source: { title: Office 1, licence: CC0, attribution: the test }
+  - key: office1-door
+    name: Office 1 door stills
+    description: raw bytes of the door sensor
+    topics: [office1/door/still]
+    pricePerChunk: "5000 gwei"
+    encoding: application/octet-stream
+    chunkUnit: one still
+    maxChunkBytes: 1024
+    window: { initial: 4, step: 4, max: 32 }
+    receiptEvery: 2
+${
+  o.old
+    ? `  - key: office1-old
+    name: Office 1 old feed
+    topics: [office1/old]
+    pricePerChunk: 1000
+`
+    : ''
+}`
+}
+
+describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosquitto)', () => {
+  let chain: LocalChain
+  let deployment: Deployment
+  let broker: Mosquitto
+  let dir: string
+  let config: string
+  let port: number
+  let service: ToolService | undefined
+  let publisher: mqtt.MqttClient
+  let publishing: NodeJS.Timeout | undefined
+  /** the buyer's channel and what its receipts add up to, once the buyer is done */
+  let lateChannel: { channelId: Hex; total: bigint } | undefined
+  /** payloads published per product, in order */
+  const published = { sensors: [] as Buffer[], door: [] as Buffer[] }
+
+  const write = (old: boolean) =>
+    writeFileSync(config, configYaml({ deployment, rpcUrl: chain.rpcUrl, port, brokerUrl: broker.url, old }))
+
+  beforeAll(async () => {
+    chain = await startLocalChain()
+    deployment = await deployContracts(new Wallet(chain.privateKeys[0]!, chain.provider), {
+      challengePeriodSeconds: 3600n,
+    })
+    broker = await startMosquitto()
+    dir = mkdtempSync(join(tmpdir(), 'trickle-tool-'))
+    config = join(dir, 'trickle-seller.yaml')
+    writeFileSync(join(dir, 'payee.key'), `${chain.privateKeys[PAYEE]}\n`, { mode: 0o600 })
+    port = await freePort()
+    write(true)
+    publisher = await mqtt.connectAsync(broker.url)
+  })
+  afterAll(async () => {
+    clearInterval(publishing)
+    await service?.stop()
+    await publisher?.endAsync(true)
+    await broker?.close()
+    await chain?.stop()
+  })
+
+  /** Publishes a round of readings every 25 ms: three sensor topics, one binary still. */
+  function startPublishing() {
+    let n = 0
+    let busy = false
+    publishing = setInterval(() => {
+      if (busy) return
+      busy = true
+      const round = n++
+      void (async () => {
+        for (const sensor of ['co2', 'temp', 'rh']) {
+          const payload = Buffer.from(JSON.stringify({ sensor, n: round, value: round % 7 }))
+          published.sensors.push(payload)
+          await publisher.publishAsync(`office1/sensors/${sensor}`, payload, { qos: 1 })
+        }
+        const still = randomBytes(64 + (round % 200))
+        published.door.push(still)
+        await publisher.publishAsync('office1/door/still', still, { qos: 1 })
+        await publisher.publishAsync('office2/sensors/co2', 'not office 1', { qos: 1 })
+      })().finally(() => {
+        busy = false
+      })
+    }, 25)
+  }
+
+  /** Whether `got` is a run of consecutive items of `all`, byte for byte. */
+  function consecutiveIn(all: readonly Buffer[], got: readonly Uint8Array[]): boolean {
+    const first = all.findIndex((p) => p.equals(got[0]!))
+    return first >= 0 && got.every((g, i) => all[first + i]?.equals(g) === true)
+  }
+
+  it('starts as its own process, waits for the broker, and shuts down on SIGTERM', async () => {
+    // Without the broker: it waits and says so, instead of exiting.
+    await broker.kill()
+    service = spawnService(config)
+    await service.waitFor(/waiting for the MQTT broker at mqtt:\/\/127\.0\.0\.1:\d+/, 30_000)
+    await broker.restart()
+    const ready = await service.waitFor(/^ready$/, 60_000)
+    expect(ready).toBe('ready')
+    expect(service.output).toMatch(/product 1 +office1-sensors +Office 1 sensors/)
+    expect(service.output).toMatch(/product 2 +office1-door/)
+    expect(service.output).toMatch(/product 3 +office1-old/)
+  })
+
+  it('sells a wildcard product and a binary product: the buyer gets the published bytes, in order', async () => {
+    startPublishing()
+    const provider = new JsonRpcProvider(chain.rpcUrl, 31337, {
+      staticNetwork: true,
+      cacheTimeout: -1,
+      pollingInterval: 100,
+    })
+    const buyer = await BuyerClient.create({
+      wallet: new Wallet(chain.privateKeys[BUYER]!, provider),
+      chainId: 31337,
+      registry: deployment.registry as Hex,
+      channels: deployment.channels as Hex,
+      deployBlock: deployment.deployBlock,
+      gateways: [`http://127.0.0.1:${port}`],
+    })
+    try {
+      const catalog = await buyer.products()
+      const sensors = catalog.find((p) => p.descriptor?.name === 'Office 1 sensors')!
+      const door = catalog.find((p) => p.descriptor?.name === 'Office 1 door stills')!
+      expect(sensors.descriptor).toMatchObject({
+        topics: ['office1/sensors/#'],
+        pricePerChunk: AIR_PRICE.toString(),
+        chunksPerSecond: 60,
+        chunk: { encoding: 'application/json', maxBytes: 4096 },
+      })
+      expect(door.descriptor?.chunk).toEqual({
+        encoding: 'application/octet-stream',
+        maxBytes: 1024,
+        unit: 'one still',
+      })
+
+      const seller = sensors.descriptor!.seller
+      const { channelId } = await buyer.openChannel(seller, 10n ** 17n)
+      const take = async (product: typeof sensors, n: number, price: bigint) => {
+        const stream = await buyer.stream(product, { channelId, maxSpend: price * BigInt(n), maxChunks: n })
+        const got: Uint8Array[] = []
+        for await (const chunk of stream) got.push(chunk.data)
+        const summary = await stream.finished
+        return { got, summary }
+      }
+      const a = await take(sensors, 45, AIR_PRICE)
+      expect(a.got).toHaveLength(45)
+      expect(consecutiveIn(published.sensors, a.got)).toBe(true)
+      // all three topics came through the one `#` filter
+      const topics = new Set(
+        a.got.map((g) => (JSON.parse(Buffer.from(g).toString()) as { sensor: string }).sensor),
+      )
+      expect(topics).toEqual(new Set(['co2', 'temp', 'rh']))
+
+      const b = await take(door, 12, STILL_PRICE)
+      expect(b.got).toHaveLength(12)
+      expect(consecutiveIn(published.door, b.got)).toBe(true)
+      expect(a.summary.paid + b.summary.paid).toBe(45n * AIR_PRICE + 12n * STILL_PRICE)
+
+      // The payee's view before any claim: everything outstanding.
+      const paid = a.summary.paid + b.summary.paid
+      const channels = await runTool(['--config', config, 'channels', '--json'])
+      expect(channels.code, channels.stderr).toBe(0)
+      const rows = JSON.parse(channels.stdout) as {
+        channelId: string
+        claimed: string
+        outstanding: string
+        deposit: string
+      }[]
+      expect(rows).toEqual([
+        expect.objectContaining({
+          channelId,
+          claimed: '0',
+          outstanding: paid.toString(),
+          deposit: (10n ** 17n).toString(),
+        }),
+      ])
+      const before = await runTool(['--config', config, 'earnings', '--json'])
+      expect(before.code, before.stderr).toBe(0)
+      const report = JSON.parse(before.stdout) as {
+        total: { claimed: string; unclaimed: string }
+        products: { key: string; claimed: string; unclaimed: string }[]
+      }
+      expect(report.total).toEqual({ claimed: '0', unclaimed: paid.toString() })
+      expect(report.products).toEqual([
+        expect.objectContaining({
+          key: 'office1-sensors',
+          claimed: '0',
+          unclaimed: (45n * AIR_PRICE).toString(),
+        }),
+        expect.objectContaining({
+          key: 'office1-door',
+          claimed: '0',
+          unclaimed: (12n * STILL_PRICE).toString(),
+        }),
+      ])
+      const human = await runTool(['--config', config, 'earnings'])
+      expect(human.stdout).toContain(`unclaimed ${Number(paid) / 1e18} ETH`)
+
+      // claim, through the running service: the claim equals the receipts
+      const claim = await runTool(['--config', config, 'claim', channelId])
+      expect(claim.code, claim.stderr).toBe(0)
+      expect(claim.stdout).toContain(`claimed ${Number(paid) / 1e18} ETH`)
+      const view = await channelsAt(deployment.channels, provider).getChannel(channelId)
+      expect(view.claimed).toBe(paid)
+      const after = JSON.parse(
+        (await runTool(['--config', config, 'earnings', '--json', '--wei'])).stdout,
+      ) as typeof report
+      expect(after.total).toEqual({ claimed: paid.toString(), unclaimed: '0' })
+      expect(after.products.map((p) => [p.key, p.claimed])).toEqual([
+        ['office1-sensors', (45n * AIR_PRICE).toString()],
+        ['office1-door', (12n * STILL_PRICE).toString()],
+      ])
+
+      // More readings after the claim: left unclaimed for the claim without the service, below.
+      const c = await take(sensors, 5, AIR_PRICE)
+      expect(consecutiveIn(published.sensors, c.got)).toBe(true)
+      lateChannel = { channelId, total: paid + c.summary.paid }
+
+      const products = await runTool(['--config', config, 'products'])
+      expect(products.code, products.stderr).toBe(0)
+      expect(products.stdout).toMatch(/1 +office1-sensors +active +0\.000001 ETH +Office 1 sensors/)
+      expect(products.stdout).toMatch(/2 +office1-door +active +0\.000005 ETH/)
+      expect(products.stdout).toMatch(/service: running, \d+ session\(s\) live now/)
+    } finally {
+      await buyer.close()
+      provider.destroy()
+    }
+  })
+
+  it('stops cleanly on SIGTERM; claims without the service; update deactivates a dropped product', async () => {
+    clearInterval(publishing)
+    expect(await service!.stop()).toBe(0)
+    expect(service!.output).toContain('stopped')
+    service = undefined
+
+    // Claims with the seller's settlement code in this process when no service runs.
+    const claim = await runTool(['--config', config, 'claim'])
+    expect(claim.code, claim.stderr).toBe(0)
+    expect(claim.stdout).toContain(`${lateChannel!.channelId}  claimed 0.000005 ETH`)
+    const view = await channelsAt(deployment.channels, chain.provider).getChannel(lateChannel!.channelId)
+    expect(view.claimed).toBe(lateChannel!.total)
+    expect((await runTool(['--config', config, 'claim'])).stdout).toContain('nothing to claim')
+
+    write(false)
+    const update = await runTool(['--config', config, 'update'])
+    expect(update.code, update.stderr).toBe(0)
+    expect(update.stdout).toContain('deactivated product 3 (office1-old): no longer in the config')
+    const registry = registryAt(deployment.registry, chain.provider)
+    expect((await registry.getProduct(3n)).active).toBe(false)
+    expect((await registry.getProduct(1n)).active).toBe(true)
+    const products = JSON.parse((await runTool(['--config', config, 'products', '--json'])).stdout) as {
+      products: { productId: string; key: string; active: boolean }[]
+      sessions: number | null
+    }
+    expect(products.products.map((p) => [p.productId, p.key, p.active])).toEqual([
+      ['1', 'office1-sensors', true],
+      ['2', 'office1-door', true],
+      ['3', 'office1-old', false],
+    ])
+    expect(products.sessions).toBeNull()
+  })
+
+  it('names the field and the line of a config error, and exits 2', async () => {
+    const bad = join(dir, 'bad.yaml')
+    writeFileSync(
+      bad,
+      configYaml({ deployment, rpcUrl: chain.rpcUrl, port, brokerUrl: broker.url, old: false }).replace(
+        'pricePerChunk: "5000 gwei"',
+        'pricePerChunk: five pence',
+      ),
+    )
+    const run = await runTool(['--config', bad, 'start'])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toMatch(
+      /^error CONFIG_INVALID: .*bad\.yaml:\d+:20 products\[1\]\.pricePerChunk: must be an amount like "0\.000001 ETH"/,
+    )
+  })
+})
