@@ -40,6 +40,10 @@ export const productDescriptorSchema = z.strictObject({
     .min(1)
     .max(256)
     .optional(),
+  /** where the product's sensors are, WGS 84 degrees; absent when the seller does not say */
+  location: z
+    .strictObject({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) })
+    .optional(),
   chunk: z.strictObject({
     /** MIME type of each chunk's payload */
     encoding: z.string().min(1).max(100),

@@ -102,3 +102,18 @@ describe('productDescriptorSchema chunksPerSecond', () => {
     )
   })
 })
+
+describe('productDescriptorSchema devices and location', () => {
+  it('accepts listed devices and a location in range, and refuses what is out of range', () => {
+    const located = { ...DESCRIPTOR, location: { lat: 45.4642, lon: 9.19 } }
+    expect(parseDescriptor(located)).toEqual(located)
+    expect(refusal({ ...DESCRIPTOR, location: { lat: 91, lon: 0 } })?.message).toMatch(/location\.lat/)
+    expect(refusal({ ...DESCRIPTOR, location: { lat: 0, lon: -180.5 } })?.message).toMatch(/location\.lon/)
+    const signed = { ...DESCRIPTOR, devices: [{ id: 'hub-1', address: DESCRIPTOR.seller }] }
+    expect(parseDescriptor(signed)).toEqual(signed)
+    expect(refusal({ ...DESCRIPTOR, devices: [] })?.message).toMatch(/devices/)
+    expect(refusal({ ...DESCRIPTOR, devices: [{ id: 'x', address: '0x12' }] })?.message).toMatch(
+      /devices\.0\.address/,
+    )
+  })
+})

@@ -25,6 +25,7 @@ export function describeProduct(
     pricePerChunk: spec.pricePerChunk.toString(),
     ...(spec.chunksPerSecond === undefined ? {} : { chunksPerSecond: spec.chunksPerSecond }),
     ...(spec.devices === undefined ? {} : { devices: spec.devices }),
+    ...(spec.location === undefined ? {} : { location: spec.location }),
     chunk: {
       encoding: spec.encoding ?? 'application/json',
       maxBytes: spec.policy?.maxChunkBytes ?? defaultMaxChunkBytes,

@@ -85,6 +85,8 @@ export interface StreamProductSpec {
    * passes the signed payloads through untouched, SPEC.md §Device signatures)
    */
   devices?: { id: string; address: Address }[]
+  /** where the sensors are, WGS 84 degrees (written into the descriptor) */
+  location?: { lat: number; lon: number }
   source: ProductDescriptor['source']
   /** MIME type of each chunk's payload, as published on MQTT (default `application/json`) */
   encoding?: string

@@ -132,19 +132,30 @@ describe('parseSellerConfig', () => {
     })
   })
 
-  it('turns a product into the seller server’s spec: wildcard topics, encoding, window; location stays out', () => {
+  it('turns a product into the seller server’s spec: wildcard topics, encoding, window, location, devices', () => {
     const p = parseSellerConfig(EXAMPLE_CONFIG, FILE).config.products
     expect(productSpecOf(p[0]!)).toMatchObject({
       key: 'office1-air',
       topics: ['office1/sensors/#'],
       policy: { maxChunkBytes: 4096 },
+      location: { lat: 52.52, lon: 13.405 },
     })
-    expect(productSpecOf(p[0]!)).not.toHaveProperty('location')
     expect(productSpecOf(p[1]!)).toMatchObject({
       encoding: 'image/jpeg',
       chunkUnit: 'one JPEG image',
       policy: { maxChunkBytes: 200000 },
     })
+    const signed = parseSellerConfig(
+      EXAMPLE_CONFIG.replace(
+        '    location: { lat: 52.52, lon: 13.405 }',
+        '    location: { lat: 52.52, lon: 13.405 }\n    devices: [{ id: office1-hub, address: "0x70997970c51812dc3a010c7d01b50e0d17dc79c8" }]',
+      ),
+      FILE,
+    ).config.products[0]!
+    // the descriptor gets the checksummed address
+    expect(productSpecOf(signed).devices).toEqual([
+      { id: 'office1-hub', address: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' },
+    ])
   })
 })
 

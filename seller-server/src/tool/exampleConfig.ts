@@ -66,7 +66,7 @@ products:
     pricePerChunk: "0.000001 ETH"
     chunksPerSecond: 2              # all topics together: buyers price an hour with it
     tags: [co2, temperature, humidity, office]
-    location: { lat: 52.52, lon: 13.405 }   # kept here only: descriptors have no location yet
+    location: { lat: 52.52, lon: 13.405 }   # shown to buyers (WGS 84 degrees)
     source:
       title: Office 1 sensors
       licence: CC BY 4.0

@@ -207,12 +207,24 @@ export const productSchema = z
     pricePerChunk: amount,
     /** search tags, at most 32 of 1–64 characters */
     tags: z.array(z.string().min(1).max(64)).max(32).default([]),
-    /**
-     * where the sensors are, WGS 84 degrees. Kept in the config only: descriptors have no location
-     * field yet, so buyers do not see it
-     */
+    /** where the sensors are, WGS 84 degrees: published in the descriptor for buyers to see */
     location: z
       .strictObject({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) })
+      .optional(),
+    /**
+     * the devices that sign this product's readings, by id and the address of their key (never the
+     * key): the descriptor lists them and buyers check every reading against them (SPEC.md §Device
+     * signatures). The devices sign; the seller passes the signed payloads through untouched
+     */
+    devices: z
+      .array(
+        z.strictObject({
+          id: z.string().min(1).max(200),
+          address: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 20-byte 0x address'),
+        }),
+      )
+      .min(1)
+      .max(256)
       .optional(),
     /** nominal chunks per second of all topics together (> 0, ≤ 1,000,000): buyers price an hour with it */
     chunksPerSecond: z.number().positive().max(1_000_000).optional(),

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs'
+import type { Address } from '@trickle/protocol'
+import { getAddress } from 'ethers'
 import type { SettlementPolicy } from '../decideClaim.ts'
 import type { BrokerTls, MqttSourceOptions } from '../mqttSource.ts'
 import type { SellerServerOptions, StreamProductSpec } from '../startSellerServer.ts'
@@ -6,10 +8,7 @@ import type { ParsedSellerConfig } from './parseSellerConfig.ts'
 import { SellerToolError } from './SellerToolError.ts'
 import type { ProductConfig } from './sellerConfig.ts'
 
-/**
- * A product of the config as the seller server sells it. The config's `location` has no place in a
- * descriptor yet and stays out.
- */
+/** A product of the config as the seller server sells it. */
 export function productSpecOf(p: ProductConfig): StreamProductSpec {
   const policy: NonNullable<StreamProductSpec['policy']> = {
     ...(p.maxChunkBytes === undefined ? {} : { maxChunkBytes: p.maxChunkBytes }),
@@ -25,6 +24,10 @@ export function productSpecOf(p: ProductConfig): StreamProductSpec {
     tags: p.tags,
     pricePerChunk: p.pricePerChunk,
     ...(p.chunksPerSecond === undefined ? {} : { chunksPerSecond: p.chunksPerSecond }),
+    ...(p.location === undefined ? {} : { location: p.location }),
+    ...(p.devices === undefined
+      ? {}
+      : { devices: p.devices.map((d) => ({ id: d.id, address: getAddress(d.address) as Address })) }),
     source: p.source,
     encoding: p.encoding,
     ...(p.chunkUnit === undefined ? {} : { chunkUnit: p.chunkUnit }),
