@@ -8,8 +8,15 @@ import { gasBenchmark } from './gas.ts'
 import { hostileBenchmark } from './hostile.ts'
 import { protocolBenchmark } from './protocol.ts'
 import { type Benchmark, describeMachine, meetsGoal, readResults, recordResults } from './results.ts'
+import { sellerLatencyBenchmark } from './sellerLatency.ts'
 
-const benchmarks: Benchmark[] = [gasBenchmark, protocolBenchmark, hostileBenchmark, adversaryBenchmark]
+const benchmarks: Benchmark[] = [
+  gasBenchmark,
+  protocolBenchmark,
+  hostileBenchmark,
+  adversaryBenchmark,
+  sellerLatencyBenchmark,
+]
 
 const requested = process.argv.slice(2)
 const unknown = requested.filter((name) => !benchmarks.some((benchmark) => benchmark.name === name))
