@@ -146,6 +146,9 @@ say(
   `  broker     ${market.brokerUrl}${brokerUrl ? '' : ' (embedded aedes)'}, replaying UCI Air Quality at ${opts.rate} rows/s`,
 )
 say(`  seller     ${seller.url} (health ${seller.httpUrl}/health), payee ${seller.address}`)
+say(
+  `  config     ${join(opts.dataDir, 'trickle-seller.yaml')}: the seller runs from this trickle-seller config (copy it to sell your own sensors)`,
+)
 for (const p of seller.products) say(`  product ${p.productId}  ${p.descriptor.name}  ipfs://${p.cid}`)
 
 const config = localConfig(market)

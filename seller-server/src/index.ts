@@ -169,6 +169,9 @@ export {
   type StreamProductSpec,
   startSellerServer,
 } from './startSellerServer.ts'
+export { loadKey } from './tool/loadKey.ts'
+export { type ParsedSellerConfig, parseSellerConfig } from './tool/parseSellerConfig.ts'
+export { serverOptionsOf } from './tool/serverOptions.ts'
 export {
   filtersOverlap,
   MAX_TOPIC_BYTES,

@@ -46,3 +46,4 @@ export {
   localConfig,
   startLocalMarketplace,
 } from './startLocalMarketplace.ts'
+export { type SellerConfigSpec, writeSellerConfig } from './writeSellerConfig.ts'

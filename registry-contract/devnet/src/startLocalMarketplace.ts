@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FeeMode } from '@trickle/contracts'
@@ -13,10 +13,18 @@ import {
 import type { Address } from '@trickle/protocol'
 import type { MarketplaceConfig } from '@trickle/sdk'
 import type { ConnectionLimits, SettlementPolicy } from '@trickle/seller'
-import { type SellerServer, type SessionPolicy, startSellerServer } from '@trickle/seller'
+import {
+  loadKey,
+  parseSellerConfig,
+  type SellerServer,
+  type SessionPolicy,
+  serverOptionsOf,
+  startSellerServer,
+} from '@trickle/seller'
 import { computeAddress, id, JsonRpcProvider, Wallet } from 'ethers'
 import pino, { type Logger } from 'pino'
 import { airQualityProducts } from './airQualityProducts.ts'
+import { writeSellerConfig } from './writeSellerConfig.ts'
 
 /** Options of {@link startLocalMarketplace}. Every part is local unless an external one is named. */
 export interface LocalMarketplaceOptions {
@@ -152,22 +160,34 @@ export async function startLocalMarketplace(
       })
       stops.push(() => replayer!.stop())
     }
-    const seller = await startSellerServer({
+    // The seller runs from a trickle-seller config file, as a seller selling its own sensors would:
+    // written into its data directory (with the key in a 0600 file beside it), parsed and checked by
+    // the seller tool's own code. `npm start` leaves it there to copy.
+    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'trickle-seller-'))
+    const configFile = writeSellerConfig(dataDir, {
       rpcUrl,
       chainId,
-      registry: deployment.registry as Address,
-      channels: deployment.channels as Address,
-      sellerKey,
+      registry: deployment.registry,
+      channels: deployment.channels,
+      deployBlock: deployment.deployBlock,
+      payeeKey: sellerKey,
       brokerUrl,
-      dataDir: options.dataDir ?? mkdtempSync(join(tmpdir(), 'trickle-seller-')),
+      host: '127.0.0.1',
+      port: 0,
+      ...(options.fees ? { fees: options.fees } : {}),
       // The descriptors state the replayer's rate; without a replayer, the rate is not known.
       products: airQualityProducts(options.pricePerChunk ?? 1_000_000_000_000n, {
         ...(rowsPerSecond > 0 ? { rowsPerSecond } : {}),
         ...(options.deviceKey ? { deviceAddress: computeAddress(options.deviceKey) as Address } : {}),
       }),
+    })
+    const parsed = parseSellerConfig(readFileSync(configFile, 'utf8'), configFile)
+    const payeeKey = await loadKey(parsed, 'payee', {})
+    const fromConfig = serverOptionsOf(parsed, { payee: payeeKey, terms: payeeKey }, {})
+    const seller = await startSellerServer({
+      ...fromConfig,
       ...(options.policy ? { policy: options.policy } : {}),
-      ...(options.settlement ? { settlement: options.settlement } : {}),
-      ...(options.fees ? { fees: options.fees } : {}),
+      settlement: { ...fromConfig.settlement, ...options.settlement },
       ...(options.verifierThreads === undefined ? {} : { verifierThreads: options.verifierThreads }),
       ...(options.maxIndebtedChannelsPerPayer === undefined
         ? {}
