@@ -14,6 +14,7 @@ import { gzipSync } from 'node:zlib'
 import { channelsAt } from '@trickle/contracts'
 import { type AirQualityRow, loadAirQuality, type SensorKey, sensorInfo } from '@trickle/devices'
 import { increaseTime } from '@trickle/devnet'
+import { Wallet } from 'ethers'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -346,6 +347,24 @@ describe('the storefront in Chromium against a local marketplace', () => {
     await f.screenshot(page, '11-rejected')
     await page.goto(`${f.url}/#/channels`)
     await page.getByText('You have no channels yet').waitFor()
+  }, 120_000)
+
+  it('an account that cannot pay the deposit is told so, and nothing is sent', async () => {
+    const broke = createTestWallet({
+      privateKey: Wallet.createRandom().privateKey,
+      rpcUrl: f.market.rpcUrl,
+      chainId: f.market.chainId,
+    })
+    const page = await f.newPage({ width: 390, wallet: broke })
+    await page.goto(`${f.url}/#/product/1`)
+    await connectWallet(page, 'Trickle Test Wallet')
+    await page.getByTestId('start').click()
+    const problem = page.getByTestId('problem')
+    await problem.waitFor({ timeout: STREAM_WAIT_MS })
+    expect(await problem.getAttribute('data-code')).toBe('INSUFFICIENT_FUNDS')
+    expect(await problem.textContent()).toContain('Not enough funds')
+    expect(await f.market.chain!.provider.getTransactionCount(broke.address)).toBe(0)
+    await f.screenshot(page, '11b-insufficient-funds')
   }, 120_000)
 
   it('a deposit that runs out mid-stream stops the stream, offers a top-up, and the top-up continues it', async () => {
