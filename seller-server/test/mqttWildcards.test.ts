@@ -1,7 +1,7 @@
 // Wildcard topic filters against a real broker (Debian's mosquitto): before issue 13 a product
 // subscribed as `office1/#` received nothing (messages were looked up by exact topic).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -74,10 +74,22 @@ describe('MqttSource with wildcard filters (mosquitto)', () => {
   })
 })
 
-describe('MqttSource with credentials (mosquitto, allow_anonymous false)', () => {
+/** Whether something listens on 127.0.0.1:`port`. */
+function portOpen(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.destroy()
+      resolve(true)
+    }).once('error', () => resolve(false))
+  })
+}
+
+describe('MqttSource with credentials and TLS (mosquitto, allow_anonymous false)', () => {
   let dir: string
   let child: ChildProcess | undefined
   let url: string
+  let tlsUrl: string
+  let ca: Buffer
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'trickle-mosquitto-auth-'))
@@ -87,23 +99,72 @@ describe('MqttSource with credentials (mosquitto, allow_anonymous false)', () =>
     // mosquitto started as root reads its files as the user `mosquitto`
     chmodSync(dir, 0o755)
     chmodSync(passwords, 0o644)
+    // A CA of the test's own and a broker certificate for 127.0.0.1 it signs (Debian's openssl).
+    const openssl = (...args: string[]) =>
+      execFileSync('/usr/bin/openssl', args, { cwd: dir, stdio: 'ignore' })
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=Trickle test CA',
+    )
+    openssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'broker.key',
+      '-out',
+      'broker.csr',
+      '-subj',
+      '/CN=127.0.0.1',
+    )
+    writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n')
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      'broker.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'broker.crt',
+      '-days',
+      '2',
+      '-extfile',
+      'san.ext',
+    )
+    for (const f of ['ca.crt', 'broker.crt', 'broker.key']) chmodSync(join(dir, f), 0o644)
+    ca = readFileSync(join(dir, 'ca.crt'))
     const port = await freePort()
+    const tlsPort = await freePort()
     url = `mqtt://127.0.0.1:${port}`
+    tlsUrl = `mqtts://127.0.0.1:${tlsPort}`
     const conf = join(dir, 'mosquitto.conf')
     writeFileSync(
       conf,
-      `listener ${port} 127.0.0.1\nallow_anonymous false\npassword_file ${passwords}\npersistence false\nlog_dest none\n`,
+      `allow_anonymous false\npassword_file ${passwords}\npersistence false\nlog_dest none\n` +
+        `listener ${port} 127.0.0.1\n` +
+        `listener ${tlsPort} 127.0.0.1\ncafile ${join(dir, 'ca.crt')}\ncertfile ${join(dir, 'broker.crt')}\nkeyfile ${join(dir, 'broker.key')}\n`,
     )
     child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: 'ignore' })
     const deadline = Date.now() + 10_000
     for (;;) {
-      const up = await new Promise<boolean>((resolve) => {
-        const socket = connect(port, '127.0.0.1', () => {
-          socket.destroy()
-          resolve(true)
-        }).once('error', () => resolve(false))
-      })
-      if (up) break
+      const up = await portOpen(port)
+      if (up && (await portOpen(tlsPort))) break
       if (Date.now() > deadline) throw new Error('mosquitto did not start')
       await new Promise((r) => setTimeout(r, 50))
     }
@@ -127,6 +188,27 @@ describe('MqttSource with credentials (mosquitto, allow_anonymous false)', () =>
       const deadline = Date.now() + 5_000
       while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
       expect(got).toEqual(['415'])
+    } finally {
+      await publisher.endAsync(true)
+      await source.close()
+    }
+  })
+
+  it('connects over TLS to a broker whose certificate the given CA signed, and refuses one it cannot verify', async () => {
+    const topics = new Map([['p', ['office1/#']]])
+    const credentials = { username: 'seller', password: 's3cret' }
+    await expect(
+      connectMqttSource(tlsUrl, topics, { ...credentials, connectTimeoutMs: 2_000 }),
+    ).rejects.toThrow(/self[- ]signed|unable to verify|certificate/i)
+    const source = await connectMqttSource(tlsUrl, topics, { ...credentials, tls: { ca } })
+    const publisher = await mqtt.connectAsync(tlsUrl, { ...credentials, ca })
+    try {
+      const got: string[] = []
+      source.listen('p', (payload) => got.push(new TextDecoder().decode(payload)))
+      await publisher.publishAsync('office1/co2', '416', { qos: 1 })
+      const deadline = Date.now() + 5_000
+      while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      expect(got).toEqual(['416'])
     } finally {
       await publisher.endAsync(true)
       await source.close()
