@@ -19,6 +19,7 @@ import WebSocket from 'ws'
 import type { ChannelLedgers, ChannelMembership } from './channelLedgers.ts'
 import { type ConnectionGate, DEFAULT_CONNECTION_LIMITS, type LimitRefusal } from './connectionLimits.ts'
 import { SELLER_FAILURE_MESSAGES, toPeerError } from './peerError.ts'
+import type { ResumePoints } from './readingStore.ts'
 import type { ReceiptStore } from './receiptStore.ts'
 import type { ReceiptVerifier } from './receiptVerifier.ts'
 
@@ -44,7 +45,9 @@ export interface SessionContext {
   ): () => void
   /**
    * where each channel's last paid reading of each product sits in the product's feed, shared by the
-   * sessions of a server so that a resumed session replays what its buyer missed; no replay when absent
+   * sessions of a server so that a resumed session replays what its buyer missed (durable in the
+   * `ReadingStore`, so a restarted seller replays too); no replay when absent. A point is set after
+   * its receipt is durably stored
    */
   resumePoints?: ResumePoints
   store: ReceiptStore
@@ -111,23 +114,6 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
 
 /** ms a closing socket may take to finish the WebSocket close handshake before it is destroyed. */
 const CLOSE_GRACE_MS = 2_000
-
-/**
- * Where a channel's last durably paid chunk of a product sits in the product's feed (in memory, per
- * server process).
- */
-export interface ResumePoint {
-  /** the durable receipt's cumulative amount, wei: a session resuming from a lower base does not replay */
-  amount: bigint
-  /** feed position of the chunk that receipt paid last */
-  position: number
-}
-
-/** Resume points by `<lowercase channel id>:<product key>`. */
-export type ResumePoints = Map<string, ResumePoint>
-
-/** How many channel × product resume points a server keeps; the oldest are forgotten first. */
-export const MAX_RESUME_POINTS = 100_000
 
 /**
  * What the sessions of one server sent of one product since the server started (plain counters the
@@ -262,10 +248,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
       sentPositions.delete(sent)
     }
     if (position === undefined) return
-    const key = resumeKey()
-    points.delete(key)
-    points.set(key, { amount: receipt.amount, position })
-    if (points.size > MAX_RESUME_POINTS) points.delete(points.keys().next().value!)
+    points.set(resumeKey(), { amount: receipt.amount, position })
   }
   /** Resolves once every receipt step queued so far, and any step those queue, has finished. */
   const drained = async () => {

@@ -1,0 +1,298 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+import { hasCode, TrickleError } from '@trickle/protocol'
+
+/** One MQTT message as a product's feed recorded it. */
+export interface Reading {
+  /** the product's feed position: 0, 1, 2, … per product, continued across restarts */
+  position: number
+  /** ms since the epoch when the seller recorded it */
+  receivedAt: number
+  topic: string
+  payload: Uint8Array
+  /** the MQTT packet id it arrived with (QoS 1), or undefined (QoS 0) */
+  packetId: number | undefined
+}
+
+/** An MQTT message to record, before it has positions. */
+export interface IncomingMessage {
+  topic: string
+  payload: Uint8Array
+  /** the MQTT packet id (QoS 1), or undefined (QoS 0) */
+  packetId: number | undefined
+  /** the PUBLISH's DUP flag: the broker sends it again (MQTT 3.1.1 §3.3.1.1, MQTT 5 §3.3.1.1) */
+  dup: boolean
+}
+
+/** How much of each product's feed a store keeps; the oldest readings are pruned first. */
+export interface ReadingRetention {
+  /** readings kept per product; default 100,000 */
+  maxReadings: number
+  /** payload bytes kept per product; default 64 MiB */
+  maxBytes: number
+}
+
+/** Default {@link ReadingRetention}: 100,000 readings or 64 MiB per product, whichever is reached first. */
+export const DEFAULT_READING_RETENTION: ReadingRetention = {
+  maxReadings: 100_000,
+  maxBytes: 64 * 1024 * 1024,
+}
+
+/**
+ * How many of a product's latest readings a redelivered (DUP) message is compared with. The broker
+ * redelivers only the messages the seller had not acknowledged, at most its in-flight window
+ * (mosquitto's `max_inflight_messages`, 20 by default; MQTT 5 `Receive Maximum`), and those are the
+ * product's latest readings. The window must stay far below 65,535: packet ids cycle, so an older
+ * reading with the same topic, packet id and payload (a sensor repeating a value) is a new reading.
+ */
+export const DUPLICATE_WINDOW = 1024
+
+/** Readings deleted at once when a product is pruned back to its retention. */
+const PRUNE_BATCH = 1024
+
+/**
+ * Where a channel's last durably paid chunk of a product sits in the product's feed. Kept durably so
+ * that a restarted seller replays exactly the readings after it.
+ */
+export interface ResumePoint {
+  /** the durable receipt's cumulative amount, wei: a session resuming from a lower base does not replay */
+  amount: bigint
+  /** feed position of the chunk that receipt paid last */
+  position: number
+}
+
+/** How many resume points a {@link ReadingStore} keeps in memory (all of them stay on disk). */
+export const MAX_RESUME_POINTS = 100_000
+
+/** Resume points by `<lowercase channel id>:<product key>` (a `Map` is one, in memory). */
+export interface ResumePoints {
+  get(key: string): ResumePoint | undefined
+  set(key: string, point: ResumePoint): unknown
+}
+
+/**
+ * Durable record of every product's feed: what the MQTT source received, with its positions, and the
+ * resume points of the channels. Methods are synchronous: the MQTT source records a message before it
+ * acknowledges it, and replays from here without a gap to the live messages.
+ */
+export interface ReadingStore {
+  /**
+   * Records one message for each of its products, in one transaction, unless it is a redelivery of
+   * one already recorded (see {@link DUPLICATE_WINDOW} and `seller-server/README.md` §Readings):
+   * `message.dup` is set and the product's latest readings hold one with the same topic, packet id
+   * and payload bytes.
+   * @param products - the product keys the message's topic is routed to
+   * @returns the new readings' positions, by product (empty when it was a redelivery)
+   * @throws TrickleError `STORE_FAILED`
+   */
+  record(products: readonly string[], message: IncomingMessage, now: number): Map<string, number>
+  /**
+   * A product's readings after a position, in order, at most `limit` of them: the latest ones when
+   * more are held (the reading right after `after` may have been pruned too).
+   * @throws TrickleError `STORE_FAILED`
+   */
+  readAfter(product: string, after: number, limit: number): Reading[]
+  /** The position the product's next reading gets (0 when none was ever recorded). */
+  nextPosition(product: string): number
+  /** Durable resume points; a `set` is on disk when it returns. */
+  readonly resumePoints: ResumePoints
+  close(): void
+}
+
+/** Options of {@link openReadingStore}. */
+export interface ReadingStoreOptions {
+  retention?: Partial<ReadingRetention>
+}
+
+/**
+ * Opens (creating if needed) a `node:sqlite` reading store in WAL mode with `synchronous = NORMAL`.
+ * In WAL mode a commit is written to the WAL file before it returns and only the fsync is left to
+ * checkpoints: a process crash (SIGKILL, OOM) loses nothing committed, because the written pages are
+ * in the operating system's cache; only an operating-system crash or power loss may lose the latest
+ * commits (https://www.sqlite.org/pragma.html#pragma_synchronous). Readings are acknowledged to the
+ * broker after they are recorded, so that is the crash this store must survive; it saves an fsync per
+ * message. Each product is pruned to its {@link ReadingRetention} in batches of 1,024 readings.
+ *
+ * @param path - database file, e.g. `<dataDir>/<chain scope>/readings.sqlite`, or `':memory:'`
+ * @throws TrickleError `STORE_FAILED` when the file cannot be opened
+ */
+export function openReadingStore(path: string, options: ReadingStoreOptions = {}): ReadingStore {
+  const retention = { ...DEFAULT_READING_RETENTION, ...options.retention }
+  const inMemory = path === ':memory:' || path === ''
+  const db = sqlite('open the reading store', () => {
+    if (!inMemory) mkdirSync(dirname(path), { recursive: true })
+    const opened = new DatabaseSync(path)
+    try {
+      opened.exec(`
+        PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;
+        CREATE TABLE IF NOT EXISTS readings (
+          product TEXT NOT NULL,
+          position INTEGER NOT NULL,
+          received_at INTEGER NOT NULL,
+          topic TEXT NOT NULL,
+          payload BLOB NOT NULL,
+          packet_id INTEGER,
+          PRIMARY KEY (product, position)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS resume_points (
+          key TEXT NOT NULL PRIMARY KEY,
+          amount TEXT NOT NULL,
+          position INTEGER NOT NULL
+        ) STRICT;
+      `)
+    } catch (err) {
+      opened.close()
+      throw err
+    }
+    return opened
+  })
+  const insert = db.prepare(
+    'INSERT INTO readings (product, position, received_at, topic, payload, packet_id) VALUES (?, ?, ?, ?, ?, ?)',
+  )
+  const selectAfter = db.prepare(
+    `SELECT * FROM (SELECT * FROM readings WHERE product = ? AND position > ? ORDER BY position DESC LIMIT ?)
+     ORDER BY position`,
+  )
+  const selectDuplicate = db.prepare(
+    `SELECT 1 FROM (SELECT topic, payload, packet_id FROM readings WHERE product = ?
+                    ORDER BY position DESC LIMIT ${DUPLICATE_WINDOW})
+     WHERE packet_id = ? AND topic = ? AND payload = ? LIMIT 1`,
+  )
+  const selectTotals = db.prepare(
+    'SELECT product, MAX(position) AS last, COUNT(*) AS n, SUM(length(payload)) AS bytes FROM readings GROUP BY product',
+  )
+  const selectOldest = db.prepare(
+    'SELECT position, length(payload) AS bytes FROM readings WHERE product = ? ORDER BY position LIMIT ?',
+  )
+  const deleteThrough = db.prepare('DELETE FROM readings WHERE product = ? AND position <= ?')
+  const selectPoint = db.prepare('SELECT amount, position FROM resume_points WHERE key = ?')
+  const upsertPoint = db.prepare(
+    `INSERT INTO resume_points (key, amount, position) VALUES (?, ?, ?)
+     ON CONFLICT (key) DO UPDATE SET amount = excluded.amount, position = excluded.position`,
+  )
+
+  /** per product: the next position, and the readings and payload bytes held */
+  const totals = new Map<string, { next: number; count: number; bytes: number }>()
+  for (const row of selectTotals.all() as { product: string; last: number; n: number; bytes: number }[]) {
+    totals.set(row.product, { next: Number(row.last) + 1, count: Number(row.n), bytes: Number(row.bytes) })
+  }
+  const totalsOf = (product: string) => {
+    let t = totals.get(product)
+    if (!t) {
+      t = { next: 0, count: 0, bytes: 0 }
+      totals.set(product, t)
+    }
+    return t
+  }
+
+  /** Deletes a product's oldest readings once it exceeds its retention by a batch (or by bytes). */
+  const prune = (product: string) => {
+    const t = totalsOf(product)
+    const overBytes = t.bytes > retention.maxBytes
+    if (t.count <= retention.maxReadings + PRUNE_BATCH && !overBytes) return
+    // Delete down to the retention minus a batch, so the next prune is a batch away.
+    let count = t.count
+    let bytes = t.bytes
+    let through: number | undefined
+    const oldest = selectOldest.all(product, t.count) as { position: number; bytes: number }[]
+    for (const row of oldest) {
+      if (count <= Math.max(1, retention.maxReadings - PRUNE_BATCH) && bytes <= retention.maxBytes * 0.9)
+        break
+      if (count <= 1) break
+      through = Number(row.position)
+      count--
+      bytes -= Number(row.bytes)
+    }
+    if (through === undefined) return
+    deleteThrough.run(product, through)
+    t.count = count
+    t.bytes = bytes
+  }
+
+  const cache = new Map<string, ResumePoint | null>()
+  return {
+    record(products, message, now) {
+      const positions = new Map<string, number>()
+      if (products.length === 0) return positions
+      return sqlite('record the reading', () => {
+        if (
+          message.dup &&
+          message.packetId !== undefined &&
+          selectDuplicate.get(products[0]!, message.packetId, message.topic, message.payload)
+        ) {
+          return positions
+        }
+        db.exec('BEGIN IMMEDIATE')
+        try {
+          for (const product of products) {
+            const position = totalsOf(product).next
+            insert.run(product, position, now, message.topic, message.payload, message.packetId ?? null)
+            positions.set(product, position)
+          }
+          db.exec('COMMIT')
+        } catch (err) {
+          db.exec('ROLLBACK')
+          throw err
+        }
+        for (const [product, position] of positions) {
+          const t = totalsOf(product)
+          t.next = position + 1
+          t.count++
+          t.bytes += message.payload.byteLength
+          prune(product)
+        }
+        return positions
+      })
+    },
+    readAfter(product, after, limit) {
+      const rows = sqlite('read the readings', () => selectAfter.all(product, after, limit)) as {
+        position: number
+        received_at: number
+        topic: string
+        payload: Uint8Array
+        packet_id: number | null
+      }[]
+      return rows.map((row) => ({
+        position: Number(row.position),
+        receivedAt: Number(row.received_at),
+        topic: row.topic,
+        payload: row.payload,
+        packetId: row.packet_id === null ? undefined : Number(row.packet_id),
+      }))
+    },
+    nextPosition: (product) => totals.get(product)?.next ?? 0,
+    resumePoints: {
+      get(key) {
+        let point = cache.get(key)
+        if (point === undefined) {
+          const row = sqlite('read the resume point', () => selectPoint.get(key)) as
+            | { amount: string; position: number }
+            | undefined
+          point = row ? { amount: BigInt(row.amount), position: Number(row.position) } : null
+          cache.set(key, point)
+          if (cache.size > MAX_RESUME_POINTS) cache.delete(cache.keys().next().value!)
+        }
+        return point ?? undefined
+      },
+      set(key, point) {
+        sqlite('record the resume point', () => upsertPoint.run(key, point.amount.toString(), point.position))
+        cache.delete(key)
+        cache.set(key, point)
+      },
+    },
+    close() {
+      if (db.isOpen) db.close()
+    },
+  }
+}
+
+/** Runs SQLite statements: what `node:sqlite` throws becomes TrickleError `STORE_FAILED`. */
+function sqlite<T>(what: string, run: () => T): T {
+  try {
+    return run()
+  } catch (cause) {
+    if (hasCode(cause, 'STORE_FAILED')) throw cause
+    throw new TrickleError('STORE_FAILED', `could not ${what}`, { cause })
+  }
+}
