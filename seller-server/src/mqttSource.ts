@@ -172,8 +172,16 @@ export async function connectMqttSource(
   }
   try {
     await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve())
-      client.once('error', reject)
+      const connected = () => {
+        client.off('error', failed)
+        resolve()
+      }
+      const failed = (err: Error) => {
+        client.off('connect', connected)
+        reject(err)
+      }
+      client.once('connect', connected)
+      client.once('error', failed)
     })
   } catch (err) {
     await client.endAsync(true)

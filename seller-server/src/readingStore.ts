@@ -25,7 +25,10 @@ export interface IncomingMessage {
   dup: boolean
 }
 
-/** How much of each product's feed a store keeps; the oldest readings are pruned first. */
+/**
+ * How much of each product's feed a store keeps: the latest readings within both bounds. A product is
+ * pruned (oldest first) once it exceeds one by a batch: 1,024 readings, or 1/16 of the bytes.
+ */
 export interface ReadingRetention {
   /** readings kept per product; default 100,000 */
   maxReadings: number
@@ -48,7 +51,7 @@ export const DEFAULT_READING_RETENTION: ReadingRetention = {
  */
 export const DUPLICATE_WINDOW = 1024
 
-/** Readings deleted at once when a product is pruned back to its retention. */
+/** Readings a product may hold beyond its retention before it is pruned back to it. */
 const PRUNE_BATCH = 1024
 
 /**
@@ -112,7 +115,7 @@ export interface ReadingStoreOptions {
  * in the operating system's cache; only an operating-system crash or power loss may lose the latest
  * commits (https://www.sqlite.org/pragma.html#pragma_synchronous). Readings are acknowledged to the
  * broker after they are recorded, so that is the crash this store must survive; it saves an fsync per
- * message. Each product is pruned to its {@link ReadingRetention} in batches of 1,024 readings.
+ * message. Each product is pruned to its {@link ReadingRetention} in batches.
  *
  * @param path - database file, e.g. `<dataDir>/<chain scope>/readings.sqlite`, or `':memory:'`
  * @throws TrickleError `STORE_FAILED` when the file cannot be opened
@@ -163,7 +166,7 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
     'SELECT product, MAX(position) AS last, COUNT(*) AS n, SUM(length(payload)) AS bytes FROM readings GROUP BY product',
   )
   const selectOldest = db.prepare(
-    'SELECT position, length(payload) AS bytes FROM readings WHERE product = ? ORDER BY position LIMIT ?',
+    'SELECT position, length(payload) AS bytes FROM readings WHERE product = ? ORDER BY position',
   )
   const deleteThrough = db.prepare('DELETE FROM readings WHERE product = ? AND position <= ?')
   const selectPoint = db.prepare('SELECT amount, position FROM resume_points WHERE key = ?')
@@ -186,20 +189,19 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
     return t
   }
 
-  /** Deletes a product's oldest readings once it exceeds its retention by a batch (or by bytes). */
+  /**
+   * Deletes a product's oldest readings once it holds a batch more than its retention (1,024
+   * readings, or 1/16 of its bytes), down to the retention.
+   */
   const prune = (product: string) => {
     const t = totalsOf(product)
-    const overBytes = t.bytes > retention.maxBytes
-    if (t.count <= retention.maxReadings + PRUNE_BATCH && !overBytes) return
-    // Delete down to the retention minus a batch, so the next prune is a batch away.
+    if (t.count <= retention.maxReadings + PRUNE_BATCH && t.bytes <= retention.maxBytes * (1 + 1 / 16)) return
     let count = t.count
     let bytes = t.bytes
     let through: number | undefined
-    const oldest = selectOldest.all(product, t.count) as { position: number; bytes: number }[]
-    for (const row of oldest) {
-      if (count <= Math.max(1, retention.maxReadings - PRUNE_BATCH) && bytes <= retention.maxBytes * 0.9)
-        break
-      if (count <= 1) break
+    // Stepped through, oldest first, only as far as the deletion goes; the latest reading stays.
+    for (const row of selectOldest.iterate(product) as Iterable<{ position: number; bytes: number }>) {
+      if ((count <= retention.maxReadings && bytes <= retention.maxBytes) || count <= 1) break
       through = Number(row.position)
       count--
       bytes -= Number(row.bytes)
