@@ -127,8 +127,8 @@ export async function connectMqttSource(
     connectTimeout: opts.connectTimeoutMs ?? 5_000,
     clientId: opts.clientId ?? `trickle-seller-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
     clean: opts.clientId === undefined,
-    // Subscribed at every connect: a broker that lost the session (no persistence) gets them again.
-    resubscribe: true,
+    // The source subscribes itself, at every connect where the broker did not keep them (below).
+    resubscribe: false,
     ...(opts.username === undefined ? {} : { username: opts.username }),
     ...(opts.password === undefined ? {} : { password: opts.password }),
     ...(tls.ca === undefined ? {} : { ca: toBuffer(tls.ca) }),
@@ -170,11 +170,30 @@ export async function connectMqttSource(
     }
     callback()
   }
+  const subscriptions = subscriptionFilters([...topicsByProduct.values()].flat())
+  const clientId = opts.clientId
+  /**
+   * Subscribes at QoS 1, unless the broker kept this persistent session with these very filters:
+   * subscribing again makes a broker send each matching topic's retained message anew (MQTT 3.1.1
+   * §3.3.1.3), which would be recorded as a new reading at every start.
+   */
+  const subscribe = async (sessionPresent: boolean) => {
+    if (subscriptions.length === 0) return
+    if (
+      clientId !== undefined &&
+      sessionPresent &&
+      sameFilters(store.sessionFilters(clientId), subscriptions)
+    ) {
+      return
+    }
+    await client.subscribeAsync(subscriptions, { qos: 1 })
+    if (clientId !== undefined) store.recordSessionFilters(clientId, subscriptions)
+  }
   try {
-    await new Promise<void>((resolve, reject) => {
-      const connected = () => {
+    const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+      const connected = (packet: { sessionPresent: boolean }) => {
         client.off('error', failed)
-        resolve()
+        resolve(packet)
       }
       const failed = (err: Error) => {
         client.off('connect', connected)
@@ -183,14 +202,16 @@ export async function connectMqttSource(
       client.once('connect', connected)
       client.once('error', failed)
     })
+    await subscribe(connack.sessionPresent)
   } catch (err) {
     await client.endAsync(true)
     if (ownStore) store.close()
     throw err
   }
   client.on('error', onError)
-  const subscriptions = subscriptionFilters([...topicsByProduct.values()].flat())
-  if (subscriptions.length > 0) await client.subscribeAsync(subscriptions, { qos: 1 })
+  client.on('connect', (packet) => {
+    subscribe(packet.sessionPresent).catch((err: unknown) => onError(err as Error))
+  })
   return {
     listen(productKey, listener, after) {
       const set = listeners.get(productKey)
@@ -296,4 +317,11 @@ function toBuffer(value: string | Uint8Array): Buffer {
 
 function toBytes(payload: Buffer | string): Uint8Array {
   return typeof payload === 'string' ? new TextEncoder().encode(payload) : payload
+}
+
+/** Whether two lists hold the same topic filters, in any order. */
+function sameFilters(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  if (a === undefined || a.length !== b.length) return false
+  const held = new Set(a)
+  return b.every((f) => held.has(f))
 }

@@ -98,6 +98,17 @@ export interface ReadingStore {
   readAfter(product: string, after: number, limit: number): Reading[]
   /** The position the product's next reading gets (0 when none was ever recorded). */
   nextPosition(product: string): number
+  /**
+   * The topic filters an MQTT session (by client id) was last subscribed to, as recorded by
+   * {@link ReadingStore.recordSessionFilters}.
+   * @throws TrickleError `STORE_FAILED`
+   */
+  sessionFilters(clientId: string): string[] | undefined
+  /**
+   * Records the topic filters an MQTT session is subscribed to.
+   * @throws TrickleError `STORE_FAILED`
+   */
+  recordSessionFilters(clientId: string, filters: readonly string[]): void
   /** Durable resume points; a `set` is on disk when it returns. */
   readonly resumePoints: ResumePoints
   close(): void
@@ -138,6 +149,10 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
           packet_id INTEGER,
           PRIMARY KEY (product, position)
         ) STRICT, WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS sessions (
+          client_id TEXT NOT NULL PRIMARY KEY,
+          filters TEXT NOT NULL
+        ) STRICT;
         CREATE TABLE IF NOT EXISTS resume_points (
           key TEXT NOT NULL PRIMARY KEY,
           amount TEXT NOT NULL,
@@ -169,6 +184,11 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
     'SELECT position, length(payload) AS bytes FROM readings WHERE product = ? ORDER BY position',
   )
   const deleteThrough = db.prepare('DELETE FROM readings WHERE product = ? AND position <= ?')
+  const selectSession = db.prepare('SELECT filters FROM sessions WHERE client_id = ?')
+  const upsertSession = db.prepare(
+    `INSERT INTO sessions (client_id, filters) VALUES (?, ?)
+     ON CONFLICT (client_id) DO UPDATE SET filters = excluded.filters`,
+  )
   const selectPoint = db.prepare('SELECT amount, position FROM resume_points WHERE key = ?')
   const upsertPoint = db.prepare(
     `INSERT INTO resume_points (key, amount, position) VALUES (?, ?, ?)
@@ -264,6 +284,15 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
       }))
     },
     nextPosition: (product) => totals.get(product)?.next ?? 0,
+    sessionFilters(clientId) {
+      const row = sqlite('read the session', () => selectSession.get(clientId)) as
+        | { filters: string }
+        | undefined
+      return row ? (JSON.parse(row.filters) as string[]) : undefined
+    },
+    recordSessionFilters(clientId, filters) {
+      sqlite('record the session', () => upsertSession.run(clientId, JSON.stringify(filters)))
+    },
     resumePoints: {
       get(key) {
         let point = cache.get(key)

@@ -248,7 +248,12 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
       sentPositions.delete(sent)
     }
     if (position === undefined) return
-    points.set(resumeKey(), { amount: receipt.amount, position })
+    try {
+      points.set(resumeKey(), { amount: receipt.amount, position })
+    } catch (err) {
+      // The receipt is stored; a resumed session then replays from an older point, or goes live.
+      ctx.log.error({ err, channelId }, 'could not record the resume point')
+    }
   }
   /** Resolves once every receipt step queued so far, and any step those queue, has finished. */
   const drained = async () => {

@@ -97,6 +97,18 @@ describe('MqttSource durability (mosquitto with persistence)', () => {
     expect(resumed.got).toEqual(Array.from({ length: 35 }, (_, i) => ({ n: 5 + i, position: 5 + i })))
   })
 
+  it("records a topic's retained message once, not again when a restarted seller takes up its session", async () => {
+    await publisher.publishAsync(TOPIC, JSON.stringify({ n: -1 }), { qos: 1, retain: true })
+    const first = await source('trickle-test-r')
+    await until(() => first.readings.nextPosition('p') === 1, 5_000, 'the retained reading')
+    await first.source.close()
+    first.readings.close()
+    const second = await source('trickle-test-r')
+    await publish(publisher, 0, 1)
+    await until(() => second.readings.nextPosition('p') >= 2, 5_000, 'the next reading')
+    expect(second.readings.readAfter('p', -1, 10).map((r) => numberOf(r.payload))).toEqual([-1, 0])
+  })
+
   it('drops the redelivery of a reading recorded just before a crash, and records every other once', async () => {
     const child = spawn(
       process.execPath,
