@@ -55,23 +55,34 @@ export const DUPLICATE_WINDOW = 1024
 const PRUNE_BATCH = 1024
 
 /**
- * Where a channel's last durably paid chunk of a product sits in the product's feed. Kept durably so
- * that a restarted seller replays exactly the readings after it.
+ * Where a channel's paid chunk of a product sits in the product's feed: the receipt of `amount` paid
+ * up to the reading at `position`. Kept durably so that a restarted seller replays exactly the
+ * readings after its last stored receipt.
  */
 export interface ResumePoint {
-  /** the durable receipt's cumulative amount, wei: a session resuming from a lower base does not replay */
+  /** the receipt's cumulative amount, wei */
   amount: bigint
   /** feed position of the chunk that receipt paid last */
   position: number
 }
 
-/** How many resume points a {@link ReadingStore} keeps in memory (all of them stay on disk). */
-export const MAX_RESUME_POINTS = 100_000
+/** How many resume points a {@link ReadingStore} keeps per channel and product, the latest. */
+export const RESUME_POINTS_PER_KEY = 16
 
-/** Resume points by `<lowercase channel id>:<product key>` (a `Map` is one, in memory). */
+/**
+ * Resume points by `<lowercase channel id>:<product key>`. A session notes the point of each receipt
+ * before the receipt store makes the receipt durable, so a seller killed in between still has the
+ * point of whichever receipt is its last durable one; a resumed session looks up the point of its
+ * base's amount.
+ */
 export interface ResumePoints {
-  get(key: string): ResumePoint | undefined
-  set(key: string, point: ResumePoint): unknown
+  /**
+   * The point of `key` with the highest amount at most `atMost` wei: the base's own point, or, when
+   * receipts for other products of the channel raised the base since, this product's latest.
+   */
+  get(key: string, atMost: bigint): ResumePoint | undefined
+  /** Records a point (on disk when it returns; one per amount, the latest {@link RESUME_POINTS_PER_KEY}). */
+  set(key: string, point: ResumePoint): void
 }
 
 /**
@@ -154,9 +165,10 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
           filters TEXT NOT NULL
         ) STRICT;
         CREATE TABLE IF NOT EXISTS resume_points (
-          key TEXT NOT NULL PRIMARY KEY,
+          key TEXT NOT NULL,
           amount TEXT NOT NULL,
-          position INTEGER NOT NULL
+          position INTEGER NOT NULL,
+          PRIMARY KEY (key, amount)
         ) STRICT;
       `)
     } catch (err) {
@@ -189,10 +201,14 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
     `INSERT INTO sessions (client_id, filters) VALUES (?, ?)
      ON CONFLICT (client_id) DO UPDATE SET filters = excluded.filters`,
   )
-  const selectPoint = db.prepare('SELECT amount, position FROM resume_points WHERE key = ?')
+  const selectPoints = db.prepare('SELECT amount, position FROM resume_points WHERE key = ? ORDER BY rowid')
   const upsertPoint = db.prepare(
     `INSERT INTO resume_points (key, amount, position) VALUES (?, ?, ?)
-     ON CONFLICT (key) DO UPDATE SET amount = excluded.amount, position = excluded.position`,
+     ON CONFLICT (key, amount) DO UPDATE SET position = excluded.position`,
+  )
+  const prunePoints = db.prepare(
+    `DELETE FROM resume_points WHERE key = ?1 AND rowid NOT IN
+       (SELECT rowid FROM resume_points WHERE key = ?1 ORDER BY rowid DESC LIMIT ${RESUME_POINTS_PER_KEY})`,
   )
 
   /** per product: the next position, and the readings and payload bytes held */
@@ -232,7 +248,6 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
     t.bytes = bytes
   }
 
-  const cache = new Map<string, ResumePoint | null>()
   return {
     record(products, message, now) {
       const positions = new Map<string, number>()
@@ -294,22 +309,25 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
       sqlite('record the session', () => upsertSession.run(clientId, JSON.stringify(filters)))
     },
     resumePoints: {
-      get(key) {
-        let point = cache.get(key)
-        if (point === undefined) {
-          const row = sqlite('read the resume point', () => selectPoint.get(key)) as
-            | { amount: string; position: number }
-            | undefined
-          point = row ? { amount: BigInt(row.amount), position: Number(row.position) } : null
-          cache.set(key, point)
-          if (cache.size > MAX_RESUME_POINTS) cache.delete(cache.keys().next().value!)
+      get(key, atMost) {
+        const rows = sqlite('read the resume points', () => selectPoints.all(key)) as {
+          amount: string
+          position: number
+        }[]
+        let best: ResumePoint | undefined
+        for (const row of rows) {
+          const amount = BigInt(row.amount)
+          if (amount <= atMost && (best === undefined || amount > best.amount)) {
+            best = { amount, position: Number(row.position) }
+          }
         }
-        return point ?? undefined
+        return best
       },
       set(key, point) {
-        sqlite('record the resume point', () => upsertPoint.run(key, point.amount.toString(), point.position))
-        cache.delete(key)
-        cache.set(key, point)
+        sqlite('record the resume point', () => {
+          upsertPoint.run(key, point.amount.toString(), point.position)
+          prunePoints.run(key)
+        })
       },
     },
     close() {

@@ -46,8 +46,8 @@ export interface SessionContext {
   /**
    * where each channel's last paid reading of each product sits in the product's feed, shared by the
    * sessions of a server so that a resumed session replays what its buyer missed (durable in the
-   * `ReadingStore`, so a restarted seller replays too); no replay when absent. A point is set after
-   * its receipt is durably stored
+   * `ReadingStore`, so a restarted seller replays too); no replay when absent. A point is noted
+   * before its receipt is stored
    */
   resumePoints?: ResumePoints
   store: ReceiptStore
@@ -235,24 +235,27 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
   const sentPositions = new Map<number, number>()
   const resumeKey = () => `${channelId!.toLowerCase()}:${productKey}`
   /**
-   * A durable receipt up to `seq` (one past the label of the last chunk it pays): the next session
-   * on this channel and product replays from the reading after.
+   * Notes where a receipt up to `seq` (one past the label of the last chunk it pays) sits in the feed,
+   * before the receipt is stored: whichever receipt turns out the last durable one, a resumed session
+   * on this channel and product finds its point and replays from the reading after.
    */
   const noteResumePoint = (receipt: AcceptedReceipt) => {
     const points = ctx.resumePoints
     if (!points || !channelId || !productKey) return
     const position = sentPositions.get(receipt.seq - 1)
-    // Sent in insertion (seq) order: drop the paid ones from the front.
-    for (const sent of sentPositions.keys()) {
-      if (sent >= receipt.seq) break
-      sentPositions.delete(sent)
-    }
     if (position === undefined) return
     try {
       points.set(resumeKey(), { amount: receipt.amount, position })
     } catch (err) {
-      // The receipt is stored; a resumed session then replays from an older point, or goes live.
+      // A resumed session then replays from an older point, or goes live.
       ctx.log.error({ err, channelId }, 'could not record the resume point')
+    }
+  }
+  /** Forgets the positions of chunks a stored receipt paid (sent in seq order: from the front). */
+  const forgetPaid = (receipt: AcceptedReceipt) => {
+    for (const sent of sentPositions.keys()) {
+      if (sent >= receipt.seq) break
+      sentPositions.delete(sent)
     }
   }
   /** Resolves once every receipt step queued so far, and any step those queue, has finished. */
@@ -394,16 +397,15 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
           void resolve(effect.productId, effect.channelId)
           break
         case 'subscribe': {
-          const point = resumesAlone ? ctx.resumePoints?.get(resumeKey()) : undefined
           const base = session.base
-          const after = point && base && point.amount <= base.amount ? point.position : undefined
+          const point = resumesAlone && base ? ctx.resumePoints?.get(resumeKey(), base.amount) : undefined
           unlisten = ctx.listen(
             productKey!,
             (data, position) => {
               if (ctx.resumePoints) positions.set(data, position)
               apply(session.offer(data, Date.now()))
             },
-            after,
+            point?.position,
           )
           break
         }
@@ -416,6 +418,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
         case 'persist': {
           const receipt = effect.receipt
           persisting = persisting.then(async () => {
+            noteResumePoint(receipt)
             const storing = performance.now()
             try {
               await ctx.store.save(receipt)
@@ -426,7 +429,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
               return
             }
             ctx.onReceiptStored(receipt, performance.now() - storing)
-            noteResumePoint(receipt)
+            forgetPaid(receipt)
             apply(session.persisted(receipt, Date.now()))
             membership?.creditChanged()
           })

@@ -2,7 +2,12 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { DUPLICATE_WINDOW, type IncomingMessage, openReadingStore } from '../src/readingStore.ts'
+import {
+  DUPLICATE_WINDOW,
+  type IncomingMessage,
+  openReadingStore,
+  RESUME_POINTS_PER_KEY,
+} from '../src/readingStore.ts'
 
 const text = (s: string) => new TextEncoder().encode(s)
 const message = (n: number, extra: Partial<IncomingMessage> = {}): IncomingMessage => ({
@@ -113,14 +118,31 @@ describe('ReadingStore', () => {
     })
   })
 
-  it('keeps resume points on disk', () => {
+  it('keeps resume points on disk and finds the one of a base amount, or the latest below it', () => {
     const path = dbPath()
     const first = openReadingStore(path)
-    first.resumePoints.set('0xc:a', { amount: 10n ** 30n, position: 41 })
+    first.resumePoints.set('0xc:a', { amount: 8n, position: 41 })
+    first.resumePoints.set('0xc:a', { amount: 16n, position: 49 })
     first.close()
     const again = openReadingStore(path)
-    expect(again.resumePoints.get('0xc:a')).toEqual({ amount: 10n ** 30n, position: 41 })
-    expect(again.resumePoints.get('0xc:b')).toBeUndefined()
+    // The receipt of 16 was stored: its point; it was not (killed in between): the one of 8.
+    expect(again.resumePoints.get('0xc:a', 16n)).toEqual({ amount: 16n, position: 49 })
+    expect(again.resumePoints.get('0xc:a', 8n)).toEqual({ amount: 8n, position: 41 })
+    // Another product raised the channel's amount since: this product's latest point.
+    expect(again.resumePoints.get('0xc:a', 10n ** 30n)).toEqual({ amount: 16n, position: 49 })
+    expect(again.resumePoints.get('0xc:a', 7n)).toBeUndefined()
+    expect(again.resumePoints.get('0xc:b', 16n)).toBeUndefined()
     again.close()
+  })
+
+  it(`keeps the latest ${RESUME_POINTS_PER_KEY} resume points of a channel and product`, () => {
+    const store = openReadingStore(':memory:')
+    for (let i = 1; i <= 40; i++) store.resumePoints.set('k', { amount: BigInt(i) * 8n, position: i * 8 })
+    expect(store.resumePoints.get('k', 1000n)).toEqual({ amount: 320n, position: 320 })
+    expect(store.resumePoints.get('k', 8n * BigInt(40 - RESUME_POINTS_PER_KEY + 1))?.position).toBe(
+      8 * (40 - RESUME_POINTS_PER_KEY + 1),
+    )
+    expect(store.resumePoints.get('k', 8n * BigInt(40 - RESUME_POINTS_PER_KEY))).toBeUndefined()
+    store.close()
   })
 })
