@@ -137,7 +137,6 @@ describe('no reading lost that the broker kept (mosquitto with persistence, sell
     // Live from the session's start (readings published before it are not for this buyer), then every
     // number the broker accepted, once, in order.
     const first = received[0]!
-    if (process.env.TRICKLE_DEBUG_LOSS) console.log(JSON.stringify({ received, accepted: publisher.accepted }))
     expect(first).toBeLessThan(50)
     expect(received).toEqual(publisher.accepted.slice(first))
 
