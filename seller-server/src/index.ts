@@ -107,6 +107,19 @@ export {
 export { nativeCrypto } from './nativeCrypto.ts'
 export { type ProductPublisher, type PublishedProduct, publishProducts } from './publishProducts.ts'
 export {
+  DEFAULT_READING_RETENTION,
+  DUPLICATE_WINDOW,
+  type IncomingMessage,
+  openReadingStore,
+  RESUME_POINTS_PER_KEY,
+  type Reading,
+  type ReadingRetention,
+  type ReadingStore,
+  type ReadingStoreOptions,
+  type ResumePoint,
+  type ResumePoints,
+} from './readingStore.ts'
+export {
   type ClaimRecord,
   type ClaimStatus,
   type LocalReceiptStore,
@@ -123,6 +136,7 @@ export {
   startReceiptVerifier,
 } from './receiptVerifier.ts'
 export { receiptFitsChannel, resolveChannel } from './resolveChannel.ts'
+export { sellerClientId } from './sellerClientId.ts'
 export {
   type Admission,
   admissionOf,
@@ -142,10 +156,7 @@ export {
 } from './sellerMetrics.ts'
 export {
   driveSession,
-  MAX_RESUME_POINTS,
   type ProductTally,
-  type ResumePoint,
-  type ResumePoints,
   type SessionContext,
   type SessionEnd,
   type SessionHandle,

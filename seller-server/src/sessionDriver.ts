@@ -19,6 +19,7 @@ import WebSocket from 'ws'
 import type { ChannelLedgers, ChannelMembership } from './channelLedgers.ts'
 import { type ConnectionGate, DEFAULT_CONNECTION_LIMITS, type LimitRefusal } from './connectionLimits.ts'
 import { SELLER_FAILURE_MESSAGES, toPeerError } from './peerError.ts'
+import type { ResumePoints } from './readingStore.ts'
 import type { ReceiptStore } from './receiptStore.ts'
 import type { ReceiptVerifier } from './receiptVerifier.ts'
 
@@ -44,7 +45,9 @@ export interface SessionContext {
   ): () => void
   /**
    * where each channel's last paid reading of each product sits in the product's feed, shared by the
-   * sessions of a server so that a resumed session replays what its buyer missed; no replay when absent
+   * sessions of a server so that a resumed session replays what its buyer missed (durable in the
+   * `ReadingStore`, so a restarted seller replays too); no replay when absent. A point is noted
+   * before its receipt is stored
    */
   resumePoints?: ResumePoints
   store: ReceiptStore
@@ -111,23 +114,6 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
 
 /** ms a closing socket may take to finish the WebSocket close handshake before it is destroyed. */
 const CLOSE_GRACE_MS = 2_000
-
-/**
- * Where a channel's last durably paid chunk of a product sits in the product's feed (in memory, per
- * server process).
- */
-export interface ResumePoint {
-  /** the durable receipt's cumulative amount, wei: a session resuming from a lower base does not replay */
-  amount: bigint
-  /** feed position of the chunk that receipt paid last */
-  position: number
-}
-
-/** Resume points by `<lowercase channel id>:<product key>`. */
-export type ResumePoints = Map<string, ResumePoint>
-
-/** How many channel × product resume points a server keeps; the oldest are forgotten first. */
-export const MAX_RESUME_POINTS = 100_000
 
 /**
  * What the sessions of one server sent of one product since the server started (plain counters the
@@ -249,23 +235,28 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
   const sentPositions = new Map<number, number>()
   const resumeKey = () => `${channelId!.toLowerCase()}:${productKey}`
   /**
-   * A durable receipt up to `seq` (one past the label of the last chunk it pays): the next session
-   * on this channel and product replays from the reading after.
+   * Notes where a receipt up to `seq` (one past the label of the last chunk it pays) sits in the feed,
+   * before the receipt is stored: whichever receipt turns out the last durable one, a resumed session
+   * on this channel and product finds its point and replays from the reading after.
    */
   const noteResumePoint = (receipt: AcceptedReceipt) => {
     const points = ctx.resumePoints
     if (!points || !channelId || !productKey) return
     const position = sentPositions.get(receipt.seq - 1)
-    // Sent in insertion (seq) order: drop the paid ones from the front.
+    if (position === undefined) return
+    try {
+      points.set(resumeKey(), { amount: receipt.amount, position })
+    } catch (err) {
+      // A resumed session then replays from an older point, or goes live.
+      ctx.log.error({ err, channelId }, 'could not record the resume point')
+    }
+  }
+  /** Forgets the positions of chunks a stored receipt paid (sent in seq order: from the front). */
+  const forgetPaid = (receipt: AcceptedReceipt) => {
     for (const sent of sentPositions.keys()) {
       if (sent >= receipt.seq) break
       sentPositions.delete(sent)
     }
-    if (position === undefined) return
-    const key = resumeKey()
-    points.delete(key)
-    points.set(key, { amount: receipt.amount, position })
-    if (points.size > MAX_RESUME_POINTS) points.delete(points.keys().next().value!)
   }
   /** Resolves once every receipt step queued so far, and any step those queue, has finished. */
   const drained = async () => {
@@ -406,16 +397,15 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
           void resolve(effect.productId, effect.channelId)
           break
         case 'subscribe': {
-          const point = resumesAlone ? ctx.resumePoints?.get(resumeKey()) : undefined
           const base = session.base
-          const after = point && base && point.amount <= base.amount ? point.position : undefined
+          const point = resumesAlone && base ? ctx.resumePoints?.get(resumeKey(), base.amount) : undefined
           unlisten = ctx.listen(
             productKey!,
             (data, position) => {
               if (ctx.resumePoints) positions.set(data, position)
               apply(session.offer(data, Date.now()))
             },
-            after,
+            point?.position,
           )
           break
         }
@@ -428,6 +418,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
         case 'persist': {
           const receipt = effect.receipt
           persisting = persisting.then(async () => {
+            noteResumePoint(receipt)
             const storing = performance.now()
             try {
               await ctx.store.save(receipt)
@@ -438,7 +429,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
               return
             }
             ctx.onReceiptStored(receipt, performance.now() - storing)
-            noteResumePoint(receipt)
+            forgetPaid(receipt)
             apply(session.persisted(receipt, Date.now()))
             membership?.creditChanged()
           })

@@ -44,18 +44,14 @@ import {
 } from './mqttSource.ts'
 import { nativeCrypto } from './nativeCrypto.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
+import { type DEFAULT_READING_RETENTION, openReadingStore, type ReadingRetention } from './readingStore.ts'
 import { type ClaimRecord, openReceiptStore, type ReceiptStore } from './receiptStore.ts'
 import { defaultVerifierThreads, startReceiptVerifier } from './receiptVerifier.ts'
 import { resolveChannel } from './resolveChannel.ts'
+import { sellerClientId } from './sellerClientId.ts'
 import { admissionOf, evaluateHealth, healthyState, type SellerHealth } from './sellerHealth.ts'
 import { createSellerMetrics } from './sellerMetrics.ts'
-import {
-  driveSession,
-  type ProductTally,
-  type ResumePoints,
-  type SessionEnd,
-  type SessionHandle,
-} from './sessionDriver.ts'
+import { driveSession, type ProductTally, type SessionEnd, type SessionHandle } from './sessionDriver.ts'
 import { type SettlementWorker, startSettlementWorker } from './settlementWorker.ts'
 
 /** A live sensor product: the MQTT topics it streams and what it costs. */
@@ -175,10 +171,21 @@ export interface SellerServerOptions {
    */
   maxIndebtedChannelsPerPayer?: number
   /**
-   * each product's replay buffer for resumed sessions (default {@link DEFAULT_REPLAY_LIMITS}: 4,096
-   * readings or 4 MiB); in memory, so a restarted seller resumes live only
+   * how much of a product's recorded feed a resumed session is replayed at most (default
+   * {@link DEFAULT_REPLAY_LIMITS}: the latest 4,096 readings or 4 MiB after its resume point)
    */
   replay?: Partial<ReplayLimits>
+  /**
+   * how many readings of each product the reading store keeps on disk, at
+   * `<dataDir>/<chain scope>/readings.sqlite` (default {@link DEFAULT_READING_RETENTION}: 100,000
+   * readings or 64 MiB per product)
+   */
+  retention?: Partial<ReadingRetention>
+  /**
+   * the MQTT client id of the seller's persistent session (default {@link sellerClientId} of the
+   * payee address and `dataDir`): two sellers must never share one
+   */
+  mqttClientId?: string
   /**
    * what clients may use: connections per address and in total, request timeouts, inbound frame
    * size and rates, the send-buffer allowance, channel-read caching (default
@@ -327,6 +334,11 @@ async function launch(
     throw new TrickleError('INTERNAL', 'could not start the IPFS node', { cause })
   })
   releases.push(() => ipfs.stop())
+  const readings = openReadingStore(
+    join(options.dataDir, chainScope, 'readings.sqlite'),
+    options.retention ? { retention: options.retention } : {},
+  )
+  releases.push(() => readings.close())
   const mqttSource = await connectMqttSource(
     options.brokerUrl,
     new Map(options.products.map((p) => [p.key, p.topics])),
@@ -334,6 +346,8 @@ async function launch(
       ...options.broker,
       onError: (err) => log.warn({ err }, 'mqtt error'),
       replay: { ...DEFAULT_REPLAY_LIMITS, ...options.replay },
+      readings,
+      clientId: options.mqttClientId ?? sellerClientId(wallet.address, options.dataDir),
     },
   ).catch((cause: unknown) => {
     throw new TrickleError('CONNECTION_FAILED', 'could not connect to the MQTT broker', { cause })
@@ -341,7 +355,7 @@ async function launch(
   releases.push(() => mqttSource.close())
   /** claims receipts on-chain; started once the products are published (both send from `wallet`) */
   let settlement: SettlementWorker | undefined
-  const resumePoints: ResumePoints = new Map()
+  const resumePoints = readings.resumePoints
 
   // A channel's debt (chunks delivered, never receipted) is recorded when its last session ends, so a
   // reconnect or a restart cannot make it free (SPEC.md §Channel debt).
@@ -802,6 +816,7 @@ async function launch(
         await worker.stop(5_000)
         await verifier?.close()
         await mqttSource.close()
+        readings.close()
         await ipfs.stop()
         await store.close()
         provider.destroy()

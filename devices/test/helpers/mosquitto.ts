@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -40,21 +40,41 @@ export type Mosquitto = {
   readonly url: string
   /** Kills the process (SIGKILL, like a crash) and waits for it to exit. */
   kill(): Promise<void>
+  /**
+   * Stops the process (SIGTERM: mosquitto saves its persistence file, when it has one) and waits for
+   * it to exit.
+   */
+  stop(): Promise<void>
   /** Starts the process again on the same port. */
   restart(): Promise<void>
   /** Kills the process and removes its temp dir. */
   close(): Promise<void>
 }
 
+/** Options of {@link startMosquitto}. */
+export interface MosquittoOptions {
+  /**
+   * keep persistent sessions, their subscriptions and queued QoS 1 messages across a {@link
+   * Mosquitto.stop} and restart (`persistence true` in the temp dir); default false
+   */
+  persistence?: boolean
+}
+
 /** Starts mosquitto with a generated config (`listener PORT 127.0.0.1`, anonymous) in a temp dir. */
-export async function startMosquitto(): Promise<Mosquitto> {
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
   const dir = await mkdtemp(join(tmpdir(), 'trickle-mosquitto-'))
   const port = await freePort()
   const config = join(dir, 'mosquitto.conf')
   await writeFile(
     config,
-    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\nlog_dest none\n${
+      options.persistence
+        ? `persistence true\npersistence_location ${dir}/\nmax_queued_messages 100000\n`
+        : 'persistence false\n'
+    }`,
   )
+  // mosquitto started as root writes its persistence file as the user `mosquitto`.
+  if (options.persistence) await chmod(dir, 0o777)
   let child: ChildProcess | undefined
 
   const start = async (): Promise<void> => {
@@ -66,20 +86,22 @@ export async function startMosquitto(): Promise<Mosquitto> {
     exited.catch(() => {})
     await Promise.race([waitForPort(port, 10_000), exited])
   }
-  const kill = async (): Promise<void> => {
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
     const proc = child
     child = undefined
     if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return
     await new Promise<void>((resolve) => {
       proc.once('exit', () => resolve())
-      proc.kill('SIGKILL')
+      proc.kill(signal)
     })
   }
+  const kill = () => end('SIGKILL')
   await start()
   return {
     port,
     url: `mqtt://127.0.0.1:${port}`,
     kill,
+    stop: () => end('SIGTERM'),
     restart: start,
     async close() {
       await kill()
