@@ -3,7 +3,7 @@ import { channelsAt, registryAt } from '@trickle/contracts'
 import { type Address, type Hex, isErrorCode, TrickleError } from '@trickle/protocol'
 import { feeOverrides } from '@trickle/sdk'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import { Wallet } from 'ethers'
+import { type JsonRpcProvider, Wallet } from 'ethers'
 import pino from 'pino'
 import { deactivateDroppedProducts, deactivateProduct } from '../deactivateProducts.ts'
 import { DEFAULT_SETTLEMENT_POLICY } from '../decideClaim.ts'
@@ -13,6 +13,7 @@ import { publishProducts } from '../publishProducts.ts'
 import { openReceiptStore } from '../receiptStore.ts'
 import { startSettlementWorker } from '../settlementWorker.ts'
 import { DEFAULT_SESSION_POLICY } from '../startSellerServer.ts'
+import { claimChannels } from './claimChannels.ts'
 import { askService, type ClaimOutcome, controlSocketPath, type ServiceStatus } from './controlSocket.ts'
 import { EXAMPLE_CONFIG } from './exampleConfig.ts'
 import { keyAddress, loadKey } from './loadKey.ts'
@@ -29,7 +30,7 @@ import {
   formatProducts,
   productRows,
 } from './reports.ts'
-import { reasonOf, runService } from './runService.ts'
+import { runService } from './runService.ts'
 import { SELLER_TOOL_ERROR_CODES, SellerToolError, USAGE_CODES } from './SellerToolError.ts'
 import { productSpecOf, settlementOf } from './serverOptions.ts'
 
@@ -215,15 +216,30 @@ export function createSellerProgram(io: ToolIo): Command {
       await runService(parsed, { payee, terms }, { say, log, env: io.env, signal: io.signal })
     })
 
+  /**
+   * Runs a read-only payee report: the config, the payee's address (no keystore password needed) and a
+   * chain connection, closed after.
+   */
+  const payeeView = async (
+    cmd: Command,
+    report: (parsed: ParsedSellerConfig, payee: Address, provider: JsonRpcProvider) => Promise<void>,
+  ): Promise<void> => {
+    const parsed = load(cmd)
+    const payee = await keyAddress(parsed, 'payee', io.env)
+    const provider = await connectChain(parsed)
+    try {
+      await report(parsed, payee, provider)
+    } finally {
+      provider.destroy()
+    }
+  }
+
   program
     .command('products')
     .summary('the payee’s products: id, key, status, price; live sessions')
     .option('--json', 'print JSON (wei as decimal strings)')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const parsed = load(cmd)
-      const payee = await keyAddress(parsed, 'payee', io.env)
-      const provider = await connectChain(parsed)
-      try {
+      await payeeView(cmd, async (parsed, payee, provider) => {
         const records = await recordedProducts(parsed, await ledgerPathOf(parsed, provider))
         const products = await payeeProducts(parsed, provider, payee, records)
         const keys = new Set(parsed.config.products.map((p) => p.key))
@@ -236,9 +252,7 @@ export function createSellerProgram(io: ToolIo): Command {
         } else {
           io.stdout.write(formatProducts(rows, unregistered, amounts(cmd, parsed), running?.sessions))
         }
-      } finally {
-        provider.destroy()
-      }
+      })
     })
 
   program
@@ -246,10 +260,7 @@ export function createSellerProgram(io: ToolIo): Command {
     .summary('channels paying the payee: payer, deposit, claimed, outstanding, deadline')
     .option('--json', 'print JSON (wei and unix seconds as decimal strings)')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const parsed = load(cmd)
-      const payee = await keyAddress(parsed, 'payee', io.env)
-      const provider = await connectChain(parsed)
-      try {
+      await payeeView(cmd, async (parsed, payee, provider) => {
         const ledger = readLedger(await ledgerPathOf(parsed, provider))
         const rows = channelRows(
           await payeeChannels(parsed, provider, payee),
@@ -259,9 +270,7 @@ export function createSellerProgram(io: ToolIo): Command {
         io.stdout.write(
           opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatChannels(rows, amounts(cmd, parsed)),
         )
-      } finally {
-        provider.destroy()
-      }
+      })
     })
 
   program
@@ -269,10 +278,7 @@ export function createSellerProgram(io: ToolIo): Command {
     .summary('claimed and unclaimed earnings per product and channel')
     .option('--json', 'print JSON (wei as decimal strings)')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const parsed = load(cmd)
-      const payee = await keyAddress(parsed, 'payee', io.env)
-      const provider = await connectChain(parsed)
-      try {
+      await payeeView(cmd, async (parsed, payee, provider) => {
         const path = await ledgerPathOf(parsed, provider)
         const ledger = readLedger(path)
         const products = await payeeProducts(parsed, provider, payee, await recordedProducts(parsed, path))
@@ -280,9 +286,7 @@ export function createSellerProgram(io: ToolIo): Command {
         io.stdout.write(
           opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatEarnings(report, amounts(cmd, parsed)),
         )
-      } finally {
-        provider.destroy()
-      }
+      })
     })
 
   program
@@ -455,28 +459,7 @@ async function claimLocally(
   )
   try {
     const ids = channelId ? [channelId] : await store.unsettledChannels()
-    const out: ClaimOutcome[] = []
-    for (const id of ids) {
-      try {
-        const claim = await worker.settle(id, 'manual')
-        out.push(
-          claim
-            ? {
-                channelId: id,
-                paid: claim.paid.toString(),
-                cumulativeAmount: claim.cumulativeAmount.toString(),
-                txHash: claim.txHash,
-              }
-            : { channelId: id },
-        )
-      } catch (err) {
-        out.push({
-          channelId: id,
-          error: `error ${(err as { code?: string }).code ?? 'INTERNAL'}: ${reasonOf(err)}`,
-        })
-      }
-    }
-    return out
+    return await claimChannels(ids, (id) => worker.settle(id, 'manual'))
   } finally {
     await worker.stop(5_000)
     await store.close()

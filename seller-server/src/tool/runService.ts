@@ -10,9 +10,11 @@ import { deactivateDroppedProducts } from '../deactivateProducts.ts'
 import type { MqttSourceOptions } from '../mqttSource.ts'
 import { openReceiptStore } from '../receiptStore.ts'
 import { type SellerServer, startSellerServer } from '../startSellerServer.ts'
+import { claimChannels } from './claimChannels.ts'
 import { type ClaimOutcome, controlSocketPath, serveControl } from './controlSocket.ts'
 import type { ParsedSellerConfig } from './parseSellerConfig.ts'
 import { connectChain, ledgerPathOf } from './payeeViews.ts'
+import { reasonOf } from './reasonOf.ts'
 import { serverOptionsOf } from './serverOptions.ts'
 
 /** Delays between start attempts while the chain or the broker cannot be reached, ms. */
@@ -112,29 +114,10 @@ async function claimNow(
 ): Promise<ClaimOutcome[]> {
   if (!server) throw new Error('the seller is still starting')
   const ids = channelId ? [channelId] : await server.store.unsettledChannels()
-  const out: ClaimOutcome[] = []
-  for (const id of ids) {
-    try {
-      await server.settlement.idle()
-      const claim = await server.settlement.settle(id, 'manual')
-      out.push(
-        claim
-          ? {
-              channelId: id,
-              paid: claim.paid.toString(),
-              cumulativeAmount: claim.cumulativeAmount.toString(),
-              txHash: claim.txHash,
-            }
-          : { channelId: id },
-      )
-    } catch (err) {
-      out.push({
-        channelId: id,
-        error: `error ${(err as { code?: string }).code ?? 'INTERNAL'}: ${(err as Error).message}`,
-      })
-    }
-  }
-  return out
+  return claimChannels(ids, async (id) => {
+    await server.settlement.idle()
+    return server.settlement.settle(id, 'manual')
+  })
 }
 
 /** @throws TrickleError `CHAIN_UNAVAILABLE` (retried), `CHAIN_MISMATCH` (not) */
@@ -197,15 +180,4 @@ async function deactivateDropped(parsed: ParsedSellerConfig, payeeKey: string, i
   } finally {
     provider.destroy()
   }
-}
-
-/** The innermost message of an error chain, e.g. `connect ECONNREFUSED 127.0.0.1:1883`. */
-export function reasonOf(err: unknown): string {
-  let e = err as { cause?: unknown; message?: string; shortMessage?: string; code?: unknown }
-  let reason = e.shortMessage ?? e.message ?? String(err)
-  for (let depth = 0; depth < 8 && e?.cause; depth++) {
-    e = e.cause as typeof e
-    reason = e.shortMessage ?? e.message ?? reason
-  }
-  return reason
 }
