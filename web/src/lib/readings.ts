@@ -142,10 +142,13 @@ export class ReadingLog {
 
   /** points per field the chart keeps (older ones leave the chart, not the log) */
   readonly window: number
-  /** readings kept for the download, at most (the oldest are dropped beyond it) */
+  /**
+   * readings kept for the download, at most (the oldest are dropped beyond it); the default 200,000 is
+   * about an hour at 50 readings/s and bounds the page's memory
+   */
   readonly maxReadings: number
 
-  constructor(window = 600, maxReadings = 1_000_000) {
+  constructor(window = 600, maxReadings = 200_000) {
     this.window = window
     this.maxReadings = maxReadings
   }
