@@ -11,7 +11,7 @@ import { EXAMPLE_CONFIG } from '../src/tool/exampleConfig.ts'
 import { keyAddress, loadKey } from '../src/tool/loadKey.ts'
 import { parseSellerConfig } from '../src/tool/parseSellerConfig.ts'
 import { type LedgerReceipt, splitByProduct } from '../src/tool/readLedger.ts'
-import { productSpecOf } from '../src/tool/serverOptions.ts'
+import { productSpecOf, serverOptionsOf } from '../src/tool/serverOptions.ts'
 
 const FILE = 'trickle-seller.yaml'
 
@@ -29,6 +29,9 @@ function problem(text: string, file = FILE): { code: string; message: string } {
 function lineOf(text: string, needle: string): number {
   return text.split('\n').findIndex((l) => l.includes(needle)) + 1
 }
+
+/** A throwaway key for options that need one (never a key of value). */
+const KEY = `0x${'5'.repeat(64)}`
 
 describe('parseSellerConfig', () => {
   it('accepts the example `init` writes, amounts in wei and the preset applied', () => {
@@ -129,6 +132,24 @@ describe('parseSellerConfig', () => {
     expect(problem('chain:\n  preset: anvil\n products: [\n')).toMatchObject({
       code: 'CONFIG_INVALID',
       message: expect.stringMatching(/^trickle-seller.yaml:3:\d+ /),
+    })
+  })
+
+  it('passes the broker client id and the recording limits to the seller server, defaults when absent', () => {
+    const plain = parseSellerConfig(EXAMPLE_CONFIG, FILE)
+    const options = serverOptionsOf(plain, { payee: KEY, terms: KEY }, {})
+    expect(options).not.toHaveProperty('mqttClientId')
+    expect(options).not.toHaveProperty('retention')
+    const set = parseSellerConfig(
+      EXAMPLE_CONFIG.replace('  # clientId: trickle-office1', '  clientId: trickle-office1').replace(
+        '# recording:                        # readings kept on disk per product, replayed to resuming buyers\n#   maxReadings: 100000',
+        'recording:\n  maxReadings: 5000',
+      ),
+      FILE,
+    )
+    expect(serverOptionsOf(set, { payee: KEY, terms: KEY }, {})).toMatchObject({
+      mqttClientId: 'trickle-office1',
+      retention: { maxReadings: 5000 },
     })
   })
 

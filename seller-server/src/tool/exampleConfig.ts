@@ -38,6 +38,7 @@ listen:
 
 broker:
   url: mqtt://127.0.0.1:1883        # mqtts://host:8883 for TLS
+  # clientId: trickle-office1        # the persistent session's id (default: derived, unique per seller)
   # username: trickle
   # passwordEnv: TRICKLE_MQTT_PASSWORD   # or password: … (prefer the variable)
   # tls:
@@ -46,6 +47,10 @@ broker:
   #   key: client.key
   #   servername: broker.example.com
   #   rejectUnauthorized: true
+
+# recording:                        # readings kept on disk per product, replayed to resuming buyers
+#   maxReadings: 100000
+#   maxBytes: 67108864
 
 # settlement:                       # when receipts become on-chain claims
 #   claimThreshold: "0.01 ETH"      # claim a channel once this much is unclaimed

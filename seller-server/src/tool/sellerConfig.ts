@@ -110,6 +110,14 @@ export const brokerSchema = z
       protocol: /^(mqtts?|wss?|tcp|ssl)$/,
       error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL',
     }),
+    /**
+     * the MQTT client id of the seller's persistent session (QoS 1, `clean: false`): the broker keeps
+     * the readings published while the seller is away under this id. Default: derived from the payee
+     * address and the data directory, so a restarted seller gets its session back and two sellers
+     * never share one; set it when the broker's ACL names client ids (at most 23 characters are safe
+     * with every MQTT 3.1.1 broker)
+     */
+    clientId: z.string().min(1).max(256).optional(),
     /** MQTT user name */
     username: z.string().optional(),
     /** MQTT password in the clear; prefer `passwordEnv` */
@@ -324,6 +332,18 @@ export const sellerConfigSchema = z.strictObject({
   broker: brokerSchema,
   /** when receipts are claimed on-chain */
   settlement: settlementSchema.optional(),
+  /**
+   * how much of each product's readings the seller keeps on disk (they are recorded before the broker
+   * is acknowledged, and replayed to buyers resuming a channel)
+   */
+  recording: z
+    .strictObject({
+      /** readings kept per product (default 100,000) */
+      maxReadings: z.number().int().positive().optional(),
+      /** payload bytes kept per product (default 67,108,864: 64 MiB) */
+      maxBytes: z.number().int().positive().optional(),
+    })
+    .optional(),
   /** the products sold, at least one; keys must be unique */
   products: z
     .array(productSchema)

@@ -123,5 +123,16 @@ export function serverOptionsOf(
     ...(config.publicUrl === undefined ? {} : { publicUrl: config.publicUrl.replace(/\/$/, '') }),
     products: config.products.map(productSpecOf),
     settlement: settlementOf(parsed),
+    ...(config.broker.clientId === undefined ? {} : { mqttClientId: config.broker.clientId }),
+    ...(config.recording === undefined
+      ? {}
+      : {
+          retention: {
+            ...(config.recording.maxReadings === undefined
+              ? {}
+              : { maxReadings: config.recording.maxReadings }),
+            ...(config.recording.maxBytes === undefined ? {} : { maxBytes: config.recording.maxBytes }),
+          },
+        }),
   }
 }
