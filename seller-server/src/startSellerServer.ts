@@ -228,6 +228,8 @@ export interface SellerServer {
   readonly settlement: SettlementWorker
   /** sessions live now */
   readonly sessionCount: number
+  /** sessions being served now (the buyer proved the channel key), by product key; absent keys: 0 */
+  readonly sessionsByProduct: ReadonlyMap<string, number>
   /** TCP connections open now and everything refused for a limit since the start (also in `/health`) */
   readonly connections: ConnectionStats
   /** channel reads answered from the cache and sent to the chain (also in `/health`) */
@@ -373,6 +375,7 @@ async function launch(
     },
   })
   let sessions = 0
+  const sessionsByProduct = new Map<string, number>()
   const policies = new Map<bigint, { key: string; policy: SellerPolicy }>()
 
   const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits }
@@ -726,6 +729,7 @@ async function launch(
       },
       onSessionStart: (start) => {
         metrics.sessionStarted(start.productKey)
+        sessionsByProduct.set(start.productKey, (sessionsByProduct.get(start.productKey) ?? 0) + 1)
         log.info(
           {
             product: start.productKey,
@@ -742,6 +746,9 @@ async function launch(
         events.emit('session', end)
         if (end.started && end.productKey !== undefined) {
           metrics.sessionEnded(end.productKey, end.reason)
+          const left = (sessionsByProduct.get(end.productKey) ?? 1) - 1
+          if (left > 0) sessionsByProduct.set(end.productKey, left)
+          else sessionsByProduct.delete(end.productKey)
           log.info(
             {
               product: end.productKey,
@@ -790,6 +797,7 @@ async function launch(
     get sessionCount() {
       return sessions
     },
+    sessionsByProduct,
     get connections() {
       return guard.stats()
     },

@@ -89,7 +89,7 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
   let publisher: mqtt.MqttClient
   let publishing: NodeJS.Timeout | undefined
   /** the buyer's channel and what its receipts add up to, once the buyer is done */
-  let lateChannel: { channelId: Hex; total: bigint } | undefined
+  let lateChannel: { channelId: Hex; total: bigint; late: bigint } | undefined
   /** payloads published per product, in order */
   const published = { sensors: [] as Buffer[], door: [] as Buffer[] }
 
@@ -270,13 +270,28 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
       ])
 
       // More readings after the claim: left unclaimed for the claim without the service, below.
-      const c = await take(sensors, 5, AIR_PRICE)
+      // While a buyer streams, `products` counts it against its product.
+      // (no maxChunks: the session stays open while the loop waits for the command; leaving the loop
+      // after 5 readings closes it and pays for what arrived)
+      const live = await buyer.stream(sensors, { channelId, maxSpend: AIR_PRICE * 100n })
+      const got: Uint8Array[] = []
+      for await (const chunk of live) {
+        got.push(chunk.data)
+        if (got.length === 5) break
+        if (got.length !== 1) continue
+        const during = JSON.parse((await runTool(['--config', config, 'products', '--json'])).stdout) as {
+          products: { key: string; sessions: number | null }[]
+        }
+        const sessionsOf = (key: string) => during.products.find((p) => p.key === key)?.sessions
+        expect([sessionsOf('office1-sensors'), sessionsOf('office1-door')]).toEqual([1, 0])
+      }
+      const c = { got, summary: await live.finished }
       expect(consecutiveIn(published.sensors, c.got)).toBe(true)
-      lateChannel = { channelId, total: paid + c.summary.paid }
+      lateChannel = { channelId, total: paid + c.summary.paid, late: c.summary.paid }
 
       const products = await runTool(['--config', config, 'products'])
       expect(products.code, products.stderr).toBe(0)
-      expect(products.stdout).toMatch(/1 +office1-sensors +active +0\.000001 ETH +Office 1 sensors/)
+      expect(products.stdout).toMatch(/1 +office1-sensors +active +0\.000001 ETH +0 +Office 1 sensors/)
       expect(products.stdout).toMatch(/2 +office1-door +active +0\.000005 ETH/)
       expect(products.stdout).toMatch(/service: running, \d+ session\(s\) live now/)
     } finally {
@@ -294,7 +309,10 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
     // Claims with the seller's settlement code in this process when no service runs.
     const claim = await runTool(['--config', config, 'claim'])
     expect(claim.code, claim.stderr).toBe(0)
-    expect(claim.stdout).toContain(`${lateChannel!.channelId}  claimed 0.000005 ETH`)
+    // what the late session paid: its 5 readings and any the seller had sent before it saw the close
+    expect(claim.stdout).toContain(
+      `${lateChannel!.channelId}  claimed ${Number(lateChannel!.late) / 1e18} ETH`,
+    )
     const view = await channelsAt(deployment.channels, chain.provider).getChannel(lateChannel!.channelId)
     expect(view.claimed).toBe(lateChannel!.total)
     expect((await runTool(['--config', config, 'claim'])).stdout).toContain('nothing to claim')

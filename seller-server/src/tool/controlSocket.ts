@@ -15,8 +15,8 @@ export interface ServiceStatus {
   address: string
   /** sessions live now */
   sessions: number
-  /** product key → id, as published at its start */
-  products: { key: string; productId: string }[]
+  /** product key → id, as published at its start, and the sessions it serves now */
+  products: { key: string; productId: string; sessions: number }[]
   /** whether it can take receipts now, and why not */
   health: { ok: boolean; reasons: string[] }
 }

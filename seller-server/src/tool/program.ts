@@ -243,10 +243,11 @@ export function createSellerProgram(io: ToolIo): Command {
         const records = await recordedProducts(parsed, await ledgerPathOf(parsed, provider))
         const products = await payeeProducts(parsed, provider, payee, records)
         const keys = new Set(parsed.config.products.map((p) => p.key))
-        const rows = productRows(products, keys)
+        const running = await status(parsed)
+        const live = running ? new Map(running.products.map((p) => [p.key, p.sessions])) : undefined
+        const rows = productRows(products, keys, live)
         const registered = new Set(products.filter((p) => p.active).map((p) => p.key))
         const unregistered = [...keys].filter((k) => !registered.has(k))
-        const running = await status(parsed)
         if (opts.json) {
           say(JSON.stringify({ products: rows, unregistered, sessions: running?.sessions ?? null }, null, 2))
         } else {

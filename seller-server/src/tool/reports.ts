@@ -31,12 +31,15 @@ export interface ProductRow {
   /** in the config now (sold at the next start), or only on the registry */
   inConfig: boolean
   cid: string
+  /** sessions the running service serves now for it; null when the service does not run */
+  sessions: number | null
 }
 
 /** The rows of `trickle-seller products`, config keys marked. */
 export function productRows(
   products: readonly PayeeProduct[],
   configKeys: ReadonlySet<string>,
+  live?: ReadonlyMap<string, number>,
 ): ProductRow[] {
   return products.map((p) => ({
     productId: p.productId.toString(),
@@ -47,12 +50,14 @@ export function productRows(
     pricePerChunk: p.descriptor?.pricePerChunk ?? null,
     inConfig: p.key !== undefined && configKeys.has(p.key),
     cid: p.cid,
+    sessions: live === undefined ? null : p.key === undefined ? 0 : (live.get(p.key) ?? 0),
   }))
 }
 
 /**
- * `trickle-seller products` for a terminal: one line per product (id, key, status, price, name), then
- * config products not registered yet and the live sessions when the service runs.
+ * `trickle-seller products` for a terminal: one line per product (id, key, status, price, buyers
+ * streaming it now when the service runs, name), then config products not registered yet and the
+ * service's state.
  * @param unregistered - keys of the config without a product on the registry
  * @param sessions - sessions live now, when the service answered
  */
@@ -65,12 +70,15 @@ export function formatProducts(
   const lines: string[] = []
   if (rows.length === 0) lines.push('no products registered by this payee')
   else {
-    lines.push(`${'id'.padEnd(6)}${'key'.padEnd(22)}${'status'.padEnd(10)}${'price/chunk'.padEnd(20)}name`)
+    const live = rows.some((r) => r.sessions !== null)
+    lines.push(
+      `${'id'.padEnd(6)}${'key'.padEnd(22)}${'status'.padEnd(10)}${'price/chunk'.padEnd(20)}${live ? 'buyers'.padEnd(8) : ''}name`,
+    )
     for (const r of rows) {
       const status = r.active ? (r.inConfig || r.key === null ? 'active' : 'active*') : 'inactive'
       const price = r.pricePerChunk === null ? '?' : formatAmount(BigInt(r.pricePerChunk), format)
       lines.push(
-        `${r.productId.padEnd(6)}${(r.key ?? '-').padEnd(22)}${status.padEnd(10)}${price.padEnd(20)}${r.name ?? '?'}`,
+        `${r.productId.padEnd(6)}${(r.key ?? '-').padEnd(22)}${status.padEnd(10)}${price.padEnd(20)}${live ? String(r.sessions ?? 0).padEnd(8) : ''}${r.name ?? '?'}`,
       )
     }
     if (rows.some((r) => r.active && !r.inConfig && r.key !== null)) {

@@ -57,7 +57,11 @@ export async function runService(
       url: server?.url ?? '',
       address: server?.address ?? new Wallet(keys.payee).address,
       sessions: server?.sessionCount ?? 0,
-      products: (server?.products ?? []).map((p) => ({ key: p.key, productId: p.productId.toString() })),
+      products: (server?.products ?? []).map((p) => ({
+        key: p.key,
+        productId: p.productId.toString(),
+        sessions: server?.sessionsByProduct.get(p.key) ?? 0,
+      })),
       health: server?.health() ?? { ok: false, reasons: ['starting'] },
     }),
     claim: (channelId) => claimNow(server, channelId),
