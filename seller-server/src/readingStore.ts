@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
-import { hasCode, TrickleError } from '@trickle/protocol'
+import { sqlite } from './receiptStore.ts'
 
 /** One MQTT message as a product's feed recorded it. */
 export interface Reading {
@@ -333,15 +333,5 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
     close() {
       if (db.isOpen) db.close()
     },
-  }
-}
-
-/** Runs SQLite statements: what `node:sqlite` throws becomes TrickleError `STORE_FAILED`. */
-function sqlite<T>(what: string, run: () => T): T {
-  try {
-    return run()
-  } catch (cause) {
-    if (hasCode(cause, 'STORE_FAILED')) throw cause
-    throw new TrickleError('STORE_FAILED', `could not ${what}`, { cause })
   }
 }

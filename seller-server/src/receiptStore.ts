@@ -388,7 +388,7 @@ const storeFailed = (cause: unknown, details?: string) =>
  * Runs SQLite statements: what `node:sqlite` throws becomes TrickleError `STORE_FAILED` ("could not
  * `what`"), with SQLite's error as its `cause`.
  */
-function sqlite<T>(what: string, run: () => T): T {
+export function sqlite<T>(what: string, run: () => T): T {
   try {
     return run()
   } catch (cause) {
