@@ -11,6 +11,7 @@ import { EXAMPLE_CONFIG } from '../src/tool/exampleConfig.ts'
 import { keyAddress, loadKey } from '../src/tool/loadKey.ts'
 import { parseSellerConfig } from '../src/tool/parseSellerConfig.ts'
 import { type LedgerReceipt, splitByProduct } from '../src/tool/readLedger.ts'
+import { formatProducts, productRows } from '../src/tool/reports.ts'
 import { productSpecOf, serverOptionsOf } from '../src/tool/serverOptions.ts'
 
 const FILE = 'trickle-seller.yaml'
@@ -259,5 +260,25 @@ describe('splitByProduct', () => {
       { productId: 1n, claimed: 40n, unclaimed: 0n },
       { productId: 2n, claimed: 20n, unclaimed: 0n },
     ])
+  })
+})
+
+describe('trickle-seller products report', () => {
+  const products = [
+    { productId: 1n, key: 'office1-air', active: true, kind: 'stream', cid: 'a' },
+    { productId: 2n, key: 'office1-door', active: true, kind: 'stream', cid: 'b' },
+  ]
+  const format = { units: 'eth', symbol: 'ETH' } as const
+
+  it('shows the buyers streaming each product now when the service runs, and no column when it does not', () => {
+    const keys = new Set(['office1-air', 'office1-door'])
+    const live = productRows(products, keys, new Map([['office1-air', 2]]))
+    expect(live.map((r) => r.sessions)).toEqual([2, 0])
+    const text = formatProducts(live, [], format, 2)
+    expect(text).toMatch(/^id +key +status +price\/chunk +buyers +name/)
+    expect(text).toMatch(/\n1 +office1-air +active +\? +2 +\?/)
+    const idle = productRows(products, keys)
+    expect(idle.map((r) => r.sessions)).toEqual([null, null])
+    expect(formatProducts(idle, [], format, undefined)).not.toContain('buyers')
   })
 })
