@@ -1,4 +1,5 @@
 import { signReading, verifyReading } from '@trickle/protocol'
+import type { ProductDescriptor } from '@trickle/sdk'
 import { SigningKey, Wallet } from 'ethers'
 import { describe, expect, it } from 'vitest'
 import { toCsv, toNdjson } from '../src/lib/exportReadings.ts'
@@ -133,8 +134,11 @@ describe('downloads', () => {
 
 describe('small helpers', () => {
   it('prices an hour at the stated rate, and nothing without one', () => {
-    expect(pricePerHour(1_000_000_000_000n, 150)).toBe(540_000n * 1_000_000_000_000n)
-    expect(pricePerHour(5n, undefined)).toBeUndefined()
+    const descriptor = { pricePerChunk: '1000000000000', chunksPerSecond: 150 } as ProductDescriptor
+    expect(pricePerHour(descriptor)).toBe(540_000n * 1_000_000_000_000n)
+    expect(
+      pricePerHour({ ...descriptor, chunksPerSecond: undefined } as unknown as ProductDescriptor),
+    ).toBeUndefined()
   })
 
   it("finds a seller's health URL from its WebSocket endpoint", () => {

@@ -505,6 +505,25 @@ export class BuyerClient {
   }
 
   /**
+   * Wei of a channel's deposit not yet signed away: the deposit less the most of the amount claimed
+   * on-chain, the last receipt this client signed on it, and `signedAmount`. Pure apart from this
+   * client's memory of its receipts.
+   * @param channel - the channel's state (`channel()`, `channels()`)
+   * @param signedAmount - wei the caller knows it signed (e.g. remembered across a page reload)
+   */
+  spendable(
+    channel: Pick<ChannelDetails, 'channelId' | 'deposit' | 'claimed'>,
+    signedAmount?: bigint,
+  ): bigint {
+    const signed = [
+      channel.claimed,
+      this.bases.get(channel.channelId.toLowerCase())?.amount ?? 0n,
+      signedAmount ?? 0n,
+    ].reduce((a, b) => (a > b ? a : b))
+    return channel.deposit > signed ? channel.deposit - signed : 0n
+  }
+
+  /**
    * The channel {@link subscribe} would stream on: an open native-coin channel of this payer to `payee`
    * whose receipt key this client holds (from its key store, so a reloaded page finds the channel it
    * opened) and whose deposit still covers `price` beyond what is signed away, the one with the most
@@ -526,14 +545,7 @@ export class BuyerClient {
     const candidates = (await this.channels(call))
       .filter((c) => c.status === 'open' && c.payee.toLowerCase() === payee.toLowerCase())
       .filter((c) => c.token === ZeroAddress)
-      .map((c) => {
-        const signed = [
-          c.claimed,
-          this.bases.get(c.channelId.toLowerCase())?.amount ?? 0n,
-          options.signedAmount?.(c.channelId) ?? 0n,
-        ].reduce((a, b) => (a > b ? a : b))
-        return { ...c, spendable: c.deposit > signed ? c.deposit - signed : 0n }
-      })
+      .map((c) => ({ ...c, spendable: this.spendable(c, options.signedAmount?.(c.channelId)) }))
       .filter((c) => c.spendable >= price)
       .sort((a, b) => (a.spendable > b.spendable ? -1 : a.spendable < b.spendable ? 1 : 0))
     for (const channel of candidates) {

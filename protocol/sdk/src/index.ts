@@ -26,6 +26,7 @@ export {
 } from '@trickle/protocol'
 export { abortable } from './abortable.ts'
 export { Budget } from './budget/budget.ts'
+export { type AmountFormat, type AmountUnits, formatAmount } from './budget/formatAmount.ts'
 export { parseAmount } from './budget/parseAmount.ts'
 export {
   BuyerClient,

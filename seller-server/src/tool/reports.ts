@@ -1,23 +1,10 @@
-import type { ChannelDetails } from '@trickle/sdk'
-import { formatUnits } from 'ethers'
+import { type ChannelDetails, formatAmount, type AmountFormat as SdkAmountFormat } from '@trickle/sdk'
 import type { PayeeProduct } from './payeeViews.ts'
 import { type LedgerReceipt, splitByProduct } from './readLedger.ts'
 
-/** How amounts are printed: whole coins with their symbol (default), or wei. */
-export interface AmountFormat {
-  units: 'eth' | 'wei'
-  /** `ETH`, or the chain preset's coin (`IOTA`) */
-  symbol: string
-}
-
-/**
- * Formats wei for people as the `trickle` CLI does: `0.001 ETH` (exact, up to 18 decimals, no
- * trailing zeros), or `1000000000000000 wei`.
- */
-export function formatAmount(wei: bigint, format: AmountFormat): string {
-  if (format.units === 'wei') return `${wei} wei`
-  return `${formatUnits(wei, 18).replace(/\.0$/, '')} ${format.symbol}`
-}
+/** How amounts are printed: whole coins with their symbol (default), or wei (the SDK's formatter). */
+export type AmountFormat = Required<SdkAmountFormat>
+export { formatAmount }
 
 /** A product row of `trickle-seller products`; wei as decimal strings in JSON. */
 export interface ProductRow {

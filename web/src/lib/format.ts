@@ -1,3 +1,4 @@
+import { type ProductDescriptor, quoteProduct } from '@trickle/sdk'
 import { formatEther } from 'ethers'
 
 /**
@@ -22,14 +23,13 @@ export function shortAddress(address: string): string {
 }
 
 /**
- * What an hour of a product costs at its nominal rate.
- * @param pricePerChunk - wei
- * @param chunksPerSecond - the descriptor's rate; `undefined` when it states none
- * @returns wei per hour, or `undefined` without a rate
+ * What an hour of a product costs at its descriptor's rate (the SDK's `quoteProduct`).
+ * @returns wei per hour, or `undefined` when the descriptor states no rate
  */
-export function pricePerHour(pricePerChunk: bigint, chunksPerSecond: number | undefined): bigint | undefined {
-  if (chunksPerSecond === undefined || !(chunksPerSecond > 0)) return undefined
-  return BigInt(Math.ceil(chunksPerSecond * 3600)) * pricePerChunk
+export function pricePerHour(descriptor: ProductDescriptor): bigint | undefined {
+  return descriptor.chunksPerSecond === undefined
+    ? undefined
+    : quoteProduct(descriptor, { durationMs: 3_600_000 }).amount
 }
 
 /** `1 h 02 min`, `3 min 05 s`, `42 s`, `under 1 s` for a duration in seconds (negative → 0 s). */

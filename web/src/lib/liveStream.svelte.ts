@@ -106,19 +106,13 @@ export class LiveStream {
       noteChannel(id, { productId: listing.productId.toString(), productName: listing.descriptor.name })
       this.channelId = id
       const view = await client.channel(id)
-      const signed = [view.claimed, signedOn(id) ?? 0n].reduce((a, b) => (a > b ? a : b))
-      const spendable = view.deposit > signed ? view.deposit - signed : 0n
+      const spendable = client.spendable(view, signedOn(id))
       if (spendable < maxSpend) maxSpend = spendable
       this.deposit = view.deposit
       // until the first receipt of this stream: what is claimed or known signed
-      this.cumulative = signed
+      this.cumulative = view.deposit - spendable
       if (maxSpend < price) {
-        this.problem = {
-          title: 'The deposit is used up',
-          detail: 'Every wei in this channel is signed for. Top up the channel to keep streaming.',
-          code: 'deposit_exhausted',
-          remedy: 'top-up',
-        }
+        this.problem = problemOf({ code: 'deposit_exhausted' })
         this.phase = 'ended'
         return
       }
@@ -169,14 +163,8 @@ export class LiveStream {
     this.paid = summary.paid
     this.cumulative = summary.cumulativeAmount
     if (summary.error && !this.problem) this.problem = problemOf(summary.error)
-    if (!this.problem && summary.reason === 'deposit_exhausted') {
-      this.problem = {
-        title: 'The deposit is used up',
-        detail: 'Every wei in this channel is signed for. Top up the channel to keep streaming.',
-        code: summary.reason,
-        remedy: 'top-up',
-      }
-    }
+    if (!this.problem && summary.reason === 'deposit_exhausted')
+      this.problem = problemOf({ code: summary.reason })
     this.rate = 0
     this.phase = 'ended'
   }

@@ -51,6 +51,12 @@ const KNOWN: Record<string, { title: string; hint: string; remedy?: Remedy }> = 
     hint: 'The stream stopped at the budget you set. Top up the channel to continue.',
     remedy: 'top-up',
   },
+  // a close reason, not an error code: the session ended because the channel holds no more
+  deposit_exhausted: {
+    title: 'The deposit is used up',
+    hint: 'Every wei in this channel is signed for. Top up the channel to keep streaming.',
+    remedy: 'top-up',
+  },
   RECEIPT_ABOVE_DEPOSIT: {
     title: 'The deposit is used up',
     hint: 'The channel has no funds left for more data. Top up to continue.',
