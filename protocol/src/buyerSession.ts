@@ -1,7 +1,15 @@
 import type { AcceptValue } from './accept.ts'
 import { BuyerChannelAccount } from './buyerChannelAccount.ts'
 import { type ErrorCode, TrickleError, wireCodeOf } from './errors.ts'
-import { type CloseReason, type Frame, PROTOCOL_VERSION, type ResumeBase, type TermsFrame } from './frames.ts'
+import {
+  type CloseReason,
+  type Frame,
+  type HistoryRange,
+  PROTOCOL_VERSION,
+  type RangeEcho,
+  type ResumeBase,
+  type TermsFrame,
+} from './frames.ts'
 import { type Address, fromHex, type Hex, toHex } from './hex.ts'
 import { extendAckHash, type ReceiptValue, recoverReceiptSigner } from './receipt.ts'
 import { DEFAULT_IDLE_TIMEOUT_MS } from './sellerSession.ts'
@@ -51,6 +59,12 @@ export interface BuyerSessionConfig {
   termsClockSkewMs?: number
   /** chunks to receive before closing with reason `done` (unbounded if absent) */
   maxChunks?: number
+  /**
+   * a span of the product's recorded history to buy instead of its live readings (SPEC.md §History),
+   * sent in `hello`: terms without a `range` answer are refused with `RANGE_UNAVAILABLE`, and a
+   * finite range ends the session (`done`) once its `count` readings are received and paid
+   */
+  range?: HistoryRange
   /** the last receipt this buyer signed on the channel, if it keeps one */
   knownBase?: ResumeBase
   /**
@@ -111,6 +125,8 @@ export class BuyerSession {
   private unpaidChunks = 0
   private paidAmount = 0n
   private received = 0
+  /** chunks to receive before closing `done`: `maxChunks`, or fewer when the range holds fewer */
+  private chunkLimit: number
   /** when the last frame from the seller arrived (ms), once started with a clock */
   private lastHeard: number | undefined
   private idleTimeoutMs: number
@@ -129,6 +145,7 @@ export class BuyerSession {
     this.config = config
     this.account = config.account ?? new BuyerChannelAccount()
     this.idleTimeoutMs = config.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
+    this.chunkLimit = config.maxChunks ?? Number.POSITIVE_INFINITY
   }
 
   /**
@@ -138,7 +155,8 @@ export class BuyerSession {
   start(now?: number): BuyerEffect[] {
     this.lastHeard = now
     const { productId, channelId } = this.config
-    return [{ type: 'send', frame: { t: 'hello', v: PROTOCOL_VERSION, productId, channelId } }]
+    const range = this.config.range !== undefined ? { range: this.config.range } : {}
+    return [{ type: 'send', frame: { t: 'hello', v: PROTOCOL_VERSION, productId, channelId, ...range } }]
   }
 
   /**
@@ -166,6 +184,11 @@ export class BuyerSession {
   /** The latest cumulative amount signed on the channel, wei. */
   get cumulativeAmount(): bigint {
     return this.paidAmount
+  }
+
+  /** What the seller said it will send of the requested range, once its terms are accepted. */
+  get range(): RangeEcho | undefined {
+    return this.terms?.range
   }
 
   /** The accepted terms, once accepted. */
@@ -321,6 +344,16 @@ export class BuyerSession {
     } else if (base.amount !== 0n) {
       return this.fail('RESUME_MISMATCH', 'a resume base without chunks must be zero')
     }
+    // §History: what the seller will send of the range asked for (check 13).
+    if (c.range !== undefined && t.range === undefined) {
+      return this.fail('RANGE_UNAVAILABLE', 'the seller did not confirm the range: it does not sell history')
+    }
+    if (c.range !== undefined && t.range!.live !== (c.range.live ?? false)) {
+      return this.fail('RANGE_UNAVAILABLE', 'the seller confirmed another range than the one asked for')
+    }
+    if (c.range !== undefined && !t.range!.live && t.range!.count === 0) {
+      return this.fail('RANGE_UNAVAILABLE', 'the range holds no readings')
+    }
     this.terms = t
     this.nextSeq = base.seq
     this.paidAmount = base.amount
@@ -335,7 +368,11 @@ export class BuyerSession {
     const digest = termsDigest(t)
     const signature = c.signAccept({ channelId: c.channelId, termsDigest: digest, nonce: t.nonce })
     // The seller sends no more than `maxChunks`: a session that stops at a count leaves none in flight.
-    const limit = c.maxChunks !== undefined ? { maxChunks: c.maxChunks } : {}
+    // A finite range ends after its readings.
+    if (t.range !== undefined && !t.range.live) {
+      this.chunkLimit = Math.min(this.chunkLimit, t.range.count)
+    }
+    const limit = Number.isFinite(this.chunkLimit) ? { maxChunks: this.chunkLimit } : {}
     return [{ type: 'send', frame: { t: 'accept', termsDigest: digest, signature, ...limit } }]
   }
 
@@ -366,7 +403,7 @@ export class BuyerSession {
     this.received++
     this.unpaidChunks++
     const out: BuyerEffect[] = [{ type: 'deliver', seq, data }]
-    if (this.config.maxChunks !== undefined && this.received >= this.config.maxChunks) {
+    if (this.received >= this.chunkLimit) {
       return [...out, ...this.pay(), ...this.end('done')]
     }
     if (this.unpaidChunks >= t.receiptEvery) out.push(...this.pay())
@@ -495,7 +532,8 @@ export class BuyerSession {
   private fail(code: ErrorCode, message: string, notify = true, closeReason?: CloseReason): BuyerEffect[] {
     const reason: CloseReason =
       closeReason ??
-      (this.phase === 'await_terms' && (code.startsWith('TERMS_') || code === 'RESUME_MISMATCH')
+      (this.phase === 'await_terms' &&
+      (code.startsWith('TERMS_') || code === 'RESUME_MISMATCH' || code === 'RANGE_UNAVAILABLE')
         ? 'terms_rejected'
         : 'protocol_error')
     this.setClosed()

@@ -5,8 +5,10 @@ import {
   type CloseReason,
   type CreditWindow,
   type Frame,
+  type HistoryRange,
   OVERFLOW_POLICIES,
   type OverflowPolicy,
+  type RangeEcho,
   type ResumeBase,
   type Terms,
 } from './frames.ts'
@@ -84,6 +86,53 @@ function map(o: Wire, field: string): Wire {
     throw malformed(field, 'must be a map')
   }
   return v as Wire
+}
+
+function bool(o: Wire, field: string): boolean {
+  const v = o[field]
+  if (typeof v !== 'boolean') throw malformed(field, 'must be true or false')
+  return v
+}
+
+/** The largest `hello.range.last`, readings (2^31 − 1). */
+export const MAX_RANGE_LAST = 0x7fff_ffff
+
+/**
+ * `hello.range` (SPEC.md §History): `last` excludes `from` and `to`, `live` excludes `to`, and
+ * `from ≤ to`.
+ */
+function rangeFrom(r: Wire): HistoryRange {
+  const range: HistoryRange = {}
+  if (r.from !== undefined) range.from = int(r, 'from')
+  if (r.to !== undefined) range.to = int(r, 'to')
+  if (r.last !== undefined) {
+    range.last = int(r, 'last', MAX_RANGE_LAST)
+    if (range.last < 1) throw malformed('range.last', 'must be at least 1')
+  }
+  if (r.live !== undefined) range.live = bool(r, 'live')
+  if (r.resume !== undefined) range.resume = bool(r, 'resume')
+  if (range.last !== undefined && (range.from !== undefined || range.to !== undefined)) {
+    throw malformed('range', 'takes last or from/to, not both')
+  }
+  if (range.live && range.to !== undefined) throw malformed('range', 'cannot be live and end at to')
+  if (range.from !== undefined && range.to !== undefined && range.from > range.to) {
+    throw malformed('range', 'starts after it ends (from > to)')
+  }
+  return range
+}
+
+function rangeToWire(range: HistoryRange): Wire {
+  return {
+    ...(range.from !== undefined ? { from: u(range.from) } : {}),
+    ...(range.to !== undefined ? { to: u(range.to) } : {}),
+    ...(range.last !== undefined ? { last: u(range.last) } : {}),
+    ...(range.live !== undefined ? { live: range.live } : {}),
+    ...(range.resume !== undefined ? { resume: range.resume } : {}),
+  }
+}
+
+function echoFrom(r: Wire): RangeEcho {
+  return { count: int(r, 'count'), from: int(r, 'from'), to: int(r, 'to'), live: bool(r, 'live') }
 }
 
 function windowFrom(w: Wire): CreditWindow {
@@ -172,20 +221,26 @@ export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME
         signature: hexField(w, 'signature', 65),
       }
     }
-    case 'hello':
-      return {
+    case 'hello': {
+      const hello: Frame = {
         t: 'hello',
         v: int(w, 'v'),
         productId: uint(w, 'productId'),
         channelId: hexField(w, 'channelId', 32),
       }
-    case 'terms':
-      return {
+      if (w.range !== undefined) hello.range = rangeFrom(map(w, 'range'))
+      return hello
+    }
+    case 'terms': {
+      const terms: Frame = {
         t: 'terms',
         ...termsFrom(w),
         signature: hexField(w, 'signature', 65),
         nonce: hexField(w, 'nonce', 32),
       }
+      if (w.range !== undefined) terms.range = echoFrom(map(w, 'range'))
+      return terms
+    }
     case 'accept': {
       const accept: Frame = {
         t: 'accept',
@@ -272,14 +327,18 @@ export function encodeFrame(frame: Frame): Uint8Array {
         v: frame.v,
         productId: uintToBytes(frame.productId),
         channelId: fromHex(frame.channelId),
+        ...(frame.range !== undefined ? { range: rangeToWire(frame.range) } : {}),
       })
     case 'terms': {
-      const { t: _t, signature, nonce, ...terms } = frame
+      const { t: _t, signature, nonce, range, ...terms } = frame
       return packr.pack({
         t: 'terms',
         ...termsToWire(terms),
         signature: fromHex(signature),
         nonce: fromHex(nonce),
+        ...(range !== undefined
+          ? { range: { count: u(range.count), from: u(range.from), to: u(range.to), live: range.live } }
+          : {}),
       })
     }
     case 'accept':

@@ -20,6 +20,7 @@ export const WIRE_ERROR_CODES = [
   'TERMS_EXPIRED',
   'TERMS_SIGNER_MISMATCH',
   'RESUME_MISMATCH',
+  'RANGE_UNAVAILABLE',
   // Session authentication and cross-session debt (SPEC.md §Authentication, §Channel debt)
   'AUTH_FAILED',
   'DEBT_OUTSTANDING',

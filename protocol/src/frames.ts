@@ -59,12 +59,52 @@ export interface ResumeBase {
   signature: Hex
 }
 
-/** Buyer → seller: open a session for `productId`, paid from `channelId`. */
+/**
+ * A span of a product's recorded feed that a buyer asks for in `hello` (SPEC.md §History): readings
+ * the seller recorded between `from` and `to`, or its latest `last` readings; with `live`, the
+ * session goes on with live readings after them. `{}` asks for everything the seller still holds.
+ */
+export interface HistoryRange {
+  /** ms since the Unix epoch: readings recorded at or after it (default: the oldest held) */
+  from?: number
+  /** ms since the Unix epoch: readings recorded at or before it (default: the `hello`); not with `live` */
+  to?: number
+  /** the latest this many readings (≥ 1); not with `from` or `to` */
+  last?: number
+  /** after the range, go on with live readings, with no gap and no repeat (stream products only) */
+  live?: boolean
+  /**
+   * this session continues an earlier one of the channel on the same range and product: the seller
+   * skips the readings up to the channel's last paid one (SPEC.md §History, "Resuming a range")
+   */
+  resume?: boolean
+}
+
+/**
+ * What the seller will send of a requested {@link HistoryRange}, in `terms` (not covered by the terms
+ * signature, like the nonce).
+ */
+export interface RangeEcho {
+  /** recorded readings the session sends before it ends (or, `live`, goes live) */
+  count: number
+  /** ms since the Unix epoch: when the first of them was recorded (0 when `count` is 0) */
+  from: number
+  /** ms since the Unix epoch: when the last of them was recorded (0 when `count` is 0) */
+  to: number
+  /** whether live readings follow them */
+  live: boolean
+}
+
+/**
+ * Buyer → seller: open a session for `productId`, paid from `channelId`; with `range`, for a span of
+ * the product's recorded history rather than its live readings.
+ */
 export interface HelloFrame {
   t: 'hello'
   v: number
   productId: bigint
   channelId: Hex
+  range?: HistoryRange
 }
 
 /** The terms of a session, signed by the seller's registered key (EIP-712, see `terms.ts`). */
@@ -109,6 +149,8 @@ export interface TermsFrame extends Terms {
    * not covered by the terms signature
    */
   nonce: Hex
+  /** the answer to `hello.range`: what the session will send of it (absent without a range) */
+  range?: RangeEcho
 }
 
 /**

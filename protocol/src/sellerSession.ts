@@ -5,7 +5,9 @@ import {
   type CloseReason,
   type CreditWindow,
   type Frame,
+  type HistoryRange,
   type OverflowPolicy,
+  type RangeEcho,
   PROTOCOL_VERSION,
   type ReceiptFrame,
   type ResumeBase,
@@ -130,7 +132,8 @@ export interface AcceptedReceipt {
 /** Something the driver must do. The machine never does I/O itself. */
 export type SellerEffect =
   | { type: 'send'; frame: Frame }
-  | { type: 'resolve'; productId: bigint; channelId: Hex }
+  /** look up the product, the channel and, when `hello` asked for one, the history `range` */
+  | { type: 'resolve'; productId: bigint; channelId: Hex; range?: HistoryRange }
   | { type: 'subscribe' }
   | { type: 'persist'; receipt: AcceptedReceipt }
   /**
@@ -239,6 +242,8 @@ export class SellerSession {
   private readonly verifying = new Map<number, ReceiptFrame>()
   /** chunks the buyer wants in this session, at most (its `accept.maxChunks`) */
   private chunkLimit = Number.POSITIVE_INFINITY
+  /** the source has no more data: end once the queue is sent and paid */
+  private sourceDone = false
   /** when a `closing` session stops waiting for its last receipt (ms) */
   private closingDeadline: number | undefined
   /** when `hello` is due (ms), while in `await_hello` */
@@ -299,6 +304,18 @@ export class SellerSession {
     return this.queue.length
   }
 
+  /**
+   * Chunks an {@link offer} may add now without one being dropped: room in the queue, within what the
+   * buyer's `maxChunks` leaves (0 once the source ended or the session is over). A source that can
+   * wait (recorded history) offers no more than this.
+   */
+  get roomForChunks(): number {
+    if (this.phase === 'closed' || this.phase === 'closing' || this.sourceDone) return 0
+    const queueRoom = this.policy.maxQueuedChunks - this.queue.length
+    const wanted = this.chunkLimit - this.lane.sentChunks - this.queue.length
+    return Math.max(0, Math.min(queueRoom, wanted))
+  }
+
   /** Handles a decoded frame from the buyer. Any frame counts as a sign of life. */
   receive(frame: Frame, now: number): SellerEffect[] {
     if (this.phase === 'closed') return []
@@ -316,7 +333,14 @@ export class SellerSession {
           return this.fail('UNSUPPORTED_VERSION', `protocol version ${frame.v}`)
         this.phase = 'resolving'
         this.helloDeadline = undefined
-        return [{ type: 'resolve', productId: frame.productId, channelId: frame.channelId }]
+        return [
+          {
+            type: 'resolve',
+            productId: frame.productId,
+            channelId: frame.channelId,
+            ...(frame.range !== undefined ? { range: frame.range } : {}),
+          },
+        ]
       case 'accept':
         if (this.phase !== 'await_accept') return this.fail('UNEXPECTED_FRAME', 'accept without terms')
         if (frame.termsDigest !== this.digest) return this.fail('TERMS_INVALID', 'accept names other terms')
@@ -374,6 +398,8 @@ export class SellerSession {
    *   channel's key: a {@link ChannelAccess}, or a ledger to join as it is; when absent, a ledger of
    *   its own restored from `info` (base and recorded debt)
    * @param nonce - the terms' `nonce`, 32 bytes the buyer signs in `accept`; random when absent
+   * @param range - what the session will send of the `hello`'s history range (SPEC.md §History), sent
+   *   in the terms; the driver calls {@link sourceEnded} once a finite range is offered in full
    */
   resolved(
     info: ChannelInfo,
@@ -381,6 +407,7 @@ export class SellerSession {
     now: number,
     channel?: SellerChannelLedger | ChannelAccess,
     nonce: Hex = randomNonce(),
+    range?: RangeEcho,
   ): SellerEffect[] {
     if (this.phase !== 'resolving') return []
     this.policy = policy
@@ -429,7 +456,10 @@ export class SellerSession {
     this.terms = terms
     this.digest = termsDigest(terms)
     this.phase = 'await_accept'
-    return [{ type: 'send', frame: { t: 'terms', ...terms, signature: this.signTerms(terms), nonce } }]
+    const echo = range !== undefined ? { range } : {}
+    return [
+      { type: 'send', frame: { t: 'terms', ...terms, signature: this.signTerms(terms), nonce, ...echo } },
+    ]
   }
 
   /**
@@ -513,10 +543,15 @@ export class SellerSession {
     return this.phase === 'streaming' ? this.pump(now) : []
   }
 
-  /** The source has no more data (finite products): close with `product_ended`. */
-  sourceEnded(): SellerEffect[] {
-    if (this.phase === 'closed') return []
-    return this.end('product_ended')
+  /**
+   * The source has no more data (a finite product, or a history range offered in full): the session
+   * sends what is queued, asks with `payment_required` for the chunks no receipt covers yet, and
+   * closes `product_ended` once they are paid (durably), or `PAYMENT_TIMEOUT` at the deadline.
+   */
+  sourceEnded(now: number): SellerEffect[] {
+    if (this.phase === 'closed' || this.sourceDone) return []
+    this.sourceDone = true
+    return this.phase === 'streaming' ? this.pump(now) : []
   }
 
   /**
@@ -805,6 +840,7 @@ export class SellerSession {
     }
     // The buyer's `maxChunks` reached: nothing more goes out, so nothing waits for payment.
     if (this.lane.sentChunks >= this.chunkLimit) this.queue.length = 0
+    if (this.sourceDone && this.queue.length === 0) return [...out, ...this.finishSource(now)]
     if (this.queue.length > 0 && this.paymentDeadline === undefined) {
       if (this.unpaidChunks === 0 && this.ledger.inheritedDebt === 0n) {
         if (this.ledger.exhausted(this.policy.pricePerChunk))
@@ -826,6 +862,28 @@ export class SellerSession {
       })
     }
     return out
+  }
+
+  /**
+   * The source ended and every chunk is sent: close `product_ended` once they are all durably paid,
+   * else ask for the rest (once; the deadline closes the session as usual).
+   */
+  private finishSource(now: number): SellerEffect[] {
+    if (this.lane.durableChunks >= this.lane.sentChunks) return this.end('product_ended')
+    if (this.paymentDeadline !== undefined) return []
+    this.stalledAt = now
+    this.paymentDeadline = now + this.policy.paymentTimeoutMs
+    return [
+      {
+        type: 'send',
+        frame: {
+          t: 'payment_required',
+          seq: this.nextSeq,
+          owed: this.ledger.owed,
+          deadline: this.paymentDeadline,
+        },
+      },
+    ]
   }
 
   private fail(code: ErrorCode, message: string, reason: CloseReason = 'protocol_error'): SellerEffect[] {

@@ -278,6 +278,39 @@ describe('codec', () => {
     }
   })
 
+  it('round-trips hello ranges and the terms range answer (SPEC §History)', () => {
+    const channelId = `0x${'11'.repeat(32)}` as Hex
+    for (const range of [
+      {},
+      { from: 1, to: 2 ** 41 },
+      { last: 100, live: true },
+      { from: 5, live: true, resume: true },
+    ]) {
+      const hello: Frame = { t: 'hello', v: 1, productId: 1n, channelId, range }
+      expect(decodeFrame(encodeFrame(hello))).toEqual(hello)
+    }
+    const terms = decodeFrame(
+      raw.pack({ ...encodeTermsWire(), range: { count: 3, from: 10, to: 20, live: false } }),
+    )
+    expect(terms).toMatchObject({ t: 'terms', range: { count: 3, from: 10, to: 20, live: false } })
+  })
+
+  it('rejects a hello range that mixes last with from/to, is live with an end, starts after it ends, or mistypes a key', () => {
+    const hello = { t: 'hello', v: 1, productId: Uint8Array.of(1), channelId: new Uint8Array(32).fill(1) }
+    for (const range of [
+      { last: 5, from: 1 },
+      { last: 0 },
+      { live: true, to: 5 },
+      { from: 6, to: 5 },
+      { live: 1 },
+      { resume: 'yes' },
+      { from: -1 },
+      [1, 2],
+    ]) {
+      expect(thrownCode(() => decodeFrame(raw.pack({ ...hello, range })))).toBe('FRAME_MALFORMED')
+    }
+  })
+
   it('rejects terms whose credit window is empty or inverted with FRAME_MALFORMED', () => {
     const terms = encodeTermsWire()
     for (const window of [

@@ -16,6 +16,7 @@ import {
   type Frame,
   type Hex,
   nextAckHash,
+  type RangeEcho,
   type ReceiptFrame,
   receiptDomainSeparator,
   SellerChannelLedger,
@@ -123,6 +124,8 @@ interface HarnessOptions {
   termsKey?: SigningKey
   /** the channel's ledger, shared with other harnesses' sellers on the same channel */
   ledger?: SellerChannelLedger
+  /** what the seller answers to a `hello` range (SPEC §History); no answer when absent */
+  echo?: RangeEcho
 }
 
 /**
@@ -154,11 +157,13 @@ class Harness {
   /** rewrites (or drops, by returning undefined) each receipt frame the buyer sends */
   interceptReceipt: ((frame: ReceiptFrame) => Frame | undefined) | undefined
   private readonly ledger: SellerChannelLedger | undefined
+  private readonly echo: RangeEcho | undefined
 
   constructor(options: HarnessOptions = {}) {
     this.policy = options.policy ?? POLICY
     this.info = options.info ?? channelInfo()
     this.ledger = options.ledger
+    this.echo = options.echo
     const termsKey = options.termsKey ?? sellerKey
     this.seller = new SellerSession(
       (terms) => signTerms(termsKey, terms),
@@ -182,8 +187,10 @@ class Harness {
           this.toBuyer.push(wire(e.frame))
           break
         case 'resolve':
-          expect(e).toEqual({ type: 'resolve', productId: PRODUCT_ID, channelId: CHANNEL_ID })
-          this.onSeller(this.seller.resolved(this.info, this.policy, this.now, this.ledger))
+          expect(e).toMatchObject({ type: 'resolve', productId: PRODUCT_ID, channelId: CHANNEL_ID })
+          this.onSeller(
+            this.seller.resolved(this.info, this.policy, this.now, this.ledger, undefined, this.echo),
+          )
           break
         case 'persist':
           this.pendingPersists.push(e.receipt)
@@ -280,6 +287,66 @@ class Harness {
 }
 
 describe('SellerSession and BuyerSession', () => {
+  describe('history ranges (SPEC §History)', () => {
+    it('a finite range: the buyer accepts maxChunks = count, takes them, pays them all and closes done', () => {
+      const h = new Harness({
+        buyer: { range: { last: 5 } },
+        echo: { count: 5, from: 1, to: 2, live: false },
+      }).start()
+      expect(h.buyerSent.find((f) => f.t === 'accept')).toMatchObject({ maxChunks: 5 })
+      h.stream(5)
+      h.onSeller(h.seller.sourceEnded(h.now))
+      h.flush()
+      expect(h.delivered).toEqual(h.offered)
+      expect(h.buyerClose?.reason).toBe('done')
+      expect(h.persisted.at(-1)).toMatchObject({ seq: 5, amount: 5n * PRICE })
+      expect(h.buyer.range).toEqual({ count: 5, from: 1, to: 2, live: false })
+    })
+
+    it('the source ends: the seller sends what is queued, asks for the unpaid chunks, and closes product_ended once they are durably paid', () => {
+      const h = new Harness().start()
+      h.stream(3)
+      expect(h.seller.unpaidChunks).toBe(1) // receipts every 2 chunks
+      h.onSeller(h.seller.sourceEnded(h.now))
+      expect(h.seller.roomForChunks).toBe(0)
+      expect(h.sellerFrames('payment_required')).toEqual([
+        { t: 'payment_required', seq: 3, owed: 3n * PRICE, deadline: T0 + POLICY.paymentTimeoutMs },
+      ])
+      expect(h.sellerClose).toBeUndefined()
+      h.flush()
+      expect(h.persisted.at(-1)).toMatchObject({ seq: 3, amount: 3n * PRICE })
+      expect(h.sellerClose).toEqual({ reason: 'product_ended' })
+      expect(h.buyerClose?.reason).toBe('product_ended')
+    })
+
+    it('the source ends and the buyer never pays: PAYMENT_TIMEOUT at the deadline', () => {
+      const h = new Harness().start()
+      h.interceptReceipt = () => undefined
+      h.stream(3)
+      h.onSeller(h.seller.sourceEnded(h.now))
+      h.flush()
+      h.tick(T0 + POLICY.paymentTimeoutMs)
+      expect(h.sellerClose).toEqual({ reason: 'payment_timeout', code: 'PAYMENT_TIMEOUT' })
+    })
+
+    it('the buyer refuses terms that do not confirm its range (a seller that ignores it) with RANGE_UNAVAILABLE', () => {
+      const h = new Harness({ buyer: { range: { from: 1, to: 2 } } }).start()
+      expect(h.buyer.error?.code).toBe('RANGE_UNAVAILABLE')
+      expect(h.buyerClose?.reason).toBe('terms_rejected')
+      expect(h.buyerSent.some((f) => f.t === 'accept')).toBe(false)
+    })
+
+    it('the buyer refuses a finite range of 0 readings, and a live answer to a finite range, with RANGE_UNAVAILABLE', () => {
+      for (const echo of [
+        { count: 0, from: 0, to: 0, live: false },
+        { count: 4, from: 1, to: 2, live: true },
+      ]) {
+        const h = new Harness({ buyer: { range: { last: 4 } }, echo }).start()
+        expect(h.buyer.error?.code).toBe('RANGE_UNAVAILABLE')
+      }
+    })
+  })
+
   it('delivers exactly the offered chunks in order and is paid 100 × price for 100 chunks', () => {
     const h = new Harness().start()
     h.stream(100)

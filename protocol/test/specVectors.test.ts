@@ -46,6 +46,10 @@ const PING_HEX = '0x82a174a470696e67a16e01'
 const CHUNK_HEX = '0x83a174a56368756e6ba373657100a464617461c4077b2276223a317d'
 const HELLO_HEX =
   '0x84a174a568656c6c6fa17601a970726f647563744964c40101a96368616e6e656c4964c4201111111111111111111111111111111111111111111111111111111111111111'
+const HELLO_TIME_RANGE_HEX =
+  '0x85a174a568656c6c6fa17601a970726f647563744964c40101a96368616e6e656c4964c4201111111111111111111111111111111111111111111111111111111111111111a572616e676582a466726f6dd30000019b76daa800a2746fd30000019b77119680'
+const HELLO_LAST_LIVE_HEX =
+  '0x85a174a568656c6c6fa17601a970726f647563744964c40101a96368616e6e656c4964c4201111111111111111111111111111111111111111111111111111111111111111a572616e676582a46c61737464a46c697665c3'
 const PAYMENT_REQUIRED_HEX =
   '0x84a174b07061796d656e745f7265717569726564a373657110a46f776564c4023e80a8646561646c696e65d30000019b76dabb88'
 const RECEIPT_FRAME_HEX =
@@ -148,6 +152,22 @@ describe('SPEC.md test vectors', () => {
     ['ping', { t: 'ping', n: 1 }, PING_HEX],
     ['chunk', { t: 'chunk', seq: 0, data: CHUNK0 }, CHUNK_HEX],
     ['hello', { t: 'hello', v: 1, productId: 1n, channelId: CHANNEL_ID }, HELLO_HEX],
+    [
+      'hello with a time range',
+      {
+        t: 'hello',
+        v: 1,
+        productId: 1n,
+        channelId: CHANNEL_ID,
+        range: { from: 1767225600000, to: 1767229200000 },
+      },
+      HELLO_TIME_RANGE_HEX,
+    ],
+    [
+      'hello with the last 100 readings, then live',
+      { t: 'hello', v: 1, productId: 1n, channelId: CHANNEL_ID, range: { last: 100, live: true } },
+      HELLO_LAST_LIVE_HEX,
+    ],
     [
       'payment_required',
       { t: 'payment_required', seq: 16, owed: 16000n, deadline: 1767225605000 },

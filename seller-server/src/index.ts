@@ -98,12 +98,20 @@ export {
   type BrokerTls,
   type ChunkListener,
   connectMqttSource,
-  DEFAULT_REPLAY_LIMITS,
+  type Feed,
+  type FeedSpan,
   type MqttSource,
   type MqttSourceOptions,
-  type ReplayLimits,
   topicRouter,
 } from './mqttSource.ts'
+export {
+  DEFAULT_REPLAY_LIMITS,
+  planRange,
+  type RangePlan,
+  type RangeRequest,
+  type ReplayLimits,
+  replaySpan,
+} from './feedPlan.ts'
 export { nativeCrypto } from './nativeCrypto.ts'
 export { type ProductPublisher, type PublishedProduct, publishProducts } from './publishProducts.ts'
 export {

@@ -1,5 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt'
-import { openReadingStore, type Reading, type ReadingStore } from './readingStore.ts'
+import { openReadingStore, type ReadingStore } from './readingStore.ts'
 import { subscriptionFilters, topicFilterProblem, topicMatches } from './topicFilter.ts'
 
 /**
@@ -8,16 +8,37 @@ import { subscriptionFilters, topicFilterProblem, topicMatches } from './topicFi
  */
 export type ChunkListener = (payload: Uint8Array, position: number) => void
 
-/** How much of a product's recorded feed a resumed session is replayed. */
-export interface ReplayLimits {
-  /** readings replayed at most (the latest after the resume point); default 4,096 */
-  maxChunks: number
-  /** payload bytes replayed at most; default 4 MiB */
-  maxBytes: number
+/**
+ * A span of a product's feed to deliver (see {@link MqttSource.feed}): the recorded readings after
+ * `after`, up to `through`, and then, when `live`, each live reading as it arrives.
+ */
+export interface FeedSpan {
+  /** deliver the recorded readings after this feed position (−1: from the oldest held) */
+  after: number
+  /** the last recorded position to deliver, inclusive; absent: up to the latest */
+  through?: number
+  /** once the recorded readings are delivered, go on with live ones, with no gap and no repeat */
+  live: boolean
 }
 
-/** Default {@link ReplayLimits}: 4,096 readings or 4 MiB, whichever is reached first. */
-export const DEFAULT_REPLAY_LIMITS: ReplayLimits = { maxChunks: 4096, maxBytes: 4 * 1024 * 1024 }
+/**
+ * A product's readings delivered on demand: recorded ones as they are pulled (so a slow buyer never
+ * makes the seller hold more than it pulls), then, for a live span, each live reading as it arrives.
+ */
+export interface Feed {
+  /**
+   * Delivers up to `max` more recorded readings to the listener, synchronously and in order. When
+   * none is left, a live feed subscribes to the product's live readings in the same step (so none is
+   * missed or repeated) and a finite one is over.
+   * @returns readings delivered
+   * @throws TrickleError `STORE_FAILED` when the reading store cannot be read
+   */
+  pull(max: number): number
+  /** no recorded reading is left to pull: the feed is live now, or, finite, over */
+  readonly caughtUp: boolean
+  /** stops delivering (idempotent) */
+  close(): void
+}
 
 /**
  * The bridge from MQTT topics to products: one broker connection, subscriptions for every product's
@@ -31,13 +52,17 @@ export const DEFAULT_REPLAY_LIMITS: ReplayLimits = { maxChunks: 4096, maxBytes: 
  */
 export interface MqttSource {
   /**
-   * Adds a listener for a product's topics.
-   * @param after - replay first the recorded readings after this feed position (a resumed session's
-   *   last paid reading), in order, then go live, without a gap or a repeat between the two; at most
-   *   {@link ReplayLimits} of them, the latest. Absent: live messages only.
+   * Adds a listener for a product's live messages.
    * @returns a function that removes it
+   * @throws Error when the source has no topics for `productKey`
    */
-  listen(productKey: string, listener: ChunkListener, after?: number): () => void
+  listen(productKey: string, listener: ChunkListener): () => void
+  /**
+   * Opens a feed of a product's recorded readings (from the {@link ReadingStore}), paced by
+   * {@link Feed.pull}, and then, for a live span, its live messages.
+   * @throws Error when the source has no topics for `productKey`
+   */
+  feed(productKey: string, listener: ChunkListener, span: FeedSpan): Feed
   readonly connected: boolean
   close(): Promise<void>
 }
@@ -60,8 +85,6 @@ export interface BrokerTls {
 export interface MqttSourceOptions {
   /** broker errors (the source keeps reconnecting) and failed recordings */
   onError?: (err: Error) => void
-  /** how much a resumed session is replayed (default {@link DEFAULT_REPLAY_LIMITS}) */
-  replay?: ReplayLimits
   /**
    * where readings are recorded before they are acknowledged (default: an in-memory store, so
    * nothing survives the process)
@@ -99,19 +122,16 @@ export interface MqttSourceOptions {
  *
  * @param brokerUrl - e.g. `mqtt://127.0.0.1:1883`, `mqtts://broker.example:8883`
  * @param topicsByProduct - product key → MQTT topic filters
- * @param options - credentials, TLS, the store, the client id, replay limits and an error listener; a
- *   function here is the error listener (the older signature `(brokerUrl, topics, onError, replay)`)
- * @param replay - replay limits, with the older signature
+ * @param options - credentials, TLS, the store, the client id and an error listener; a function here
+ *   is the error listener (the older signature `(brokerUrl, topics, onError)`)
  * @throws Error when a filter is not a valid MQTT topic filter, or mqtt.js' connection error
  */
 export async function connectMqttSource(
   brokerUrl: string,
   topicsByProduct: ReadonlyMap<string, readonly string[]>,
   options: MqttSourceOptions | ((err: Error) => void) = {},
-  replay?: ReplayLimits,
 ): Promise<MqttSource> {
   const opts: MqttSourceOptions = typeof options === 'function' ? { onError: options } : options
-  const limits = replay ?? opts.replay ?? DEFAULT_REPLAY_LIMITS
   for (const [product, filters] of topicsByProduct) {
     for (const filter of filters) {
       const problem = topicFilterProblem(filter)
@@ -139,6 +159,11 @@ export async function connectMqttSource(
   })
   const listeners = new Map<string, Set<Subscriber>>()
   for (const product of topicsByProduct.keys()) listeners.set(product, new Set())
+  const subscribersOf = (productKey: string) => {
+    const set = listeners.get(productKey)
+    if (!set) throw new Error(`no MQTT topics for product ${productKey}`)
+    return set
+  }
   const route = topicRouter(topicsByProduct)
   // Record first, then hand out, then acknowledge (see the TSDoc above). Messages that a persistent
   // session queued may arrive right after CONNACK, before `connect` resolves: they are handled here too.
@@ -213,49 +238,49 @@ export async function connectMqttSource(
     subscribe(packet.sessionPresent).catch((err: unknown) => onError(err as Error))
   })
   return {
-    listen(productKey, listener, after) {
-      const set = listeners.get(productKey)
-      if (!set) throw new Error(`no MQTT topics for product ${productKey}`)
-      if (after === undefined) {
-        const subscriber: Subscriber = { offer: listener }
-        set.add(subscriber)
-        return () => set.delete(subscriber)
-      }
-      // Read what is recorded and subscribe in one synchronous step: every later reading reaches the
-      // subscriber, and is held until the replay is delivered (in a microtask, after the caller
-      // returns); a position is delivered once.
-      const held = replayable(store.readAfter(productKey, after, limits.maxChunks), limits.maxBytes)
-      let last = held.at(-1)?.position ?? after
-      let waiting: { payload: Uint8Array; position: number }[] | undefined = []
-      let removed = false
-      const subscriber: Subscriber = {
+    listen(productKey, listener) {
+      const set = subscribersOf(productKey)
+      const subscriber: Subscriber = { offer: listener }
+      set.add(subscriber)
+      return () => set.delete(subscriber)
+    },
+    feed(productKey, listener, span) {
+      const set = subscribersOf(productKey)
+      const through = span.through ?? Number.MAX_SAFE_INTEGER
+      let last = span.after
+      let caughtUp = false
+      let closed = false
+      // Live readings reach the listener once the recorded ones are delivered, each position once.
+      const live: Subscriber = {
         offer(payload, position) {
-          if (waiting) waiting.push({ payload, position })
-          else if (position > last) {
-            last = position
-            listener(payload, position)
-          }
+          if (closed || position <= last) return
+          last = position
+          listener(payload, position)
         },
       }
-      set.add(subscriber)
-      queueMicrotask(() => {
-        for (const { position, payload } of held) {
-          if (removed) return
-          listener(payload, position)
-        }
-        const live = waiting ?? []
-        waiting = undefined
-        for (const { payload, position } of live) {
-          if (removed) return
-          if (position > last) {
-            last = position
-            listener(payload, position)
+      return {
+        pull(max) {
+          if (closed || caughtUp || max <= 0) return 0
+          const page = store.readPage(productKey, last, through, max)
+          for (const reading of page) {
+            if (closed) break
+            last = reading.position
+            listener(reading.payload, reading.position)
           }
-        }
-      })
-      return () => {
-        removed = true
-        set.delete(subscriber)
+          // Read to the end and subscribed in one synchronous step: no message is recorded between.
+          if (page.length < max && !closed) {
+            caughtUp = true
+            if (span.live) set.add(live)
+          }
+          return page.length
+        },
+        get caughtUp() {
+          return caughtUp
+        },
+        close() {
+          closed = true
+          set.delete(live)
+        },
       }
     },
     get connected() {
@@ -271,18 +296,6 @@ export async function connectMqttSource(
 /** A listener of a product, fed through {@link Subscriber.offer}. */
 interface Subscriber {
   offer(payload: Uint8Array, position: number): void
-}
-
-/** The latest readings of `readings` (in order) whose payloads add up to at most `maxBytes` (one at least). */
-function replayable(readings: Reading[], maxBytes: number): Reading[] {
-  let bytes = 0
-  let from = readings.length
-  while (from > 0) {
-    bytes += readings[from - 1]!.payload.byteLength
-    if (bytes > maxBytes && from < readings.length) break
-    from--
-  }
-  return readings.slice(from)
 }
 
 /** Distinct topic names whose routes a source remembers; past it the memory starts over. */

@@ -34,6 +34,7 @@ const ABOUT_THE_REQUEST: ReadonlySet<string> = new Set<WireErrorCode>([
   'CHANNEL_BUSY',
   'WRONG_PAYEE',
   'RESUME_MISMATCH',
+  'RANGE_UNAVAILABLE',
   'DEBT_OUTSTANDING',
   'RECEIPT_BAD_SIGNATURE',
 ])

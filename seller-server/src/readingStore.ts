@@ -15,6 +15,24 @@ export interface Reading {
   packetId: number | undefined
 }
 
+/**
+ * A run of a product's recorded readings: feed positions `first` … `last` (consecutive, as recorded),
+ * `count` of them, the first recorded at `from` and the last at `to` (ms since the epoch).
+ */
+export interface ReadingSpan {
+  first: number
+  last: number
+  count: number
+  from: number
+  to: number
+}
+
+/**
+ * Which readings of a product a history range selects (SPEC.md §History): those recorded between
+ * `from` and `to` (ms since the epoch, both inclusive, either open), or the latest `last`.
+ */
+export type SpanQuery = { from?: number | undefined; to?: number | undefined; last?: undefined } | { last: number }
+
 /** An MQTT message to record, before it has positions. */
 export interface IncomingMessage {
   topic: string
@@ -107,6 +125,28 @@ export interface ReadingStore {
    * @throws TrickleError `STORE_FAILED`
    */
   readAfter(product: string, after: number, limit: number): Reading[]
+  /**
+   * A product's readings after a position, in order, at most `limit` of them, none after `through`:
+   * the next page of a feed.
+   * @param through - the last position to read, inclusive
+   * @throws TrickleError `STORE_FAILED`
+   */
+  readPage(product: string, after: number, through: number, limit: number): Reading[]
+  /**
+   * The held readings a history range selects: the positions from the first reading recorded at or
+   * after `query.from` to the last recorded at or before `query.to` (or the latest `query.last`),
+   * and after position `after` when given (a resumed range).
+   * @returns the span, or undefined when it holds no reading
+   * @throws TrickleError `STORE_FAILED`
+   */
+  select(product: string, query: SpanQuery, after?: number): ReadingSpan | undefined
+  /**
+   * Where a replay of the readings after `after` starts when it may hold at most `maxReadings`
+   * readings and `maxBytes` of payload (at least one reading): `after`, or a later position so that
+   * the latest readings fit.
+   * @throws TrickleError `STORE_FAILED`
+   */
+  replayStart(product: string, after: number, maxReadings: number, maxBytes: number): number
   /** The position the product's next reading gets (0 when none was ever recorded). */
   nextPosition(product: string): number
   /**
@@ -160,6 +200,7 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
           packet_id INTEGER,
           PRIMARY KEY (product, position)
         ) STRICT, WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS readings_by_time ON readings (product, received_at);
         CREATE TABLE IF NOT EXISTS sessions (
           client_id TEXT NOT NULL PRIMARY KEY,
           filters TEXT NOT NULL
@@ -183,6 +224,30 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
   const selectAfter = db.prepare(
     `SELECT * FROM (SELECT * FROM readings WHERE product = ? AND position > ? ORDER BY position DESC LIMIT ?)
      ORDER BY position`,
+  )
+  const selectPage = db.prepare(
+    'SELECT * FROM readings WHERE product = ? AND position > ? AND position <= ? ORDER BY position LIMIT ?',
+  )
+  const selectFirstFrom = db.prepare(
+    'SELECT MIN(position) AS p FROM readings WHERE product = ? AND received_at >= ?',
+  )
+  const selectLastTo = db.prepare(
+    'SELECT MAX(position) AS p FROM readings WHERE product = ? AND received_at <= ?',
+  )
+  const selectNthLatest = db.prepare(
+    'SELECT position AS p FROM readings WHERE product = ? ORDER BY position DESC LIMIT 1 OFFSET ?',
+  )
+  const selectBounds = db.prepare(
+    'SELECT MIN(position) AS first, MAX(position) AS last FROM readings WHERE product = ?',
+  )
+  const selectSpan = db.prepare(
+    `SELECT COUNT(*) AS n,
+       (SELECT received_at FROM readings WHERE product = ?1 AND position = ?2) AS from_ms,
+       (SELECT received_at FROM readings WHERE product = ?1 AND position = ?3) AS to_ms
+     FROM readings WHERE product = ?1 AND position >= ?2 AND position <= ?3`,
+  )
+  const selectLatestSizes = db.prepare(
+    'SELECT position, length(payload) AS bytes FROM readings WHERE product = ? AND position > ? ORDER BY position DESC LIMIT ?',
   )
   const selectDuplicate = db.prepare(
     `SELECT 1 FROM (SELECT topic, payload, packet_id FROM readings WHERE product = ?
@@ -283,20 +348,59 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
       })
     },
     readAfter(product, after, limit) {
-      const rows = sqlite('read the readings', () => selectAfter.all(product, after, limit)) as {
+      const rows = sqlite('read the readings', () => selectAfter.all(product, after, limit))
+      return (rows as unknown as ReadingRow[]).map(readingOf)
+    },
+    readPage(product, after, through, limit) {
+      const rows = sqlite('read the readings', () => selectPage.all(product, after, through, limit))
+      return (rows as unknown as ReadingRow[]).map(readingOf)
+    },
+    select(product, query, after) {
+      return sqlite('select the readings', () => {
+        const position = (row: unknown) => {
+          const p = (row as { p: number | null } | undefined)?.p
+          return p === null || p === undefined ? undefined : Number(p)
+        }
+        const bounds = selectBounds.get(product) as { first: number | null; last: number | null }
+        if (bounds.first === null || bounds.last === null) return undefined
+        let first = Number(bounds.first)
+        let last = Number(bounds.last)
+        if (query.last !== undefined) {
+          first = position(selectNthLatest.get(product, query.last - 1)) ?? first
+        } else {
+          if (query.from !== undefined) first = position(selectFirstFrom.get(product, query.from)) ?? last + 1
+          if (query.to !== undefined) last = position(selectLastTo.get(product, query.to)) ?? first - 1
+        }
+        if (after !== undefined && after >= first) first = after + 1
+        if (first > last) return undefined
+        const row = selectSpan.get(product, first, last) as {
+          n: number
+          from_ms: number | null
+          to_ms: number | null
+        }
+        if (Number(row.n) === 0) return undefined
+        return {
+          first,
+          last,
+          count: Number(row.n),
+          from: Number(row.from_ms ?? 0),
+          to: Number(row.to_ms ?? 0),
+        }
+      })
+    },
+    replayStart(product, after, maxReadings, maxBytes) {
+      const rows = sqlite('read the readings', () => selectLatestSizes.all(product, after, maxReadings)) as {
         position: number
-        received_at: number
-        topic: string
-        payload: Uint8Array
-        packet_id: number | null
+        bytes: number
       }[]
-      return rows.map((row) => ({
-        position: Number(row.position),
-        receivedAt: Number(row.received_at),
-        topic: row.topic,
-        payload: row.payload,
-        packetId: row.packet_id === null ? undefined : Number(row.packet_id),
-      }))
+      let bytes = 0
+      let start = after
+      for (const [i, row] of rows.entries()) {
+        bytes += Number(row.bytes)
+        if (bytes > maxBytes && i > 0) return Number(row.position)
+        start = Number(row.position) - 1
+      }
+      return rows.length === maxReadings ? start : after
     },
     nextPosition: (product) => totals.get(product)?.next ?? 0,
     sessionFilters(clientId) {
@@ -333,5 +437,24 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
     close() {
       if (db.isOpen) db.close()
     },
+  }
+}
+
+/** A row of the `readings` table. */
+interface ReadingRow {
+  position: number
+  received_at: number
+  topic: string
+  payload: Uint8Array
+  packet_id: number | null
+}
+
+function readingOf(row: ReadingRow): Reading {
+  return {
+    position: Number(row.position),
+    receivedAt: Number(row.received_at),
+    topic: row.topic,
+    payload: row.payload,
+    packetId: row.packet_id === null ? undefined : Number(row.packet_id),
   }
 }

@@ -7,6 +7,7 @@ import {
   type ErrorCode,
   encodeFrame,
   type Hex,
+  type HistoryRange,
   SellerChannelLedger,
   type SellerEffect,
   type SellerPolicy,
@@ -19,6 +20,8 @@ import WebSocket from 'ws'
 import type { ChannelLedgers, ChannelMembership } from './channelLedgers.ts'
 import { type ConnectionGate, DEFAULT_CONNECTION_LIMITS, type LimitRefusal } from './connectionLimits.ts'
 import { SELLER_FAILURE_MESSAGES, toPeerError } from './peerError.ts'
+import type { RangePlan } from './feedPlan.ts'
+import type { Feed, FeedSpan } from './mqttSource.ts'
 import type { ResumePoints } from './readingStore.ts'
 import type { ReceiptStore } from './receiptStore.ts'
 import type { ReceiptVerifier } from './receiptVerifier.ts'
@@ -26,7 +29,7 @@ import type { ReceiptVerifier } from './receiptVerifier.ts'
 /** What a session driver needs from the server, injected. */
 export interface SessionContext {
   /** the policy of the product named in `hello`, or undefined if this server does not sell it */
-  policyFor(productId: bigint): { key: string; policy: SellerPolicy } | undefined
+  policyFor(productId: bigint): { key: string; policy: SellerPolicy; kind?: 'stream' | 'dataset' } | undefined
   /**
    * reads the channel and the store's last receipt for it (`resolveChannel`); what it throws reaches
    * the buyer through {@link toPeerError}
@@ -34,15 +37,29 @@ export interface SessionContext {
   resolve(productId: bigint, channelId: Hex, now: number): Promise<ChannelInfo>
   signTerms(terms: Terms): Hex
   domainSeparator(info: ChannelInfo): Hex
+  /** subscribes to a product's live readings (see `MqttSource.listen`) */
+  listen(productKey: string, onChunk: (data: Uint8Array, position: number) => void): () => void
   /**
-   * subscribes to a product's feed; `after` asks for the held readings after that feed position
-   * first (see `MqttSource.listen`)
+   * opens a paced feed of a product's recorded readings, then, for a live span, its live ones (see
+   * `MqttSource.feed`); the session pulls what it can send
    */
-  listen(
+  feed?(productKey: string, onChunk: (data: Uint8Array, position: number) => void, span: FeedSpan): Feed
+  /**
+   * plans a history range of a product (see `planRange`; what it throws reaches the buyer); without
+   * it (no reading store) a range is refused with `RANGE_UNAVAILABLE`
+   * @param resumeAfter - with `range.resume`: the feed position of the channel's last paid reading
+   */
+  planRange?(
     productKey: string,
-    onChunk: (data: Uint8Array, position: number) => void,
-    after?: number,
-  ): () => void
+    range: HistoryRange | undefined,
+    resumeAfter: number | undefined,
+    now: number,
+  ): RangePlan
+  /**
+   * the span replayed to a session that resumes a live product alone from feed position `after`; no
+   * replay when absent
+   */
+  replaySpan?(productKey: string, after: number): FeedSpan
   /**
    * where each channel's last paid reading of each product sits in the product's feed, shared by the
    * sessions of a server so that a resumed session replays what its buyer missed (durable in the
@@ -217,6 +234,12 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
   let started = false
   let tally: ProductTally | undefined
   let unlisten: (() => void) | undefined
+  /** the paced feed of recorded readings (a history range, or a resumed live product's replay) */
+  let feed: Feed | undefined
+  /** whether the feed ends the session once delivered (a finite range) */
+  let finiteFeed = false
+  let plan: RangePlan | undefined
+  let refilling = false
   let timer: NodeJS.Timeout | undefined
   let closeTimer: NodeJS.Timeout | undefined
   let maxBufferedBytes = DEFAULT_MAX_BUFFERED_BYTES
@@ -338,6 +361,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     clearTimeout(timer)
     clearTimeout(closeTimer)
     unlisten?.()
+    feed?.close()
     // Settlement reads the store: let receipt checks and writes still queued land first.
     void drained().then(() => {
       session.leaveChannel()
@@ -381,6 +405,33 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     )
   }
 
+  /** Recorded readings kept queued ahead of what the session can send. */
+  const FEED_AHEAD = 32
+  /**
+   * Pulls recorded readings into the session while it has room (at most {@link FEED_AHEAD} queued),
+   * so a paced feed costs the seller a few chunks of memory whatever the range; a finite feed
+   * delivered in full ends the source.
+   */
+  const refill = () => {
+    if (!feed || refilling || ended) return
+    refilling = true
+    try {
+      while (!feed.caughtUp && !session.closed) {
+        const room = Math.min(session.roomForChunks, FEED_AHEAD - session.queuedChunks)
+        if (room <= 0 || feed.pull(room) === 0) break
+      }
+    } catch (err) {
+      ctx.log.error({ err, channelId }, 'could not read the recorded readings')
+      apply(session.persistFailed(SELLER_FAILURE_MESSAGES.STORE_FAILED))
+    } finally {
+      refilling = false
+    }
+    if (feed.caughtUp && finiteFeed && !session.closed) {
+      finiteFeed = false
+      apply(session.sourceEnded(Date.now()))
+    }
+  }
+
   const apply = (effects: SellerEffect[]): void => {
     for (const effect of effects) {
       switch (effect.type) {
@@ -394,19 +445,28 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
         case 'resolve':
           productId = effect.productId
           channelId = effect.channelId
-          void resolve(effect.productId, effect.channelId)
+          void resolve(effect.productId, effect.channelId, effect.range)
           break
         case 'subscribe': {
+          const onChunk = (data: Uint8Array, position: number) => {
+            if (ctx.resumePoints) positions.set(data, position)
+            apply(session.offer(data, Date.now()))
+          }
           const base = session.base
-          const point = resumesAlone && base ? ctx.resumePoints?.get(resumeKey(), base.amount) : undefined
-          unlisten = ctx.listen(
-            productKey!,
-            (data, position) => {
-              if (ctx.resumePoints) positions.set(data, position)
-              apply(session.offer(data, Date.now()))
-            },
-            point?.position,
-          )
+          const point =
+            !plan && resumesAlone && base ? ctx.resumePoints?.get(resumeKey(), base.amount) : undefined
+          try {
+            const { feed: openFeed, replaySpan } = ctx
+            if (plan && openFeed) {
+              finiteFeed = !plan.span.live
+              feed = openFeed(productKey!, onChunk, plan.span)
+            } else if (point && openFeed && replaySpan) {
+              feed = openFeed(productKey!, onChunk, replaySpan(productKey!, point.position))
+            } else unlisten = ctx.listen(productKey!, onChunk)
+          } catch (err) {
+            ctx.log.error({ err, channelId }, 'could not open the product feed')
+            apply(session.persistFailed(SELLER_FAILURE_MESSAGES.STORE_FAILED))
+          }
           break
         }
         case 'verify': {
@@ -448,6 +508,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
       }
     }
     schedule()
+    refill()
   }
 
   /**
@@ -464,7 +525,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     })
   }
 
-  const resolve = async (id: bigint, channel: Hex) => {
+  const resolve = async (id: bigint, channel: Hex, range: HistoryRange | undefined) => {
     // A seller that cannot store receipts (or reach its chain) must not hand out credit.
     const refused = ctx.admit?.()
     if (refused) return apply(session.rejected(refused.code, refused.message))
@@ -485,6 +546,21 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
       return apply(session.rejected(told.code, told.message))
     }
     if (ended) return
+    if (range !== undefined || product.kind === 'dataset') {
+      const resumeAfter = range?.resume
+        ? ctx.resumePoints?.get(`${channel.toLowerCase()}:${product.key}`, info.base.amount)?.position
+        : undefined
+      try {
+        if (!ctx.planRange || !ctx.feed)
+          throw new TrickleError('RANGE_UNAVAILABLE', 'this seller does not sell history')
+        plan = ctx.planRange(product.key, range, resumeAfter, Date.now())
+      } catch (err) {
+        const told = toPeerError(err)
+        if (told.code !== 'RANGE_UNAVAILABLE')
+          ctx.log.error({ err, channelId: channel }, 'could not plan the range')
+        return apply(session.rejected(told.code, told.message))
+      }
+    }
     payer = info.payer
     // The session takes nothing on the channel (a session slot, credit, deposit headroom) before its
     // `accept` proves it holds the channel's key: then `join` runs.
@@ -515,7 +591,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
       },
     }
     // The session draws the terms' nonce from WebCrypto.
-    apply(session.resolved(info, product.policy, Date.now(), access))
+    apply(session.resolved(info, product.policy, Date.now(), access, undefined, plan?.echo))
   }
 
   ws.on('message', (data: Buffer, isBinary: boolean) => {

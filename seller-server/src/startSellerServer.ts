@@ -36,12 +36,8 @@ import { describeProduct } from './describeProduct.ts'
 import { fromChain } from './fromChain.ts'
 import { importProductsFile } from './importProductsFile.ts'
 import { startIpfsNode } from './ipfsNode.ts'
-import {
-  connectMqttSource,
-  DEFAULT_REPLAY_LIMITS,
-  type MqttSourceOptions,
-  type ReplayLimits,
-} from './mqttSource.ts'
+import { DEFAULT_REPLAY_LIMITS, planRange, type ReplayLimits, replaySpan } from './feedPlan.ts'
+import { connectMqttSource, type MqttSourceOptions } from './mqttSource.ts'
 import { nativeCrypto } from './nativeCrypto.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
 import { type DEFAULT_READING_RETENTION, openReadingStore, type ReadingRetention } from './readingStore.ts'
@@ -347,7 +343,6 @@ async function launch(
     {
       ...options.broker,
       onError: (err) => log.warn({ err }, 'mqtt error'),
-      replay: { ...DEFAULT_REPLAY_LIMITS, ...options.replay },
       readings,
       clientId: options.mqttClientId ?? sellerClientId(wallet.address, options.dataDir),
     },
@@ -358,6 +353,7 @@ async function launch(
   /** claims receipts on-chain; started once the products are published (both send from `wallet`) */
   let settlement: SettlementWorker | undefined
   const resumePoints = readings.resumePoints
+  const replay: ReplayLimits = { ...DEFAULT_REPLAY_LIMITS, ...options.replay }
 
   // A channel's debt (chunks delivered, never receipted) is recorded when its last session ends, so a
   // reconnect or a restart cannot make it free (SPEC.md §Channel debt).
@@ -718,7 +714,11 @@ async function launch(
         ),
       signTerms: (terms) => signTerms(termsWallet.signingKey, terms),
       domainSeparator: () => domainSeparator,
-      listen: (key, onChunk, after) => mqttSource.listen(key, onChunk, after),
+      listen: (key, onChunk) => mqttSource.listen(key, onChunk),
+      feed: (key, onChunk, span) => mqttSource.feed(key, onChunk, span),
+      planRange: (key, range, resumeAfter, now) =>
+        planRange(readings, { feedKey: key, kind: 'stream', range: range ?? {}, resumeAfter, now }),
+      replaySpan: (key, after) => replaySpan(readings, key, after, replay),
       resumePoints,
       store: sessionStore,
       ledgers,

@@ -85,7 +85,9 @@ describe('MqttSource durability (mosquitto with persistence)', () => {
     await until(() => second.readings.nextPosition('p') === 30, 5_000, 'the queued readings')
     // A buyer that paid up to position 4 gets 5… from the store, then live, without a gap or a repeat.
     const resumed = collector()
-    second.source.listen('p', resumed.listener, 4)
+    const feed = second.source.feed('p', resumed.listener, { after: 4, live: true })
+    expect(feed.pull(100)).toBe(25)
+    expect(feed.caughtUp).toBe(true)
     await publish(publisher, 30, 32)
 
     // And through a broker restart while the seller is connected.

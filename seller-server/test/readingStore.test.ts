@@ -20,6 +20,45 @@ const message = (n: number, extra: Partial<IncomingMessage> = {}): IncomingMessa
 const dbPath = () => join(mkdtempSync(join(tmpdir(), 'trickle-readings-')), 'readings.sqlite')
 
 describe('ReadingStore', () => {
+  it('selects the readings of a history range: by recording time, the latest N, after a resume point (SPEC §History)', () => {
+    const store = openReadingStore(':memory:')
+    // Ten readings of `a`, recorded at 1000, 1010, … 1090 ms; one of `b` in between.
+    for (let n = 0; n < 10; n++) {
+      store.record(['a'], message(n), 1000 + 10 * n)
+      if (n === 4) store.record(['b'], message(100), 1045)
+    }
+    expect(store.select('a', { from: 1020, to: 1050 })).toEqual({
+      first: 2,
+      last: 5,
+      count: 4,
+      from: 1020,
+      to: 1050,
+    })
+    expect(store.select('a', { from: 1021, to: 1049 })).toEqual({
+      first: 3,
+      last: 4,
+      count: 2,
+      from: 1030,
+      to: 1040,
+    })
+    expect(store.select('a', { from: 1085 })).toEqual({ first: 9, last: 9, count: 1, from: 1090, to: 1090 })
+    expect(store.select('a', { to: 1005 })).toMatchObject({ first: 0, last: 0, count: 1 })
+    expect(store.select('a', {})).toMatchObject({ first: 0, last: 9, count: 10 })
+    expect(store.select('a', { last: 3 })).toMatchObject({ first: 7, last: 9, count: 3, from: 1070 })
+    expect(store.select('a', { last: 50 })).toMatchObject({ first: 0, last: 9, count: 10 })
+    // Resumed after position 3: the rest of the range.
+    expect(store.select('a', { from: 1020, to: 1050 }, 3)).toMatchObject({ first: 4, last: 5, count: 2 })
+    // Nothing there.
+    expect(store.select('a', { from: 2000 })).toBeUndefined()
+    expect(store.select('a', { from: 1041, to: 1049 })).toBeUndefined()
+    expect(store.select('a', { from: 1020, to: 1050 }, 5)).toBeUndefined()
+    expect(store.select('c', {})).toBeUndefined()
+    // A page of the feed: after a position, through another, at most `limit`.
+    expect(store.readPage('a', 2, 6, 3).map((r) => r.position)).toEqual([3, 4, 5])
+    expect(store.readPage('a', 5, 6, 3).map((r) => r.position)).toEqual([6])
+    store.close()
+  })
+
   it('numbers each product from 0 and continues the positions after it is reopened', () => {
     const path = dbPath()
     const first = openReadingStore(path)

@@ -1,5 +1,5 @@
 import { channelsAt, decodeRevert, type FeeMode, registryAt } from '@trickle/contracts'
-import type { Address, Hex, ResumeBase } from '@trickle/protocol'
+import type { Address, Hex, HistoryRange, RangeEcho, ResumeBase } from '@trickle/protocol'
 import {
   type BufferLimits,
   BuyerChannelAccount,
@@ -22,6 +22,7 @@ import {
   ZeroAddress,
 } from 'ethers'
 import { abortable } from './abortable.ts'
+import { historyRangeOf } from './stream/historyRange.ts'
 import { Budget } from './budget/budget.ts'
 import { parseAmount } from './budget/parseAmount.ts'
 import { type CatalogProduct, joinDescriptor, listProducts } from './catalog.ts'
@@ -413,7 +414,8 @@ export class BuyerClient {
    *
    * @param product - from {@link products} / {@link product}
    * @returns a {@link PaidStream}
-   * @throws TrickleError `INVALID_ARGUMENT` (a buffer limit below 1; no `maxSpend` and no budget),
+   * @throws TrickleError `INVALID_ARGUMENT` (a buffer limit below 1; no `maxSpend` and no budget; an
+   *   invalid `range`),
    *   `SPENDING_CAP_REACHED` (the budget is spent), `DESCRIPTOR_INVALID`, `CHANNEL_NOT_OPEN`,
    *   `WRONG_PAYEE`, `CHAIN_UNAVAILABLE`, `CONNECTION_FAILED`, `ABORTED`; session errors (e.g.
    *   `TERMS_SIGNER_MISMATCH`, `TERMS_INVALID`) surface from the iterator
@@ -431,10 +433,11 @@ export class BuyerClient {
           ? { ...DEFAULT_RECONNECT, ...options.reconnect }
           : { ...DEFAULT_RECONNECT, attempts: 0 }
     const channelId = options.channelId
+    const range = options.range && historyRangeOf(options.range)
     let first: SessionSocket
     try {
       first = await abortable(options.signal, `streaming ${channelId}`, () =>
-        this.session(product, { ...options, maxSpend: reserved }, limits),
+        this.session(product, { ...options, maxSpend: reserved }, limits, range),
       )
     } catch (err) {
       this.budget.settle(reserved, 0n)
@@ -452,6 +455,7 @@ export class BuyerClient {
               ...(left.maxChunks !== undefined ? { maxChunks: left.maxChunks } : {}),
             },
             limits,
+            range && resumedRange(range, left.range),
           ),
         reconnecting: (attempt, delayMs, error) =>
           this.events.emit('reconnecting', { channelId, attempt, delayMs, error }),
@@ -560,6 +564,7 @@ export class BuyerClient {
     product: CatalogProduct,
     options: StreamOptions & { maxSpend: bigint },
     limits: BufferLimits,
+    range: HistoryRange | undefined,
   ): Promise<SessionSocket> {
     const descriptor = product.descriptor
     if (!descriptor) throw new TrickleError('DESCRIPTOR_INVALID', 'product has no valid descriptor')
@@ -602,6 +607,7 @@ export class BuyerClient {
       signReceipt: (r) => signReceipt(sessionKey, this.domainSeparator, r),
       signAccept: (a) => signAccept(sessionKey, this.domainSeparator, a),
       ...(options.maxChunks !== undefined ? { maxChunks: options.maxChunks } : {}),
+      ...(range !== undefined ? { range } : {}),
       ...(options.maxPricePerChunk !== undefined ? { maxPricePerChunk: options.maxPricePerChunk } : {}),
       ...(options.maxDebt !== undefined ? { maxDebt: options.maxDebt } : {}),
       expectedPricePerChunk: BigInt(descriptor.pricePerChunk),
@@ -649,4 +655,16 @@ function atLeastOne(name: string, value: number): number {
     throw new TrickleError('INVALID_ARGUMENT', `${name} must be an integer of at least 1, not ${value}`)
   }
   return value
+}
+
+/**
+ * The `hello` range of a session that resumes a stream of a history range: the range the first
+ * session confirmed (its readings' first and last recording times), after the channel's last paid
+ * reading (`resume`); the range as asked while none was confirmed yet.
+ */
+function resumedRange(asked: HistoryRange, confirmed: RangeEcho | undefined): HistoryRange {
+  if (!confirmed || confirmed.count === 0) return { ...asked, resume: true }
+  return confirmed.live
+    ? { from: confirmed.from, live: true, resume: true }
+    : { from: confirmed.from, to: confirmed.to, resume: true }
 }

@@ -91,7 +91,8 @@ export {
   heldFrameProblem,
   MAX_HELD_CONTROL_FRAMES,
 } from './stream/heldFrameLimit.ts'
-export { reconnectDelay, shouldResume } from './stream/resumingStream.ts'
+export { historyRangeOf, type StreamRange } from './stream/historyRange.ts'
+export { reconnectDelay, type ResumeLeft, shouldResume } from './stream/resumingStream.ts'
 export {
   type BuyerEvents,
   type Chunk,

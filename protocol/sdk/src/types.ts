@@ -1,4 +1,5 @@
-import type { CloseReason, ErrorCode, Hex, ReadingProvenance } from '@trickle/protocol'
+import type { CloseReason, ErrorCode, Hex, RangeEcho, ReadingProvenance } from '@trickle/protocol'
+import type { StreamRange } from './stream/historyRange.ts'
 
 /** One verified chunk: in sequence, within the terms' size limit, from the authenticated seller. */
 export interface Chunk {
@@ -32,6 +33,11 @@ export interface SessionSummary {
   cumulativeAmount: bigint
   reason: CloseReason | undefined
   error?: { code: ErrorCode; message: string }
+  /**
+   * for a stream of a history range: what the seller said the (first) session would send of it —
+   * `count` readings recorded from `from` to `to` (ms since the epoch), and whether live ones follow
+   */
+  range?: RangeEcho
 }
 
 /**
@@ -55,6 +61,15 @@ export interface StreamOptions {
   maxSpend?: bigint
   /** chunks to receive before closing (unbounded when absent) */
   maxChunks?: number
+  /**
+   * buy a span of the product's recorded history instead of its live readings (SPEC.md §History):
+   * `{ from, to }` or `{ last }`, finite (the stream ends once the seller's `count` readings of it are
+   * received and paid, `reason` `done`), or with `live: true` followed by live readings. A seller that
+   * does not sell history, or holds no reading in the range, ends the stream with
+   * `RANGE_UNAVAILABLE` before anything is paid. With `reconnect`, a dropped range resumes after its
+   * last paid reading
+   */
+  range?: StreamRange
   /**
    * wei per chunk accepted at most; default the descriptor's `pricePerChunk` (terms above it are
    * refused with `TERMS_INVALID`). Set it to pay more than the descriptor states.

@@ -1,4 +1,4 @@
-import { type ErrorCode, TrickleError } from '@trickle/protocol'
+import { type ErrorCode, type RangeEcho, TrickleError } from '@trickle/protocol'
 import { sleep } from '../abortable.ts'
 import type { Chunk, PaidStream, ReconnectPolicy, SessionSummary } from '../types.ts'
 import type { SessionSocket } from './sessionSocket.ts'
@@ -25,13 +25,23 @@ export function reconnectDelay(policy: Required<ReconnectPolicy>, attempt: numbe
   return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1))
 }
 
+/** What is left of a stream when a {@link ResumingStream} starts its next session. */
+export interface ResumeLeft {
+  /** wei the stream may still sign */
+  maxSpend: bigint
+  /** chunks the stream may still take (unbounded when undefined) */
+  maxChunks: number | undefined
+  /** for a stream of a history range: what its first session said it would send (SPEC.md §History) */
+  range?: RangeEcho
+}
+
 /** What a {@link ResumingStream} needs to start the sessions after the first. */
 export interface Resumer {
   /**
    * Starts a new session on the channel (from the last receipt signed, SPEC.md §Resume).
    * @param left - wei and chunks the stream may still take
    */
-  connect(left: { maxSpend: bigint; maxChunks: number | undefined }): Promise<SessionSocket>
+  connect(left: ResumeLeft): Promise<SessionSocket>
   /** told before each wait for a new session */
   reconnecting(attempt: number, delayMs: number, error: { code: ErrorCode; message: string }): void
   /** told once, with the stream's summary */
@@ -119,6 +129,7 @@ export class ResumingStream implements PaidStream {
         s.cumulativeAmount > this.total.cumulativeAmount ? s.cumulativeAmount : this.total.cumulativeAmount,
       reason: s.reason,
       ...(s.error ? { error: s.error } : {}),
+      ...((this.total.range ?? s.range) ? { range: (this.total.range ?? s.range)! } : {}),
     }
   }
 
@@ -167,13 +178,17 @@ export class ResumingStream implements PaidStream {
         this.add(summary)
         this.counted = true
         if (this.signal?.aborted) throw new TrickleError('ABORTED', 'the stream was aborted')
-        const left = {
+        const left: ResumeLeft = {
           maxSpend: this.maxSpend - this.total.paid,
           maxChunks: this.maxChunks === undefined ? undefined : this.maxChunks - this.delivered,
+          ...(this.total.range ? { range: this.total.range } : {}),
         }
         // A resumed session counts the chunks the seller sends again (below `nextSeq`) towards its
-        // `maxChunks`, so it can end `done` before the stream has its count: go on with another.
-        const short = summary.reason === 'done' && left.maxChunks !== undefined && left.maxChunks > 0
+        // `maxChunks`, so it can end `done` before the stream has its count: go on with another. A
+        // finite range's session ends `done` once it has the range.
+        const finite = summary.range !== undefined && !summary.range.live
+        const short =
+          summary.reason === 'done' && !finite && left.maxChunks !== undefined && left.maxChunks > 0
         const resume =
           !this.stopped &&
           (shouldResume(summary) || short) &&

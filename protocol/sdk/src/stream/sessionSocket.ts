@@ -424,6 +424,7 @@ export class SessionSocket implements PaidStream {
       cumulativeAmount: s.cumulativeAmount,
       reason: s.closeReason,
       ...(s.error ? { error: s.error } : {}),
+      ...(s.range ? { range: s.range } : {}),
     }
   }
 

@@ -1,0 +1,89 @@
+import { type HistoryRange, type RangeEcho, TrickleError } from '@trickle/protocol'
+import type { FeedSpan } from './mqttSource.ts'
+import type { ReadingStore } from './readingStore.ts'
+
+/** How much of a product's recorded feed a session resuming a live product alone is replayed. */
+export interface ReplayLimits {
+  /** readings replayed at most (the latest after the resume point); default 4,096 */
+  maxChunks: number
+  /** payload bytes replayed at most; default 4 MiB */
+  maxBytes: number
+}
+
+/** Default {@link ReplayLimits}: 4,096 readings or 4 MiB, whichever is reached first. */
+export const DEFAULT_REPLAY_LIMITS: ReplayLimits = { maxChunks: 4096, maxBytes: 4 * 1024 * 1024 }
+
+/** What a session of a history range streams: its span of the feed, and the terms' `range` answer. */
+export interface RangePlan {
+  span: FeedSpan
+  echo: RangeEcho
+}
+
+/** A history range as a product sells it. */
+export interface RangeRequest {
+  /** the key the product's readings are recorded under (a dataset's: its source product's) */
+  feedKey: string
+  /** `dataset` products sell finite ranges only; `stream` products may go on live */
+  kind: 'stream' | 'dataset'
+  /** the `hello`'s range; `{}` (everything held) when a dataset's `hello` names none */
+  range: HistoryRange
+  /** with `range.resume`: the feed position of the channel's last paid reading of the product */
+  resumeAfter?: number | undefined
+  /** ms since the epoch: the `hello`'s time, where a range without `to` ends */
+  now: number
+}
+
+/**
+ * Plans the session of a history range (SPEC.md §History): the recorded readings it selects, at the
+ * `hello`, from the seller's {@link ReadingStore}, and whether live ones follow. A resumed range
+ * (`range.resume`) starts after the channel's last paid reading of it.
+ *
+ * @throws TrickleError `RANGE_UNAVAILABLE` (a dataset asked to go live; a finite range that holds no
+ *   reading the seller still has), `STORE_FAILED` (the store cannot be read)
+ */
+export function planRange(store: ReadingStore, request: RangeRequest): RangePlan {
+  const { range, feedKey } = request
+  const live = range.live === true
+  if (live && request.kind === 'dataset') {
+    throw new TrickleError(
+      'RANGE_UNAVAILABLE',
+      'a dataset has no live readings: ask for a range without live',
+    )
+  }
+  const query =
+    range.last !== undefined ? { last: range.last } : { from: range.from, to: range.to ?? request.now }
+  const after = range.resume ? request.resumeAfter : undefined
+  const span = store.select(feedKey, query, after)
+  if (span === undefined) {
+    if (!live) throw new TrickleError('RANGE_UNAVAILABLE', 'the range holds no reading this seller still has')
+    // Nothing recorded in it (yet): live readings only, from the next one on.
+    return {
+      span: { after: store.nextPosition(feedKey) - 1, live: true },
+      echo: { count: 0, from: 0, to: 0, live: true },
+    }
+  }
+  // A live range delivers everything recorded after its start before it goes live, so its count is
+  // what was recorded by the `hello`.
+  return {
+    span: live
+      ? { after: span.first - 1, live: true }
+      : { after: span.first - 1, through: span.last, live: false },
+    echo: { count: span.count, from: span.from, to: span.to, live },
+  }
+}
+
+/**
+ * The span of a session that resumes a live product alone (SPEC.md §Resume, "Live replay"): the
+ * recorded readings after its resume point, at most the latest {@link ReplayLimits} of them, then
+ * live ones.
+ * @param after - the feed position of the channel's last paid reading of the product
+ * @throws TrickleError `STORE_FAILED`
+ */
+export function replaySpan(
+  store: ReadingStore,
+  feedKey: string,
+  after: number,
+  limits: ReplayLimits,
+): FeedSpan {
+  return { after: store.replayStart(feedKey, after, limits.maxChunks, limits.maxBytes), live: true }
+}
