@@ -93,6 +93,14 @@ export {
   type SkipReason,
 } from './decideClaim.ts'
 export { describeProduct } from './describeProduct.ts'
+export {
+  DEFAULT_REPLAY_LIMITS,
+  planRange,
+  type RangePlan,
+  type RangeRequest,
+  type ReplayLimits,
+  replaySpan,
+} from './feedPlan.ts'
 export { type IpfsNode, parseAnyCid, startIpfsNode } from './ipfsNode.ts'
 export {
   type BrokerTls,
@@ -104,14 +112,6 @@ export {
   type MqttSourceOptions,
   topicRouter,
 } from './mqttSource.ts'
-export {
-  DEFAULT_REPLAY_LIMITS,
-  planRange,
-  type RangePlan,
-  type RangeRequest,
-  type ReplayLimits,
-  replaySpan,
-} from './feedPlan.ts'
 export { nativeCrypto } from './nativeCrypto.ts'
 export { type ProductPublisher, type PublishedProduct, publishProducts } from './publishProducts.ts'
 export {

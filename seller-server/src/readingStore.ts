@@ -31,7 +31,9 @@ export interface ReadingSpan {
  * Which readings of a product a history range selects (SPEC.md §History): those recorded between
  * `from` and `to` (ms since the epoch, both inclusive, either open), or the latest `last`.
  */
-export type SpanQuery = { from?: number | undefined; to?: number | undefined; last?: undefined } | { last: number }
+export type SpanQuery =
+  | { from?: number | undefined; to?: number | undefined; last?: undefined }
+  | { last: number }
 
 /** An MQTT message to record, before it has positions. */
 export interface IncomingMessage {

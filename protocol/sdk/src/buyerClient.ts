@@ -22,7 +22,6 @@ import {
   ZeroAddress,
 } from 'ethers'
 import { abortable } from './abortable.ts'
-import { historyRangeOf } from './stream/historyRange.ts'
 import { Budget } from './budget/budget.ts'
 import { parseAmount } from './budget/parseAmount.ts'
 import { type CatalogProduct, joinDescriptor, listProducts } from './catalog.ts'
@@ -43,6 +42,7 @@ import { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescript
 import { channelKeyOf, type SessionKeyStore } from './keys/sessionKeyStore.ts'
 import { type ProductQuoteRequest, type Quote, quoteProduct } from './quote.ts'
 import { receiptSigners } from './receiptSigners.ts'
+import { historyRangeOf } from './stream/historyRange.ts'
 import { ResumingStream } from './stream/resumingStream.ts'
 import { connectSocket, SessionSocket } from './stream/sessionSocket.ts'
 import {

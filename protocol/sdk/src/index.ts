@@ -92,7 +92,7 @@ export {
   MAX_HELD_CONTROL_FRAMES,
 } from './stream/heldFrameLimit.ts'
 export { historyRangeOf, type StreamRange } from './stream/historyRange.ts'
-export { reconnectDelay, type ResumeLeft, shouldResume } from './stream/resumingStream.ts'
+export { type ResumeLeft, reconnectDelay, shouldResume } from './stream/resumingStream.ts'
 export {
   type BuyerEvents,
   type Chunk,
