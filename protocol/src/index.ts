@@ -25,7 +25,7 @@ export {
 } from './accept.ts'
 export { BuyerChannelAccount } from './buyerChannelAccount.ts'
 export { type BuyerEffect, BuyerSession, type BuyerSessionConfig, closeError } from './buyerSession.ts'
-export { DEFAULT_MAX_FRAME_BYTES, decodeFrame, encodeFrame } from './codec.ts'
+export { DEFAULT_MAX_FRAME_BYTES, decodeFrame, encodeFrame, MAX_RANGE_LAST } from './codec.ts'
 export { growWindow, resetWindow, sendableChunks } from './creditWindow.ts'
 export { type CryptoBackend, cryptoBackend, portableCrypto, useCryptoBackend } from './cryptoBackend.ts'
 export {

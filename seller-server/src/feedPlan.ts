@@ -1,4 +1,4 @@
-import { type HistoryRange, type RangeEcho, TrickleError } from '@trickle/protocol'
+import { type HistoryRange, MAX_RANGE_LAST, type RangeEcho, TrickleError } from '@trickle/protocol'
 import type { FeedSpan } from './mqttSource.ts'
 import type { ReadingStore } from './readingStore.ts'
 
@@ -86,4 +86,43 @@ export function replaySpan(
   limits: ReplayLimits,
 ): FeedSpan {
   return { after: store.replayStart(feedKey, after, limits.maxChunks, limits.maxBytes), live: true }
+}
+
+/**
+ * The history range of a `GET /history/<productId>` query (SPEC.md §History, as `hello.range`):
+ * `from` and `to` in ms since the epoch, `last` readings, `live=1`.
+ * @throws TrickleError `INVALID_ARGUMENT` (not a whole number, `last` with `from`/`to`, `live` with
+ *   `to`, `from` after `to`)
+ */
+export function historyRangeOfQuery(query: URLSearchParams): HistoryRange {
+  const whole = (name: string, max = Number.MAX_SAFE_INTEGER) => {
+    const text = query.get(name)
+    if (text === null) return undefined
+    const n = /^[0-9]{1,16}$/.test(text) ? Number(text) : Number.NaN
+    if (!Number.isSafeInteger(n) || n > max) {
+      throw new TrickleError('INVALID_ARGUMENT', `${name} must be a whole number up to ${max}`)
+    }
+    return n
+  }
+  const range: HistoryRange = {}
+  const from = whole('from')
+  const to = whole('to')
+  const last = whole('last', MAX_RANGE_LAST)
+  if (from !== undefined) range.from = from
+  if (to !== undefined) range.to = to
+  if (last !== undefined) {
+    if (last < 1 || from !== undefined || to !== undefined) {
+      throw new TrickleError('INVALID_ARGUMENT', 'last must be at least 1, and not with from or to')
+    }
+    range.last = last
+  }
+  const live = query.get('live')
+  if (live === '1' || live === 'true') {
+    if (to !== undefined) throw new TrickleError('INVALID_ARGUMENT', 'a live range has no end (to)')
+    range.live = true
+  }
+  if (from !== undefined && to !== undefined && from > to) {
+    throw new TrickleError('INVALID_ARGUMENT', 'from is after to')
+  }
+  return range
 }

@@ -33,7 +33,13 @@ import {
 } from './connectionLimits.ts'
 import { DEFAULT_SETTLEMENT_POLICY, type SettlementPolicy } from './decideClaim.ts'
 import { describeProduct } from './describeProduct.ts'
-import { DEFAULT_REPLAY_LIMITS, planRange, type ReplayLimits, replaySpan } from './feedPlan.ts'
+import {
+  DEFAULT_REPLAY_LIMITS,
+  historyRangeOfQuery,
+  planRange,
+  type ReplayLimits,
+  replaySpan,
+} from './feedPlan.ts'
 import { fromChain } from './fromChain.ts'
 import { importProductsFile } from './importProductsFile.ts'
 import { startIpfsNode } from './ipfsNode.ts'
@@ -354,6 +360,29 @@ async function launch(
   let settlement: SettlementWorker | undefined
   const resumePoints = readings.resumePoints
   const replay: ReplayLimits = { ...DEFAULT_REPLAY_LIMITS, ...options.replay }
+  /**
+   * `GET /history/<productId>?from&to|last[&live=1]`: what a session of that history range would
+   * send now (SPEC.md §History): `{ productId, count, from, to, live }`, 200; 400 for a bad query,
+   * 404 for a product not sold here or a range that holds no reading.
+   */
+  const historyAnswer = (id: string, url: URL): { status: number; body: Record<string, unknown> } => {
+    const productId = /^[1-9][0-9]{0,77}$/.test(id) ? BigInt(id) : undefined
+    const product = productId === undefined ? undefined : policies.get(productId)
+    if (!product)
+      return { status: 404, body: { code: 'UNKNOWN_PRODUCT', message: `product ${id} is not sold here` } }
+    try {
+      const range = historyRangeOfQuery(url.searchParams)
+      const { echo } = planRange(readings, { feedKey: product.key, kind: 'stream', range, now: Date.now() })
+      return { status: 200, body: { productId: id, ...echo } }
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code === 'INVALID_ARGUMENT')
+        return { status: 400, body: { code, message: (err as TrickleError).shortMessage } }
+      if (code === 'RANGE_UNAVAILABLE')
+        return { status: 404, body: { code, message: (err as TrickleError).shortMessage } }
+      throw err
+    }
+  }
 
   // A channel's debt (chunks delivered, never receipted) is recorded when its last session ends, so a
   // reconnect or a restart cannot make it free (SPEC.md §Channel debt).
@@ -505,7 +534,12 @@ async function launch(
       if (refusedSockets.has(req.socket)) return
       void (async () => {
         const path = new URL(req.url ?? '/', 'http://localhost').pathname
-        const known = path === '/health' || path === '/metrics' || path === '/' || path.startsWith('/ipfs/')
+        const known =
+          path === '/health' ||
+          path === '/metrics' ||
+          path === '/' ||
+          path.startsWith('/ipfs/') ||
+          path.startsWith('/history/')
         if (!known) {
           res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
           return
@@ -523,6 +557,16 @@ async function launch(
         if (path === '/metrics') {
           const text = await metrics.registry.metrics()
           res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text)
+          return
+        }
+        if (path.startsWith('/history/')) {
+          const answer = historyAnswer(
+            path.slice('/history/'.length),
+            new URL(req.url ?? '/', 'http://localhost'),
+          )
+          res
+            .writeHead(answer.status, { 'content-type': 'application/json' })
+            .end(JSON.stringify(answer.body))
           return
         }
         if (path !== '/health') {

@@ -1,7 +1,7 @@
 import { channelsAt } from '@trickle/contracts'
 import type { Address, Hex } from '@trickle/protocol'
 import { type ErrorCode, isErrorCode, TrickleError } from '@trickle/protocol'
-import type { PaidStream, SessionSummary } from '@trickle/sdk'
+import type { PaidStream, SessionSummary, StreamRange } from '@trickle/sdk'
 import { toChunkRecord } from './chunkRecord.ts'
 import type { Connection } from './connect.ts'
 import { type AmountFormat, formatAmount } from './formatAmount.ts'
@@ -13,8 +13,10 @@ import { createProgress } from './progress.ts'
 /** What `trickle buy` was asked to do. */
 export interface BuyOptions {
   productId: bigint
-  /** chunks to receive */
-  chunks: number
+  /** chunks to receive; for a finite `range`, at most (default: all its readings) */
+  chunks?: number
+  /** buy recorded history instead of live readings (SPEC.md §History); `chunks` is needed with `live` */
+  range?: StreamRange
   /** wei this purchase may spend at most */
   maxSpend: bigint
   /**
@@ -42,6 +44,8 @@ export interface BuySummary {
   paidWei: string
   /** the output file, `-` for stdout */
   out: string
+  /** for recorded history: what the seller said the range holds (ms since the epoch) */
+  range?: { count: number; from: number; to: number; live: boolean }
   /** why the session ended (`done` when all chunks arrived, `buyer_closed` after Ctrl-C) */
   reason: SessionSummary['reason'] | null
   /** true when an interrupt (Ctrl-C) ended the purchase */
@@ -77,7 +81,13 @@ export interface BuyIo {
  * `interrupted: true` and nothing is thrown.
  *
  * @returns the summary (also printed as one JSON line once a session ran)
- * @throws TrickleError `PRODUCT_NOT_FOUND`, `DESCRIPTOR_*`, `SPENDING_CAP_REACHED` (cap below one
+ * With a `range` it buys recorded history (SPEC.md §History): it asks the seller what the range holds
+ * (`BuyerClient.history`) before any channel is opened, previews that count, and streams exactly
+ * those readings (the first `chunks` of them when given; with `live`, then live ones up to `chunks`).
+ *
+ * @throws TrickleError `PRODUCT_NOT_FOUND`, `DESCRIPTOR_*`, `RANGE_UNAVAILABLE` (the seller holds no
+ *   reading in the range, or sells no history; nothing was paid), `INVALID_ARGUMENT` (a `range` without
+ *   an end and no `chunks`), `SPENDING_CAP_REACHED` (cap below one
  *   chunk, or the cap or the channel's deposit ran out before `chunks` arrived), `INSUFFICIENT_FUNDS`,
  *   `CHAIN_UNAVAILABLE` (channel could not be opened), `CONNECTION_FAILED`, `SESSION_CLOSED` (the
  *   session ended early without an error), `ABORTED` (interrupted before any money moved) or the
@@ -106,13 +116,25 @@ export async function buy(conn: Connection, options: BuyOptions, io: BuyIo): Pro
       `--max-spend ${f(options.maxSpend)} is below one chunk of product ${options.productId} (${f(price)})`,
     )
   }
+  // A range is priced from what the seller holds of it, before any money moves.
+  const held = options.range ? await client.history(product, options.range) : undefined
+  const chunks =
+    options.chunks !== undefined && !(held && !held.live && held.count < options.chunks)
+      ? options.chunks
+      : held && !held.live
+        ? held.count
+        : undefined
+  if (chunks === undefined) {
+    throw new TrickleError('INVALID_ARGUMENT', 'a live range (or a live stream) needs a chunk count')
+  }
+  if (held) io.stderr.write(`${describeRange(held, chunks)}\n`)
   const deposit = options.channel === undefined ? (options.deposit ?? options.maxSpend) : undefined
   const preview = previewCost(
     {
       productId: options.productId,
       name: descriptor.name,
       price,
-      chunks: options.chunks,
+      chunks,
       maxSpend: options.maxSpend,
       payee: descriptor.seller as Address,
       ...(deposit !== undefined ? { deposit } : {}),
@@ -147,11 +169,12 @@ export async function buy(conn: Connection, options: BuyOptions, io: BuyIo): Pro
       stream = await client.stream(product, {
         channelId,
         maxSpend: options.maxSpend,
-        maxChunks: options.chunks,
+        maxChunks: chunks,
         maxPricePerChunk: price,
+        ...(options.range ? { range: options.range } : {}),
       })
       if (interrupted) void stream.close()
-      const progress = createProgress(io.stderr, options.chunks, `product ${options.productId}`)
+      const progress = createProgress(io.stderr, chunks, `product ${options.productId}`)
       try {
         for await (const chunk of stream) {
           await output.write(`${JSON.stringify(toChunkRecord(chunk))}\n`)
@@ -172,6 +195,7 @@ export async function buy(conn: Connection, options: BuyOptions, io: BuyIo): Pro
       chunks: written,
       paidWei: (summary?.paid ?? 0n).toString(),
       out: options.out,
+      ...(summary?.range ? { range: summary.range } : {}),
       reason: summary?.reason ?? null,
       ...(interrupted ? { interrupted: true as const } : {}),
       ...(descriptor.devices ? { signatures } : {}),
@@ -188,7 +212,7 @@ export async function buy(conn: Connection, options: BuyOptions, io: BuyIo): Pro
       channelId,
       ended,
       written,
-      chunks: options.chunks,
+      chunks,
       price,
       paid: summary?.paid ?? 0n,
       maxSpend: options.maxSpend,
@@ -200,22 +224,24 @@ export async function buy(conn: Connection, options: BuyOptions, io: BuyIo): Pro
     if (interrupted) return result
     if (failure !== undefined) throw failure
     if (summary?.error) throw new TrickleError(asCode(summary.error.code), summary.error.message)
-    if (written < options.chunks) {
+    // A finite range may hold fewer readings by the time it streams (retention): `done` is its end.
+    const rangeDone = summary?.range && !summary.range.live && summary.reason === 'done'
+    if (written < chunks && !rangeDone) {
       if (summary?.reason === 'spending_cap') {
         throw new TrickleError(
           'SPENDING_CAP_REACHED',
-          `--max-spend ${f(options.maxSpend)} paid for ${written} of ${options.chunks} chunks`,
+          `--max-spend ${f(options.maxSpend)} paid for ${written} of ${chunks} chunks`,
         )
       }
       if (summary?.reason === 'deposit_exhausted') {
         throw new TrickleError(
           'SPENDING_CAP_REACHED',
-          `the channel's deposit ran out after ${written} of ${options.chunks} chunks`,
+          `the channel's deposit ran out after ${written} of ${chunks} chunks`,
         )
       }
       throw new TrickleError(
         'SESSION_CLOSED',
-        `session ended (${summary?.reason ?? 'connection lost'}) after ${written} of ${options.chunks} chunks`,
+        `session ended (${summary?.reason ?? 'connection lost'}) after ${written} of ${chunks} chunks`,
       )
     }
     return result
@@ -246,4 +272,18 @@ async function channelAfter(
 
 function asCode(code: string): ErrorCode {
   return isErrorCode(code) ? code : 'INTERNAL'
+}
+
+/** One line on what a history range holds, e.g. `history: 100 readings recorded 2026-12-02T10:00:00.000Z … 10:59:59.000Z`. */
+function describeRange(
+  held: { count: number; from: number; to: number; live: boolean },
+  chunks: number,
+): string {
+  const span =
+    held.count === 0
+      ? 'none recorded yet'
+      : `recorded ${new Date(held.from).toISOString()} … ${new Date(held.to).toISOString()}`
+  const what = `history: ${held.count} reading${held.count === 1 ? '' : 's'} ${span}`
+  if (held.live) return `${what}, then live readings, ${chunks} chunks in all`
+  return chunks < held.count ? `${what}; buying the first ${chunks}` : what
 }

@@ -53,3 +53,17 @@ export function parseAddress(value: string): Address {
     throw new InvalidArgumentError('must be 0x followed by 40 hex digits')
   return value as Address
 }
+
+/**
+ * A point in time for `--from`/`--to`: an ISO 8601 date or date-time (`2026-12-02`,
+ * `2026-12-02T10:00:00Z`; without a zone, local time), or milliseconds since the Unix epoch.
+ * @returns ms since the epoch
+ * @throws InvalidArgumentError (commander) for anything else
+ */
+export function parseTime(value: string): number {
+  const ms = /^[0-9]{1,16}$/.test(value) ? Number(value) : Date.parse(value)
+  if (!Number.isSafeInteger(ms) || ms < 0) {
+    throw new InvalidArgumentError('expected an ISO 8601 time (2026-12-02T10:00:00Z) or ms since the epoch')
+  }
+  return ms
+}

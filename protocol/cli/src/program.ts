@@ -18,6 +18,7 @@ import {
   parseNonNegativeInt,
   parsePositiveInt,
   parseProductId,
+  parseTime,
 } from './parseArgs.ts'
 import { productsBySeller } from './productsBySeller.ts'
 import { type CliConfig, type ConfigFlags, DEFAULT_CONFIG_PATH, resolveConfig } from './resolveConfig.ts'
@@ -192,10 +193,13 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
         'Ctrl-C ends the session with a final receipt and exits 130. The payer key (see "Payer key" in ' +
         '`trickle --help`) also signs the receipts, so --channel can resume a channel the same key ' +
         'opened. Exits 1 with SPENDING_CAP_REACHED, before opening a channel, when --max-spend is below ' +
-        'one chunk’s price, and after writing what arrived when the cap ends the session early.',
+        'one chunk’s price, and after writing what arrived when the cap ends the session early. ' +
+        'With --from/--to or --last it buys recorded history instead (SPEC.md §History): it first asks the ' +
+        'seller how many readings the range holds and prints their cost, then streams exactly those and ' +
+        'ends; with --live it goes on with live readings after them until --chunks.',
     )
     .argument('<productId>', 'registry product id', parseProductId)
-    .requiredOption('--chunks <n>', 'chunks to receive', parsePositiveInt)
+    .option('--chunks <n>', 'chunks to receive (required unless a finite range is bought)', parsePositiveInt)
     .requiredOption(
       '--max-spend <amount>',
       'spend at most this much in this session (0.001eth, 1000gwei, or wei)',
@@ -208,12 +212,58 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
         .argParser(parseChannelId)
         .conflicts('deposit'),
     )
+    .option(
+      '--from <time>',
+      'buy recorded history: readings recorded at or after this time (ISO 8601 or ms)',
+      parseTime,
+    )
+    .option(
+      '--to <time>',
+      'buy recorded history: readings recorded at or before this time (default: now)',
+      parseTime,
+    )
+    .addOption(
+      new Option('--last <n>', 'buy recorded history: the latest n readings')
+        .argParser(parsePositiveInt)
+        .conflicts(['from', 'to']),
+    )
+    .addOption(
+      new Option(
+        '--live',
+        'after the recorded readings, go on with live ones (a backfill; needs --chunks)',
+      ).conflicts('to'),
+    )
     .action(
       async (
         productId: bigint,
-        opts: { chunks: number; maxSpend: bigint; out: string; deposit?: bigint; channel?: `0x${string}` },
+        opts: {
+          chunks?: number
+          maxSpend: bigint
+          out: string
+          deposit?: bigint
+          channel?: `0x${string}`
+          from?: number
+          to?: number
+          last?: number
+          live?: boolean
+        },
         cmd: Command,
       ) => {
+        const historic = opts.from !== undefined || opts.to !== undefined || opts.last !== undefined
+        if (opts.chunks === undefined && (!historic || opts.live)) {
+          cmd.error('error: --chunks <n> is required, unless --from, --to or --last buy a finite range', {
+            exitCode: 2,
+          })
+        }
+        const range =
+          historic || opts.live
+            ? {
+                ...(opts.from !== undefined ? { from: opts.from } : {}),
+                ...(opts.to !== undefined ? { to: opts.to } : {}),
+                ...(opts.last !== undefined ? { last: opts.last } : {}),
+                ...(opts.live ? { live: true } : {}),
+              }
+            : undefined
         const cfg = config(cmd)
         const conn = await connectPayer(cfg, 'buying')
         try {
@@ -221,7 +271,8 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
             conn,
             {
               productId,
-              chunks: opts.chunks,
+              ...(opts.chunks !== undefined ? { chunks: opts.chunks } : {}),
+              ...(range !== undefined ? { range } : {}),
               maxSpend: opts.maxSpend,
               out: opts.out,
               ...(opts.deposit !== undefined ? { deposit: opts.deposit } : {}),

@@ -54,6 +54,42 @@ describe('trickle buy: output, amounts in ETH, previews and Ctrl-C', { timeout: 
     expect(channel.deposit).toBe((10n ** 15n).toString())
   })
 
+  it('buys recorded history: the last 20 readings, priced before paying, then ends; an empty range costs nothing', async () => {
+    // The marketplace replays 50 rows a second: wait until the seller has recorded 20 of product 2.
+    for (let i = 0; i < 100; i++) {
+      const res = await fetch(`${market.seller.httpUrl}/history/2?last=20`)
+      if (res.ok && ((await res.json()) as { count: number }).count === 20) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    const run = await trickle(['buy', '2', '--last', '20', '--max-spend', '0.001eth', '--out', '-'])
+    expect(run.stderr).not.toMatch(/^error/m)
+    expect(run.code).toBe(0)
+    expect(run.stderr).toMatch(/history: 20 readings recorded \d{4}-\d\d-\d\dT/)
+    expect(run.stderr).toContain('20 chunks × 0.000001 ETH = 0.00002 ETH')
+    const records = ndjson(run.stdout)
+    expect(records).toHaveLength(20)
+    for (const r of records) expect(r.reading).toHaveProperty('value')
+    const summary = summaryIn(run.stderr)
+    expect(summary).toMatchObject({ chunks: 20, paidWei: (20n * PRICE).toString(), reason: 'done' })
+    expect(summary.range).toMatchObject({ count: 20, live: false })
+
+    const empty = await trickle([
+      'buy',
+      '2',
+      '--from',
+      '2000-01-01',
+      '--to',
+      '2000-01-02',
+      '--max-spend',
+      '0.001eth',
+      '--out',
+      '-',
+    ])
+    expect(empty.code).toBe(1)
+    expect(empty.stderr).toContain('RANGE_UNAVAILABLE')
+    expect(empty.stderr).not.toContain('opened channel')
+  })
+
   it('leaves an existing output file as it was when the buy fails before a chunk arrives', async () => {
     const sub = mkdtempSync(join(dir, 'keep-'))
     const out = join(sub, 'readings.ndjson')

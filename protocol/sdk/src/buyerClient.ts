@@ -42,7 +42,8 @@ import { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescript
 import { channelKeyOf, type SessionKeyStore } from './keys/sessionKeyStore.ts'
 import { type ProductQuoteRequest, type Quote, quoteProduct } from './quote.ts'
 import { receiptSigners } from './receiptSigners.ts'
-import { historyRangeOf } from './stream/historyRange.ts'
+import { fetchHistory } from './stream/fetchHistory.ts'
+import { historyRangeOf, type StreamRange } from './stream/historyRange.ts'
 import { ResumingStream } from './stream/resumingStream.ts'
 import { connectSocket, SessionSocket } from './stream/sessionSocket.ts'
 import {
@@ -404,6 +405,25 @@ export class BuyerClient {
   }
 
   /**
+   * What the product's seller holds of a history range now (SPEC.md §History), to price the range
+   * before opening a channel or paying: the `count` readings a session of that range would send,
+   * recorded from `from` to `to` (ms since the epoch). Buy it with `stream(product, { range })`.
+   *
+   * @throws TrickleError `INVALID_ARGUMENT` (an invalid range), `DESCRIPTOR_INVALID`,
+   *   `RANGE_UNAVAILABLE` (no reading held in the range, or no history sold), `CONNECTION_FAILED`,
+   *   `ABORTED`
+   */
+  history(product: CatalogProduct, range: StreamRange, options: CallOptions = {}): Promise<RangeEcho> {
+    const descriptor = product.descriptor
+    if (!descriptor) {
+      return Promise.reject(new TrickleError('DESCRIPTOR_INVALID', 'product has no valid descriptor'))
+    }
+    return fetchHistory(descriptor.endpoint, product.productId, historyRangeOf(range), {
+      ...(options.signal ? { signal: options.signal } : {}),
+    })
+  }
+
+  /**
    * Connects to the product's seller and streams it on a channel, paying per the signed terms; with
    * `reconnect`, resumes on a new session when the connection drops (no chunk handed over or paid
    * twice). What the stream may sign is `maxSpend`, within the client's budget (reserved when the
@@ -478,7 +498,8 @@ export class BuyerClient {
    *
    * @param productId - the registry's product id
    * @param options - `budget`: wei this subscription may sign (a `bigint`, or a string with its unit,
-   *   `'0.001 ETH'`; also the deposit of a new channel); `maxChunks`; `signal`
+   *   `'0.001 ETH'`; also the deposit of a new channel); `maxChunks`; `range`, a span of recorded
+   *   history instead of live readings (see `StreamOptions.range`); `signal`
    * @returns the chunks, in order, each paid for
    * @throws TrickleError `INVALID_ARGUMENT` (a bad budget), `PRODUCT_NOT_FOUND`, `INSUFFICIENT_FUNDS`,
    *   `SPENDING_CAP_REACHED` (the client's budget is spent), `CHAIN_UNAVAILABLE`, `CONNECTION_FAILED`,
@@ -486,7 +507,7 @@ export class BuyerClient {
    */
   async *subscribe(
     productId: bigint | number,
-    options: { budget: bigint | string; maxChunks?: number } & CallOptions,
+    options: { budget: bigint | string; maxChunks?: number; range?: StreamRange } & CallOptions,
   ): AsyncGenerator<Chunk, void, undefined> {
     const budget = parseAmount(options.budget)
     if (budget <= 0n) throw new TrickleError('INVALID_ARGUMENT', 'the budget must be above zero')
@@ -503,6 +524,7 @@ export class BuyerClient {
       channelId,
       maxSpend,
       ...(options.maxChunks !== undefined ? { maxChunks: options.maxChunks } : {}),
+      ...(options.range !== undefined ? { range: options.range } : {}),
       ...call,
     })
     yield* stream

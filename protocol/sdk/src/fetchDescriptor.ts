@@ -2,6 +2,7 @@ import { decodeDescriptor, type ProductDescriptor, TrickleError } from '@trickle
 import { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { readBounded } from './http/readBounded.ts'
 
 /** Largest descriptor block the fetcher reads, bytes (1 MiB; the schema's limits stay far below it). */
 export const MAX_DESCRIPTOR_BYTES = 1 << 20
@@ -90,32 +91,7 @@ async function readBlock(
     await response.body?.cancel()
     throw new Error(`HTTP ${response.status}`)
   }
-  const declared = Number(response.headers.get('content-length') ?? '0')
-  if (declared > MAX_DESCRIPTOR_BYTES) {
-    await response.body?.cancel()
-    throw new Error(`block of ${declared} bytes is above ${MAX_DESCRIPTOR_BYTES}`)
-  }
-  if (!response.body) return new Uint8Array(0)
-  const parts: Uint8Array[] = []
-  let size = 0
-  const reader = response.body.getReader()
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > MAX_DESCRIPTOR_BYTES) {
-      await reader.cancel()
-      throw new Error(`block is above ${MAX_DESCRIPTOR_BYTES} bytes`)
-    }
-    parts.push(value)
-  }
-  const bytes = new Uint8Array(size)
-  let offset = 0
-  for (const part of parts) {
-    bytes.set(part, offset)
-    offset += part.byteLength
-  }
-  return bytes
+  return readBounded(response, MAX_DESCRIPTOR_BYTES)
 }
 
 /**

@@ -84,6 +84,7 @@ export {
   quoteProduct,
 } from './quote.ts'
 export { receiptSigners } from './receiptSigners.ts'
+export { fetchHistory, historyUrlOf } from './stream/fetchHistory.ts'
 export {
   type CreditPosition,
   chunksInFlight,
