@@ -2,7 +2,7 @@ import type { Address, ProductDescriptor } from '@trickle/protocol'
 import type { StreamProductSpec } from './startSellerServer.ts'
 
 /**
- * The descriptor of a stream product (SPEC.md §Descriptor), dated now.
+ * The descriptor of a stream or dataset product (SPEC.md §Descriptor), dated now.
  *
  * @param spec - the product
  * @param seller - the payee's address
@@ -19,7 +19,7 @@ export function describeProduct(
     schema: 'trickle.descriptor/1',
     name: spec.name,
     description: spec.description,
-    kind: 'stream',
+    kind: spec.kind ?? 'stream',
     seller,
     endpoint,
     pricePerChunk: spec.pricePerChunk.toString(),

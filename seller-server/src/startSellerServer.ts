@@ -63,7 +63,14 @@ export interface StreamProductSpec {
   name: string
   description: string
   /**
-   * MQTT topic filters: exact names (`office1/co2`) or with the wildcards `+` (one level) and `#` (the
+   * `stream` (default): live MQTT readings, whose recording buyers may also buy in ranges; `dataset`:
+   * the recording of the stream product `recordingOf`, sold as finite ranges only (SPEC.md §History)
+   */
+  kind?: 'stream' | 'dataset'
+  /** dataset products: the key of a stream product of this server whose recorded readings it sells */
+  recordingOf?: string
+  /**
+   * MQTT topic filters (a dataset's are its source's, whatever is given): exact names (`office1/co2`) or with the wildcards `+` (one level) and `#` (the
    * rest, the parent included), e.g. `office1/#`; each message on a matching topic is one chunk
    */
   topics: string[]
@@ -288,7 +295,8 @@ const MAX_LINGERING = 256
  * @throws TrickleError `CHAIN_UNAVAILABLE` (the RPC failed: try again later), `STORE_FAILED` (the
  *   receipt store cannot be opened or written), `CONNECTION_FAILED` (the MQTT broker cannot be
  *   reached), `TRANSACTION_REVERTED` (the registry refuses a product), `DESCRIPTOR_INVALID` (a product
- *   makes an invalid descriptor), `INTERNAL` (the IPFS node cannot start, the port cannot be bound),
+ *   makes an invalid descriptor), `INVALID_ARGUMENT` (a product key used twice, a dataset whose
+ *   `recordingOf` is not a stream product), `INTERNAL` (the IPFS node cannot start, the port cannot be bound),
  *   each with the underlying error as `cause`
  */
 export async function startSellerServer(options: SellerServerOptions): Promise<SellerServer> {
@@ -317,6 +325,9 @@ async function launch(
   releases: (() => unknown)[],
 ): Promise<SellerServer> {
   const policy: SessionPolicy = { ...DEFAULT_SESSION_POLICY, ...options.policy }
+  /** the key each product's readings are recorded under: its own, or a dataset's source's */
+  const feedKeys = feedKeysOf(options.products)
+  const streams = options.products.filter((p) => (p.kind ?? 'stream') === 'stream')
   const provider = new JsonRpcProvider(options.rpcUrl, options.chainId, {
     staticNetwork: true,
     pollingInterval: 250,
@@ -345,7 +356,7 @@ async function launch(
   releases.push(() => readings.close())
   const mqttSource = await connectMqttSource(
     options.brokerUrl,
-    new Map(options.products.map((p) => [p.key, p.topics])),
+    new Map(streams.map((p) => [p.key, p.topics])),
     {
       ...options.broker,
       onError: (err) => log.warn({ err }, 'mqtt error'),
@@ -372,7 +383,9 @@ async function launch(
       return { status: 404, body: { code: 'UNKNOWN_PRODUCT', message: `product ${id} is not sold here` } }
     try {
       const range = historyRangeOfQuery(url.searchParams)
-      const { echo } = planRange(readings, { feedKey: product.key, kind: 'stream', range, now: Date.now() })
+      const feedKey = feedKeys.get(product.key)!
+      const kind = feedKey === product.key ? 'stream' : 'dataset'
+      const { echo } = planRange(readings, { feedKey, kind, range, now: Date.now() })
       return { status: 200, body: { productId: id, ...echo } }
     } catch (err) {
       const code = (err as { code?: string }).code
@@ -401,7 +414,7 @@ async function launch(
   })
   let sessions = 0
   const sessionsByProduct = new Map<string, number>()
-  const policies = new Map<bigint, { key: string; policy: SellerPolicy }>()
+  const policies = new Map<bigint, { key: string; policy: SellerPolicy; kind: 'stream' | 'dataset' }>()
 
   const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits }
   const guard = new ConnectionGuard(limits, performance.now())
@@ -687,10 +700,14 @@ async function launch(
     )
   }
   const descriptors = new Map<string, ProductDescriptor>(
-    options.products.map((p) => [
-      p.key,
-      describeProduct(p, wallet.address as Address, `${wsBase}/`, policy.maxChunkBytes),
-    ]),
+    options.products.map((p) => {
+      // A dataset's readings come from its source's topics.
+      const topics = options.products.find((q) => q.key === feedKeys.get(p.key))!.topics
+      return [
+        p.key,
+        describeProduct({ ...p, topics }, wallet.address as Address, `${wsBase}/`, policy.maxChunkBytes),
+      ]
+    }),
   )
   // An older seller kept the product ids in a side file: the store takes them over once.
   await importProductsFile(store, join(options.dataDir, chainScope, 'products.json'), log)
@@ -700,6 +717,7 @@ async function launch(
     policies.set(p.productId, {
       key: p.key,
       policy: { ...policy, ...spec.policy, pricePerChunk: spec.pricePerChunk },
+      kind: spec.kind ?? 'stream',
     })
   }
 
@@ -758,11 +776,17 @@ async function launch(
         ),
       signTerms: (terms) => signTerms(termsWallet.signingKey, terms),
       domainSeparator: () => domainSeparator,
-      listen: (key, onChunk) => mqttSource.listen(key, onChunk),
-      feed: (key, onChunk, span) => mqttSource.feed(key, onChunk, span),
+      listen: (key, onChunk) => mqttSource.listen(feedKeys.get(key)!, onChunk),
+      feed: (key, onChunk, span) => mqttSource.feed(feedKeys.get(key)!, onChunk, span),
       planRange: (key, range, resumeAfter, now) =>
-        planRange(readings, { feedKey: key, kind: 'stream', range: range ?? {}, resumeAfter, now }),
-      replaySpan: (key, after) => replaySpan(readings, key, after, replay),
+        planRange(readings, {
+          feedKey: feedKeys.get(key)!,
+          kind: key === feedKeys.get(key) ? 'stream' : 'dataset',
+          range: range ?? {},
+          resumeAfter,
+          now,
+        }),
+      replaySpan: (key, after) => replaySpan(readings, feedKeys.get(key)!, after, replay),
       resumePoints,
       store: sessionStore,
       ledgers,
@@ -890,4 +914,29 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref()
     }),
   ]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * The key each product's readings are recorded under: a stream's own, a dataset's source's.
+ * @throws TrickleError `INVALID_ARGUMENT` when keys repeat or a dataset's `recordingOf` names no
+ *   stream product of the list
+ */
+function feedKeysOf(products: readonly StreamProductSpec[]): Map<string, string> {
+  const keys = new Map<string, string>()
+  for (const p of products) {
+    if (keys.has(p.key)) throw new TrickleError('INVALID_ARGUMENT', `product key ${p.key} is used twice`)
+    if ((p.kind ?? 'stream') === 'stream') {
+      keys.set(p.key, p.key)
+      continue
+    }
+    const source = products.find((q) => q.key === p.recordingOf && (q.kind ?? 'stream') === 'stream')
+    if (!source) {
+      throw new TrickleError(
+        'INVALID_ARGUMENT',
+        `dataset ${p.key}: recordingOf ${JSON.stringify(p.recordingOf)} is not a stream product of this seller`,
+      )
+    }
+    keys.set(p.key, source.key)
+  }
+  return keys
 }

@@ -17,6 +17,7 @@ import { buyerFor } from './helpers/buyer.ts'
 import { freePort, ledgerIn, type SellerProcess, spawnMarketSeller } from './helpers/spawnSeller.ts'
 
 const PRICE = 1_000_000_000_000n // wei per chunk
+const DATASET_PRICE = 400_000_000_000n // wei per chunk of the recording sold as a dataset
 const SELLER_KEY_INDEX = 8 // anvil account 8: a seller process of its own
 /** the topic of the Air Quality product `co`, the first of `airQualityProducts` */
 const TOPIC = 'trickle/airquality-uci/co'
@@ -64,7 +65,13 @@ describe('history ranges (mosquitto, seller process, anvil)', () => {
     await until(() => recorded() >= to, 20_000, `the seller to record ${to} readings`)
   }
   const startSeller = async () => {
-    seller = await spawnMarketSeller(market, { keyIndex: SELLER_KEY_INDEX, dataDir, port, price: PRICE })
+    seller = await spawnMarketSeller(market, {
+      keyIndex: SELLER_KEY_INDEX,
+      dataDir,
+      port,
+      price: PRICE,
+      datasetPrice: DATASET_PRICE,
+    })
     children.push(seller)
   }
   /** every reading of a stream, with its summary */
@@ -124,6 +131,30 @@ describe('history ranges (mosquitto, seller process, anvil)', () => {
     } finally {
       await ledger.close()
     }
+  })
+
+  it('sells the recording as a dataset product: its own price, everything held by default, never live', async () => {
+    const dataset = await buyer.product(seller.products.at(-1)!)
+    expect(dataset.descriptor).toMatchObject({ kind: 'dataset', pricePerChunk: DATASET_PRICE.toString() })
+    expect(await buyer.history(dataset, { from: marks[1]!, to: marks[2]! })).toMatchObject({ count: 100 })
+    const buyDataset = async (options: Partial<StreamOptions>) => {
+      const stream = await buyer.stream(dataset, { channelId, maxSpend: DATASET_PRICE * 10_000n, ...options })
+      const got: number[] = []
+      for await (const chunk of stream) got.push(numberOf(chunk))
+      return { got, summary: await stream.finished }
+    }
+    const part = await buyDataset({ range: { from: marks[1]!, to: marks[2]! } })
+    expect(part.got).toEqual(Array.from({ length: 100 }, (_, i) => 100 + i))
+    expect(part.summary.paid).toBe(100n * DATASET_PRICE)
+    // No range: the whole recording held; the terms say how many, so the buyer ends when it has them.
+    const whole = await buyDataset({})
+    expect(whole.got).toEqual(Array.from({ length: 300 }, (_, i) => i))
+    expect(whole.summary.reason).toBe('done')
+    expect(whole.summary.range).toMatchObject({ count: 300, live: false })
+    expect(whole.summary.paid).toBe(300n * DATASET_PRICE)
+    await expect(buyDataset({ range: { last: 5, live: true } })).rejects.toSatisfy((err: unknown) =>
+      hasCode(err, 'RANGE_UNAVAILABLE'),
+    )
   })
 
   it('sells the latest N readings, and a range that goes on live after them', async () => {

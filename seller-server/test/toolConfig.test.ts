@@ -41,6 +41,7 @@ describe('parseSellerConfig', () => {
     expect(parsed.config.products.map((p) => [p.key, p.pricePerChunk, p.encoding])).toEqual([
       ['office1-air', 10n ** 12n, 'application/json'],
       ['office1-door-camera', 10n ** 13n, 'image/jpeg'],
+      ['office1-air-history', 5n * 10n ** 11n, 'application/json'],
     ])
     expect(parsed.config.listen).toEqual({ host: '127.0.0.1', port: 4312 })
     expect(parsed.dataDir).toBe(join(process.cwd(), 'seller-data'))
@@ -82,10 +83,22 @@ describe('parseSellerConfig', () => {
   })
 
   it.each([
-    ['kind: dataset', /products\[0\]\.kind: dataset products are not supported yet/],
-    ['kind: compute', /products\[0\]\.kind: must be stream/],
+    [
+      'kind: dataset',
+      /products\[0\]\.recordingOf: is required: a dataset sells the recording of a stream product/,
+    ],
+    ['kind: compute', /products\[0\]\.kind: must be stream or dataset/],
   ])('refuses %s with a clear message', (kind, expected) => {
     expect(problem(EXAMPLE_CONFIG.replace('kind: stream', kind)).message).toMatch(expected)
+  })
+
+  it('reads a dataset of a stream product, and refuses one whose recordingOf is not a stream product of the file', () => {
+    const { config } = parseSellerConfig(EXAMPLE_CONFIG, FILE)
+    const history = config.products.find((p) => p.key === 'office1-air-history')!
+    expect(history).toMatchObject({ kind: 'dataset', recordingOf: 'office1-air', topics: [] })
+    expect(
+      problem(EXAMPLE_CONFIG.replace('recordingOf: office1-air ', 'recordingOf: office2-air ')).message,
+    ).toMatch(/products\[2\]\.recordingOf: "office2-air" is not the key of a stream product of this config/)
   })
 
   it('refuses duplicate keys, a receiptEvery above the window, a bad MIME type and a chain id against the preset', () => {

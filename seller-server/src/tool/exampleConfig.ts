@@ -91,4 +91,19 @@ products:
     encoding: image/jpeg            # raw bytes: any MIME type
     chunkUnit: one JPEG image
     maxChunkBytes: 200000
+
+  # The recording of office1-air, sold as history: buyers pick a time range or the latest N
+  # readings and get exactly those (trickle buy --from/--to or --last). Buyers of a stream product
+  # may buy ranges of it too, at the stream's price; a dataset lists them apart, at its own.
+  - key: office1-air-history
+    name: Office 1 air quality, history
+    description: Every recorded reading of office 1's air sensors, by time range.
+    kind: dataset
+    recordingOf: office1-air        # a stream product of this file
+    fields:
+      - { name: co2, unit: ppm }
+      - { name: temperature, unit: °C }
+      - { name: humidity, unit: "%" }
+    pricePerChunk: "0.0000005 ETH"
+    tags: [co2, history, office]
 `

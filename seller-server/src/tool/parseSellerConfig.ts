@@ -152,7 +152,12 @@ function describeIssue(
     return `${whereKey(path, key)} ${field}: unknown field (\`trickle-seller init\` writes every field, commented)`
   }
   const present = path.length === 0 || doc.hasIn(path as unknown[])
-  const message = present ? issue.message : 'is required'
+  // A missing field: zod's own message is about the type; a custom check says why it is needed.
+  const message = present
+    ? issue.message
+    : issue.code === 'custom'
+      ? `is required: ${issue.message}`
+      : 'is required'
   return `${where(path)} ${fieldPath(path) || '(top level)'}: ${message}`
 }
 

@@ -174,21 +174,22 @@ export const productSchema = z
     name: z.string().min(1).max(200),
     /** what the product is, up to 4,000 characters */
     description: z.string().max(4000).default(''),
-    /** `stream`: live MQTT readings (the only kind this version sells) */
+    /**
+     * `stream`: live MQTT readings (buyers may also buy ranges of their recording, SPEC.md §History);
+     * `dataset`: the recording of one of this seller's stream products (`recordingOf`), sold as
+     * finite ranges only, at its own price
+     */
     kind: z
       .string()
       .default('stream')
-      .superRefine((kind, ctx) => {
-        if (kind === 'stream') return
-        ctx.addIssue({
-          code: 'custom',
-          message:
-            kind === 'dataset'
-              ? 'dataset products are not supported yet (a later version sells recorded data); use stream'
-              : `must be stream (${JSON.stringify(kind)} is not a product kind this seller sells)`,
-        })
-      })
-      .transform(() => 'stream' as const),
+      .pipe(
+        z.enum(['stream', 'dataset'], {
+          error: (issue) =>
+            `must be stream or dataset (${JSON.stringify(issue.input)} is not a product kind this seller sells)`,
+        }),
+      ),
+    /** dataset products: the key of the stream product whose recorded readings this one sells */
+    recordingOf: z.string().min(1).optional(),
     /**
      * MQTT topic filters: exact topics (`office1/co2`) or wildcards, `+` for one level
      * (`office1/+/temp`) and `#` for the rest, the parent included (`office1/#`); 1–64 of them. Each
@@ -204,8 +205,8 @@ export const productSchema = z
             if (problem) ctx.addIssue({ code: 'custom', message: `is not an MQTT topic filter: ${problem}` })
           }),
       )
-      .min(1, { error: 'needs at least one MQTT topic' })
-      .max(64),
+      .max(64)
+      .default([]),
     /** the readings' fields and their units, e.g. `{ name: co2, unit: ppm }` (at most 256) */
     fields: z
       .array(z.strictObject({ name: z.string().min(1), unit: z.string().default('') }))
@@ -271,6 +272,26 @@ export const productSchema = z
     receiptEvery: z.number().int().min(1).optional(),
   })
   .superRefine((p, ctx) => {
+    if (p.kind === 'stream' && p.topics.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['topics'], message: 'needs at least one MQTT topic' })
+    }
+    if (p.kind === 'stream' && p.recordingOf !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['recordingOf'], message: 'is for dataset products only' })
+    }
+    if (p.kind === 'dataset' && p.recordingOf === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['recordingOf'],
+        message: 'a dataset sells the recording of a stream product: name its key here',
+      })
+    }
+    if (p.kind === 'dataset' && p.topics.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['topics'],
+        message: 'a dataset has the topics of the product it records (recordingOf): leave them out',
+      })
+    }
     const initial = p.window?.initial ?? 16
     if (p.receiptEvery !== undefined && p.receiptEvery > initial) {
       ctx.addIssue({
@@ -360,6 +381,17 @@ export const sellerConfigSchema = z.strictObject({
           })
         }
         seen.set(p.key, i)
+      }
+      for (const [i, p] of products.entries()) {
+        if (p.recordingOf === undefined) continue
+        const source = products.find((q) => q.key === p.recordingOf)
+        if (source?.kind !== 'stream') {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'recordingOf'],
+            message: `"${p.recordingOf}" is not the key of a stream product of this config`,
+          })
+        }
       }
     }),
 })

@@ -19,6 +19,7 @@ export function productSpecOf(p: ProductConfig): StreamProductSpec {
     key: p.key,
     name: p.name,
     description: p.description,
+    ...(p.kind === 'dataset' ? { kind: 'dataset' as const, recordingOf: p.recordingOf! } : {}),
     topics: p.topics,
     fields: p.fields,
     tags: p.tags,

@@ -10,15 +10,28 @@ import { type SellerServerOptions, type SettlementPolicy, startSellerServer } fr
 
 type Options = Omit<SellerServerOptions, 'products' | 'logger' | 'settlement'> & {
   price: string
+  /** also sell the recording of the first product as a dataset at this price (wei), listed last */
+  datasetPrice?: string
   settlement?: Record<string, unknown> & { claimThreshold?: string }
 }
 
 const options = JSON.parse(process.argv[2]!) as Options
-const { price, settlement, ...rest } = options
+const { price, settlement, datasetPrice, ...rest } = options
+const products = airQualityProducts(BigInt(price))
+if (datasetPrice !== undefined) {
+  products.push({
+    ...products[0]!,
+    key: `${products[0]!.key}-history`,
+    name: `${products[0]!.name}, history`,
+    kind: 'dataset',
+    recordingOf: products[0]!.key,
+    pricePerChunk: BigInt(datasetPrice),
+  })
+}
 const { claimThreshold, ...otherSettlement } = settlement ?? {}
 const server = await startSellerServer({
   ...rest,
-  products: airQualityProducts(BigInt(price)),
+  products,
   logger: pino({ level: process.env.TRICKLE_TEST_LOG ?? 'silent' }, pino.destination(2)),
   settlement: {
     ...(otherSettlement as Partial<SettlementPolicy>),

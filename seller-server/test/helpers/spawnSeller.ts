@@ -14,7 +14,7 @@ export interface SellerProcess {
   url: string
   httpUrl: string
   address: string
-  /** product ids, in the order of `airQualityProducts` */
+  /** product ids, in the order of `airQualityProducts` (then the dataset, if any) */
   products: bigint[]
   child: ChildProcess
   /** SIGKILL: no shutdown code runs */
@@ -72,7 +72,7 @@ export async function freePort(): Promise<number> {
  */
 export function spawnMarketSeller(
   market: LocalMarketplace,
-  options: { keyIndex: number; dataDir: string; port: number; price: bigint },
+  options: { keyIndex: number; dataDir: string; port: number; price: bigint; datasetPrice?: bigint },
 ): Promise<SellerProcess> {
   return spawnSeller({
     rpcUrl: market.rpcUrl,
@@ -84,6 +84,7 @@ export function spawnMarketSeller(
     dataDir: options.dataDir,
     port: options.port,
     price: options.price.toString(),
+    ...(options.datasetPrice !== undefined ? { datasetPrice: options.datasetPrice.toString() } : {}),
     settlement: {
       claimThreshold: (10n ** 30n).toString(),
       claimOnSessionEnd: false,
