@@ -198,6 +198,11 @@ export interface SellerServerOptions {
    */
   healthProbeMs?: number
   /**
+   * whether `GET /metrics` serves the Prometheus metrics (default true); when false it answers 404
+   * like any unknown path (`SellerServer.metrics` still counts, for the embedding process)
+   */
+  serveMetrics?: boolean
+  /**
    * the receipt store, which records the published products too (default: SQLite at
    * `<dataDir>/<chain id>-<genesis hash>-<StreamChannels>/receipts.sqlite`, so that a fresh chain
    * reusing the chain id and addresses starts a store of its own); it must belong to this chain and
@@ -274,9 +279,9 @@ const MAX_LINGERING = 256
  * (`RATE_LIMITED`) or does not read what it asked for (`SEND_BUFFER_FULL`) is closed with
  * `resource_limit`. `GET /health` answers 503 with the failing parts (`store`, `rpc`, `broker`,
  * `starting`) and their reasons while a buyer cannot be served, 200 otherwise; `GET /metrics` answers
- * the Prometheus text format (`seller-server/METRICS.md`). One pino line at `info` marks each served
- * session's start and end (product, channel, payer; at the end chunks, amount paid, close reason,
- * duration).
+ * the Prometheus text format (`seller-server/METRICS.md`), or 404 when `serveMetrics` is false. One
+ * pino line at `info` marks each served session's start and end (product, channel, payer; at the end
+ * chunks, amount paid, close reason, duration).
  *
  * Products are registered once however often the seller starts (see {@link publishProducts}); the
  * product ids of an older seller's `products.json` are imported into the store once. A start that
@@ -509,7 +514,11 @@ async function launch(
       if (refusedSockets.has(req.socket)) return
       void (async () => {
         const path = new URL(req.url ?? '/', 'http://localhost').pathname
-        const known = path === '/health' || path === '/metrics' || path === '/' || path.startsWith('/ipfs/')
+        const known =
+          path === '/health' ||
+          (path === '/metrics' && options.serveMetrics !== false) ||
+          path === '/' ||
+          path.startsWith('/ipfs/')
         if (!known) {
           res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
           return
