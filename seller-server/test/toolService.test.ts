@@ -452,7 +452,7 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
     expect(claimed.value('trickle_seller_unpaid_exposure_wei')).toBe(0)
   })
 
-  it('update while serving: the changed price goes on-chain in one transaction, new sessions pay it, the live one keeps its terms; a SIGHUP without changes sends nothing', async () => {
+  it('update while serving: the changed price goes on-chain in one transaction, new sessions pay it, the live one keeps its terms; a SIGHUP without changes sends nothing; a dropped product is deactivated', async () => {
     const { buyer, channelId } = live!
     const registry = registryAt(deployment.registry, chain.provider)
     const sensors = (await buyer.products()).find((p) => p.descriptor?.name === 'Office 1 sensors')!
@@ -517,9 +517,23 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
       /^error INVALID_ARGUMENT: office1-new is a new product: restart the seller/,
     )
     expect(await chain.provider.getBlockNumber()).toBe(still)
+
+    // A product dropped from the config: deactivated in one transaction, the others untouched.
+    write(false, { sensorsPrice: '0.000002 ETH' })
+    const dropped = await runTool(['--config', config, 'update', '--json'])
+    expect(dropped.code, dropped.stderr).toBe(0)
+    const afterDrop = JSON.parse(dropped.stdout) as ReloadOutcome
+    expect(afterDrop.deactivated).toEqual([{ key: 'office1-old', productId: '3' }])
+    expect(afterDrop.products.map((p) => [p.key, p.changed])).toEqual([
+      ['office1-sensors', false],
+      ['office1-door', false],
+    ])
+    expect(await chain.provider.getBlockNumber()).toBe(still + 1)
+    expect((await registry.getProduct(3n)).active).toBe(false)
+    expect(service!.output).toContain('deactivated product 3 (office1-old): no longer in the config')
   })
 
-  it('stops cleanly on SIGTERM; claims without the service; update deactivates a dropped product', async () => {
+  it('stops cleanly on SIGTERM; claims without the service; update publishes without the service', async () => {
     clearInterval(publishing)
     expect(await service!.stop()).toBe(0)
     expect(service!.output).toContain('stopped')
@@ -536,10 +550,13 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
     expect(view.claimed).toBe(lateChannel!.total)
     expect((await runTool(['--config', config, 'claim'])).stdout).toContain('nothing to claim')
 
+    // Without the service, update publishes itself: the sensors' price back (office1-old was
+    // deactivated by the running seller's update, above).
     write(false)
     const update = await runTool(['--config', config, 'update'])
     expect(update.code, update.stderr).toBe(0)
-    expect(update.stdout).toContain('deactivated product 3 (office1-old): no longer in the config')
+    expect(update.stdout).toMatch(/product 1 +office1-sensors +ipfs:\/\//)
+    expect(update.stdout).not.toContain('deactivated')
     const registry = registryAt(deployment.registry, chain.provider)
     expect((await registry.getProduct(3n)).active).toBe(false)
     expect((await registry.getProduct(1n)).active).toBe(true)
