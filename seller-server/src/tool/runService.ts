@@ -59,6 +59,13 @@ export async function runService(
   mkdirSync(parsed.dataDir, { recursive: true })
   const socketPath = controlSocketPath(parsed.dataDir)
   let server: SellerServer | undefined
+  /** the reload running now: SIGHUP and `update` reload one at a time (their deactivations too) */
+  let reloading: Promise<unknown> = Promise.resolve()
+  const reload = (s: SellerServer): Promise<ReloadOutcome> => {
+    const run = reloading.then(() => reloadConfig(parsed, s, keys.payee, io))
+    reloading = run.catch(() => undefined)
+    return run
+  }
   // Claimed under the control socket first: a second service on this data directory stops here.
   const control = await serveControl(socketPath, {
     status: () => ({
@@ -76,7 +83,7 @@ export async function runService(
     claim: (channelId) => claimNow(server, channelId),
     reload: async () => {
       if (!server) throw new Error('the seller is still starting')
-      return reloadConfig(parsed, server, keys.payee, io)
+      return reload(server)
     },
   })
   try {
@@ -116,7 +123,7 @@ export async function runService(
   io.say('ready')
   const unhook = io.onHangup?.(() => {
     io.say(`SIGHUP: reloading ${parsed.file}`)
-    reloadConfig(parsed, s, keys.payee, io).catch((err: unknown) => {
+    reload(s).catch((err: unknown) => {
       io.say(`reload failed, still selling the products as before: ${reasonOf(err)}`)
       io.log.warn({ err }, 'reload failed')
     })
