@@ -181,6 +181,7 @@ export {
 export {
   DEFAULT_HEALTH_PROBE_MS,
   DEFAULT_SESSION_POLICY,
+  type ReloadedProduct,
   type SellerServer,
   type SellerServerEvents,
   type SellerServerOptions,

@@ -207,6 +207,11 @@ export interface SellerServerOptions {
    */
   healthProbeMs?: number
   /**
+   * whether `GET /metrics` serves the Prometheus metrics (default true); when false it answers 404
+   * like any unknown path (`SellerServer.metrics` still counts, for the embedding process)
+   */
+  serveMetrics?: boolean
+  /**
    * the receipt store, which records the published products too (default: SQLite at
    * `<dataDir>/<chain id>-<genesis hash>-<StreamChannels>/receipts.sqlite`, so that a fresh chain
    * reusing the chain id and addresses starts a store of its own); it must belong to this chain and
@@ -256,10 +261,37 @@ export interface SellerServer {
    */
   health(): SellerHealth
   /**
+   * Re-publishes the products while serving, as a start would: a product whose descriptor changed
+   * (price, description, rate…) is updated on the registry, an unchanged one costs no transaction
+   * (see {@link publishProducts}). Sessions that start afterwards get the new terms (price, window);
+   * live sessions keep the terms they agreed to. A product missing from `products` takes no new
+   * sessions (deactivating it on-chain is the caller's: {@link deactivateDroppedProducts}). One
+   * reload runs at a time; a second waits for the first. Claims are let finish before the products
+   * are published, since both send from the payee's account.
+   *
+   * The MQTT subscriptions are made at the start: every product must be one the server started
+   * with (by key), with the same topics.
+   *
+   * @param products - the products to sell from now on (wei per chunk in `pricePerChunk`)
+   * @returns the products as published now, each with `changed` when its product id or descriptor
+   *   CID is not the one served before (an update or a registration was sent)
+   * @throws TrickleError `INVALID_ARGUMENT` (a new product key or changed topics: restart the server
+   *   to subscribe to them; nothing is changed), `CHAIN_UNAVAILABLE`, `TRANSACTION_REVERTED`,
+   *   `DESCRIPTOR_INVALID`, `STORE_FAILED` as {@link publishProducts} (the products already
+   *   published stay served as they were)
+   */
+  reload(products: readonly StreamProductSpec[]): Promise<ReloadedProduct[]>
+  /**
    * Stops accepting, closes sessions with `server_shutdown`, gives running claims up to 5 s to be
    * mined (the rest stay pending in the ledger and resume at the next start), and releases everything.
    */
   close(): Promise<void>
+}
+
+/** A product as a {@link SellerServer.reload} left it. */
+export interface ReloadedProduct extends PublishedProduct {
+  /** whether a transaction (update or registration) was needed: the id or the descriptor CID changed */
+  changed: boolean
 }
 
 /** Default ms between health probes (see {@link SellerServerOptions.healthProbeMs}). */
@@ -283,9 +315,9 @@ const MAX_LINGERING = 256
  * (`RATE_LIMITED`) or does not read what it asked for (`SEND_BUFFER_FULL`) is closed with
  * `resource_limit`. `GET /health` answers 503 with the failing parts (`store`, `rpc`, `broker`,
  * `starting`) and their reasons while a buyer cannot be served, 200 otherwise; `GET /metrics` answers
- * the Prometheus text format (`seller-server/METRICS.md`). One pino line at `info` marks each served
- * session's start and end (product, channel, payer; at the end chunks, amount paid, close reason,
- * duration).
+ * the Prometheus text format (`seller-server/METRICS.md`), or 404 when `serveMetrics` is false. One
+ * pino line at `info` marks each served session's start and end (product, channel, payer; at the end
+ * chunks, amount paid, close reason, duration).
  *
  * Products are registered once however often the seller starts (see {@link publishProducts}); the
  * product ids of an older seller's `products.json` are imported into the store once. A start that
@@ -415,6 +447,8 @@ async function launch(
   let sessions = 0
   const sessionsByProduct = new Map<string, number>()
   const policies = new Map<bigint, { key: string; policy: SellerPolicy; kind: 'stream' | 'dataset' }>()
+  /** products dropped by a reload: no new sessions (their policy stays for the sessions still live) */
+  const retired = new Set<bigint>()
 
   const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits }
   const guard = new ConnectionGuard(limits, performance.now())
@@ -549,7 +583,7 @@ async function launch(
         const path = new URL(req.url ?? '/', 'http://localhost').pathname
         const known =
           path === '/health' ||
-          path === '/metrics' ||
+          (path === '/metrics' && options.serveMetrics !== false) ||
           path === '/' ||
           path.startsWith('/ipfs/') ||
           path.startsWith('/history/')
@@ -699,27 +733,37 @@ async function launch(
       (await registry.setSellerKey(termsWallet.address, await fees())).wait(),
     )
   }
-  const descriptors = new Map<string, ProductDescriptor>(
-    options.products.map((p) => {
-      // A dataset's readings come from its source's topics.
-      const topics = options.products.find((q) => q.key === feedKeys.get(p.key))!.topics
-      return [
-        p.key,
-        describeProduct({ ...p, topics }, wallet.address as Address, `${wsBase}/`, policy.maxChunkBytes),
-      ]
-    }),
-  )
+  const describeAll = (specs: readonly StreamProductSpec[]) =>
+    new Map<string, ProductDescriptor>(
+      specs.map((p) => {
+        // A dataset's readings come from its source's topics.
+        const topics = specs.find((q) => q.key === feedKeys.get(p.key))?.topics ?? p.topics
+        return [
+          p.key,
+          describeProduct({ ...p, topics }, wallet.address as Address, `${wsBase}/`, policy.maxChunkBytes),
+        ]
+      }),
+    )
+  /** Serves `specs` as published: each product's terms (price, window) for the sessions that start. */
+  const applyPolicies = (specs: readonly StreamProductSpec[], products: readonly PublishedProduct[]) => {
+    for (const p of products) {
+      const spec = specs.find((s) => s.key === p.key)!
+      policies.set(p.productId, {
+        key: p.key,
+        policy: { ...policy, ...spec.policy, pricePerChunk: spec.pricePerChunk },
+        kind: spec.kind ?? 'stream',
+      })
+    }
+  }
   // An older seller kept the product ids in a side file: the store takes them over once.
   await importProductsFile(store, join(options.dataDir, chainScope, 'products.json'), log)
-  const published = await publishProducts({ ipfs, registry, provider, wallet, store, fees }, descriptors)
-  for (const p of published) {
-    const spec = options.products.find((s) => s.key === p.key)!
-    policies.set(p.productId, {
-      key: p.key,
-      policy: { ...policy, ...spec.policy, pricePerChunk: spec.pricePerChunk },
-      kind: spec.kind ?? 'stream',
-    })
-  }
+  let published = await publishProducts(
+    { ipfs, registry, provider, wallet, store, fees },
+    describeAll(options.products),
+  )
+  applyPolicies(options.products, published)
+  /** the topics of each product key, as subscribed at the start (fixed until a restart) */
+  const startTopics = new Map(options.products.map((p) => [p.key, p.topics.join('\n')]))
 
   // Started after the publication, so that registrations and claims never pick the same nonce.
   const worker = startSettlementWorker(
@@ -759,7 +803,7 @@ async function launch(
   wss.on('connection', (ws, req: IncomingMessage) => {
     sessions++
     const driver = driveSession(ws, {
-      policyFor: (id) => policies.get(id),
+      policyFor: (id) => (retired.has(id) ? undefined : policies.get(id)),
       resolve: (productId, channelId, now) =>
         resolveChannel(
           channelReads,
@@ -853,12 +897,69 @@ async function launch(
     ws.once('close', () => drivers.delete(driver))
   })
 
+  /** the reload running now, if any: reloads run one at a time */
+  let reloading: Promise<unknown> = Promise.resolve()
+  const reload = (specs: readonly StreamProductSpec[]): Promise<ReloadedProduct[]> => {
+    const run = reloading.then(async () => {
+      const nextFeeds = feedKeysOf(specs)
+      for (const spec of specs) {
+        if (feedKeys.has(spec.key) && nextFeeds.get(spec.key) !== feedKeys.get(spec.key)) {
+          throw new TrickleError(
+            'INVALID_ARGUMENT',
+            `the kind or recordingOf of ${spec.key} changed: restart the seller to sell it`,
+          )
+        }
+        const topics = startTopics.get(spec.key)
+        if (topics === undefined) {
+          throw new TrickleError(
+            'INVALID_ARGUMENT',
+            `${spec.key} is a new product: restart the seller to subscribe to its topics`,
+          )
+        }
+        if (topics !== spec.topics.join('\n')) {
+          throw new TrickleError(
+            'INVALID_ARGUMENT',
+            `the topics of ${spec.key} changed: restart the seller to subscribe to them`,
+          )
+        }
+      }
+      // Claims and registry transactions send from one account: let running claims take their nonces.
+      await worker.idle()
+      const before = new Map(published.map((p) => [p.key, `${p.productId}:${p.cid}`]))
+      const fresh = await publishProducts(
+        { ipfs, registry, provider, wallet, store, fees },
+        describeAll(specs),
+      )
+      const kept = new Set(fresh.map((p) => p.productId))
+      for (const p of published) if (!kept.has(p.productId)) retired.add(p.productId)
+      applyPolicies(specs, fresh)
+      published = fresh
+      for (const p of fresh) retired.delete(p.productId)
+      const reloaded = fresh.map((p) => ({ ...p, changed: before.get(p.key) !== `${p.productId}:${p.cid}` }))
+      log.info(
+        {
+          products: reloaded.map((p) => ({
+            key: p.key,
+            productId: p.productId.toString(),
+            changed: p.changed,
+          })),
+        },
+        'products reloaded',
+      )
+      return reloaded
+    })
+    reloading = run.catch(() => undefined)
+    return run
+  }
+
   let closing: Promise<void> | undefined
   return {
     url: `ws://${host}:${port}`,
     httpUrl: `http://${host}:${port}`,
     address: wallet.address as Address,
-    products: published,
+    get products() {
+      return published
+    },
     events,
     store,
     settlement: worker,
@@ -874,6 +975,7 @@ async function launch(
     },
     metrics: metrics.registry,
     health: () => evaluateHealth(healthState, liveParts()),
+    reload,
     close() {
       closing ??= (async () => {
         clearInterval(probeTimer)

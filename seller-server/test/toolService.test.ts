@@ -8,17 +8,22 @@ import { join } from 'node:path'
 import { channelsAt, registryAt } from '@trickle/contracts'
 import { type Deployment, deployContracts, type LocalChain, startLocalChain } from '@trickle/devnet'
 import type { Hex } from '@trickle/protocol'
-import { BuyerClient } from '@trickle/sdk'
+import { BuyerClient, type PaidStream } from '@trickle/sdk'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort, type Mosquitto, startMosquitto } from '../../devices/test/helpers/mosquitto.ts'
+import type { ReloadOutcome } from '../src/tool/controlSocket.ts'
+import { type Scrape, scrapeMetrics } from './helpers/metrics.ts'
 import { runTool, spawnService, type ToolService } from './helpers/sellerTool.ts'
 
 const PAYEE = 3
 const BUYER = 2
+/** the buyer of the live-session tests (its own channel) */
+const LIVE_BUYER = 4
 const AIR_PRICE = 1_000_000_000_000n // "0.000001 ETH"
 const STILL_PRICE = 5_000_000_000_000n // "5000 gwei"
+const NEW_AIR_PRICE = 2_000_000_000_000n // "0.000002 ETH"
 
 /** The seller's config: a wildcard JSON product, a binary product, and one to drop later. */
 function configYaml(o: {
@@ -27,6 +32,10 @@ function configYaml(o: {
   port: number
   brokerUrl: string
   old: boolean
+  /** the sensors' price (default "0.000001 ETH") */
+  sensorsPrice?: string
+  /** `metrics:` in the config, when given */
+  metrics?: boolean
 }) {
   return `# a synthetic office, not air quality
 chain:
@@ -39,7 +48,7 @@ payee:
   keyFile: payee.key
 dataDir: data
 listen: { host: 127.0.0.1, port: ${o.port} }
-broker:
+${o.metrics === undefined ? '' : `metrics: ${o.metrics}\n`}broker:
   url: ${o.brokerUrl}
 settlement:
   claimThreshold: "1000 ETH"      # never on its own: the test claims
@@ -52,7 +61,7 @@ products:
     description: every sensor of office 1, one JSON reading per chunk
     topics: [office1/sensors/#]
     fields: [{ name: co2, unit: ppm }, { name: temp, unit: °C }, { name: rh, unit: "%" }]
-    pricePerChunk: "0.000001 ETH"
+    pricePerChunk: "${o.sensorsPrice ?? '0.000001 ETH'}"
     chunksPerSecond: 60
     tags: [office, co2]
     location: { lat: 48.14, lon: 11.58 }
@@ -92,9 +101,16 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
   let lateChannel: { channelId: Hex; total: bigint; late: bigint } | undefined
   /** payloads published per product, in order */
   const published = { sensors: [] as Buffer[], door: [] as Buffer[] }
+  /** the live-session tests' buyer and its channel */
+  let live: { buyer: BuyerClient; provider: JsonRpcProvider; channelId: Hex } | undefined
+  /** sensor readings {@link pumpUntil} published, in order */
+  const pumped: Buffer[] = []
 
-  const write = (old: boolean) =>
-    writeFileSync(config, configYaml({ deployment, rpcUrl: chain.rpcUrl, port, brokerUrl: broker.url, old }))
+  const write = (old: boolean, more: { sensorsPrice?: string; metrics?: boolean } = {}) =>
+    writeFileSync(
+      config,
+      configYaml({ deployment, rpcUrl: chain.rpcUrl, port, brokerUrl: broker.url, old, ...more }),
+    )
 
   beforeAll(async () => {
     chain = await startLocalChain()
@@ -111,12 +127,16 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
   })
   afterAll(async () => {
     clearInterval(publishing)
+    await live?.buyer.close()
+    live?.provider.destroy()
     await service?.stop()
     await publisher?.endAsync(true)
     await broker?.close()
     await chain?.stop()
   })
 
+  /** the publishing round running now */
+  let publishingRound: Promise<void> = Promise.resolve()
   /** Publishes a round of readings every 25 ms: three sensor topics, one binary still. */
   function startPublishing() {
     let n = 0
@@ -125,7 +145,7 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
       if (busy) return
       busy = true
       const round = n++
-      void (async () => {
+      publishingRound = (async () => {
         for (const sensor of ['co2', 'temp', 'rh']) {
           const payload = Buffer.from(JSON.stringify({ sensor, n: round, value: round % 7 }))
           published.sensors.push(payload)
@@ -139,6 +159,42 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
         busy = false
       })
     }, 25)
+  }
+
+  /**
+   * Publishes sensor readings on `office1/sensors/co2` (QoS 1), one every 20 ms, until `done()`.
+   * @throws Error when `done()` is still false after 3,000 readings
+   */
+  async function pumpUntil(done: () => boolean): Promise<void> {
+    for (let i = 0; !done(); i++) {
+      if (i === 3_000) throw new Error('3,000 readings published, and the buyer still waits')
+      const payload = Buffer.from(JSON.stringify({ sensor: 'co2', n: `pumped ${pumped.length}` }))
+      pumped.push(payload)
+      await publisher.publishAsync('office1/sensors/co2', payload, { qos: 1 })
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+
+  /** Reads a paid stream in the background: `got` fills as chunks arrive, `ended` is its summary. */
+  function consume(stream: PaidStream) {
+    const got: Uint8Array[] = []
+    const ended = (async () => {
+      for await (const chunk of stream) got.push(chunk.data)
+      return stream.finished
+    })()
+    return { got, ended }
+  }
+
+  /**
+   * Waits until `check()` holds, looking every 100 ms, at most `tries` times.
+   * @throws Error when it never held
+   */
+  async function until(what: string, check: () => boolean | Promise<boolean>, tries = 300): Promise<void> {
+    for (let i = 0; i < tries; i++) {
+      if (await check()) return
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    throw new Error(`${what}: not after ${tries} looks`)
   }
 
   /** Whether `got` is a run of consecutive items of `all`, byte for byte. */
@@ -285,7 +341,199 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
     }
   })
 
-  it('stops cleanly on SIGTERM; claims without the service; update deactivates a dropped product', async () => {
+  it('counts a live session per product in /metrics and `products` while it streams, and a claim in the claim metrics', async () => {
+    // The office's own publishing stops: the readings of these sessions are published one by one,
+    // so that a session can sit idle (open, nothing owed) while the test scrapes and runs commands.
+    clearInterval(publishing)
+    await publishingRound
+    const provider = new JsonRpcProvider(chain.rpcUrl, 31337, {
+      staticNetwork: true,
+      cacheTimeout: -1,
+      pollingInterval: 100,
+    })
+    const buyer = await BuyerClient.create({
+      wallet: new Wallet(chain.privateKeys[LIVE_BUYER]!, provider),
+      chainId: 31337,
+      registry: deployment.registry as Hex,
+      channels: deployment.channels as Hex,
+      deployBlock: deployment.deployBlock,
+      gateways: [`http://127.0.0.1:${port}`],
+    })
+    const sensors = (await buyer.products()).find((p) => p.descriptor?.name === 'Office 1 sensors')!
+    const { channelId } = await buyer.openChannel(sensors.descriptor!.seller, 10n ** 17n)
+    live = { buyer, provider, channelId }
+
+    const httpUrl = `http://127.0.0.1:${port}`
+    const SENSORS = { product: 'office1-sensors' }
+    const DOOR = { product: 'office1-door' }
+    const before = await scrapeMetrics(httpUrl)
+    expect(before.status).toBe(200)
+    /** the change of a sample since `before` (absent samples count 0) */
+    const delta = (s: Scrape, name: string, labels: Record<string, string> = {}) =>
+      s.sum(name, labels) - before.sum(name, labels)
+    expect(before.value('trickle_seller_sessions_open', SENSORS)).toBe(0)
+
+    const N = 40
+    const a = consume(
+      await buyer.stream(sensors, { channelId, maxSpend: AIR_PRICE * BigInt(N), maxChunks: N }),
+    )
+    await pumpUntil(() => a.got.length >= 10)
+    const held = a.got.length
+    const first = await scrapeMetrics(httpUrl)
+    expect(first.value('trickle_seller_sessions_open', SENSORS)).toBe(1)
+    expect(first.value('trickle_seller_sessions_open', DOOR)).toBe(0)
+    expect(delta(first, 'trickle_seller_sessions_started_total', SENSORS)).toBe(1)
+    // what the buyer holds was sent; the seller sends no more than the buyer asked for
+    expect(delta(first, 'trickle_seller_chunks_sent_total', SENSORS)).toBeGreaterThanOrEqual(held)
+    expect(delta(first, 'trickle_seller_chunks_sent_total', SENSORS)).toBeLessThanOrEqual(N)
+    expect(first.value('trickle_seller_broker_connected')).toBe(1)
+    expect(first.value('trickle_seller_rpc_healthy')).toBe(1)
+    // The session is idle (nothing published), so it stays open however long the command takes.
+    const during = await runTool(['--config', config, 'products'])
+    expect(during.code, during.stderr).toBe(0)
+    expect(during.stdout).toMatch(/1 +office1-sensors +active +0\.000001 ETH +1 +Office 1 sensors/)
+    expect(during.stdout).toMatch(/2 +office1-door +active +0\.000005 ETH +0 +Office 1 door stills/)
+    expect(during.stdout).toMatch(/service: running, 1 session\(s\) live now/)
+
+    await pumpUntil(() => a.got.length >= 25)
+    const second = await scrapeMetrics(httpUrl)
+    expect(delta(second, 'trickle_seller_chunks_sent_total', SENSORS)).toBeGreaterThan(
+      delta(first, 'trickle_seller_chunks_sent_total', SENSORS),
+    )
+    expect(second.value('trickle_seller_sessions_open', SENSORS)).toBe(1)
+
+    await pumpUntil(() => a.got.length >= N)
+    const summary = await a.ended
+    expect(summary).toMatchObject({ chunks: N, paid: AIR_PRICE * BigInt(N) })
+    expect(a.got).toHaveLength(N)
+
+    // Ended: the seller sent exactly what the buyer got and stored its receipts.
+    let ended = await scrapeMetrics(httpUrl)
+    await until('the session counted as ended', async () => {
+      ended = await scrapeMetrics(httpUrl)
+      return ended.value('trickle_seller_sessions_open', SENSORS) === 0
+    })
+    expect(delta(ended, 'trickle_seller_chunks_sent_total', SENSORS)).toBe(N)
+    expect(delta(ended, 'trickle_seller_chunk_bytes_sent_total', SENSORS)).toBe(
+      a.got.reduce((sum, g) => sum + g.byteLength, 0),
+    )
+    expect(delta(ended, 'trickle_seller_chunks_sent_total', DOOR)).toBe(0)
+    // one served session ended (its reason is the buyer's `done`, or `disconnected` if the socket closed first)
+    expect(delta(ended, 'trickle_seller_sessions_ended_total', SENSORS)).toBe(1)
+    expect(delta(ended, 'trickle_seller_receipts_stored_total', SENSORS)).toBeGreaterThanOrEqual(N / 8)
+    const after = JSON.parse((await runTool(['--config', config, 'products', '--json'])).stdout) as {
+      products: { key: string; sessions: number | null }[]
+      sessions: number | null
+    }
+    expect(after.products.map((p) => [p.key, p.sessions])).toEqual([
+      ['office1-sensors', 0],
+      ['office1-door', 0],
+      ['office1-old', 0],
+    ])
+    expect(after.sessions).toBe(0)
+
+    // A claim through the service: sent, mined, its gas and what it paid.
+    const claim = await runTool(['--config', config, 'claim', channelId])
+    expect(claim.code, claim.stderr).toBe(0)
+    const txHash = /in (0x[0-9a-f]{64})/.exec(claim.stdout)?.[1]
+    expect(txHash, claim.stdout).toBeDefined()
+    const mined = (await provider.getTransactionReceipt(txHash!))!
+    const claimed = await scrapeMetrics(httpUrl)
+    expect(delta(claimed, 'trickle_seller_claims_sent_total')).toBe(1)
+    expect(delta(claimed, 'trickle_seller_claims_mined_total')).toBe(1)
+    expect(delta(claimed, 'trickle_seller_claims_failed_total')).toBe(0)
+    expect(delta(claimed, 'trickle_seller_claimed_wei_total')).toBe(Number(summary.paid))
+    expect(delta(claimed, 'trickle_seller_claim_gas_used_total')).toBe(Number(mined.gasUsed))
+    expect(delta(claimed, 'trickle_seller_claim_gas_cost_wei_total')).toBe(
+      Number(mined.gasUsed * mined.gasPrice),
+    )
+    // this channel's receipts are all claimed again: what stays unclaimed is the earlier channel's
+    expect(claimed.value('trickle_seller_unclaimed_wei')).toBe(before.value('trickle_seller_unclaimed_wei'))
+    expect(claimed.value('trickle_seller_unpaid_exposure_wei')).toBe(0)
+  })
+
+  it('update while serving: the changed price goes on-chain in one transaction, new sessions pay it, the live one keeps its terms; a SIGHUP without changes sends nothing; a dropped product is deactivated', async () => {
+    const { buyer, channelId } = live!
+    const registry = registryAt(deployment.registry, chain.provider)
+    const sensors = (await buyer.products()).find((p) => p.descriptor?.name === 'Office 1 sensors')!
+    const a = consume(await buyer.stream(sensors, { channelId, maxSpend: AIR_PRICE * 20n, maxChunks: 20 }))
+    await pumpUntil(() => a.got.length >= 5)
+
+    const height = await chain.provider.getBlockNumber()
+    const cid = (await registry.getProduct(1n)).descriptorCid
+    write(true, { sensorsPrice: '0.000002 ETH' })
+    const update = await runTool(['--config', config, 'update', '--json'])
+    expect(update.code, update.stderr).toBe(0)
+    const report = JSON.parse(update.stdout) as ReloadOutcome
+    expect(report.products.map((p) => [p.key, p.productId, p.changed, p.pricePerChunk])).toEqual([
+      ['office1-sensors', '1', true, NEW_AIR_PRICE.toString()],
+      ['office1-door', '2', false, STILL_PRICE.toString()],
+      ['office1-old', '3', false, '1000'],
+    ])
+    expect(report.deactivated).toEqual([])
+    expect(report.restartNeeded).toEqual([])
+    // one transaction (anvil mines one block per transaction): the sensors' update
+    expect(await chain.provider.getBlockNumber()).toBe(height + 1)
+    expect((await registry.getProduct(1n)).descriptorCid).not.toBe(cid)
+    expect(service!.output).toMatch(/product 1 +office1-sensors +updated/)
+
+    // The live session keeps the price it agreed to.
+    await pumpUntil(() => a.got.length >= 20)
+    expect(await a.ended).toMatchObject({ chunks: 20, paid: 20n * AIR_PRICE })
+
+    // A new session gets the new price in its terms (the catalog shows it too).
+    const repriced = (await buyer.products()).find((p) => p.productId === 1n)!
+    expect(repriced.descriptor?.pricePerChunk).toBe(NEW_AIR_PRICE.toString())
+    const b = consume(await buyer.stream(repriced, { channelId, maxSpend: NEW_AIR_PRICE * 5n, maxChunks: 5 }))
+    await pumpUntil(() => b.got.length >= 5)
+    expect(await b.ended).toMatchObject({ chunks: 5, paid: 5n * NEW_AIR_PRICE })
+    expect(consecutiveIn(pumped, b.got)).toBe(true)
+
+    // SIGHUP with the file as it is: every product unchanged, no transaction.
+    const mark = service!.output.length
+    const still = await chain.provider.getBlockNumber()
+    service!.child.kill('SIGHUP')
+    await until(
+      'the reload to report',
+      () => (service!.output.slice(mark).match(/ unchanged /g) ?? []).length === 3,
+    )
+    expect(service!.output.slice(mark)).toMatch(/product 1 +office1-sensors +unchanged/)
+    expect(await chain.provider.getBlockNumber()).toBe(still)
+    const status = await runTool(['--config', config, 'products', '--json'])
+    expect(status.code, status.stderr).toBe(0)
+
+    // A new product needs a restart: refused, nothing changes.
+    writeFileSync(
+      config,
+      `${configYaml({ deployment, rpcUrl: chain.rpcUrl, port, brokerUrl: broker.url, old: true, sensorsPrice: '0.000002 ETH' })}  - key: office1-new
+    name: Office 1 new feed
+    topics: [office1/new]
+    pricePerChunk: 1000
+`,
+    )
+    const refused = await runTool(['--config', config, 'update'])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(
+      /^error INVALID_ARGUMENT: office1-new is a new product: restart the seller/,
+    )
+    expect(await chain.provider.getBlockNumber()).toBe(still)
+
+    // A product dropped from the config: deactivated in one transaction, the others untouched.
+    write(false, { sensorsPrice: '0.000002 ETH' })
+    const dropped = await runTool(['--config', config, 'update', '--json'])
+    expect(dropped.code, dropped.stderr).toBe(0)
+    const afterDrop = JSON.parse(dropped.stdout) as ReloadOutcome
+    expect(afterDrop.deactivated).toEqual([{ key: 'office1-old', productId: '3' }])
+    expect(afterDrop.products.map((p) => [p.key, p.changed])).toEqual([
+      ['office1-sensors', false],
+      ['office1-door', false],
+    ])
+    expect(await chain.provider.getBlockNumber()).toBe(still + 1)
+    expect((await registry.getProduct(3n)).active).toBe(false)
+    expect(service!.output).toContain('deactivated product 3 (office1-old): no longer in the config')
+  })
+
+  it('stops cleanly on SIGTERM; claims without the service; update publishes without the service', async () => {
     clearInterval(publishing)
     expect(await service!.stop()).toBe(0)
     expect(service!.output).toContain('stopped')
@@ -302,10 +550,13 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
     expect(view.claimed).toBe(lateChannel!.total)
     expect((await runTool(['--config', config, 'claim'])).stdout).toContain('nothing to claim')
 
+    // Without the service, update publishes itself: the sensors' price back (office1-old was
+    // deactivated by the running seller's update, above).
     write(false)
     const update = await runTool(['--config', config, 'update'])
     expect(update.code, update.stderr).toBe(0)
-    expect(update.stdout).toContain('deactivated product 3 (office1-old): no longer in the config')
+    expect(update.stdout).toMatch(/product 1 +office1-sensors +ipfs:\/\//)
+    expect(update.stdout).not.toContain('deactivated')
     const registry = registryAt(deployment.registry, chain.provider)
     expect((await registry.getProduct(3n)).active).toBe(false)
     expect((await registry.getProduct(1n)).active).toBe(true)
@@ -335,5 +586,19 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
     expect(run.stderr).toMatch(
       /^error CONFIG_INVALID: .*bad\.yaml:\d+:20 products\[1\]\.pricePerChunk: must be an amount like "0\.000001 ETH"/,
     )
+  })
+
+  it('with `metrics: false` answers 404 on /metrics and serves the rest; a restart without changes sends no transaction', async () => {
+    write(false, { metrics: false })
+    const height = await chain.provider.getBlockNumber()
+    service = spawnService(config)
+    await service.waitFor(/^ready$/, 60_000)
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`)
+    expect(metrics.status).toBe(404)
+    const health = await fetch(`http://127.0.0.1:${port}/health`)
+    expect(health.status).toBe(200)
+    expect(await chain.provider.getBlockNumber()).toBe(height)
+    expect(await service.stop()).toBe(0)
+    service = undefined
   })
 })

@@ -46,4 +46,11 @@ export {
   localConfig,
   startLocalMarketplace,
 } from './startLocalMarketplace.ts'
+export {
+  freePort,
+  MOSQUITTO_BIN,
+  type Mosquitto,
+  type MosquittoOptions,
+  startMosquitto,
+} from './startMosquitto.ts'
 export { type SellerConfigSpec, writeSellerConfig } from './writeSellerConfig.ts'

@@ -9,7 +9,7 @@ import { BaseError, type BaseErrorOptions } from '@trickle/errors'
  * - `KEY_UNAVAILABLE`: a key file or keystore cannot be read or opened (missing password variable,
  *   wrong password);
  * - `SERVICE_RUNNING`: the service of this data directory runs, and the command must not run beside
- *   it (a second `start`; `update` and `deactivate`, whose transactions would race its claims);
+ *   it (a second `start`; `deactivate`, whose transaction would race its claims);
  * - `PRODUCT_NOT_FOUND`: no product of this payee has that key or id.
  */
 export const SELLER_TOOL_ERROR_CODES = [

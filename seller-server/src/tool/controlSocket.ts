@@ -33,11 +33,23 @@ export interface ClaimOutcome {
   error?: string
 }
 
+/** What a reload of the config into the running service did. */
+export interface ReloadOutcome {
+  /** the products sold now; `changed` when an update or a registration was sent for it */
+  products: { key: string; productId: string; cid: string; pricePerChunk: string; changed: boolean }[]
+  /** products deactivated on-chain because the config no longer lists them */
+  deactivated: { key: string; productId: string }[]
+  /** config sections that changed but take effect only at the next start (e.g. `broker`) */
+  restartNeeded: string[]
+}
+
 /** What the control socket serves. */
 export interface ControlHandlers {
   status(): ServiceStatus
   /** claims one channel now, or every channel with unclaimed receipts when `channelId` is absent */
   claim(channelId: Hex | undefined): Promise<ClaimOutcome[]>
+  /** reads the config file again and sells its products (see `runService`) */
+  reload(): Promise<ReloadOutcome>
 }
 
 /** Unix socket paths are limited to about 104 bytes; a longer one moves to the temp folder. */
@@ -58,10 +70,11 @@ export function controlSocketPath(dataDir: string): string {
 /**
  * Asks the service listening on `path`.
  * @returns its answer, or undefined when no service listens there
+ * @throws Error the service's failure (with the `code` it gave), or a timeout after `timeoutMs` ms
  */
 export async function askService<T>(
   path: string,
-  route: '/status' | '/claim',
+  route: '/status' | '/claim' | '/reload',
   body?: unknown,
   timeoutMs = 120_000,
 ): Promise<T | undefined> {
@@ -74,10 +87,14 @@ export async function askService<T>(
         res.on('data', (part: Buffer) => parts.push(part))
         res.on('end', () => {
           try {
-            const answer = JSON.parse(Buffer.concat(parts).toString('utf8')) as T & { error?: string }
-            if (res.statusCode !== 200)
-              reject(new Error(answer.error ?? `the service answered ${res.statusCode}`))
-            else resolvePromise(answer)
+            const answer = JSON.parse(Buffer.concat(parts).toString('utf8')) as T & {
+              error?: string
+              code?: string
+            }
+            if (res.statusCode !== 200) {
+              const failure = new Error(answer.error ?? `the service answered ${res.statusCode}`)
+              reject(answer.code === undefined ? failure : Object.assign(failure, { code: answer.code }))
+            } else resolvePromise(answer)
           } catch (err) {
             reject(err)
           }
@@ -96,7 +113,7 @@ export async function askService<T>(
 
 /**
  * Serves {@link ControlHandlers} on a Unix socket (mode 0600): `GET /status`, `POST /claim`
- * `{ channelId? }`. A socket file left by a service that died is replaced.
+ * `{ channelId? }`, `POST /reload`. A socket file left by a service that died is replaced.
  * @throws SellerToolError `SERVICE_RUNNING` when another service of this data directory answers there
  */
 export async function serveControl(
@@ -117,6 +134,15 @@ export async function serveControl(
     }
     if (req.method === 'GET' && req.url === '/status') {
       reply(200, handlers.status())
+      return
+    }
+    if (req.method === 'POST' && req.url === '/reload') {
+      req.resume()
+      handlers.reload().then(
+        (outcome) => reply(200, outcome),
+        (err: Error & { code?: unknown }) =>
+          reply(500, { error: err.message, ...(typeof err.code === 'string' ? { code: err.code } : {}) }),
+      )
       return
     }
     if (req.method !== 'POST' || req.url !== '/claim') {

@@ -35,6 +35,7 @@ listen:
   host: 127.0.0.1                   # 0.0.0.0 to accept buyers from other machines
   port: 4312
 # publicUrl: wss://sensors.example.com   # what buyers connect to, behind a TLS proxy
+# metrics: false                    # GET /metrics answers 404 (default true: Prometheus metrics)
 
 broker:
   url: mqtt://127.0.0.1:1883        # mqtts://host:8883 for TLS

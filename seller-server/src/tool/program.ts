@@ -14,7 +14,13 @@ import { openReceiptStore } from '../receiptStore.ts'
 import { startSettlementWorker } from '../settlementWorker.ts'
 import { DEFAULT_SESSION_POLICY } from '../startSellerServer.ts'
 import { claimChannels } from './claimChannels.ts'
-import { askService, type ClaimOutcome, controlSocketPath, type ServiceStatus } from './controlSocket.ts'
+import {
+  askService,
+  type ClaimOutcome,
+  controlSocketPath,
+  type ReloadOutcome,
+  type ServiceStatus,
+} from './controlSocket.ts'
 import { EXAMPLE_CONFIG } from './exampleConfig.ts'
 import { keyAddress, loadKey } from './loadKey.ts'
 import { type ParsedSellerConfig, parseSellerConfig } from './parseSellerConfig.ts'
@@ -44,6 +50,12 @@ export interface ToolIo {
   env: NodeJS.ProcessEnv
   /** aborted on SIGINT / SIGTERM: `start` then shuts down cleanly */
   signal: AbortSignal
+  /**
+   * Registers what to do on SIGHUP: `start` reloads the config's products. Absent: no reloads on a
+   * signal (`update` still reloads a running service).
+   * @returns a function that unregisters it
+   */
+  onHangup?(listener: () => void): () => void
 }
 
 const HELP = `
@@ -119,7 +131,7 @@ export function createSellerProgram(io: ToolIo): Command {
       throw new SellerToolError(
         'SERVICE_RUNNING',
         `the seller runs on this data directory (pid ${running.pid}): stop it before ${what} (its claims use ` +
-          'the same account); `start` re-publishes changed products and deactivates dropped ones itself',
+          'the same account); `update` reloads changed products into the running seller and deactivates dropped ones',
       )
     }
   }
@@ -206,6 +218,7 @@ export function createSellerProgram(io: ToolIo): Command {
         'ones), bridges their MQTT topics into paid sessions and claims receipts on-chain, until Ctrl-C ' +
         'or SIGTERM, which end the sessions and running claims cleanly. While the chain or the broker ' +
         'cannot be reached it waits and tries again (1 s, 2 s, … up to 30 s), saying what it waits for. ' +
+        'SIGHUP (or `trickle-seller update`) reloads the config’s products without stopping. ' +
         'Logs are JSON lines on stderr (TRICKLE_LOG_LEVEL, default info).',
     )
     .action(async (_opts: unknown, cmd: Command) => {
@@ -213,7 +226,11 @@ export function createSellerProgram(io: ToolIo): Command {
       const payee = await loadKey(parsed, 'payee', io.env)
       const terms = await loadKey(parsed, 'termsKey', io.env)
       const log = pino({ level: io.env.TRICKLE_LOG_LEVEL ?? 'info' }, pino.destination(2))
-      await runService(parsed, { payee, terms }, { say, log, env: io.env, signal: io.signal })
+      await runService(
+        parsed,
+        { payee, terms },
+        { say, log, env: io.env, signal: io.signal, ...(io.onHangup ? { onHangup: io.onHangup } : {}) },
+      )
     })
 
   /**
@@ -371,15 +388,36 @@ export function createSellerProgram(io: ToolIo): Command {
 
   program
     .command('update')
-    .summary('re-publish changed products and deactivate dropped ones, without serving')
+    .summary('re-publish changed products and deactivate dropped ones')
     .description(
       'Publishes the config’s products as `start` would (new ones registered, changed descriptors ' +
-        'updated) and deactivates the products no longer in the config, then exits. The seller must ' +
-        'not be running (`start` does the same when it starts).',
+        'updated, unchanged ones left alone: no transaction) and deactivates the products no longer in ' +
+        'the config. When the seller runs, it reloads the config into the running seller instead (as ' +
+        'SIGHUP does): sessions that start afterwards get the new prices, live ones keep theirs; adding ' +
+        'a product or changing topics needs a restart.',
     )
-    .action(async (_opts: unknown, cmd: Command) => {
+    .option('--json', 'print JSON (the running seller’s reload report)')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
       const parsed = load(cmd)
-      await refuseWhileRunning(parsed, 'updating')
+      const reloaded = await askService<ReloadOutcome>(controlSocketPath(parsed.dataDir), '/reload', {})
+      if (reloaded) {
+        if (opts.json) {
+          say(JSON.stringify(reloaded, null, 2))
+          return
+        }
+        for (const d of reloaded.deactivated) {
+          say(`deactivated product ${d.productId} (${d.key}): no longer in the config`)
+        }
+        for (const p of reloaded.products) {
+          say(
+            `product ${p.productId}  ${p.key}  ${p.changed ? 'updated' : 'unchanged'}  ${formatAmount(BigInt(p.pricePerChunk), amounts(cmd, parsed))}/chunk  ipfs://${p.cid}`,
+          )
+        }
+        if (reloaded.restartNeeded.length > 0) {
+          say(`changed, applied at the next start: ${reloaded.restartNeeded.join(', ')}`)
+        }
+        return
+      }
       const { config } = parsed
       if (config.publicUrl === undefined && config.listen.port === 0) {
         throw new SellerToolError(

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { registryAt } from '@trickle/contracts'
 import { type Hex, hasCode, TrickleError } from '@trickle/protocol'
 import { feeOverrides } from '@trickle/sdk'
@@ -6,16 +6,17 @@ import { Wallet } from 'ethers'
 import mqtt from 'mqtt'
 import pRetry from 'p-retry'
 import type { Logger } from 'pino'
-import { deactivateDroppedProducts } from '../deactivateProducts.ts'
+import { type DeactivatedProduct, deactivateDroppedProducts } from '../deactivateProducts.ts'
 import type { MqttSourceOptions } from '../mqttSource.ts'
-import { openReceiptStore } from '../receiptStore.ts'
+import { openReceiptStore, type ReceiptStore } from '../receiptStore.ts'
 import { type SellerServer, startSellerServer } from '../startSellerServer.ts'
 import { claimChannels } from './claimChannels.ts'
-import { type ClaimOutcome, controlSocketPath, serveControl } from './controlSocket.ts'
-import type { ParsedSellerConfig } from './parseSellerConfig.ts'
+import { type ClaimOutcome, controlSocketPath, type ReloadOutcome, serveControl } from './controlSocket.ts'
+import { type ParsedSellerConfig, parseSellerConfig } from './parseSellerConfig.ts'
 import { connectChain, ledgerPathOf } from './payeeViews.ts'
 import { reasonOf } from './reasonOf.ts'
-import { serverOptionsOf } from './serverOptions.ts'
+import { SellerToolError } from './SellerToolError.ts'
+import { productSpecOf, serverOptionsOf } from './serverOptions.ts'
 
 /** Delays between start attempts while the chain or the broker cannot be reached, ms. */
 export const START_RETRY = { minTimeout: 1_000, maxTimeout: 30_000, factor: 2 }
@@ -28,6 +29,11 @@ export interface ServiceIo {
   env: NodeJS.ProcessEnv
   /** aborted on SIGINT / SIGTERM */
   signal: AbortSignal
+  /**
+   * Registers what to do on a reload request (SIGHUP), if the process takes them.
+   * @returns a function that unregisters it
+   */
+  onHangup?(listener: () => void): () => void
 }
 
 /**
@@ -35,6 +41,9 @@ export interface ServiceIo {
  * saying what it waits for), deactivates products dropped from the config, starts the seller server
  * with the config's products, serves the control socket, and runs until `signal` aborts; then closes
  * the server cleanly (sessions end with `server_shutdown`, running claims get 5 s).
+ *
+ * On SIGHUP (`io.onHangup`) or `trickle-seller update` (the control socket's `/reload`) it reads the
+ * config file again and sells its products without stopping (see {@link reloadConfig}).
  *
  * @param keys - the payee's and the terms key, 0x hex
  * @returns once stopped
@@ -50,6 +59,13 @@ export async function runService(
   mkdirSync(parsed.dataDir, { recursive: true })
   const socketPath = controlSocketPath(parsed.dataDir)
   let server: SellerServer | undefined
+  /** the reload running now: SIGHUP and `update` reload one at a time (their deactivations too) */
+  let reloading: Promise<unknown> = Promise.resolve()
+  const reload = (s: SellerServer): Promise<ReloadOutcome> => {
+    const run = reloading.then(() => reloadConfig(parsed, s, keys.payee, io))
+    reloading = run.catch(() => undefined)
+    return run
+  }
   // Claimed under the control socket first: a second service on this data directory stops here.
   const control = await serveControl(socketPath, {
     status: () => ({
@@ -65,6 +81,10 @@ export async function runService(
       health: server?.health() ?? { ok: false, reasons: ['starting'] },
     }),
     claim: (channelId) => claimNow(server, channelId),
+    reload: async () => {
+      if (!server) throw new Error('the seller is still starting')
+      return reload(server)
+    },
   })
   try {
     server = await pRetry(
@@ -101,14 +121,87 @@ export async function runService(
     io.say(`  product ${p.productId}  ${p.key}  ${p.descriptor.name}  endpoint ${p.descriptor.endpoint}`)
   }
   io.say('ready')
+  const unhook = io.onHangup?.(() => {
+    io.say(`SIGHUP: reloading ${parsed.file}`)
+    reload(s).catch((err: unknown) => {
+      io.say(`reload failed, still selling the products as before: ${reasonOf(err)}`)
+      io.log.warn({ err }, 'reload failed')
+    })
+  })
   await new Promise<void>((resolve) => {
     if (io.signal.aborted) resolve()
     else io.signal.addEventListener('abort', () => resolve(), { once: true })
   })
+  unhook?.()
   io.say('stopping: ending sessions, finishing claims…')
   await control.close()
   await s.close()
   io.say('stopped')
+}
+
+/** Config sections the running service applies only at its next start. */
+const RESTART_SECTIONS = [
+  'chain',
+  'payee',
+  'termsKey',
+  'dataDir',
+  'listen',
+  'publicUrl',
+  'metrics',
+  'broker',
+  'settlement',
+  'recording',
+] as const
+
+/**
+ * Reads the config file again and sells its products from now on: changed products are updated on
+ * the registry (an unchanged one costs no transaction), sessions that start afterwards get the new
+ * terms, live sessions keep theirs, and products dropped from the config take no new sessions and
+ * are deactivated on-chain. Other sections that changed are named in the outcome and take effect at
+ * the next start. Says one line per product (`updated` or `unchanged`).
+ *
+ * @param running - the config the service was started with (its products' topics are subscribed)
+ * @param payeeKey - the payee's key, 0x hex (sends the deactivations)
+ * @throws SellerToolError `CONFIG_INVALID` (the file cannot be read or is invalid: nothing changes);
+ *   TrickleError `INVALID_ARGUMENT` (a new product or changed topics: restart the service; nothing
+ *   changes), `CHAIN_UNAVAILABLE`, `TRANSACTION_REVERTED` from the publication
+ */
+export async function reloadConfig(
+  running: ParsedSellerConfig,
+  server: SellerServer,
+  payeeKey: string,
+  io: Pick<ServiceIo, 'say' | 'log'>,
+): Promise<ReloadOutcome> {
+  let text: string
+  try {
+    text = readFileSync(running.file, 'utf8')
+  } catch (cause) {
+    throw new SellerToolError('CONFIG_INVALID', `cannot read ${running.file}`, { cause })
+  }
+  const fresh = parseSellerConfig(text, running.file)
+  const same = (a: unknown, b: unknown) =>
+    JSON.stringify(a, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ===
+    JSON.stringify(b, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
+  const restartNeeded = RESTART_SECTIONS.filter((k) => !same(running.config[k], fresh.config[k]))
+  const reloaded = await server.reload(fresh.config.products.map(productSpecOf))
+  const deactivated = await deactivateDropped(fresh, payeeKey, io, server.store)
+  const prices = new Map(fresh.config.products.map((p) => [p.key, p.pricePerChunk]))
+  const outcome: ReloadOutcome = {
+    products: reloaded.map((p) => ({
+      key: p.key,
+      productId: p.productId.toString(),
+      cid: p.cid,
+      pricePerChunk: prices.get(p.key)!.toString(),
+      changed: p.changed,
+    })),
+    deactivated: deactivated.map((d) => ({ key: d.key, productId: d.productId.toString() })),
+    restartNeeded,
+  }
+  for (const p of outcome.products) {
+    io.say(`  product ${p.productId}  ${p.key}  ${p.changed ? 'updated' : 'unchanged'}  ipfs://${p.cid}`)
+  }
+  if (restartNeeded.length > 0) io.say(`  changed, applied at the next start: ${restartNeeded.join(', ')}`)
+  return outcome
 }
 
 /** Claims through the running server's settlement worker (so one claim is never sent twice). */
@@ -161,11 +254,19 @@ async function probeBroker(
   }
 }
 
-/** Deactivates products of this data directory that the config no longer lists. */
-async function deactivateDropped(parsed: ParsedSellerConfig, payeeKey: string, io: ServiceIo): Promise<void> {
+/**
+ * Deactivates products of this data directory that the config no longer lists.
+ * @param open - the running server's receipt store (default: the ledger opened for this call)
+ */
+async function deactivateDropped(
+  parsed: ParsedSellerConfig,
+  payeeKey: string,
+  io: Pick<ServiceIo, 'say'>,
+  open?: ReceiptStore,
+): Promise<DeactivatedProduct[]> {
   const provider = await connectChain(parsed)
   try {
-    const store = openReceiptStore(await ledgerPathOf(parsed, provider), { writerThread: false })
+    const store = open ?? openReceiptStore(await ledgerPathOf(parsed, provider), { writerThread: false })
     try {
       const wallet = new Wallet(payeeKey, provider)
       const done = await deactivateDroppedProducts(
@@ -178,8 +279,9 @@ async function deactivateDropped(parsed: ParsedSellerConfig, payeeKey: string, i
         new Set(parsed.config.products.map((p) => p.key)),
       )
       for (const d of done) io.say(`deactivated product ${d.productId} (${d.key}): no longer in the config`)
+      return done
     } finally {
-      await store.close()
+      if (open === undefined) await store.close()
     }
   } finally {
     provider.destroy()

@@ -349,6 +349,11 @@ export const sellerConfigSchema = z.strictObject({
     .string()
     .regex(/^wss?:\/\/[^\s/]+(\/[^\s]*)?$/, { error: 'must be a ws:// or wss:// URL' })
     .optional(),
+  /**
+   * whether `GET /metrics` serves the Prometheus metrics on the listen port (default true); false
+   * answers 404 there, for a seller that keeps its sales figures private and has no proxy to hide them
+   */
+  metrics: z.boolean().optional(),
   /** the MQTT broker */
   broker: brokerSchema,
   /** when receipts are claimed on-chain */

@@ -122,6 +122,7 @@ export function serverOptionsOf(
     host: config.listen.host,
     port: config.listen.port,
     ...(config.publicUrl === undefined ? {} : { publicUrl: config.publicUrl.replace(/\/$/, '') }),
+    ...(config.metrics === false ? { serveMetrics: false } : {}),
     products: config.products.map(productSpecOf),
     settlement: settlementOf(parsed),
     ...(config.broker.clientId === undefined ? {} : { mqttClientId: config.broker.clientId }),
