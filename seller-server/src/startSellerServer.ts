@@ -410,7 +410,7 @@ async function launch(
    */
   const historyAnswer = (id: string, url: URL): { status: number; body: Record<string, unknown> } => {
     const productId = /^[1-9][0-9]{0,77}$/.test(id) ? BigInt(id) : undefined
-    const product = productId === undefined ? undefined : policies.get(productId)
+    const product = productId === undefined || retired.has(productId) ? undefined : policies.get(productId)
     if (!product)
       return { status: 404, body: { code: 'UNKNOWN_PRODUCT', message: `product ${id} is not sold here` } }
     try {
