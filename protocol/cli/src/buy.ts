@@ -83,7 +83,9 @@ export interface BuyIo {
  * @returns the summary (also printed as one JSON line once a session ran)
  * With a `range` it buys recorded history (SPEC.md §History): it asks the seller what the range holds
  * (`BuyerClient.history`) before any channel is opened, previews that count, and streams exactly
- * those readings (the first `chunks` of them when given; with `live`, then live ones up to `chunks`).
+ * those readings — the range is fixed to the recording times of the previewed first and last, so a
+ * `last` range does not slide while the channel opens (the first `chunks` of them when given; with
+ * `live`, the range as asked, then live readings up to `chunks`).
  *
  * @throws TrickleError `PRODUCT_NOT_FOUND`, `DESCRIPTOR_*`, `RANGE_UNAVAILABLE` (the seller holds no
  *   reading in the range, or sells no history; nothing was paid), `INVALID_ARGUMENT` (a `range` without
@@ -128,6 +130,7 @@ export async function buy(conn: Connection, options: BuyOptions, io: BuyIo): Pro
     throw new TrickleError('INVALID_ARGUMENT', 'a live range (or a live stream) needs a chunk count')
   }
   if (held) io.stderr.write(`${describeRange(held, chunks)}\n`)
+  const frozen = held && !held.live && held.count > 0 ? { from: held.from, to: held.to } : undefined
   const deposit = options.channel === undefined ? (options.deposit ?? options.maxSpend) : undefined
   const preview = previewCost(
     {
@@ -169,9 +172,11 @@ export async function buy(conn: Connection, options: BuyOptions, io: BuyIo): Pro
       stream = await client.stream(product, {
         channelId,
         maxSpend: options.maxSpend,
-        maxChunks: chunks,
         maxPricePerChunk: price,
-        ...(options.range ? { range: options.range } : {}),
+        // A finite range is bought as it was priced: the readings recorded from its first to its
+        // last at the preview, not the latest N of a later moment.
+        ...(options.chunks !== undefined || !frozen ? { maxChunks: chunks } : {}),
+        ...(frozen ? { range: frozen } : options.range ? { range: options.range } : {}),
       })
       if (interrupted) void stream.close()
       const progress = createProgress(io.stderr, chunks, `product ${options.productId}`)

@@ -205,7 +205,7 @@ export function createSellerProgram(io: ToolIo): Command {
       )
       for (const p of parsed.config.products) {
         say(
-          `  ${p.key}: ${p.topics.join(', ')} at ${formatAmount(p.pricePerChunk, amounts(cmd, parsed))}/chunk`,
+          `  ${p.key}: ${p.kind === 'dataset' ? `the recording of ${p.recordingOf}` : p.topics.join(', ')} at ${formatAmount(p.pricePerChunk, amounts(cmd, parsed))}/chunk`,
         )
       }
     })
