@@ -370,6 +370,23 @@ export class ConnectionGuard {
     }
   }
 
+  /**
+   * Admits a `GET /history` query from `key` (an open connection's client): it reads the reading
+   * store as a `hello` does, so it takes from the same buckets, `hellosPerIp` and `hellosTotal`.
+   * @param now - ms on the guard's clock
+   * @returns undefined when admitted, else `hello_rate` (counted)
+   */
+  query(key: string, now: number): 'hello_rate' | undefined {
+    const record = this.record(key, now)
+    if (
+      !takeTokens(record.hellos, this.limits.hellosPerIp, 1, now) ||
+      !takeTokens(this.hellos, this.limits.hellosTotal, 1, now)
+    ) {
+      return this.count('hello_rate')
+    }
+    return undefined
+  }
+
   /** Counts a rejection decided elsewhere (HTTP method, upgrade path, timeouts, send buffer). */
   count<R extends RejectionReason>(reason: R): R {
     this.rejectedBy[reason]++

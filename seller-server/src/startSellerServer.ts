@@ -607,6 +607,13 @@ async function launch(
           return
         }
         if (path.startsWith('/history/')) {
+          // A query reads the reading store as a `hello` does: it is charged like one.
+          if (guard.query(clientKey(req.socket.remoteAddress), performance.now())) {
+            res
+              .writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' })
+              .end(JSON.stringify({ code: 'RATE_LIMITED', message: 'too many queries: slow down' }))
+            return
+          }
           const answer = historyAnswer(
             path.slice('/history/'.length),
             new URL(req.url ?? '/', 'http://localhost'),

@@ -515,6 +515,43 @@ describe('seller server against hostile transports', () => {
   }, 120_000)
 
   describe('HTTP', () => {
+    it('answers /history with what a range holds, 400 for a bad query, 404 for no product, and rate-limits a query flood like hellos', async () => {
+      const id = strict.products[0]!.productId
+      const get = async (path: string, from = '127.0.0.11') => {
+        const res = await httpRequest(`${strict.httpUrl}${path}`, 'GET', {}, from)
+        return { status: res.status, body: JSON.parse(res.body.toString()) as Record<string, unknown> }
+      }
+      await until(
+        'readings recorded',
+        async () => (await get(`/history/${id}?last=3`, '127.0.0.12')).status === 200,
+      )
+      expect(await get(`/history/${id}?last=3`)).toMatchObject({
+        status: 200,
+        body: { productId: id.toString(), count: 3, live: false },
+      })
+      for (const query of ['?last=0', '?from=5&to=1', '?last=3&from=1', '?from=1e3', '?live=1&to=5']) {
+        expect(await get(`/history/${id}${query}`)).toMatchObject({
+          status: 400,
+          body: { code: 'INVALID_ARGUMENT' },
+        })
+      }
+      expect(await get(`/history/${id}?from=1&to=2`)).toMatchObject({
+        status: 404,
+        body: { code: 'RANGE_UNAVAILABLE' },
+      })
+      for (const path of ['/history/999', '/history/abc', '/history/']) {
+        expect(await get(path)).toMatchObject({ status: 404, body: { code: 'UNKNOWN_PRODUCT' } })
+      }
+      // A flood from one address: the hello buckets (burst 10, then 2/s) answer it with 429.
+      const started = performance.now()
+      const statuses: number[] = []
+      for (let i = 0; i < 40; i++) statuses.push((await get(`/history/${id}?last=3`, '127.0.0.13')).status)
+      const elapsedS = (performance.now() - started) / 1000
+      const served = statuses.filter((s) => s === 200).length
+      expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0)
+      expect(served).toBeLessThanOrEqual(10 + 2 * (elapsedS + 1))
+    })
+
     it('serves only published blocks: an identity CID gets 404', async () => {
       const bytes = new TextEncoder().encode('<script>alert(1)</script>')
       const cid = CID.createV1(0x55, identity.digest(bytes))

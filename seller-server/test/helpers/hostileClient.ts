@@ -115,9 +115,11 @@ export function httpRequest(
   url: string,
   method: string,
   headers: Record<string, string> = {},
+  localAddress?: string,
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, agent: false }, (res) => {
+    const options = { method, headers, agent: false, ...(localAddress ? { localAddress } : {}) }
+    const req = request(url, options, (res) => {
       const body: Buffer[] = []
       res.on('data', (part: Buffer) => body.push(part))
       res.on('end', () =>
