@@ -277,7 +277,9 @@ function run(start: RunnerStart): RunnerMessage {
         err.code === 'JOB_OUTPUT_LIMIT' ? 'the module wrote past an output cap' : 'memory cap',
       )
     } else {
-      const atCap = memory.buffer.byteLength + 65_536 > start.memoryBytes
+      // memory.grow answers -1 at the cap and the module decides what follows; C's malloc failure ends in
+      // abort(), a trap. A trap with the memory this close to the cap is reported as the cap.
+      const atCap = memory.buffer.byteLength + Math.max(1024 ** 2, start.memoryBytes / 16) > start.memoryBytes
       const what = err instanceof Error ? `${err.name}: ${err.message}` : 'a non-error exception'
       if (atCap) return fail('JOB_MEMORY_LIMIT', `the module failed with its memory at the cap (${what})`)
       return fail('JOB_FAILED', `the module failed (${what})`)
