@@ -1,7 +1,7 @@
 /**
  * The messages between {@link startJob}'s parent side and the sandboxed runner (`jobRunner.ts`), over
  * the child's IPC channel (Node's `advanced` serialization, so byte arrays pass as they are). The
- * runner is the only code in the child besides the WASI shim; these types are erased at run time.
+ * runner (`jobRunner.js`) imports only these types, so the child never reads this file.
  */
 
 /** Parent → runner, once: what to run. */
@@ -15,8 +15,10 @@ export interface RunnerStart {
   env: string[]
   /** Real path of the read-only input directory, seen by the module as `/in`; absent: no `/in`. */
   inputDir: string | undefined
-  /** Cap of the output files under `/out`, in bytes (each file or directory also counts {@link ENTRY_BYTES}). */
+  /** Cap of the output files under `/out`, in bytes (each file or directory also counts `entryBytes` plus its name). */
   outputBytes: number
+  /** What each file or directory created under `/out` counts against `outputBytes`, besides its name and data ({@link ENTRY_BYTES}). */
+  entryBytes: number
   /** Cap of the module's stdout, in bytes. */
   stdoutBytes: number
   /** Cap of the module's stderr, in bytes. */

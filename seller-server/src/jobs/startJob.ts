@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { lstat, mkdir, readdir, realpath, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { dirname, extname, join, relative, resolve, sep } from 'node:path'
+import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { TrickleError } from '@trickle/protocol'
 import { classifyJobEnd, type KillReason } from './classifyJobEnd.ts'
-import type { RunnerMessage, RunnerStart } from './jobMessages.ts'
+import { ENTRY_BYTES, type RunnerMessage, type RunnerStart } from './jobMessages.ts'
 import { probeSandbox } from './probeSandbox.ts'
 import { readProcessUsage } from './readProcessUsage.ts'
 import { sandboxCommand } from './sandboxCommand.ts'
@@ -94,9 +94,8 @@ export interface RunningJob {
 }
 
 const here = fileURLToPath(import.meta.url)
-const ext = extname(here)
-const RUNNER = join(dirname(here), `jobRunner${ext}`)
-const RUNNER_FILES = [RUNNER, join(dirname(here), `jobMessages${ext}`)]
+/** The runner is JavaScript in the sources and in `dist/` alike (see its header), and imports no other file of ours. */
+const RUNNER = join(dirname(here), 'jobRunner.js')
 const STDERR_TAIL_BYTES = 4096
 
 function shimDir(): string {
@@ -210,7 +209,7 @@ async function run(
     {
       node: process.execPath,
       runner: RUNNER,
-      runnerFiles: RUNNER_FILES,
+      runnerFiles: [RUNNER],
       shimDir: await realpath(shimDir()),
       inputDir,
     },
@@ -286,6 +285,7 @@ async function run(
     env: Object.entries(options.env).map(([name, value]) => `${name}=${value}`),
     inputDir,
     outputBytes: limits.outputBytes,
+    entryBytes: ENTRY_BYTES,
     stdoutBytes: limits.stdoutBytes,
     stderrBytes: limits.stderrBytes,
     memoryBytes: Math.floor(limits.memoryBytes / 65_536) * 65_536,
