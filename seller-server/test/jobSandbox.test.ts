@@ -253,6 +253,19 @@ describe('runJob', () => {
     expect(ticks).toBe(20)
   })
 
+  it('kills the job and rejects with JOB_FAILED, the thrown error as cause, when a callback throws', async () => {
+    const bug = new Error('a bug in the caller')
+    const run = runJob(modules.attack, {
+      args: ['attack', 'sleep'],
+      env: {},
+      limits: LIMITS,
+      onOutput: () => {
+        throw bug
+      },
+    })
+    await expect(run).rejects.toMatchObject({ code: 'JOB_FAILED', cause: bug })
+  })
+
   it('kills a job promptly when its AbortSignal aborts (ABORTED)', async () => {
     const controller = new AbortController()
     const code = await codeOf(

@@ -2,7 +2,7 @@ import type { ErrorCode } from '@trickle/protocol'
 import type { RunnerMessage } from './jobMessages.ts'
 
 /** Why the parent killed a job's process, if it did. */
-export type KillReason = 'abort' | 'wall' | 'cpu' | 'stdout' | 'stderr' | 'files'
+export type KillReason = 'abort' | 'wall' | 'cpu' | 'stdout' | 'stderr' | 'files' | 'callback'
 
 /** Everything known when a job's process has ended. */
 export interface JobEndFacts {
@@ -18,6 +18,10 @@ export interface JobEndFacts {
   cpuMs: number
   /** CPU time limit, in milliseconds. */
   cpuLimitMs: number
+  /** Time from start to end, in milliseconds. */
+  wallMs: number
+  /** Wall-clock limit, in milliseconds. */
+  wallLimitMs: number
   /** The last bytes the process (Node itself or the module) wrote to stderr, as text. */
   stderrTail: string
 }
@@ -44,6 +48,8 @@ export function classifyJobEnd(facts: JobEndFacts): JobEnd {
       return { ok: false, code: 'JOB_WALL_LIMIT', message: 'the job ran past its wall-clock limit' }
     case 'cpu':
       return { ok: false, code: 'JOB_CPU_LIMIT', message: 'the job used more CPU time than its limit' }
+    case 'callback':
+      return { ok: false, code: 'JOB_FAILED', message: "the caller's output or progress callback threw" }
     case 'stdout':
     case 'stderr':
     case 'files':
@@ -55,6 +61,10 @@ export function classifyJobEnd(facts: JobEndFacts): JobEnd {
   if (facts.message?.t === 'exit') return { ok: true, exitCode: facts.message.exitCode }
   if (facts.message?.t === 'fail')
     return { ok: false, code: facts.message.code, message: facts.message.message }
+  if (facts.message === undefined && facts.wallMs >= facts.wallLimitMs) {
+    // The runner ends itself a little after the limit (its sleeps are bounded) if the parent's timer was late.
+    return { ok: false, code: 'JOB_WALL_LIMIT', message: 'the job ran past its wall-clock limit' }
+  }
   const how = facts.signal ? `signal ${facts.signal}` : `status ${facts.exitStatus}`
   if (OUT_OF_MEMORY.test(facts.stderrTail)) {
     return { ok: false, code: 'JOB_MEMORY_LIMIT', message: `the job's process ran out of memory (${how})` }

@@ -25,6 +25,13 @@ export interface RunnerStart {
   stderrBytes: number
   /** Cap of the module's linear memory, in bytes (a multiple of 64 KiB). */
   memoryBytes: number
+  /**
+   * The job's wall-clock limit, in milliseconds. The parent enforces it; the runner also ends itself
+   * in a sleep that would pass it by `wallGraceMs`, so a job whose parent died cannot sleep forever.
+   */
+  wallMs: number
+  /** See `wallMs` ({@link RUNNER_WALL_GRACE_MS}). */
+  wallGraceMs: number
 }
 
 /** Runner → parent: how the module ended, or why it could not run. */
@@ -51,6 +58,9 @@ export type RunnerMessage =
       cpuMicros: number
       maxRssKb: number
     }
+
+/** How long after its wall-clock limit the runner ends itself, in milliseconds. */
+export const RUNNER_WALL_GRACE_MS = 2_000
 
 /** What every file or directory created under `/out` counts against the output cap, in bytes, besides its name and data. */
 export const ENTRY_BYTES = 512

@@ -130,12 +130,14 @@ function collectFiles(dir, prefix, out) {
 
 /**
  * `poll_oneoff` for one clock subscription that really sleeps (the shim's spins), so a sleeping module
- * uses no CPU.
+ * uses no CPU. A sleep that would pass `deadline` ends the process there (the parent, if it is still
+ * there, has killed it for its wall-clock limit before).
  *
  * @param {WASI} shim
+ * @param {number} deadline - `Date.now()` milliseconds
  * @returns {(inPtr: number, outPtr: number, n: number) => number}
  */
-function sleepingPollOneoff(shim) {
+function sleepingPollOneoff(shim, deadline) {
   const clock = new Int32Array(new SharedArrayBuffer(4))
   return (inPtr, outPtr, n) => {
     if (n !== 1) return wasi.ERRNO_NOTSUP
@@ -148,7 +150,12 @@ function sleepingPollOneoff(shim) {
         ? BigInt(Date.now()) * 1_000_000n
         : BigInt(Math.round(performance.now() * 1e6))
     const waitNs = absolute ? sub.timeout - nowNs : sub.timeout
-    if (waitNs > 0n) Atomics.wait(clock, 0, 0, Number(waitNs / 1_000_000n))
+    const waitMs = waitNs > 0n ? Number(waitNs / 1_000_000n) : 0
+    if (Date.now() + waitMs >= deadline) {
+      Atomics.wait(clock, 0, 0, Math.max(0, deadline - Date.now()))
+      process.exit(124)
+    }
+    if (waitMs > 0) Atomics.wait(clock, 0, 0, waitMs)
     new wasi.Event(sub.userdata, wasi.ERRNO_SUCCESS, sub.eventtype).write_bytes(view, outPtr)
     return wasi.ERRNO_SUCCESS
   }
@@ -164,8 +171,9 @@ function sleepingPollOneoff(shim) {
  * @param {Directory} out
  * @param {number} outputCap - bytes
  * @param {number} entryBytes - what each created file or directory counts, besides its name
+ * @param {number} deadline - when sleeps end the process, `Date.now()` milliseconds
  */
-function guardImports(shim, inputDirs, out, outputCap, entryBytes) {
+function guardImports(shim, inputDirs, out, outputCap, entryBytes, deadline) {
   /** @type {Record<string, (...args: number[]) => unknown>} */
   const imports = /** @type {never} */ (shim.wasiImport)
   /** @param {number} n @returns {Fd | undefined} */
@@ -246,7 +254,7 @@ function guardImports(shim, inputDirs, out, outputCap, entryBytes) {
   for (const name of ['sock_accept', 'sock_recv', 'sock_send', 'sock_shutdown']) {
     imports[name] = () => wasi.ERRNO_NOTSUP
   }
-  imports['poll_oneoff'] = sleepingPollOneoff(shim)
+  imports['poll_oneoff'] = sleepingPollOneoff(shim, deadline)
 }
 
 /**
@@ -283,6 +291,7 @@ function fail(code, message) {
  * @returns {RunnerMessage}
  */
 function run(start) {
+  const deadline = Date.now() + start.wallMs + start.wallGraceMs
   /** @type {WebAssembly.Module} */
   let module
   try {
@@ -309,7 +318,7 @@ function run(start) {
   const out = new PreopenDirectory('/out', new Map())
   fds.push(out)
   const shim = new WASI(start.args, start.env, fds, { debug: false })
-  guardImports(shim, inputDirs, out.dir, start.outputBytes, start.entryBytes)
+  guardImports(shim, inputDirs, out.dir, start.outputBytes, start.entryBytes, deadline)
 
   /** @type {WebAssembly.Instance} */
   let instance

@@ -6,7 +6,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { TrickleError } from '@trickle/protocol'
 import { classifyJobEnd, type KillReason } from './classifyJobEnd.ts'
-import { ENTRY_BYTES, type RunnerMessage, type RunnerStart } from './jobMessages.ts'
+import { ENTRY_BYTES, RUNNER_WALL_GRACE_MS, type RunnerMessage, type RunnerStart } from './jobMessages.ts'
 import { probeSandbox } from './probeSandbox.ts'
 import { readProcessUsage } from './readProcessUsage.ts'
 import { sandboxCommand } from './sandboxCommand.ts'
@@ -151,8 +151,8 @@ function assertLimits(limits: JobLimits): void {
  * @returns the running job; its `result` rejects with a `TrickleError`:
  * @throws `INVALID_ARGUMENT` (a limit is not a non-negative integer), `JOB_MODULE_INVALID` (above
  *   `limits.moduleBytes`, does not compile, imports other than WASI preview 1, no `_start` or `memory`),
- *   `JOB_MEMORY_LIMIT`, `JOB_CPU_LIMIT`, `JOB_WALL_LIMIT`, `JOB_OUTPUT_LIMIT`, `JOB_FAILED` (a trap, or the
- *   process died without a result), `JOB_SANDBOX_UNAVAILABLE` (no `prlimit` or `/proc`), `ABORTED`
+ *   `JOB_MEMORY_LIMIT`, `JOB_CPU_LIMIT`, `JOB_WALL_LIMIT`, `JOB_OUTPUT_LIMIT`, `JOB_FAILED` (a trap, the
+ *   process died without a result, or `onOutput`/`onProgress` threw: then that error is the `cause`), `JOB_SANDBOX_UNAVAILABLE` (no `prlimit` or `/proc`), `ABORTED`
  *   (through `result`)
  */
 export function startJob(module: Uint8Array, options: JobOptions): RunningJob {
@@ -227,6 +227,8 @@ async function run(
     serialization: 'advanced',
   })
   started(child)
+  // A failed signal or IPC send is reported by the outcome (the process ends); never crash the provider.
+  child.on('error', () => {})
   const pid = child.pid
   if (pid === undefined) {
     await new Promise((resolve) => child.once('error', resolve))
@@ -240,6 +242,16 @@ async function run(
   }
   const usage: JobUsage = { cpuMs: 0, peakMemoryBytes: 0, wallMs: 0, stdoutBytes: 0, stderrBytes: 0 }
   let stderrTail = Buffer.alloc(0)
+  let callbackError: unknown
+  /** Runs a caller's callback; if it throws, the job is killed and the result rejects with it as the cause. */
+  const call = (callback: () => void): void => {
+    try {
+      callback()
+    } catch (err) {
+      callbackError ??= err
+      kill('callback')
+    }
+  }
 
   const pass = (stream: 'stdout' | 'stderr', cap: number, chunk: Buffer): void => {
     if (stream === 'stderr') stderrTail = Buffer.concat([stderrTail, chunk]).subarray(-STDERR_TAIL_BYTES)
@@ -248,7 +260,7 @@ async function run(
     const part = chunk.byteLength > room ? chunk.subarray(0, Math.max(0, room)) : chunk
     if (part.byteLength > 0 && killedFor === undefined) {
       usage[`${stream}Bytes`] = sent + part.byteLength
-      options.onOutput?.(stream, part)
+      call(() => options.onOutput?.(stream, part))
     }
     if (chunk.byteLength > room) kill(stream)
   }
@@ -271,7 +283,8 @@ async function run(
   const ticker = setInterval(() => {
     void sample().then(() => {
       if (usage.cpuMs > limits.cpuMs) kill('cpu')
-      else if (killedFor === undefined && message === undefined) options.onProgress?.({ ...usage })
+      else if (killedFor === undefined && message === undefined)
+        call(() => options.onProgress?.({ ...usage }))
     })
   }, options.progressIntervalMs ?? 100)
   const wallTimer = setTimeout(() => kill('wall'), limits.wallMs)
@@ -289,6 +302,8 @@ async function run(
     stdoutBytes: limits.stdoutBytes,
     stderrBytes: limits.stderrBytes,
     memoryBytes: Math.floor(limits.memoryBytes / 65_536) * 65_536,
+    wallMs: limits.wallMs,
+    wallGraceMs: RUNNER_WALL_GRACE_MS,
   }
   child.send(start, (err) => {
     if (err && killedFor === undefined && message === undefined) child.kill('SIGKILL')
@@ -305,7 +320,7 @@ async function run(
     usage.peakMemoryBytes = Math.max(usage.peakMemoryBytes, message.maxRssKb * 1024)
   }
   usage.wallMs = performance.now() - startedAt
-  options.onProgress?.({ ...usage })
+  call(() => options.onProgress?.({ ...usage }))
 
   const end = classifyJobEnd({
     message,
@@ -314,9 +329,16 @@ async function run(
     exitStatus,
     cpuMs: usage.cpuMs,
     cpuLimitMs: limits.cpuMs,
+    wallMs: usage.wallMs,
+    wallLimitMs: limits.wallMs,
     stderrTail: stderrTail.toString('utf8'),
   })
-  if (!end.ok) throw new TrickleError(end.code, end.message, { details: `cpu ${Math.round(usage.cpuMs)} ms` })
+  if (!end.ok) {
+    throw new TrickleError(end.code, end.message, {
+      details: `cpu ${Math.round(usage.cpuMs)} ms`,
+      cause: callbackError,
+    })
+  }
   const exit = message as Extract<RunnerMessage, { t: 'exit' }>
   const outputFiles = await saveFiles(exit.files, options, limits.outputBytes)
   return { ...usage, exitCode: end.exitCode, linearMemoryBytes: exit.linearMemoryBytes, outputFiles }
