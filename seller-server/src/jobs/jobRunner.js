@@ -365,5 +365,5 @@ process.once('message', (/** @type {RunnerStart} */ start) => {
     const code = err instanceof RangeError ? 'JOB_MEMORY_LIMIT' : 'JOB_FAILED'
     answer = fail(code, `the runner failed: ${/** @type {Error} */ (err).message}`)
   }
-  process.send?.(answer, undefined, undefined, () => process.disconnect())
+  process.send?.(answer, undefined, undefined, () => process.exit(0))
 })
