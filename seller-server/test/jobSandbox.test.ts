@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises'
 import { createServer, get } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -282,6 +282,47 @@ describe('runJob', () => {
 })
 
 describe('job sandbox escape suite', () => {
+  it('runs the job in a process with its rlimits, its own network namespace, an empty environment and the permission model', async () => {
+    const controller = new AbortController()
+    let seen: (() => void) | undefined
+    const sleeping = new Promise<void>((resolve) => {
+      seen = resolve
+    })
+    const job = startJob(modules.attack, {
+      args: ['attack', 'sleep'],
+      env: { ONLY: '1' },
+      limits: { ...LIMITS, cpuMs: 5_000 },
+      signal: controller.signal,
+      onOutput: () => seen?.(),
+    })
+    const ended = job.result.catch((err: { code?: string }) => err.code)
+    await sleeping
+    try {
+      const pid = job.pid as number
+      const limits = await readFile(`/proc/${pid}/limits`, 'utf8')
+      const limit = (name: string) => new RegExp(`^${name}\\s+(\\S+)\\s+(\\S+)`, 'm').exec(limits)?.slice(1)
+      expect(limit('Max cpu time')).toEqual(['6', '7'])
+      expect(limit('Max file size')).toEqual(['0', '0'])
+      expect(limit('Max core file size')).toEqual(['0', '0'])
+      expect(Number(limit('Max address space')?.[0])).toBeLessThan(4 * 1024 ** 3)
+      expect(Number(limit('Max open files')?.[0])).toBeLessThanOrEqual(64)
+      // Only the IPC channel's own variables, which Node sets for any child with an IPC channel.
+      const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').filter(Boolean)
+      expect(environ.every((entry) => entry.startsWith('NODE_CHANNEL_'))).toBe(true)
+      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')
+      expect(cmdline).toContain('--permission')
+      expect(cmdline.some((arg) => /^--allow-(fs-write|child-process|worker|addons|wasi)/.test(arg))).toBe(
+        false,
+      )
+      if ((await probeSandbox())?.netns.length) {
+        expect(await readlink(`/proc/${pid}/ns/net`)).not.toBe(await readlink('/proc/self/ns/net'))
+      }
+    } finally {
+      controller.abort()
+    }
+    expect(await ended).toBe('ABORTED')
+  })
+
   it('reads nothing outside /in: not by .., absolute paths, raw path_open, nor symlinks placed in the input', async () => {
     const { result, stdout, stderr } = await sandboxed(modules.attack, ['attack', 'read-outside'], {
       inputDir: input,

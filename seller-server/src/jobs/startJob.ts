@@ -91,6 +91,8 @@ export interface RunningJob {
   pause(): void
   /** Continues a paused process (`SIGCONT`). */
   resume(): void
+  /** The job's process id once it is started (for `/proc` and health reports), else `undefined`. */
+  readonly pid: number | undefined
 }
 
 const here = fileURLToPath(import.meta.url)
@@ -171,6 +173,9 @@ export function startJob(module: Uint8Array, options: JobOptions): RunningJob {
     resume() {
       paused = false
       child?.kill('SIGCONT')
+    },
+    get pid() {
+      return child?.pid
     },
   }
 }
