@@ -6,6 +6,7 @@
 import { adversaryBenchmark } from './adversary.ts'
 import { gasBenchmark } from './gas.ts'
 import { hostileBenchmark } from './hostile.ts'
+import { jobsBenchmark } from './jobs.ts'
 import { protocolBenchmark } from './protocol.ts'
 import { type Benchmark, describeMachine, meetsGoal, readResults, recordResults } from './results.ts'
 import { sellerLatencyBenchmark } from './sellerLatency.ts'
@@ -16,6 +17,7 @@ const benchmarks: Benchmark[] = [
   hostileBenchmark,
   adversaryBenchmark,
   sellerLatencyBenchmark,
+  jobsBenchmark,
 ]
 
 const requested = process.argv.slice(2)

@@ -69,6 +69,14 @@ export const LOCAL_ERROR_CODES = [
   'CHAIN_MISMATCH',
   'ABORTED',
   'USER_REJECTED',
+  // Jobs (compute and app products): the sandbox that runs one WASI module (seller-server/src/jobs)
+  'JOB_MODULE_INVALID',
+  'JOB_MEMORY_LIMIT',
+  'JOB_CPU_LIMIT',
+  'JOB_WALL_LIMIT',
+  'JOB_OUTPUT_LIMIT',
+  'JOB_FAILED',
+  'JOB_SANDBOX_UNAVAILABLE',
 ] as const
 
 /**

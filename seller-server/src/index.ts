@@ -102,6 +102,20 @@ export {
   replaySpan,
 } from './feedPlan.ts'
 export { type IpfsNode, parseAnyCid, startIpfsNode } from './ipfsNode.ts'
+export { classifyJobEnd, type JobEnd, type JobEndFacts, type KillReason } from './jobs/classifyJobEnd.ts'
+export { probeSandbox, type SandboxTools } from './jobs/probeSandbox.ts'
+export { type ProcessUsage, parseProcessUsage, readProcessUsage } from './jobs/readProcessUsage.ts'
+export {
+  DEFAULT_MAX_MODULE_BYTES,
+  type JobLimits,
+  type JobOptions,
+  type JobResult,
+  type JobStream,
+  type JobUsage,
+  type RunningJob,
+  runJob,
+  startJob,
+} from './jobs/startJob.ts'
 export {
   type BrokerTls,
   type ChunkListener,
