@@ -5,6 +5,7 @@ import {
   type CloseReason,
   type Frame,
   type HistoryRange,
+  type JobRequest,
   PROTOCOL_VERSION,
   type RangeEcho,
   type ResumeBase,
@@ -65,6 +66,11 @@ export interface BuyerSessionConfig {
    * finite range ends the session (`done`) once its `count` readings are received and paid
    */
   range?: HistoryRange
+  /**
+   * a job to run (SPEC.md §Jobs), sent in `hello`: the session takes at most the quote's `maxUnits`
+   * chunks (set `maxPricePerChunk` to the quote's `unitPrice`)
+   */
+  job?: JobRequest
   /** the last receipt this buyer signed on the channel, if it keeps one */
   knownBase?: ResumeBase
   /**
@@ -145,7 +151,10 @@ export class BuyerSession {
     this.config = config
     this.account = config.account ?? new BuyerChannelAccount()
     this.idleTimeoutMs = config.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
-    this.chunkLimit = config.maxChunks ?? Number.POSITIVE_INFINITY
+    this.chunkLimit = Math.min(
+      config.maxChunks ?? Number.POSITIVE_INFINITY,
+      config.job?.quote.maxUnits ?? Number.POSITIVE_INFINITY,
+    )
   }
 
   /**
@@ -156,7 +165,10 @@ export class BuyerSession {
     this.lastHeard = now
     const { productId, channelId } = this.config
     const range = this.config.range !== undefined ? { range: this.config.range } : {}
-    return [{ type: 'send', frame: { t: 'hello', v: PROTOCOL_VERSION, productId, channelId, ...range } }]
+    const job = this.config.job !== undefined ? { job: this.config.job } : {}
+    return [
+      { type: 'send', frame: { t: 'hello', v: PROTOCOL_VERSION, productId, channelId, ...range, ...job } },
+    ]
   }
 
   /**

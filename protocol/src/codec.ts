@@ -6,6 +6,7 @@ import {
   type CreditWindow,
   type Frame,
   type HistoryRange,
+  type JobRequest,
   OVERFLOW_POLICIES,
   type OverflowPolicy,
   type RangeEcho,
@@ -13,6 +14,7 @@ import {
   type Terms,
 } from './frames.ts'
 import { bytesToUint, fromHex, type Hex, toHex, uintToBytes } from './hex.ts'
+import type { JobQuote } from './jobs.ts'
 
 /** Default maximum encoded frame size, bytes (a chunk's payload limit plus framing headroom). */
 export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024
@@ -131,6 +133,61 @@ function rangeToWire(range: HistoryRange): Wire {
   }
 }
 
+/** Arguments of a job, at most. */
+const MAX_JOB_ARGS = 64
+
+function jobQuoteFrom(q: Wire): JobQuote {
+  return {
+    provider: hexField(q, 'provider', 20),
+    productId: uint(q, 'productId'),
+    quoteId: hexField(q, 'quoteId', 32),
+    moduleHash: hexField(q, 'moduleHash', 32),
+    argsHash: hexField(q, 'argsHash', 32),
+    input: text(q, 'input'),
+    unitPrice: uint(q, 'unitPrice'),
+    startUnits: int(q, 'startUnits', MAX_UINT32),
+    cpuMsPerUnit: int(q, 'cpuMsPerUnit', MAX_UINT32),
+    maxUnits: int(q, 'maxUnits'),
+    cpuMs: int(q, 'cpuMs'),
+    wallMs: int(q, 'wallMs'),
+    memoryBytes: int(q, 'memoryBytes'),
+    outputBytes: int(q, 'outputBytes'),
+    expiresAt: int(q, 'expiresAt'),
+  }
+}
+
+function jobQuoteToWire(q: JobQuote): Wire {
+  return {
+    provider: fromHex(q.provider),
+    productId: uintToBytes(q.productId),
+    quoteId: fromHex(q.quoteId),
+    moduleHash: fromHex(q.moduleHash),
+    argsHash: fromHex(q.argsHash),
+    input: q.input,
+    unitPrice: uintToBytes(q.unitPrice),
+    startUnits: u(q.startUnits),
+    cpuMsPerUnit: u(q.cpuMsPerUnit),
+    maxUnits: u(q.maxUnits),
+    cpuMs: u(q.cpuMs),
+    wallMs: u(q.wallMs),
+    memoryBytes: u(q.memoryBytes),
+    outputBytes: u(q.outputBytes),
+    expiresAt: u(q.expiresAt),
+  }
+}
+
+function jobFrom(j: Wire): JobRequest {
+  const args = j.args
+  if (!Array.isArray(args) || args.length > MAX_JOB_ARGS) {
+    throw malformed('job.args', `must be an array of at most ${MAX_JOB_ARGS} strings`)
+  }
+  return {
+    quote: jobQuoteFrom(map(j, 'quote')),
+    signature: hexField(j, 'signature', 65),
+    args: args.map((_, i) => text(args as unknown as Wire, String(i))),
+  }
+}
+
 function echoFrom(r: Wire): RangeEcho {
   return { count: int(r, 'count'), from: int(r, 'from'), to: int(r, 'to'), live: bool(r, 'live') }
 }
@@ -229,6 +286,9 @@ export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME
         channelId: hexField(w, 'channelId', 32),
       }
       if (w.range !== undefined) hello.range = rangeFrom(map(w, 'range'))
+      if (w.job !== undefined) hello.job = jobFrom(map(w, 'job'))
+      if (hello.range !== undefined && hello.job !== undefined)
+        throw malformed('hello', 'has a range and a job')
       return hello
     }
     case 'terms': {
@@ -328,6 +388,15 @@ export function encodeFrame(frame: Frame): Uint8Array {
         productId: uintToBytes(frame.productId),
         channelId: fromHex(frame.channelId),
         ...(frame.range !== undefined ? { range: rangeToWire(frame.range) } : {}),
+        ...(frame.job !== undefined
+          ? {
+              job: {
+                quote: jobQuoteToWire(frame.job.quote),
+                signature: fromHex(frame.job.signature),
+                args: frame.job.args,
+              },
+            }
+          : {}),
       })
     case 'terms': {
       const { t: _t, signature, nonce, range, ...terms } = frame

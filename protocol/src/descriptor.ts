@@ -4,6 +4,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { z } from 'zod'
 import { TrickleError } from './errors.ts'
 import type { Address } from './hex.ts'
+import { jobOfferSchema } from './jobs.ts'
 
 /** A 20-byte `0x` address, typed as {@link Address} so it passes to the channel functions as it is. */
 const address = z
@@ -61,6 +62,11 @@ export const productDescriptorSchema = z.strictObject({
     licence: z.string().max(200),
     attribution: z.string().max(2000),
   }),
+  /**
+   * `compute` and `app` products: what a job may use and what it costs, in units of `pricePerChunk`
+   * (SPEC.md §Jobs); absent for streams and datasets
+   */
+  job: jobOfferSchema.optional(),
   /** ISO 8601 */
   createdAt: z.iso.datetime(),
 })

@@ -21,6 +21,8 @@ export const WIRE_ERROR_CODES = [
   'TERMS_SIGNER_MISMATCH',
   'RESUME_MISMATCH',
   'RANGE_UNAVAILABLE',
+  // Jobs (SPEC.md §Jobs): the provider refuses the hello's quote
+  'JOB_REJECTED',
   // Session authentication and cross-session debt (SPEC.md §Authentication, §Channel debt)
   'AUTH_FAILED',
   'DEBT_OUTSTANDING',
@@ -57,6 +59,8 @@ export const LOCAL_ERROR_CODES = [
   'CLAIM_MISSED',
   'DESCRIPTOR_INVALID',
   'DESCRIPTOR_UNAVAILABLE',
+  'JOB_RECORD_INVALID',
+  'JOB_ATTESTATION_INVALID',
   'PRODUCT_NOT_FOUND',
   'CONNECTION_FAILED',
   'SESSION_CLOSED',

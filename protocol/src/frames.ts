@@ -1,5 +1,6 @@
 import type { WireErrorCode } from './errors.ts'
 import type { Address, Hex } from './hex.ts'
+import type { JobQuote } from './jobs.ts'
 
 /** Wire protocol version carried in `hello` and `terms`. See SPEC.md §Versioning. */
 export const PROTOCOL_VERSION = 1
@@ -105,6 +106,21 @@ export interface HelloFrame {
   productId: bigint
   channelId: Hex
   range?: HistoryRange
+  /** a job of a `compute` or `app` product to run, under the provider's quote (SPEC.md §Jobs) */
+  job?: JobRequest
+}
+
+/**
+ * The job a `hello` asks a provider to run (SPEC.md §Jobs): its signed quote and the arguments the
+ * quote's `argsHash` covers. The module was uploaded before (`PUT /jobs/modules/<sha256>`), or is the
+ * app's own.
+ */
+export interface JobRequest {
+  quote: JobQuote
+  /** the quote's EIP-712 signature by the provider's terms key */
+  signature: Hex
+  /** WASI `argv`, the program name first (at most 64, each at most 1,024 characters) */
+  args: string[]
 }
 
 /** The terms of a session, signed by the seller's registered key (EIP-712, see `terms.ts`). */

@@ -6,6 +6,7 @@ import {
   type CreditWindow,
   type Frame,
   type HistoryRange,
+  type JobRequest,
   type OverflowPolicy,
   PROTOCOL_VERSION,
   type RangeEcho,
@@ -133,7 +134,7 @@ export interface AcceptedReceipt {
 export type SellerEffect =
   | { type: 'send'; frame: Frame }
   /** look up the product, the channel and, when `hello` asked for one, the history `range` */
-  | { type: 'resolve'; productId: bigint; channelId: Hex; range?: HistoryRange }
+  | { type: 'resolve'; productId: bigint; channelId: Hex; range?: HistoryRange; job?: JobRequest }
   | { type: 'subscribe' }
   | { type: 'persist'; receipt: AcceptedReceipt }
   /**
@@ -339,6 +340,7 @@ export class SellerSession {
             productId: frame.productId,
             channelId: frame.channelId,
             ...(frame.range !== undefined ? { range: frame.range } : {}),
+            ...(frame.job !== undefined ? { job: frame.job } : {}),
           },
         ]
       case 'accept':

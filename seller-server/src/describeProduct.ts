@@ -1,5 +1,9 @@
 import type { Address, ProductDescriptor } from '@trickle/protocol'
+import { jobOfferOf } from './jobs/jobProvider.ts'
 import type { StreamProductSpec } from './startSellerServer.ts'
+
+/** The chunk encoding of job sessions: msgpack job records (SPEC.md §Jobs, "Records"). */
+export const JOB_RECORD_ENCODING = 'application/vnd.trickle.job-record+msgpack'
 
 /**
  * The descriptor of a stream or dataset product (SPEC.md §Descriptor), dated now.
@@ -27,14 +31,15 @@ export function describeProduct(
     ...(spec.devices === undefined ? {} : { devices: spec.devices }),
     ...(spec.location === undefined ? {} : { location: spec.location }),
     chunk: {
-      encoding: spec.encoding ?? 'application/json',
+      encoding: spec.job ? JOB_RECORD_ENCODING : (spec.encoding ?? 'application/json'),
       maxBytes: spec.policy?.maxChunkBytes ?? defaultMaxChunkBytes,
-      unit: spec.chunkUnit ?? 'one sensor reading',
+      unit: spec.job ? 'one job record (a unit)' : (spec.chunkUnit ?? 'one sensor reading'),
     },
     topics: spec.topics,
     fields: spec.fields,
     tags: spec.tags,
     source: spec.source,
+    ...(spec.job ? { job: jobOfferOf(spec.job) } : {}),
     createdAt: new Date().toISOString(),
   }
 }

@@ -35,6 +35,7 @@ const ABOUT_THE_REQUEST: ReadonlySet<string> = new Set<WireErrorCode>([
   'WRONG_PAYEE',
   'RESUME_MISMATCH',
   'RANGE_UNAVAILABLE',
+  'JOB_REJECTED',
   'DEBT_OUTSTANDING',
   'RECEIPT_BAD_SIGNATURE',
 ])

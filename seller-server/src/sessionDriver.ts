@@ -8,6 +8,7 @@ import {
   encodeFrame,
   type Hex,
   type HistoryRange,
+  type JobRequest,
   SellerChannelLedger,
   type SellerEffect,
   type SellerPolicy,
@@ -20,6 +21,7 @@ import WebSocket from 'ws'
 import type { ChannelLedgers, ChannelMembership } from './channelLedgers.ts'
 import { type ConnectionGate, DEFAULT_CONNECTION_LIMITS, type LimitRefusal } from './connectionLimits.ts'
 import type { RangePlan } from './feedPlan.ts'
+import type { JobTicket } from './jobs/jobProvider.ts'
 import type { Feed, FeedSpan } from './mqttSource.ts'
 import { SELLER_FAILURE_MESSAGES, toPeerError } from './peerError.ts'
 import type { ResumePoints } from './readingStore.ts'
@@ -29,7 +31,14 @@ import type { ReceiptVerifier } from './receiptVerifier.ts'
 /** What a session driver needs from the server, injected. */
 export interface SessionContext {
   /** the policy of the product named in `hello`, or undefined if this server does not sell it */
-  policyFor(productId: bigint): { key: string; policy: SellerPolicy; kind?: 'stream' | 'dataset' } | undefined
+  policyFor(
+    productId: bigint,
+  ): { key: string; policy: SellerPolicy; kind?: 'stream' | 'dataset' | 'compute' | 'app' } | undefined
+  /**
+   * admits the job of a `hello` (SPEC.md §Jobs; what it throws reaches the buyer): a ticket that
+   * holds a job slot; without it a job is refused with `JOB_REJECTED`
+   */
+  admitJob?(productId: bigint, job: JobRequest, now: number): Promise<JobTicket>
   /**
    * reads the channel and the store's last receipt for it (`resolveChannel`); what it throws reaches
    * the buyer through {@link toPeerError}
@@ -239,6 +248,8 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
   /** whether the feed ends the session once delivered (a finite range) */
   let finiteFeed = false
   let plan: RangePlan | undefined
+  /** the job this session runs (SPEC.md §Jobs), once admitted */
+  let ticket: JobTicket | undefined
   let refilling = false
   let timer: NodeJS.Timeout | undefined
   let closeTimer: NodeJS.Timeout | undefined
@@ -362,6 +373,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     clearTimeout(closeTimer)
     unlisten?.()
     feed?.close()
+    ticket?.cancel()
     // Settlement reads the store: let receipt checks and writes still queued land first.
     void drained().then(() => {
       session.leaveChannel()
@@ -445,7 +457,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
         case 'resolve':
           productId = effect.productId
           channelId = effect.channelId
-          void resolve(effect.productId, effect.channelId, effect.range)
+          void resolve(effect.productId, effect.channelId, effect.range, effect.job)
           break
         case 'subscribe': {
           const onChunk = (data: Uint8Array, position: number) => {
@@ -457,7 +469,10 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
             !plan && resumesAlone && base ? ctx.resumePoints?.get(resumeKey(), base.amount) : undefined
           try {
             const { feed: openFeed, replaySpan } = ctx
-            if (plan && openFeed) {
+            if (ticket) {
+              finiteFeed = true
+              feed = ticket.start(channelId!, onChunk, () => refill())
+            } else if (plan && openFeed) {
               finiteFeed = !plan.span.live
               feed = openFeed(productKey!, onChunk, plan.span)
             } else if (point && openFeed && replaySpan) {
@@ -525,7 +540,12 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
     })
   }
 
-  const resolve = async (id: bigint, channel: Hex, range: HistoryRange | undefined) => {
+  const resolve = async (
+    id: bigint,
+    channel: Hex,
+    range: HistoryRange | undefined,
+    job: JobRequest | undefined,
+  ) => {
     // A seller that cannot store receipts (or reach its chain) must not hand out credit.
     const refused = ctx.admit?.()
     if (refused) return apply(session.rejected(refused.code, refused.message))
@@ -546,6 +566,29 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
       return apply(session.rejected(told.code, told.message))
     }
     if (ended) return
+    const isJob = product.kind === 'compute' || product.kind === 'app'
+    if (isJob !== (job !== undefined)) {
+      return apply(
+        session.rejected(
+          'JOB_REJECTED',
+          isJob ? `product ${id} runs jobs: send one in hello` : `product ${id} runs no jobs`,
+        ),
+      )
+    }
+    if (job !== undefined) {
+      try {
+        if (!ctx.admitJob) throw new TrickleError('JOB_REJECTED', 'this seller runs no jobs')
+        ticket = await ctx.admitJob(id, job, Date.now())
+      } catch (err) {
+        const told = toPeerError(err)
+        if (told.code !== 'JOB_REJECTED')
+          ctx.log.error({ err, channelId: channel }, 'could not admit the job')
+        return apply(session.rejected(told.code, told.message))
+      }
+      // The session ended while the job was admitted: free its slot.
+      if (ended) ticket.cancel()
+      if (ended) return
+    }
     if (range !== undefined || product.kind === 'dataset') {
       const resumeAfter = range?.resume
         ? ctx.resumePoints?.get(`${channel.toLowerCase()}:${product.key}`, info.base.amount)?.position

@@ -43,6 +43,9 @@ import {
 import { fromChain } from './fromChain.ts'
 import { importProductsFile } from './importProductsFile.ts'
 import { startIpfsNode } from './ipfsNode.ts'
+import { handleJobRequest } from './jobs/jobHttp.ts'
+import { type JobProduct, JobProvider, type JobSpec } from './jobs/jobProvider.ts'
+import { openModuleStore } from './jobs/moduleStore.ts'
 import { connectMqttSource, type MqttSourceOptions } from './mqttSource.ts'
 import { nativeCrypto } from './nativeCrypto.ts'
 import { type PublishedProduct, publishProducts } from './publishProducts.ts'
@@ -66,9 +69,14 @@ export interface StreamProductSpec {
    * `stream` (default): live MQTT readings, whose recording buyers may also buy in ranges; `dataset`:
    * the recording of the stream product `recordingOf`, sold as finite ranges only (SPEC.md §History)
    */
-  kind?: 'stream' | 'dataset'
+  kind?: 'stream' | 'dataset' | 'compute' | 'app'
   /** dataset products: the key of a stream product of this server whose recorded readings it sells */
   recordingOf?: string
+  /**
+   * `compute` and `app` products: what a job may use, its price model in units of `pricePerChunk`,
+   * its inputs and (app) module (SPEC.md §Jobs); such a product has no topics
+   */
+  job?: JobSpec
   /**
    * MQTT topic filters (a dataset's are its source's, whatever is given): exact names (`office1/co2`) or with the wildcards `+` (one level) and `#` (the
    * rest, the parent included), e.g. `office1/#`; each message on a matching topic is one chunk
@@ -179,6 +187,8 @@ export interface SellerServerOptions {
    * it: `DEBT_OUTSTANDING`
    */
   maxIndebtedChannelsPerPayer?: number
+  /** jobs of `compute`/`app` products run at once at most (default 2; more quotes are declined) */
+  jobSlots?: number
   /**
    * how much of a product's recorded feed a resumed session is replayed at most (default
    * {@link DEFAULT_REPLAY_LIMITS}: the latest 4,096 readings or 4 MiB after its resume point)
@@ -446,7 +456,26 @@ async function launch(
   })
   let sessions = 0
   const sessionsByProduct = new Map<string, number>()
-  const policies = new Map<bigint, { key: string; policy: SellerPolicy; kind: 'stream' | 'dataset' }>()
+  const policies = new Map<
+    bigint,
+    { key: string; policy: SellerPolicy; kind: 'stream' | 'dataset' | 'compute' | 'app' }
+  >()
+  /** the job products by id, and what runs their jobs (SPEC.md §Jobs) */
+  const jobProducts = new Map<bigint, JobProduct>()
+  const modules = options.products.some((p) => p.job)
+    ? openModuleStore(join(options.dataDir, 'modules'))
+    : undefined
+  const jobs = modules
+    ? new JobProvider({
+        modules,
+        termsKey: termsWallet.signingKey,
+        chainId: options.chainId,
+        channels: options.channels,
+        payee: wallet.address as Address,
+        ...(options.jobSlots !== undefined ? { slots: options.jobSlots } : {}),
+        log,
+      })
+    : undefined
   /** products dropped by a reload: no new sessions (their policy stays for the sessions still live) */
   const retired = new Set<bigint>()
 
@@ -581,6 +610,13 @@ async function launch(
       if (refusedSockets.has(req.socket)) return
       void (async () => {
         const path = new URL(req.url ?? '/', 'http://localhost').pathname
+        const jobContext = jobs && {
+          provider: jobs,
+          modules: modules!,
+          products: jobProducts,
+          admit: (r: IncomingMessage) => !guard.query(clientKey(r.socket.remoteAddress), performance.now()),
+        }
+        if (jobContext && (await handleJobRequest(req, res, path, jobContext))) return
         const known =
           path === '/health' ||
           (path === '/metrics' && options.serveMetrics !== false) ||
@@ -838,6 +874,7 @@ async function launch(
           now,
         }),
       replaySpan: (key, after) => replaySpan(readings, feedKeys.get(key)!, after, replay),
+      ...(jobs ? { admitJob: (productId, job, now) => jobs.admit(productId, job, now) } : {}),
       resumePoints,
       store: sessionStore,
       ledgers,
@@ -1036,6 +1073,13 @@ function feedKeysOf(products: readonly StreamProductSpec[]): Map<string, string>
     if (keys.has(p.key)) throw new TrickleError('INVALID_ARGUMENT', `product key ${p.key} is used twice`)
     if ((p.kind ?? 'stream') === 'stream') {
       keys.set(p.key, p.key)
+      continue
+    }
+    if (p.kind === 'compute' || p.kind === 'app') {
+      if (!p.job)
+        throw new TrickleError('INVALID_ARGUMENT', `${p.kind} product ${p.key} needs its job settings`)
+      if (p.kind === 'app' && !p.job.app)
+        throw new TrickleError('INVALID_ARGUMENT', `app ${p.key} needs its module`)
       continue
     }
     const source = products.find((q) => q.key === p.recordingOf && (q.kind ?? 'stream') === 'stream')

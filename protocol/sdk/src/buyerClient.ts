@@ -1,12 +1,15 @@
 import { channelsAt, decodeRevert, type FeeMode, registryAt } from '@trickle/contracts'
-import type { Address, Hex, HistoryRange, RangeEcho, ResumeBase } from '@trickle/protocol'
+import type { Address, Hex, HistoryRange, RangeEcho, ResumeBase, SignedJobQuote } from '@trickle/protocol'
 import {
   type BufferLimits,
   BuyerChannelAccount,
   BuyerSession,
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_BUFFERED_CHUNKS,
+  jobArgsHash,
   receiptDomainSeparator,
+  recoverJobQuoteSigner,
+  sha256Hex,
   signAccept,
   signReceipt,
   TrickleError,
@@ -39,6 +42,13 @@ import { type TopUpResult, topUpChannel } from './channels/topUpChannel.ts'
 import type { ChannelWriter } from './channels/types.ts'
 import { TypedEmitter } from './events/typedEmitter.ts'
 import { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
+import {
+  type JobQuoteDecline,
+  type JobQuoteRequest,
+  requestJobQuote,
+  uploadJobModule,
+} from './jobs/jobHttp.ts'
+import { type PaidJob, paidJobOf } from './jobs/paidJob.ts'
 import { channelKeyOf, type SessionKeyStore } from './keys/sessionKeyStore.ts'
 import { type ProductQuoteRequest, type Quote, quoteProduct } from './quote.ts'
 import { receiptSigners } from './receiptSigners.ts'
@@ -405,6 +415,112 @@ export class BuyerClient {
   }
 
   /**
+   * Asks the provider of a `compute` or `app` product for a quote to run a job (SPEC.md §Jobs,
+   * "Quotes"), uploading a `compute` module first, and checks the answer: signed by the provider's
+   * registered key, for this product, module and arguments, at most the descriptor's unit price, not
+   * expired.
+   * @param request - `module` (compute: the WebAssembly bytes; app: absent), `args` (WASI argv, the
+   *   program name first), `input` (a dataset of the offer), `limits` (caps below the offer's)
+   * @returns the checked quote, or the provider's decline (`at_capacity`…)
+   * @throws TrickleError `INVALID_ARGUMENT` (not a job product; a module for an app or none for a
+   *   compute product), `JOB_MODULE_INVALID` (above the provider's cap), `JOB_REJECTED` (the answer is
+   *   not a valid quote for the request), `CONNECTION_FAILED`, `CHAIN_UNAVAILABLE`, `ABORTED`
+   */
+  async quoteJob(
+    product: CatalogProduct,
+    request: { module?: Uint8Array; args: string[]; input?: string; limits?: JobQuoteRequest['limits'] },
+    options: CallOptions = {},
+  ): Promise<SignedJobQuote | { decline: JobQuoteDecline }> {
+    const descriptor = product.descriptor
+    if (!descriptor?.job || (descriptor.kind !== 'compute' && descriptor.kind !== 'app')) {
+      throw new TrickleError('INVALID_ARGUMENT', `product ${product.productId} runs no jobs`)
+    }
+    if ((descriptor.kind === 'compute') !== (request.module !== undefined)) {
+      throw new TrickleError(
+        'INVALID_ARGUMENT',
+        descriptor.kind === 'compute' ? 'a compute job needs a module' : 'an app runs its own module',
+      )
+    }
+    const signal = options.signal ? { signal: options.signal } : {}
+    const moduleHash = request.module ? await sha256Hex(request.module) : (descriptor.job.app?.module as Hex)
+    if (request.module) await uploadJobModule(descriptor.endpoint, moduleHash, request.module, signal)
+    const answer = await requestJobQuote(
+      descriptor.endpoint,
+      product.productId,
+      {
+        ...(request.module ? { module: moduleHash } : {}),
+        args: request.args,
+        ...(request.input !== undefined ? { input: request.input } : {}),
+        ...(request.limits ? { limits: request.limits } : {}),
+      },
+      signal,
+    )
+    if ('decline' in answer) return answer
+    const q = answer.quote
+    const sellerKey = await this.sellerKeyOf(descriptor.seller as Address)
+    const refuse = (why: string) => {
+      throw new TrickleError('JOB_REJECTED', `the provider's quote ${why}`)
+    }
+    let signer: string | undefined
+    try {
+      signer = recoverJobQuoteSigner(this.config.chainId, this.config.channels, answer)
+    } catch {
+      signer = undefined
+    }
+    if (!signer || signer.toLowerCase() !== sellerKey.toLowerCase())
+      refuse('is not signed by its registered key')
+    if (q.provider.toLowerCase() !== descriptor.seller.toLowerCase()) refuse('names another provider')
+    if (q.productId !== product.productId) refuse('is for another product')
+    if (q.moduleHash.toLowerCase() !== moduleHash.toLowerCase()) refuse('is for another module')
+    if (q.argsHash !== (await jobArgsHash(request.args))) refuse('is for other arguments')
+    if (q.input !== (request.input ?? '')) refuse('is for another input')
+    if (q.unitPrice > BigInt(descriptor.pricePerChunk)) refuse('asks more per unit than the descriptor')
+    if (q.expiresAt <= Date.now()) refuse('has expired')
+    return answer
+  }
+
+  /**
+   * Runs a job under a checked quote (from {@link quoteJob}) on a channel to its provider: the module
+   * runs in the provider's sandbox, its records stream back paid unit by unit (start, CPU time as it
+   * accrues, output), then its signed attestation, checked against the records received. Leaving the
+   * loop early cancels the job; the rest of `maxSpend` stays in the channel.
+   * @param options - `channelId`, `args` (as quoted), `maxSpend` (default the quote's most:
+   *   `maxUnits × unitPrice`), `signal`
+   * @throws TrickleError as {@link stream}; from the iterator: `JOB_REJECTED` (the provider refused
+   *   the quote), `JOB_RECORD_INVALID`, `JOB_ATTESTATION_INVALID`
+   */
+  async runJob(
+    product: CatalogProduct,
+    signed: SignedJobQuote,
+    options: { channelId: Hex; args: string[]; maxSpend?: bigint } & CallOptions,
+  ): Promise<PaidJob> {
+    const q = signed.quote
+    const most = BigInt(q.maxUnits) * q.unitPrice
+    const stream = await this.stream(product, {
+      channelId: options.channelId,
+      maxSpend: options.maxSpend !== undefined && options.maxSpend < most ? options.maxSpend : most,
+      maxPricePerChunk: q.unitPrice,
+      job: { quote: q, signature: signed.signature, args: options.args },
+      ...(options.signal ? { signal: options.signal } : {}),
+    })
+    return paidJobOf(stream, q, {
+      channelId: options.channelId,
+      chainId: this.config.chainId,
+      channels: this.config.channels,
+      sellerKey: await this.sellerKeyOf(product.descriptor!.seller as Address),
+    })
+  }
+
+  /** `DataRegistry.sellerKey(payee)`: the key a seller signs terms, quotes and attestations with. */
+  private async sellerKeyOf(payee: Address): Promise<Address> {
+    try {
+      return (await registryAt(this.config.registry, this.provider).sellerKey(payee)) as Address
+    } catch (err) {
+      throw toChainError(err, `read the seller key of ${payee}`)
+    }
+  }
+
+  /**
    * What the product's seller holds of a history range now (SPEC.md §History), to price the range
    * before opening a channel or paying: the `count` readings a session of that range would send,
    * recorded from `from` to `to` (ms since the epoch). Buy it with `stream(product, { range })`.
@@ -630,6 +746,7 @@ export class BuyerClient {
       signAccept: (a) => signAccept(sessionKey, this.domainSeparator, a),
       ...(options.maxChunks !== undefined ? { maxChunks: options.maxChunks } : {}),
       ...(range !== undefined ? { range } : {}),
+      ...(options.job !== undefined ? { job: options.job } : {}),
       ...(options.maxPricePerChunk !== undefined ? { maxPricePerChunk: options.maxPricePerChunk } : {}),
       ...(options.maxDebt !== undefined ? { maxDebt: options.maxDebt } : {}),
       expectedPricePerChunk: BigInt(descriptor.pricePerChunk),

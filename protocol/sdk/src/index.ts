@@ -74,6 +74,20 @@ export {
   type DescriptorFetcherOptions,
   MAX_DESCRIPTOR_BYTES,
 } from './fetchDescriptor.ts'
+export {
+  httpBaseOf,
+  type JobQuoteDecline,
+  type JobQuoteRequest,
+  requestJobQuote,
+  uploadJobModule,
+} from './jobs/jobHttp.ts'
+export {
+  type AttestationExpectation,
+  checkJobAttestation,
+  type JobOutcome,
+  type PaidJob,
+  paidJobOf,
+} from './jobs/paidJob.ts'
 export { indexedDbKeyStore } from './keys/indexedDbKeyStore.ts'
 export { channelKeyOf, memoryKeyStore, type SessionKeyStore } from './keys/sessionKeyStore.ts'
 export {

@@ -1,4 +1,4 @@
-import type { CloseReason, ErrorCode, Hex, RangeEcho, ReadingProvenance } from '@trickle/protocol'
+import type { CloseReason, ErrorCode, Hex, JobRequest, RangeEcho, ReadingProvenance } from '@trickle/protocol'
 import type { StreamRange } from './stream/historyRange.ts'
 
 /** One verified chunk: in sequence, within the terms' size limit, from the authenticated seller. */
@@ -70,6 +70,11 @@ export interface StreamOptions {
    * last paid reading
    */
   range?: StreamRange
+  /**
+   * run a job of a `compute` or `app` product under its provider's quote (SPEC.md §Jobs) instead of
+   * streaming readings; `BuyerClient.runJob` sets it
+   */
+  job?: JobRequest
   /**
    * wei per chunk accepted at most; default the descriptor's `pricePerChunk` (terms above it are
    * refused with `TERMS_INVALID`). Set it to pay more than the descriptor states.

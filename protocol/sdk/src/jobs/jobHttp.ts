@@ -1,0 +1,171 @@
+import { type Address, type Hex, type JobQuote, type SignedJobQuote, TrickleError } from '@trickle/protocol'
+import { readBounded } from '../http/readBounded.ts'
+
+/** A request for a job quote (SPEC.md §Jobs, "Quotes"). */
+export interface JobQuoteRequest {
+  /** `compute`: the module's SHA-256 (uploaded first); `app`: absent */
+  module?: Hex
+  /** WASI `argv`, the program name first */
+  args: string[]
+  /** the dataset to mount at `/in` (a name of the offer's `inputs`) */
+  input?: string
+  /** caps below the offer's: CPU and wall ms, memory and output bytes */
+  limits?: { cpuMs?: number; wallMs?: number; memoryBytes?: number; outputBytes?: number }
+}
+
+/** A provider's refusal to quote. */
+export interface JobQuoteDecline {
+  reason: string
+  message: string
+}
+
+/** Largest answer read from a provider, bytes. */
+const MAX_ANSWER_BYTES = 64 * 1024
+
+/** The provider's HTTP base URL from its WebSocket endpoint (`ws:` → `http:`, `wss:` → `https:`). */
+export function httpBaseOf(endpoint: string): string {
+  let url: URL
+  try {
+    url = new URL(endpoint)
+  } catch (cause) {
+    throw new TrickleError('DESCRIPTOR_INVALID', `the endpoint ${endpoint} is not a URL`, { cause })
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new TrickleError('DESCRIPTOR_INVALID', `the endpoint ${endpoint} is not a ws:// or wss:// URL`)
+  }
+  return `${url.protocol === 'wss:' ? 'https:' : 'http:'}//${url.host}`
+}
+
+async function call(
+  url: string,
+  init: RequestInit,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<{ status: number; body: unknown }> {
+  const deadline = AbortSignal.timeout(timeoutMs)
+  const abort = signal ? AbortSignal.any([signal, deadline]) : deadline
+  try {
+    const response = await globalThis.fetch(url, { ...init, signal: abort })
+    const bytes = await readBounded(response, MAX_ANSWER_BYTES)
+    const text = new TextDecoder().decode(bytes)
+    return { status: response.status, body: text === '' ? undefined : JSON.parse(text) }
+  } catch (cause) {
+    if (signal?.aborted) throw new TrickleError('ABORTED', `${url} was aborted`, { cause })
+    throw new TrickleError('CONNECTION_FAILED', `the provider did not answer ${url}`, { cause })
+  }
+}
+
+/**
+ * Uploads a `compute` module to a provider (`PUT /jobs/modules/<sha256>`), idempotent.
+ * @param moduleHash - the module's SHA-256
+ * @throws TrickleError `JOB_MODULE_INVALID` (above the provider's cap), `CONNECTION_FAILED`, `ABORTED`
+ */
+export async function uploadJobModule(
+  endpoint: string,
+  moduleHash: Hex,
+  module: Uint8Array,
+  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<void> {
+  const { status, body } = await call(
+    `${httpBaseOf(endpoint)}/jobs/modules/${moduleHash}`,
+    {
+      method: 'PUT',
+      body: module as Uint8Array<ArrayBuffer>,
+      headers: { 'content-type': 'application/wasm' },
+    },
+    options.timeoutMs ?? 60_000,
+    options.signal,
+  )
+  if (status === 204) return
+  const message = messageOf(body) ?? `HTTP ${status}`
+  throw new TrickleError(
+    status === 413 ? 'JOB_MODULE_INVALID' : 'CONNECTION_FAILED',
+    `upload refused: ${message}`,
+  )
+}
+
+/**
+ * Asks a provider for a quote (`POST /jobs/quote`). The answer is untrusted: check it with
+ * `checkJobQuote` before running it.
+ * @returns the signed quote as sent, or the provider's decline (e.g. `at_capacity`)
+ * @throws TrickleError `INVALID_ARGUMENT` (the provider refused the request as malformed),
+ *   `CONNECTION_FAILED` (no valid answer), `ABORTED`
+ */
+export async function requestJobQuote(
+  endpoint: string,
+  productId: bigint,
+  request: JobQuoteRequest,
+  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<SignedJobQuote | { decline: JobQuoteDecline }> {
+  const { status, body } = await call(
+    `${httpBaseOf(endpoint)}/jobs/quote`,
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ productId: productId.toString(), ...request }),
+    },
+    options.timeoutMs ?? 10_000,
+    options.signal,
+  )
+  const answer = (body ?? {}) as Record<string, unknown>
+  if (status === 409 && typeof answer.decline === 'object' && answer.decline !== null) {
+    const d = answer.decline as Record<string, unknown>
+    return {
+      decline: { reason: String(d.reason).slice(0, 64), message: String(d.message ?? '').slice(0, 500) },
+    }
+  }
+  if (status === 400 || status === 404) {
+    throw new TrickleError(
+      'INVALID_ARGUMENT',
+      `the provider refused the request: ${messageOf(body) ?? status}`,
+    )
+  }
+  if (status !== 200) throw new TrickleError('CONNECTION_FAILED', `the provider answered HTTP ${status}`)
+  return quoteFromJson(answer)
+}
+
+function messageOf(body: unknown): string | undefined {
+  const m = (body as { message?: unknown } | undefined)?.message
+  return typeof m === 'string' ? m.slice(0, 500) : undefined
+}
+
+/**
+ * A quote from its JSON form (bigints as decimal strings).
+ * @throws TrickleError `CONNECTION_FAILED` when it is not one
+ */
+function quoteFromJson(answer: Record<string, unknown>): SignedJobQuote {
+  const q = answer.quote as Record<string, unknown> | undefined
+  const bad = () => new TrickleError('CONNECTION_FAILED', 'the provider sent no valid quote')
+  if (!q || typeof q !== 'object' || typeof answer.signature !== 'string') throw bad()
+  const hex = (v: unknown, bytes: number) => {
+    if (typeof v !== 'string' || !new RegExp(`^0x[0-9a-fA-F]{${bytes * 2}}$`).test(v)) throw bad()
+    return v as Hex
+  }
+  const int = (v: unknown) => {
+    if (!Number.isSafeInteger(v) || (v as number) < 0) throw bad()
+    return v as number
+  }
+  const wei = (v: unknown) => {
+    if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(v)) throw bad()
+    return BigInt(v)
+  }
+  if (typeof q.input !== 'string' || q.input.length > 64) throw bad()
+  const quote: JobQuote = {
+    provider: hex(q.provider, 20) as Address,
+    productId: wei(q.productId),
+    quoteId: hex(q.quoteId, 32),
+    moduleHash: hex(q.moduleHash, 32),
+    argsHash: hex(q.argsHash, 32),
+    input: q.input,
+    unitPrice: wei(q.unitPrice),
+    startUnits: int(q.startUnits),
+    cpuMsPerUnit: int(q.cpuMsPerUnit),
+    maxUnits: int(q.maxUnits),
+    cpuMs: int(q.cpuMs),
+    wallMs: int(q.wallMs),
+    memoryBytes: int(q.memoryBytes),
+    outputBytes: int(q.outputBytes),
+    expiresAt: int(q.expiresAt),
+  }
+  return { quote, signature: hex(answer.signature, 65) }
+}

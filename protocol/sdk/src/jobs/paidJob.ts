@@ -1,0 +1,150 @@
+import {
+  type Address,
+  decodeJobRecord,
+  type Hex,
+  type JobAttestation,
+  JobOutputChain,
+  type JobQuote,
+  type JobRecord,
+  recoverJobAttestationSigner,
+  TrickleError,
+} from '@trickle/protocol'
+import type { PaidStream, SessionSummary } from '../types.ts'
+
+/** What a finished job came to (SPEC.md §Jobs). */
+export interface JobOutcome {
+  /** the session's summary: units received and wei paid */
+  summary: SessionSummary
+  /** the `end` record: exit code, the code that stopped it, CPU ms, peak memory */
+  end?: Extract<JobRecord, { k: 'end' }>
+  /** the provider's signed attestation, checked against what was received */
+  attestation?: { attestation: JobAttestation; signature: Hex }
+}
+
+/**
+ * A running job whose records stream back as paid chunks: iterate it for its records (`start`,
+ * `cpu`, `out`, `err`, `file`, `end`, `attestation`); leaving the loop early cancels the job and
+ * pays for what arrived.
+ */
+export interface PaidJob extends AsyncIterable<JobRecord> {
+  /** the job's quote */
+  readonly quote: JobQuote
+  /**
+   * resolves once the loop over the records has ended (and the session with it); the attestation is
+   * there when it arrived and was checked
+   */
+  readonly finished: Promise<JobOutcome>
+  /** cancels the job: the session ends with a final receipt for the records received */
+  cancel(): Promise<JobOutcome>
+}
+
+/** What an attestation must agree with. */
+export interface AttestationExpectation {
+  quote: JobQuote
+  channelId: Hex
+  chainId: number
+  channels: Address
+  /** the provider's registered terms key (`DataRegistry.sellerKey(payee)`) */
+  sellerKey: Address
+  /** the output hash chain of the records received, `start` to `end` */
+  outputHash: Hex
+  records: number
+  /** records received, the attestation's own included */
+  units: number
+}
+
+/**
+ * Checks a job's attestation (SPEC.md §Jobs, "Attestation"): signed by the provider's terms key, for
+ * this job, channel, module, arguments and input, over exactly the records received.
+ * @throws TrickleError `JOB_ATTESTATION_INVALID`, naming the first disagreement
+ */
+export function checkJobAttestation(
+  attestation: JobAttestation,
+  signature: Hex,
+  expected: AttestationExpectation,
+): void {
+  const fail = (what: string): never => {
+    throw new TrickleError('JOB_ATTESTATION_INVALID', `the attestation ${what}`)
+  }
+  let signer: Address | undefined
+  try {
+    signer = recoverJobAttestationSigner(expected.chainId, expected.channels, attestation, signature)
+  } catch {
+    signer = undefined
+  }
+  if (signer === undefined)
+    throw new TrickleError('JOB_ATTESTATION_INVALID', 'the attestation signature does not recover')
+  const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase()
+  const q = expected.quote
+  if (!same(signer, expected.sellerKey)) fail(`is signed by ${signer}, not the provider's key`)
+  if (!same(attestation.jobId, q.quoteId)) fail('names another job')
+  if (!same(attestation.channelId, expected.channelId)) fail('names another channel')
+  if (attestation.productId !== q.productId) fail('names another product')
+  if (!same(attestation.moduleHash, q.moduleHash)) fail('names another module')
+  if (!same(attestation.argsHash, q.argsHash)) fail('names other arguments')
+  if (!same(attestation.outputHash, expected.outputHash) || attestation.records !== expected.records) {
+    fail('does not cover the records received')
+  }
+  if (attestation.units !== expected.units)
+    fail(`charges ${attestation.units} units, ${expected.units} were received`)
+}
+
+/**
+ * Wraps the paid stream of a job session: decodes each chunk as a record, keeps the output hash chain
+ * and checks the attestation against it.
+ * @param sellerKey - the provider's registered terms key
+ */
+export function paidJobOf(
+  stream: PaidStream,
+  quote: JobQuote,
+  context: { channelId: Hex; chainId: number; channels: Address; sellerKey: Address },
+): PaidJob {
+  const chain = new JobOutputChain()
+  let units = 0
+  let end: Extract<JobRecord, { k: 'end' }> | undefined
+  let attested: { attestation: JobAttestation; signature: Hex } | undefined
+  const outcome = (summary: SessionSummary): JobOutcome => ({
+    summary,
+    ...(end ? { end } : {}),
+    ...(attested ? { attestation: attested } : {}),
+  })
+  let settle!: (outcome: Promise<JobOutcome>) => void
+  const finished = new Promise<JobOutcome>((resolve) => {
+    settle = resolve
+  })
+  return {
+    quote,
+    finished,
+    async cancel() {
+      return outcome(await stream.close())
+    },
+    async *[Symbol.asyncIterator]() {
+      try {
+        yield* records()
+      } finally {
+        settle(stream.finished.then(outcome))
+      }
+    },
+  }
+
+  async function* records(): AsyncGenerator<JobRecord> {
+    for await (const chunk of stream) {
+      const record = decodeJobRecord(chunk.data)
+      units++
+      if (record.k === 'attestation') {
+        checkJobAttestation(record.attestation, record.signature, {
+          quote,
+          ...context,
+          outputHash: chain.value,
+          records: chain.records,
+          units,
+        })
+        attested = { attestation: record.attestation, signature: record.signature }
+      } else {
+        chain.add(chunk.data)
+        if (record.k === 'end') end = record
+      }
+      yield record
+    }
+  }
+}

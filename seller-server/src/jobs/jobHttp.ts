@@ -1,0 +1,125 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { type Hex, TrickleError } from '@trickle/protocol'
+import type { JobProduct, JobProvider } from './jobProvider.ts'
+import { quoteRequestSchema } from './jobProvider.ts'
+import type { ModuleStore } from './moduleStore.ts'
+
+/** What the job endpoints need from the server. */
+export interface JobHttpContext {
+  provider: JobProvider
+  modules: ModuleStore
+  /** the job products by id */
+  products: ReadonlyMap<bigint, JobProduct>
+  /** admits a request that reads or writes the provider's state (charged like a `hello`) */
+  admit(req: IncomingMessage): boolean
+}
+
+/** Largest quote request body, bytes. */
+const MAX_QUOTE_BODY = 64 * 1024
+
+/**
+ * Serves the job endpoints of a provider (SPEC.md §Jobs), CORS-open like the rest:
+ * - `PUT /jobs/modules/<sha256>`: uploads a `compute` module (at most the products' largest
+ *   `moduleBytes`); 204, 400 when the bytes do not hash to the name, 413 above the cap;
+ * - `POST /jobs/quote` (JSON `{ productId, module?, args, input?, limits? }`): 200 `{ quote,
+ *   signature }` (bigints as decimal strings), or 409 `{ decline: { reason, message } }` (e.g.
+ *   `at_capacity`), 400 for a bad request, 404 for a product that runs no jobs;
+ * - `GET /jobs`: the provider's job slots and counts.
+ * A flood is answered 429 (the `hello` rate limit).
+ * @returns whether the request was a job request (answered)
+ */
+export async function handleJobRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  ctx: JobHttpContext,
+): Promise<boolean> {
+  if (!path.startsWith('/jobs')) return false
+  res.setHeader('access-control-allow-origin', '*')
+  const json = (status: number, body: unknown) =>
+    res
+      .writeHead(status, { 'content-type': 'application/json' })
+      .end(JSON.stringify(body, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))
+  if (path === '/jobs' && (req.method === 'GET' || req.method === 'HEAD')) {
+    json(200, ctx.provider.stats)
+    return true
+  }
+  const upload = /^\/jobs\/modules\/(0x[0-9a-fA-F]{64})$/.exec(path)
+  if (upload && req.method === 'PUT') {
+    if (!ctx.admit(req)) return tooMany(res)
+    const cap = Math.max(0, ...[...ctx.products.values()].map((p) => p.spec.limits.moduleBytes))
+    const body = await readBody(req, cap)
+    if (body === undefined) {
+      json(413, { code: 'JOB_MODULE_INVALID', message: `a module is at most ${cap} bytes here` })
+      return true
+    }
+    try {
+      ctx.modules.put(upload[1] as Hex, body)
+    } catch (err) {
+      json(400, { code: 'INVALID_ARGUMENT', message: (err as TrickleError).shortMessage ?? 'bad module' })
+      return true
+    }
+    res.writeHead(204).end()
+    return true
+  }
+  if (path === '/jobs/quote' && req.method === 'POST') {
+    if (!ctx.admit(req)) return tooMany(res)
+    const body = await readBody(req, MAX_QUOTE_BODY)
+    if (body === undefined) {
+      json(413, { code: 'INVALID_ARGUMENT', message: `a quote request is at most ${MAX_QUOTE_BODY} bytes` })
+      return true
+    }
+    let request: ReturnType<typeof quoteRequestSchema.parse>
+    try {
+      const parsed = quoteRequestSchema.safeParse(JSON.parse(body.toString('utf8')))
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]
+        throw new Error(`${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`)
+      }
+      request = parsed.data
+    } catch (err) {
+      json(400, { code: 'INVALID_ARGUMENT', message: `bad quote request: ${(err as Error).message}` })
+      return true
+    }
+    const product = ctx.products.get(BigInt(request.productId))
+    if (!product) {
+      json(404, { code: 'UNKNOWN_PRODUCT', message: `product ${request.productId} runs no jobs here` })
+      return true
+    }
+    try {
+      const answer = await ctx.provider.quote(product, request, Date.now())
+      if ('reason' in answer) json(409, { decline: answer })
+      else json(200, answer)
+    } catch (err) {
+      if (!(err instanceof TrickleError) || err.code !== 'INVALID_ARGUMENT') throw err
+      json(400, { code: err.code, message: err.shortMessage })
+    }
+    return true
+  }
+  res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
+  return true
+}
+
+function tooMany(res: ServerResponse): true {
+  res
+    .writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' })
+    .end(JSON.stringify({ code: 'RATE_LIMITED', message: 'too many requests: slow down' }))
+  return true
+}
+
+/** The request body, or undefined once it passes `maxBytes` (the rest is not read). */
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | undefined> {
+  const declared = Number(req.headers['content-length'] ?? '0')
+  if (declared > maxBytes) return undefined
+  const parts: Buffer[] = []
+  let size = 0
+  for await (const part of req as AsyncIterable<Buffer>) {
+    size += part.byteLength
+    if (size > maxBytes) {
+      req.destroy()
+      return undefined
+    }
+    parts.push(part)
+  }
+  return Buffer.concat(parts)
+}

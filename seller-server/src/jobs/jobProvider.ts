@@ -1,0 +1,559 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import {
+  type Address,
+  encodeJobRecord,
+  type Hex,
+  inputHashOf,
+  type JobAttestation,
+  type JobOffer,
+  JobOutputChain,
+  type JobQuote,
+  type JobRecord,
+  type JobRequest,
+  jobArgsHash,
+  jobQuoteDigest,
+  type SignedJobQuote,
+  signJobAttestation,
+  signJobQuote,
+  TrickleError,
+} from '@trickle/protocol'
+import type { SigningKey } from 'ethers'
+import type { Logger } from 'pino'
+import { z } from 'zod'
+import type { Feed } from '../mqttSource.ts'
+import type { ModuleStore } from './moduleStore.ts'
+import { sha256Of } from './moduleStore.ts'
+import { type JobResult, type RunningJob, startJob } from './startJob.ts'
+
+/** A `compute` or `app` product's job settings (what its descriptor's `job` offers, and more). */
+export interface JobSpec {
+  /** the most one job may use (SPEC.md §Jobs) */
+  limits: JobOffer['limits']
+  /** units charged before the module starts */
+  startUnits: number
+  /** CPU ms per unit */
+  cpuMsPerUnit: number
+  /** datasets a job may read at `/in` (compute-to-data), each a directory of this machine */
+  inputs?: { name: string; description: string; dir: string }[]
+  /** `app` products: the provider's module and its parameters */
+  app?: { module: Uint8Array; parameters: { name: string; description: string }[] }
+}
+
+/** How often partial stdout/stderr is released as a record, ms: the bound of partial records. */
+export const OUTPUT_FLUSH_MS = 100
+
+/** Bytes of a record's envelope beyond its data, at most (msgpack keys, path). */
+const RECORD_OVERHEAD = 1100
+
+/** The offer a descriptor publishes for `spec`. */
+export function jobOfferOf(spec: JobSpec): JobOffer {
+  return {
+    runtime: 'wasi-preview1',
+    limits: spec.limits,
+    startUnits: spec.startUnits,
+    cpuMsPerUnit: spec.cpuMsPerUnit,
+    inputs: (spec.inputs ?? []).map((i) => ({ name: i.name, description: i.description })),
+    ...(spec.app ? { app: { module: sha256Of(spec.app.module), parameters: spec.app.parameters } } : {}),
+  }
+}
+
+/**
+ * The most units a job can charge under these caps: its start units, its CPU units (the last
+ * partial one included), its output records — full ones, one partial per {@link OUTPUT_FLUSH_MS}
+ * for stdout and stderr each, and the files' (at most one per 512 bytes of the cap, which charges
+ * every file that much) — and its `end` and `attestation` records.
+ * @param payloadBytes - data bytes a record carries at most
+ */
+export function maxJobUnits(
+  q: Pick<JobQuote, 'startUnits' | 'cpuMsPerUnit' | 'cpuMs' | 'wallMs' | 'outputBytes'>,
+  payloadBytes: number,
+): number {
+  const full = Math.ceil(q.outputBytes / payloadBytes)
+  const partial = 2 * Math.ceil(q.wallMs / OUTPUT_FLUSH_MS)
+  const files = Math.ceil(q.outputBytes / 512)
+  return q.startUnits + Math.ceil(q.cpuMs / q.cpuMsPerUnit) + full + partial + files + 2
+}
+
+/** A request for a quote, as `POST /jobs/quote` reads it (JSON). */
+export const quoteRequestSchema = z.strictObject({
+  productId: z.string().regex(/^[1-9][0-9]{0,77}$/),
+  /** `compute`: the module's SHA-256, uploaded before; `app`: absent */
+  module: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{64}$/)
+    .optional(),
+  args: z.array(z.string().max(1024)).min(1).max(64),
+  input: z.string().max(64).default(''),
+  /** caps the buyer wants below the offer's */
+  limits: z
+    .strictObject({
+      cpuMs: z.number().int().positive().optional(),
+      wallMs: z.number().int().positive().optional(),
+      memoryBytes: z.number().int().positive().optional(),
+      outputBytes: z.number().int().positive().optional(),
+    })
+    .default({}),
+})
+export type QuoteRequest = z.infer<typeof quoteRequestSchema>
+
+/** A product a {@link JobProvider} runs jobs for. */
+export interface JobProduct {
+  productId: bigint
+  key: string
+  kind: 'compute' | 'app'
+  /** wei per unit */
+  unitPrice: bigint
+  /** the largest chunk payload of its sessions, bytes */
+  maxChunkBytes: number
+  spec: JobSpec
+}
+
+/** Why a provider declines to quote. */
+export type QuoteDecline = {
+  reason: 'at_capacity' | 'unknown_module' | 'unknown_input' | 'limits'
+  message: string
+}
+
+/** A job admitted to a session: its quote, module, arguments and input. */
+export interface AdmittedJob {
+  product: JobProduct
+  quote: JobQuote
+  module: Uint8Array
+  args: string[]
+  inputDir: string | undefined
+}
+
+/**
+ * A session's admitted job, holding one slot: `start` runs it once the buyer accepted the terms;
+ * `cancel` frees the slot of a job that never started (idempotent, nothing after `start`).
+ */
+export interface JobTicket {
+  readonly job: AdmittedJob
+  /**
+   * Runs the job as a paced feed of records (see {@link JobProvider.admit}).
+   * @param wake - called when records are ready to pull
+   */
+  start(channelId: Hex, listener: (payload: Uint8Array, position: number) => void, wake: () => void): Feed
+  cancel(): void
+}
+
+/** What a provider's jobs are doing, for `/health` and `/metrics`. */
+export interface JobStats {
+  running: number
+  slots: number
+  started: number
+  finished: number
+}
+
+/** Options of {@link JobProvider}. */
+export interface JobProviderOptions {
+  modules: ModuleStore
+  /** the terms key: signs quotes and attestations */
+  termsKey: SigningKey
+  chainId: number
+  channels: Address
+  payee: Address
+  /** jobs run at once at most; quotes beyond are declined `at_capacity` (default 2) */
+  slots?: number
+  /** ms a quote may be run (default 300,000) */
+  quoteTtlMs?: number
+  log: Logger
+}
+
+/** Quotes kept (issued, not yet run or expired) at most. */
+const MAX_OPEN_QUOTES = 1024
+
+/**
+ * The provider side of jobs (SPEC.md §Jobs): quotes (signed, at most {@link MAX_OPEN_QUOTES} open,
+ * each runnable once), admission of a session's job, and the job itself as a paced {@link Feed} of
+ * records, ending with the signed attestation.
+ */
+export class JobProvider {
+  private readonly quotes = new Map<Hex, { quote: JobQuote; digest: Hex; product: JobProduct }>()
+  private readonly options: JobProviderOptions
+  readonly stats: JobStats
+
+  constructor(options: JobProviderOptions) {
+    this.options = options
+    this.stats = { running: 0, slots: options.slots ?? 2, started: 0, finished: 0 }
+  }
+
+  /**
+   * Quotes a job, or declines it (`at_capacity` when every slot runs a job).
+   * @throws TrickleError `INVALID_ARGUMENT` (parameters that do not fit the product)
+   */
+  async quote(
+    product: JobProduct,
+    request: QuoteRequest,
+    now: number,
+  ): Promise<SignedJobQuote | QuoteDecline> {
+    if (this.stats.running >= this.stats.slots) {
+      return { reason: 'at_capacity', message: `all ${this.stats.slots} job slots are busy: ask again later` }
+    }
+    const spec = product.spec
+    let moduleHash: Hex
+    if (product.kind === 'app') {
+      if (request.module !== undefined) {
+        throw new TrickleError('INVALID_ARGUMENT', 'an app runs its own module: send no module')
+      }
+      moduleHash = sha256Of(spec.app!.module)
+    } else {
+      if (request.module === undefined)
+        throw new TrickleError('INVALID_ARGUMENT', 'a compute job needs a module')
+      moduleHash = request.module.toLowerCase() as Hex
+      const module = this.options.modules.get(moduleHash)
+      if (!module)
+        return { reason: 'unknown_module', message: 'upload the module first (PUT /jobs/modules/<sha256>)' }
+      if (module.byteLength > spec.limits.moduleBytes) {
+        return { reason: 'limits', message: `the module is above ${spec.limits.moduleBytes} bytes` }
+      }
+    }
+    if (request.input !== '' && !spec.inputs?.some((i) => i.name === request.input)) {
+      return { reason: 'unknown_input', message: `no input ${JSON.stringify(request.input)}` }
+    }
+    const want = request.limits
+    const cap = (asked: number | undefined, offered: number) => Math.min(asked ?? offered, offered)
+    const base = {
+      startUnits: spec.startUnits,
+      cpuMsPerUnit: spec.cpuMsPerUnit,
+      cpuMs: cap(want.cpuMs, spec.limits.cpuMs),
+      wallMs: cap(want.wallMs, spec.limits.wallMs),
+      memoryBytes: cap(want.memoryBytes, spec.limits.memoryBytes),
+      outputBytes: cap(want.outputBytes, spec.limits.outputBytes),
+    }
+    const quote: JobQuote = {
+      provider: this.options.payee,
+      productId: product.productId,
+      quoteId: `0x${randomBytes(32).toString('hex')}` as Hex,
+      moduleHash,
+      argsHash: await jobArgsHash(request.args),
+      input: request.input,
+      unitPrice: product.unitPrice,
+      ...base,
+      maxUnits: maxJobUnits(base, payloadBytesOf(product)),
+      expiresAt: now + (this.options.quoteTtlMs ?? 300_000),
+    }
+    const { chainId, channels, termsKey } = this.options
+    for (const [id, open] of this.quotes) if (open.quote.expiresAt <= now) this.quotes.delete(id)
+    if (this.quotes.size >= MAX_OPEN_QUOTES) this.quotes.delete(this.quotes.keys().next().value!)
+    this.quotes.set(quote.quoteId, { quote, digest: jobQuoteDigest(chainId, channels, quote), product })
+    return { quote, signature: signJobQuote(termsKey, chainId, channels, quote) }
+  }
+
+  /**
+   * Admits the job of a session's `hello`: a quote this provider issued for this product, not run
+   * yet, not expired, for these arguments; takes a slot until the ticket's job ends or it is
+   * cancelled. The quote is used up. The job runs as a paced feed of records (SPEC.md §Jobs,
+   * "Records"): its start units, then its output and CPU units as they come, then `end` and the
+   * signed attestation; it is paused while 64 records wait for the session and resumed below 16, and
+   * closing the feed kills it.
+   * @throws TrickleError `JOB_REJECTED`
+   */
+  async admit(productId: bigint, job: JobRequest, now: number): Promise<JobTicket> {
+    const open = this.quotes.get(job.quote.quoteId)
+    const { chainId, channels } = this.options
+    if (!open || open.product.productId !== productId) {
+      throw new TrickleError(
+        'JOB_REJECTED',
+        'unknown quote: ask for a new one (quotes do not outlive a restart)',
+      )
+    }
+    if (jobQuoteDigest(chainId, channels, job.quote) !== open.digest) {
+      throw new TrickleError('JOB_REJECTED', 'the quote differs from the one this provider issued')
+    }
+    if (open.quote.expiresAt <= now)
+      throw new TrickleError('JOB_REJECTED', 'the quote expired: ask for a new one')
+    if ((await jobArgsHash(job.args)) !== open.quote.argsHash) {
+      throw new TrickleError('JOB_REJECTED', 'the arguments are not the ones quoted')
+    }
+    if (this.stats.running >= this.stats.slots) {
+      throw new TrickleError('JOB_REJECTED', `all ${this.stats.slots} job slots are busy: ask again later`)
+    }
+    const spec = open.product.spec
+    const module =
+      open.product.kind === 'app' ? spec.app!.module : this.options.modules.get(open.quote.moduleHash)
+    if (!module) throw new TrickleError('JOB_REJECTED', 'the module is no longer held: upload it again')
+    this.quotes.delete(job.quote.quoteId)
+    this.stats.running++
+    const inputDir = spec.inputs?.find((i) => i.name === open.quote.input)?.dir
+    const admitted: AdmittedJob = {
+      product: open.product,
+      quote: open.quote,
+      module,
+      args: job.args,
+      inputDir,
+    }
+    let state: 'admitted' | 'started' | 'cancelled' = 'admitted'
+    return {
+      job: admitted,
+      start: (channelId, listener, wake) => {
+        if (state !== 'admitted') throw new TrickleError('INTERNAL', 'a job ticket starts once')
+        state = 'started'
+        this.stats.started++
+        return new JobFeed(admitted, channelId, listener, wake, this.options, () => {
+          this.stats.running--
+          this.stats.finished++
+        })
+      },
+      cancel: () => {
+        if (state !== 'admitted') return
+        state = 'cancelled'
+        this.stats.running--
+      },
+    }
+  }
+}
+
+/** Data bytes one record carries at most for a product. */
+function payloadBytesOf(product: JobProduct): number {
+  return Math.max(256, product.maxChunkBytes - RECORD_OVERHEAD)
+}
+
+/** Records waiting for the session beyond which the job is paused, and below which it resumes. */
+const PAUSE_AT = 64
+const RESUME_BELOW = 16
+
+/** The job of one session, as a paced feed of its records. */
+class JobFeed implements Feed {
+  private readonly pending: Uint8Array[] = []
+  private readonly chain = new JobOutputChain()
+  private units = 0
+  private cpuUnits = 0
+  private outputBytes = 0
+  private readonly buffers = { out: [] as Uint8Array[], err: [] as Uint8Array[] }
+  private readonly buffered = { out: 0, err: 0 }
+  private running: RunningJob | undefined
+  private paused = false
+  private finished = false
+  private closed = false
+  private released = false
+  private readonly abort = new AbortController()
+  private stopCode = ''
+  private readonly flushTimer: NodeJS.Timeout
+  private readonly payloadBytes: number
+  private readonly startedAt = Date.now()
+
+  private readonly job: AdmittedJob
+  private readonly channelId: Hex
+  private readonly listener: (payload: Uint8Array, position: number) => void
+  private readonly wake: () => void
+  private readonly options: JobProviderOptions
+  private readonly onDone: () => void
+
+  constructor(
+    job: AdmittedJob,
+    channelId: Hex,
+    listener: (payload: Uint8Array, position: number) => void,
+    wake: () => void,
+    options: JobProviderOptions,
+    onDone: () => void,
+  ) {
+    this.job = job
+    this.channelId = channelId
+    this.listener = listener
+    this.wake = wake
+    this.options = options
+    this.onDone = onDone
+    this.payloadBytes = payloadBytesOf(job.product)
+    for (let n = 0; n < job.quote.startUnits; n++) this.push({ k: 'start', jobId: job.quote.quoteId, n })
+    this.flushTimer = setInterval(() => this.flush(), OUTPUT_FLUSH_MS)
+    this.flushTimer.unref()
+    void this.run()
+  }
+
+  get caughtUp(): boolean {
+    return this.finished && this.pending.length === 0
+  }
+
+  pull(max: number): number {
+    let n = 0
+    while (n < max && this.pending.length > 0 && !this.closed) {
+      this.listener(this.pending.shift()!, this.units - this.pending.length)
+      n++
+    }
+    if (this.paused && this.pending.length < RESUME_BELOW) {
+      this.paused = false
+      this.running?.resume()
+    }
+    return n
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.flushTimer)
+    if (!this.finished) this.abort.abort()
+    this.release()
+  }
+
+  private release(): void {
+    if (this.released) return
+    this.released = true
+    this.onDone()
+  }
+
+  private async run(): Promise<void> {
+    const q = this.job.quote
+    let result: JobResult | undefined
+    let error: TrickleError | undefined
+    try {
+      this.running = startJob(this.job.module, {
+        args: this.job.args,
+        env: {},
+        ...(this.job.inputDir ? { inputDir: this.job.inputDir } : {}),
+        limits: {
+          memoryBytes: q.memoryBytes,
+          cpuMs: q.cpuMs,
+          wallMs: q.wallMs,
+          outputBytes: q.outputBytes,
+          stdoutBytes: q.outputBytes,
+          stderrBytes: Math.min(q.outputBytes, 64 * 1024),
+          moduleBytes: this.job.product.spec.limits.moduleBytes,
+        },
+        signal: this.abort.signal,
+        onOutput: (stream, chunk, path) => this.output(stream, chunk, path),
+        onProgress: (usage) => this.meter(usage.cpuMs, usage.wallMs, usage.peakMemoryBytes, false),
+      })
+      result = await this.running.result
+    } catch (err) {
+      error =
+        err instanceof TrickleError ? err : new TrickleError('JOB_FAILED', 'the job failed', { cause: err })
+    }
+    clearInterval(this.flushTimer)
+    if (this.closed) return this.release()
+    this.flush()
+    if (result) this.meter(result.cpuMs, result.wallMs, result.peakMemoryBytes, true)
+    const code = this.stopCode || (error ? error.code : '')
+    const end: JobRecord = {
+      k: 'end',
+      exitCode: result ? result.exitCode : -1,
+      error: code,
+      cpuMs: result?.cpuMs ?? this.cpuUnits * q.cpuMsPerUnit,
+      wallMs: result?.wallMs ?? Date.now() - this.startedAt,
+      peakMemoryBytes: result?.peakMemoryBytes ?? 0,
+    }
+    this.push(end, true)
+    const attestation: JobAttestation = {
+      jobId: q.quoteId,
+      channelId: this.channelId,
+      productId: q.productId,
+      moduleHash: q.moduleHash,
+      argsHash: q.argsHash,
+      inputHash: await this.inputHash(),
+      outputHash: this.chain.value,
+      records: this.chain.records,
+      exitCode: end.exitCode,
+      error: end.error,
+      cpuMs: end.cpuMs,
+      peakMemoryBytes: end.peakMemoryBytes,
+      startedAt: this.startedAt,
+      endedAt: Date.now(),
+      units: this.units + 1,
+    }
+    const { termsKey, chainId, channels } = this.options
+    const signature = signJobAttestation(termsKey, chainId, channels, attestation)
+    this.push({ k: 'attestation', attestation, signature }, true)
+    if (error && !this.stopCode) this.options.log.info({ jobId: q.quoteId, code: error.code }, 'job stopped')
+    this.finished = true
+    this.release()
+    this.wake()
+  }
+
+  /** Adds the CPU units `cpuMs` has reached (the last partial one too once the job ended). */
+  private meter(cpuMs: number, wallMs: number, memoryBytes: number, final: boolean): void {
+    const per = this.job.quote.cpuMsPerUnit
+    const due = final ? Math.ceil(cpuMs / per) : Math.floor(cpuMs / per)
+    while (this.cpuUnits < due && !this.closed) {
+      this.cpuUnits++
+      this.push({ k: 'cpu', cpuMs: Math.min(cpuMs, this.cpuUnits * per), wallMs, memoryBytes })
+    }
+  }
+
+  private output(stream: 'stdout' | 'stderr' | 'file', chunk: Uint8Array, path?: string): void {
+    this.outputBytes += chunk.byteLength
+    if (stream === 'file') {
+      for (let at = 0; at < chunk.byteLength || at === 0; at += this.payloadBytes) {
+        const data = chunk.subarray(at, at + this.payloadBytes)
+        this.push({ k: 'file', path: path ?? '', data, last: at + this.payloadBytes >= chunk.byteLength })
+        if (chunk.byteLength === 0) break
+      }
+      return
+    }
+    const which = stream === 'stdout' ? 'out' : 'err'
+    this.buffers[which].push(chunk)
+    this.buffered[which] += chunk.byteLength
+    while (this.buffered[which] >= this.payloadBytes) this.release1(which, this.payloadBytes)
+  }
+
+  /** Releases the partial stdout and stderr as records (every {@link OUTPUT_FLUSH_MS}, and at the end). */
+  private flush(): void {
+    for (const which of ['out', 'err'] as const)
+      if (this.buffered[which] > 0) this.release1(which, this.buffered[which])
+  }
+
+  /** Takes `bytes` of a stream's buffer into one record. */
+  private release1(which: 'out' | 'err', bytes: number): void {
+    const all = concat(this.buffers[which])
+    this.push({ k: which, data: all.subarray(0, bytes) })
+    const rest = all.subarray(bytes)
+    this.buffers[which] = rest.byteLength > 0 ? [rest] : []
+    this.buffered[which] = rest.byteLength
+  }
+
+  /**
+   * Queues a record for the session, in the output hash chain up to `end`. A job about to pass its
+   * quote's `maxUnits` (two kept for `end` and the attestation) is stopped with `JOB_OUTPUT_LIMIT`.
+   */
+  private push(record: JobRecord, closing = false): void {
+    if (this.closed) return
+    if (!closing && this.units >= this.job.quote.maxUnits - 2) {
+      if (!this.stopCode) {
+        this.stopCode = 'JOB_OUTPUT_LIMIT'
+        this.abort.abort()
+      }
+      return
+    }
+    const payload = encodeJobRecord(record)
+    if (record.k !== 'attestation') this.chain.add(payload)
+    this.units++
+    this.pending.push(payload)
+    if (!this.paused && this.pending.length >= PAUSE_AT && this.running) {
+      this.paused = true
+      this.running.pause()
+    }
+    this.wake()
+  }
+
+  /** {@link inputHashOf} of the input directory's regular files. */
+  private async inputHash(): Promise<Hex> {
+    const dir = this.job.inputDir
+    if (!dir) return inputHashOf([])
+    const files: { path: string; sha256: Hex }[] = []
+    const walk = (at: string, depth: number) => {
+      if (depth > 32) return
+      for (const entry of readdirSync(at, { withFileTypes: true })) {
+        const path = join(at, entry.name)
+        if (entry.isDirectory()) walk(path, depth + 1)
+        else if (entry.isFile() && statSync(path).isFile()) {
+          const digest = createHash('sha256').update(readFileSync(path)).digest('hex')
+          files.push({ path: relative(dir, path), sha256: `0x${digest}` as Hex })
+        }
+      }
+    }
+    walk(dir, 0)
+    return inputHashOf(files)
+  }
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.byteLength
+  }
+  return out
+}
