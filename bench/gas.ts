@@ -4,7 +4,7 @@
  * 10,000 chunks. Deterministic: same contracts, same compiler settings, same figures.
  */
 import { createHash } from 'node:crypto'
-import { channelsAt, RECEIPT_TYPES, receiptDomain, registryAt } from '@trickle/contracts'
+import { attestationsAt, channelsAt, RECEIPT_TYPES, receiptDomain, registryAt } from '@trickle/contracts'
 import { deployContracts, increaseTime, loadArtifacts, startLocalChain } from '@trickle/devnet'
 import { ContractFactory, type ContractTransactionResponse, Wallet, ZeroAddress } from 'ethers'
 import type { BenchMeasurement, Benchmark } from './results.ts'
@@ -16,12 +16,13 @@ const REGISTER_GOAL = { atMost: 100_000 }
 const CHALLENGE_PERIOD = 3600n
 const REGISTRY = 'Gas: DataRegistry'
 const CHANNELS = 'Gas: StreamChannels'
+const ATTESTATIONS = 'Gas: JobAttestations'
 
 /** The gas benchmark, for `bench/run.ts`. */
 export const gasBenchmark: Benchmark = { name: 'gas', run: measureGas }
 
 /**
- * Starts anvil, deploys DataRegistry, StreamChannels and a fee-less TestToken, and measures gasUsed of
+ * Starts anvil, deploys DataRegistry, StreamChannels, JobAttestations and a fee-less TestToken, and measures gasUsed of
  * each operation from its transaction receipt. Claims are sent by the payee (the usual case: the seller
  * settles its own receipts) and signed by a session key; "first" and "later" differ in cold and
  * zero-to-nonzero storage (EIP-2929, EIP-2200).
@@ -173,6 +174,44 @@ export async function measureGas(): Promise<BenchMeasurement[]> {
       'StreamChannels.closeWithReceipt (ERC-20)',
       asPayee.closeWithReceipt(...(await signed(channelId, 3n * 10n ** 18n))),
     )
+
+    // JobAttestations: anchoring a job's attestation, apart from its claim and in one transaction with it.
+    const attestations = attestationsAt(deployment.attestations, payee)
+    const attestation = (job: number) =>
+      `0x${createHash('sha256').update(`attestation ${job}`).digest('hex')}`
+    channelId = await openedId(ZeroAddress, deposit, deposit)
+    await channels
+      .open(payee.address, ZeroAddress, deposit, sessionKey.address, { value: deposit })
+      .then((sent) => sent.wait())
+    await asPayee.claim(...(await signed(channelId, 10n ** 15n))).then((sent) => sent.wait())
+    const claimApart = await record(
+      ATTESTATIONS,
+      'StreamChannels.claim (native, later claim, before an attest)',
+      asPayee.claim(...(await signed(channelId, 2n * 10n ** 15n))),
+      { note: 'the claim an attest sent apart pays with' },
+    )
+    const attestApart = await record(
+      ATTESTATIONS,
+      'JobAttestations.attest',
+      attestations.attest(channelId, attestation(1), 2n * 10n ** 15n),
+      {
+        note: 'event only; ~12,700 of it reads the payee through StreamChannels.getChannel (six cold slots)',
+      },
+    )
+    const [, amount, receiptSeq, ackHash, signature] = await signed(channelId, 3n * 10n ** 15n)
+    const together = await record(
+      ATTESTATIONS,
+      'JobAttestations.claimAndAttest (native, later claim)',
+      attestations.claimAndAttest(channelId, attestation(2), amount, receiptSeq, ackHash, signature),
+      { note: 'one transaction: Claimed and Attested in one receipt' },
+    )
+    results.push({
+      name: 'JobAttestations.claimAndAttest against claim + attest apart',
+      section: ATTESTATIONS,
+      value: Math.round((together / (claimApart + attestApart)) * 1000) / 1000,
+      unit: 'ratio',
+      note: `${together.toLocaleString('en-US')} against ${(claimApart + attestApart).toLocaleString('en-US')} gas in two transactions`,
+    })
 
     const perChunk = `one later claim covering ${CHUNKS_PER_CLAIM.toLocaleString('en-US')} chunks`
     results.push(

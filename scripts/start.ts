@@ -40,6 +40,10 @@ const program = new Command('trickle-start')
   .option('--registry <address>', 'an existing DataRegistry instead of deploying (env TRICKLE_REGISTRY)')
   .option('--channels <address>', 'an existing StreamChannels (env TRICKLE_CHANNELS)')
   .option(
+    '--attestations <address>',
+    'the existing JobAttestations of that deployment, if it has one (env TRICKLE_ATTESTATIONS)',
+  )
+  .option(
     '--deploy-block <n>',
     'block the existing registry was deployed in',
     (v) => Number.parseInt(v, 10),
@@ -64,6 +68,7 @@ const opts = program.opts<{
   chainId?: number
   registry?: string
   channels?: string
+  attestations?: string
   deployBlock: number
   claimThreshold?: bigint
   broker?: string
@@ -100,6 +105,7 @@ const chainId = opts.chainId ?? preset?.chainId
 const brokerUrl = opts.broker ?? process.env.TRICKLE_BROKER_URL
 const registry = opts.registry ?? process.env.TRICKLE_REGISTRY
 const channelsAddress = opts.channels ?? process.env.TRICKLE_CHANNELS
+const attestationsAddress = opts.attestations ?? process.env.TRICKLE_ATTESTATIONS
 if ((registry === undefined) !== (channelsAddress === undefined)) {
   throw new Error('give both --registry and --channels to use an existing deployment')
 }
@@ -121,7 +127,15 @@ market = await startLocalMarketplace({
   ...(chainId !== undefined ? { chainId } : {}),
   ...(preset ? { fees: preset.fees } : {}),
   ...(registry && channelsAddress && chainId !== undefined
-    ? { deployment: { chainId, registry, channels: channelsAddress, deployBlock: opts.deployBlock } }
+    ? {
+        deployment: {
+          chainId,
+          registry,
+          channels: channelsAddress,
+          ...(attestationsAddress ? { attestations: attestationsAddress } : {}),
+          deployBlock: opts.deployBlock,
+        },
+      }
     : {}),
   ...(opts.claimThreshold !== undefined ? { settlement: { claimThreshold: opts.claimThreshold } } : {}),
   ...(brokerUrl ? { brokerUrl } : {}),
@@ -141,7 +155,10 @@ process.on('SIGTERM', () => void shutdown(0))
 
 const { deployment, seller } = market
 say(`  chain      ${market.rpcUrl} (chain id ${market.chainId})${market.chain ? ', anvil' : ''}`)
-say(`  contracts  DataRegistry ${deployment.registry}, StreamChannels ${deployment.channels}`)
+say(
+  `  contracts  DataRegistry ${deployment.registry}, StreamChannels ${deployment.channels}` +
+    (deployment.attestations ? `, JobAttestations ${deployment.attestations}` : ''),
+)
 say(
   `  broker     ${market.brokerUrl}${brokerUrl ? '' : ' (embedded aedes)'}, replaying UCI Air Quality at ${opts.rate} rows/s`,
 )

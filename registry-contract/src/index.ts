@@ -1,6 +1,7 @@
 /**
- * `@trickle/contracts`: bindings of Trickle's Solidity contracts — `DataRegistry` (product index) and
- * `StreamChannels` (payment-channel escrow paid by cumulative EIP-712 receipts): their ABIs, typed
+ * `@trickle/contracts`: bindings of Trickle's Solidity contracts — `DataRegistry` (product index),
+ * `StreamChannels` (payment-channel escrow paid by cumulative EIP-712 receipts) and `JobAttestations`
+ * (on-chain anchors of job attestations, tied to the paying channel): their ABIs, typed
  * ethers wrappers, the EIP-712 receipt constants and chain presets. Nothing here compiles or deploys:
  * solc-js, anvil and the deployer live in the dev-only `@trickle/devnet`.
  *
@@ -17,6 +18,14 @@
  * @packageDocumentation
  */
 
+export {
+  type AttestationAnchor,
+  attestationsAt,
+  type FindAttestationOptions,
+  type JobAttestationsContract,
+  type JobAttestationsEventArgs,
+  type JobAttestationsEventName,
+} from './attestationsAt.ts'
 export { ContractsError, type ContractsErrorCode } from './ContractsError.ts'
 export {
   CHAIN_PRESET_NAMES,
@@ -47,6 +56,7 @@ export type {
 } from './contractTypes.ts'
 export { type DecodedRevert, decodeRevert } from './decodeRevert.ts'
 export { DATA_REGISTRY_ABI } from './generated/dataRegistryAbi.ts'
+export { JOB_ATTESTATIONS_ABI } from './generated/jobAttestationsAbi.ts'
 export { STREAM_CHANNELS_ABI } from './generated/streamChannelsAbi.ts'
 export { ProductKind, type ProductKindName } from './productKind.ts'
 export {

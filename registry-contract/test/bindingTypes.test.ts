@@ -1,10 +1,15 @@
 import {
+  type AttestationAnchor,
+  attestationsAt,
   type ChannelStatus,
   type ChannelView,
   channelsAt,
   DATA_REGISTRY_ABI,
   type DataRegistryContract,
   type DataRegistryEventArgs,
+  JOB_ATTESTATIONS_ABI,
+  type JobAttestationsContract,
+  type JobAttestationsEventArgs,
   type ProductKind,
   type ProductView,
   registryAt,
@@ -43,6 +48,20 @@ describe('types derived from the generated ABIs', () => {
     expectTypeOf<DataRegistryContract['setSellerKey']>().toEqualTypeOf<SendMethod<[AddressLike]>>()
     expectTypeOf<DataRegistryContract['sellerKey']>().toEqualTypeOf<ViewMethod<[AddressLike], string>>()
     expectTypeOf<DataRegistryContract['productCount']>().toEqualTypeOf<ViewMethod<[], bigint>>()
+  })
+
+  it('type JobAttestations methods, its event and findAttestation', () => {
+    expectTypeOf<JobAttestationsContract['attest']>().toEqualTypeOf<
+      SendMethod<[BytesLike, BytesLike, BigNumberish]>
+    >()
+    expectTypeOf<JobAttestationsContract['claimAndAttest']>().toEqualTypeOf<
+      SendMethod<[BytesLike, BytesLike, BigNumberish, BigNumberish, BytesLike, BytesLike], bigint>
+    >()
+    expectTypeOf<JobAttestationsContract['channels']>().toEqualTypeOf<ViewMethod<[], string>>()
+    expectTypeOf<JobAttestationsEventArgs<'Attested'>['cumulativeAmount']>().toEqualTypeOf<bigint>()
+    expectTypeOf<ReturnType<JobAttestationsContract['findAttestation']>>().toEqualTypeOf<
+      Promise<AttestationAnchor | undefined>
+    >()
   })
 
   it('give the converted views their number fields, by name and by position', () => {
@@ -85,5 +104,8 @@ describe('types derived from the generated ABIs', () => {
       abi.filter((item) => item.type === 'function').map((item) => item.name!)
     for (const name of names(STREAM_CHANNELS_ABI)) expect(channels, name).toHaveProperty(name)
     for (const name of names(DATA_REGISTRY_ABI)) expect(registry, name).toHaveProperty(name)
+    const attestations = attestationsAt(someAddress, null)
+    for (const name of names(JOB_ATTESTATIONS_ABI)) expect(attestations, name).toHaveProperty(name)
+    expect(attestations).toHaveProperty('findAttestation')
   })
 })

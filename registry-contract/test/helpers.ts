@@ -8,13 +8,14 @@ import { expect } from 'vitest'
 export interface TestChain {
   /** The chain; its `provider` is the unbatched one below, `stop()` also destroys it. */
   chain: LocalChain
-  deployment: Deployment
+  /** The three contracts, as {@link deployContracts} returns them (`attestations` included). */
+  deployment: Required<Deployment>
   /** Dev-key wallets connected to `chain.provider`. */
   wallets: Wallet[]
 }
 
 /**
- * Starts anvil and deploys both contracts with the given challenge period (seconds). Wallets and
+ * Starts anvil and deploys the contracts with the given challenge period (seconds). Wallets and
  * `chain.provider` use {@link unbatchedProvider}: a transaction round trip drops from ~65 ms to ~15 ms.
  */
 export async function setupChain(challengePeriodSeconds = 3600n): Promise<TestChain> {

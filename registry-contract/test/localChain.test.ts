@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { ContractsError, registryAt } from '@trickle/contracts'
+import { attestationsAt, ContractsError, registryAt } from '@trickle/contracts'
 import { findAnvil, startLocalChain } from '@trickle/devnet'
 import { Contract, Wallet } from 'ethers'
 import { describe, expect, it } from 'vitest'
@@ -43,7 +43,7 @@ describe('startLocalChain', () => {
 })
 
 describe('deploy CLI', () => {
-  it('deploys both contracts with the key from TRICKLE_DEPLOYER_KEY and prints the deployment JSON', async () => {
+  it('deploys the three contracts with the key from TRICKLE_DEPLOYER_KEY and prints the deployment JSON', async () => {
     const chain = await startLocalChain({ accounts: 2 })
     try {
       const { stdout } = await run(
@@ -55,6 +55,7 @@ describe('deploy CLI', () => {
         chainId: number
         registry: string
         channels: string
+        attestations: string
         deployBlock: number
       }
       expect(deployment.chainId).toBe(31337)
@@ -67,6 +68,9 @@ describe('deploy CLI', () => {
         chain.provider,
       )
       expect(await channels.getFunction('challengePeriod')()).toBe(120n)
+      expect(await attestationsAt(deployment.attestations, chain.provider).channels()).toBe(
+        deployment.channels,
+      )
     } finally {
       await chain.stop()
     }

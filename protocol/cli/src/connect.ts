@@ -64,6 +64,7 @@ export async function connect(
       fees: config.fees,
       registry: config.registry,
       channels: config.channels,
+      ...(config.attestations !== undefined ? { attestations: config.attestations } : {}),
       gateways: config.gateways,
       ...(config.deployBlock !== undefined ? { deployBlock: config.deployBlock } : {}),
     })

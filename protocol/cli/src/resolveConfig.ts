@@ -27,6 +27,8 @@ export interface CliConfig {
   registry: Address
   /** StreamChannels address */
   channels: Address
+  /** JobAttestations address (job attestation anchors); absent in configs written before it existed */
+  attestations?: Address
   /** block the catalog is indexed from (the registry's deployment block) */
   deployBlock?: number
   /** IPFS trustless gateway URLs that serve descriptors */
@@ -83,6 +85,7 @@ const configFileSchema = z.object({
   fees: feeMode.optional(),
   registry: address.optional(),
   channels: address.optional(),
+  attestations: address.optional(),
   deployBlock: blockNumber.optional(),
   gateways: z.array(z.url()).optional(),
   buyerKey: privateKey.optional(),
@@ -99,6 +102,7 @@ const resolvedSchema = z.object({
   fees: feeMode,
   registry: address,
   channels: address,
+  attestations: address.optional(),
   deployBlock: blockNumber.optional(),
   gateways: z.array(z.url()),
   privateKey: privateKey.optional(),
@@ -112,6 +116,7 @@ const SOURCES: Record<string, string> = {
   fees: '--fees or TRICKLE_FEES (or a --chain preset)',
   registry: '--registry or TRICKLE_REGISTRY',
   channels: '--channels or TRICKLE_CHANNELS',
+  attestations: 'the config file',
   deployBlock: '--from-block',
   gateways: '--gateway or TRICKLE_GATEWAYS',
   privateKey: 'TRICKLE_PRIVATE_KEY, --key-file / TRICKLE_KEY_FILE, or the config file’s buyerKey',
@@ -213,6 +218,7 @@ export function resolveConfig(
     fees: flags.fees ?? envString(env, 'TRICKLE_FEES') ?? file.fees ?? preset?.fees ?? 'eip1559',
     registry: flags.registry ?? envString(env, 'TRICKLE_REGISTRY') ?? file.registry,
     channels: flags.channels ?? envString(env, 'TRICKLE_CHANNELS') ?? file.channels,
+    attestations: file.attestations,
     deployBlock: flags.fromBlock ?? file.deployBlock,
     gateways: flags.gateway ?? envList(env, 'TRICKLE_GATEWAYS') ?? file.gateways ?? [],
   }
@@ -235,6 +241,7 @@ export function resolveConfig(
     fees: r.fees,
     registry: r.registry as Address,
     channels: r.channels as Address,
+    ...(r.attestations !== undefined ? { attestations: r.attestations as Address } : {}),
     gateways: r.gateways,
     ...(r.deployBlock !== undefined ? { deployBlock: r.deployBlock } : {}),
     ...(r.privateKey !== undefined ? { privateKey: r.privateKey } : {}),

@@ -200,6 +200,16 @@ describe('resolveConfig', () => {
     expect(fromEnv.gateways).toEqual(['http://a:1', 'http://b:1'])
   })
 
+  it('reads the JobAttestations address from the file when it has one, and loads a file without it', () => {
+    const attestations = `0x${'44'.repeat(20)}`
+    const withIt = JSON.stringify({ ...JSON.parse(file), attestations })
+    expect(resolveConfig({}, {}, () => withIt).attestations).toBe(attestations)
+    expect(resolveConfig({}, {}, () => file)).not.toHaveProperty('attestations')
+    expect(() =>
+      resolveConfig({}, {}, () => JSON.stringify({ ...JSON.parse(file), attestations: '0x12' })),
+    ).toThrow(/attestations/)
+  })
+
   it('names the missing field and where to set it when there is no config file', () => {
     expect(() => resolveConfig({}, {}, () => undefined)).toThrow(/rpcUrl is not set: set it with --rpc-url/)
   })

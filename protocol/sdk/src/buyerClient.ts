@@ -72,6 +72,11 @@ export interface MarketplaceConfig {
   registry: Address
   /** StreamChannels address */
   channels: Address
+  /**
+   * JobAttestations address, where providers anchor job attestations (`attestationsAt` of
+   * `@trickle/contracts`); absent in configs of deployments made before it existed
+   */
+  attestations?: Address
   /** block the registry was deployed at (catalog and channel-list indexing start there) */
   deployBlock?: number
   /** IPFS trustless gateway URLs that serve descriptors */

@@ -17,7 +17,7 @@ function parseSeconds(value: string): bigint {
 }
 
 const program = new Command('trickle-deploy')
-  .description('Deploy DataRegistry and StreamChannels and print the deployment as JSON')
+  .description('Deploy DataRegistry, StreamChannels and JobAttestations and print the deployment as JSON')
   .requiredOption('--rpc-url <url>', 'JSON-RPC endpoint of the chain')
   .option('--private-key <key>', 'deployer private key (0x hex); default $TRICKLE_DEPLOYER_KEY')
   .option('--challenge-period <seconds>', 'StreamChannels challenge period in seconds', parseSeconds, 3600n)

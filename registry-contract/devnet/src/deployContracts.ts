@@ -10,6 +10,11 @@ export interface Deployment {
   registry: string
   /** StreamChannels address (checksummed). */
   channels: string
+  /**
+   * JobAttestations address (checksummed), bound to `channels`. Absent in deployments recorded before
+   * the contract existed, so their configs still load; {@link deployContracts} always sets it.
+   */
+  attestations?: string
   /** Block of the first deployment transaction; catalogs index registry events from here. */
   deployBlock: number
 }
@@ -27,18 +32,22 @@ const MIN_CHALLENGE_PERIOD = 60n
 const MAX_CHALLENGE_PERIOD = 365n * 24n * 3600n
 
 /**
- * Deploys DataRegistry, then StreamChannels, from `deployer`, waiting for each receipt. Nonces come
- * from an ethers `NonceManager` wrapped around the signer (unless it already is one), so the two
- * transactions never collide under anvil's automine or on a public chain.
+ * Deploys DataRegistry, StreamChannels, then JobAttestations (bound to that StreamChannels) from
+ * `deployer`, waiting for each receipt. Nonces come from an ethers `NonceManager` wrapped around the
+ * signer (unless it already is one), so the three transactions never collide under anvil's automine or
+ * on a public chain.
  *
  * @param deployer - a signer connected to a provider, with gas money
  * @param options - `challengePeriodSeconds` in seconds (60 s to 365 days)
- * @returns chain id, both addresses and the block of the first deployment
+ * @returns chain id, the three addresses and the block of the first deployment
  * @throws ContractsError `INVALID_ARGUMENT` for a challenge period outside 60 s – 365 days or a signer without
  *   provider; `DEPLOY_FAILED` when a deployment transaction fails or has no receipt;
  *   `COMPILE_FAILED` from {@link loadArtifacts}
  */
-export async function deployContracts(deployer: Signer, options: DeployOptions): Promise<Deployment> {
+export async function deployContracts(
+  deployer: Signer,
+  options: DeployOptions,
+): Promise<Required<Deployment>> {
   const { challengePeriodSeconds } = options
   if (
     typeof challengePeriodSeconds !== 'bigint' ||
@@ -72,13 +81,21 @@ export async function deployContracts(deployer: Signer, options: DeployOptions):
     )
     const channels = await channelsFactory.deploy(challengePeriodSeconds, await overrides())
     const channelsReceipt = await channels.deploymentTransaction()?.wait()
-    if (registryReceipt == null || channelsReceipt == null) {
+    const attestationsFactory = new ContractFactory(
+      artifacts.JobAttestations.abi,
+      artifacts.JobAttestations.bytecode,
+      signer,
+    )
+    const attestations = await attestationsFactory.deploy(await channels.getAddress(), await overrides())
+    const attestationsReceipt = await attestations.deploymentTransaction()?.wait()
+    if (registryReceipt == null || channelsReceipt == null || attestationsReceipt == null) {
       throw new ContractsError('DEPLOY_FAILED', 'a deployment transaction has no receipt')
     }
     return {
       chainId,
       registry: await registry.getAddress(),
       channels: await channels.getAddress(),
+      attestations: await attestations.getAddress(),
       deployBlock: registryReceipt.blockNumber,
     }
   } catch (error) {

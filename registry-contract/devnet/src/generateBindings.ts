@@ -17,7 +17,7 @@ export const GENERATE_COMMAND = 'npm run generate -w @trickle/devnet'
 
 interface BindingSpec {
   /** Contract name in the solc output. */
-  readonly contract: 'DataRegistry' | 'StreamChannels'
+  readonly contract: 'DataRegistry' | 'StreamChannels' | 'JobAttestations'
   /** Exported constant. */
   readonly constant: string
   /** File under `registry-contract/src/`. */
@@ -39,11 +39,17 @@ const bindings: readonly BindingSpec[] = [
     path: 'generated/streamChannelsAbi.ts',
     wrapper: "{@link channelsAt} converts `getChannel`'s `status` to a number",
   },
+  {
+    contract: 'JobAttestations',
+    constant: 'JOB_ATTESTATIONS_ABI',
+    path: 'generated/jobAttestationsAbi.ts',
+    wrapper: '{@link attestationsAt} adds `findAttestation`, which finds the `Attested` event of a hash',
+  },
 ]
 
 /**
- * Renders the ABI modules of `@trickle/contracts` from the solc output: for each of DataRegistry and
- * StreamChannels, `export const <NAME>_ABI = [...] as const satisfies Abi` holding the JSON ABI exactly
+ * Renders the ABI modules of `@trickle/contracts` from the solc output: for each of DataRegistry,
+ * StreamChannels and JobAttestations, `export const <NAME>_ABI = [...] as const satisfies Abi` holding the JSON ABI exactly
  * as solc emitted it, under a "generated — do not edit" header. The runtime bindings import these
  * files and derive their method types from the literal types, so they never need solc. Pure: the
  * same artifacts give byte-identical files, which the staleness test relies on.
@@ -52,7 +58,7 @@ const bindings: readonly BindingSpec[] = [
  * @returns the files to write under {@link BINDINGS_SOURCE_DIR}
  */
 export function generateBindings(
-  artifacts: Pick<Artifacts, 'DataRegistry' | 'StreamChannels'>,
+  artifacts: Pick<Artifacts, 'DataRegistry' | 'StreamChannels' | 'JobAttestations'>,
 ): GeneratedFile[] {
   return bindings.map((spec) => ({
     path: spec.path,

@@ -24,6 +24,8 @@ export interface Artifacts {
   DataRegistry: ContractArtifact
   /** The payment-channel escrow; constructor takes the challenge period in seconds (uint64). */
   StreamChannels: ContractArtifact
+  /** Job attestation anchors; constructor takes the StreamChannels address. */
+  JobAttestations: ContractArtifact
   /** Test-only ERC-20: `constructor(uint16 feeBps)`, `mint(to, amount)`, burns `feeBps` of each transfer. */
   TestToken: ContractArtifact
 }
@@ -50,7 +52,7 @@ const compilerSettings = {
   outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
 } as const
 
-const contractNames = ['DataRegistry', 'StreamChannels', 'TestToken'] as const
+const contractNames = ['DataRegistry', 'StreamChannels', 'JobAttestations', 'TestToken'] as const
 
 let inFlight: Promise<Artifacts> | undefined
 
@@ -62,7 +64,7 @@ let inFlight: Promise<Artifacts> | undefined
  * Concurrent calls in one process share one compile; concurrent processes write atomically (rename).
  *
  * @param options - cache directory and `force` recompile
- * @returns ABI and creation bytecode of DataRegistry, StreamChannels and TestToken
+ * @returns ABI and creation bytecode of DataRegistry, StreamChannels, JobAttestations and TestToken
  * @throws ContractsError `COMPILE_FAILED` when solc reports an error (details hold its messages);
  *   `ARTIFACT_MISSING` when the output lacks an expected contract
  */

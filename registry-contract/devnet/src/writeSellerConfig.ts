@@ -11,6 +11,8 @@ export interface SellerConfigSpec {
   registry: string
   channels: string
   deployBlock: number
+  /** JobAttestations address (where the seller anchors job attestations); left out when absent */
+  attestations?: string
   /** the payee's key, 0x hex: written to `payee.key` (mode 0600) beside the config, never into it */
   payeeKey: string
   brokerUrl: string
@@ -40,6 +42,7 @@ export function writeSellerConfig(dir: string, spec: SellerConfigSpec): string {
       chainId: spec.chainId,
       registry: spec.registry,
       channels: spec.channels,
+      ...(spec.attestations ? { attestations: spec.attestations } : {}),
       deployBlock: spec.deployBlock,
       ...(spec.fees ? { fees: spec.fees } : {}),
     },

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { DATA_REGISTRY_ABI, STREAM_CHANNELS_ABI } from '@trickle/contracts'
+import { DATA_REGISTRY_ABI, JOB_ATTESTATIONS_ABI, STREAM_CHANNELS_ABI } from '@trickle/contracts'
 import { BINDINGS_SOURCE_DIR, GENERATE_COMMAND, generateBindings, loadArtifacts } from '@trickle/devnet'
 import { describe, expect, it } from 'vitest'
 
@@ -9,6 +9,7 @@ describe('generateBindings', () => {
     const files = generateBindings(await loadArtifacts())
     expect(files.map((file) => file.path).sort()).toEqual([
       'generated/dataRegistryAbi.ts',
+      'generated/jobAttestationsAbi.ts',
       'generated/streamChannelsAbi.ts',
     ])
     for (const file of files) {
@@ -23,6 +24,7 @@ describe('generateBindings', () => {
     const artifacts = await loadArtifacts()
     expect(DATA_REGISTRY_ABI).toEqual(artifacts.DataRegistry.abi)
     expect(STREAM_CHANNELS_ABI).toEqual(artifacts.StreamChannels.abi)
+    expect(JOB_ATTESTATIONS_ABI).toEqual(artifacts.JobAttestations.abi)
   })
 
   it('renders a changed ABI into a different module naming the command and the contract', async () => {

@@ -19,6 +19,8 @@ export interface ParsedSellerConfig {
     fees: FeeMode
     registry: Address
     channels: Address
+    /** JobAttestations address, when the config names one (configs written before it existed do not) */
+    attestations?: Address
     deployBlock: number
     /** the coin's symbol (`ETH`, or `IOTA` on the IOTA presets), for printing amounts */
     symbol: string
@@ -129,6 +131,9 @@ export function parseSellerConfig(text: string, file: string): ParsedSellerConfi
       fees: config.chain.fees ?? preset?.fees ?? 'eip1559',
       registry: config.chain.registry as Address,
       channels: config.chain.channels as Address,
+      ...(config.chain.attestations !== undefined
+        ? { attestations: config.chain.attestations as Address }
+        : {}),
       deployBlock: config.chain.deployBlock,
       symbol: preset?.nativeCurrency.symbol ?? 'ETH',
     },

@@ -93,6 +93,11 @@ export const chainSchema = z
     registry: address,
     /** StreamChannels address (the payment channels) */
     channels: address,
+    /**
+     * JobAttestations address (where job attestations are anchored, bound to `channels`); optional, so
+     * configs written before the contract existed still load
+     */
+    attestations: address.optional(),
     /** block DataRegistry was deployed in: where product and channel events are read from (default 0) */
     deployBlock: z.number().int().nonnegative().default(0),
     /** how transactions are priced: `eip1559`, or `legacy` (IOTA EVM); default the preset's, else eip1559 */
