@@ -44,7 +44,7 @@ import { fromChain } from './fromChain.ts'
 import { importProductsFile } from './importProductsFile.ts'
 import { startIpfsNode } from './ipfsNode.ts'
 import { handleJobRequest } from './jobs/jobHttp.ts'
-import { type JobProduct, JobProvider, type JobSpec } from './jobs/jobProvider.ts'
+import { type JobProduct, JobProvider, type JobSpec, type JobStats } from './jobs/jobProvider.ts'
 import { openModuleStore } from './jobs/moduleStore.ts'
 import { connectMqttSource, type MqttSourceOptions } from './mqttSource.ts'
 import { nativeCrypto } from './nativeCrypto.ts'
@@ -252,6 +252,8 @@ export interface SellerServer {
   readonly settlement: SettlementWorker
   /** sessions live now */
   readonly sessionCount: number
+  /** jobs of `compute`/`app` products: slots, running, started, finished (also in `/health`); none without job products */
+  readonly jobs: JobStats | undefined
   /** sessions being served now (the buyer proved the channel key), by product key; absent keys: 0 */
   readonly sessionsByProduct: ReadonlyMap<string, number>
   /** TCP connections open now and everything refused for a limit since the start (also in `/health`) */
@@ -675,6 +677,7 @@ async function launch(
             store: healthState.storeFailedAt === undefined ? 'ok' : 'failing',
             chain: healthState.chainFailedAt === undefined ? 'ok' : 'unreachable',
             sessions,
+            ...(jobs ? { jobs: jobs.stats } : {}),
             connections: guard.stats(),
             channelReads: channelCache.stats,
             settlement: settlement?.stats,
@@ -796,6 +799,16 @@ async function launch(
         policy: { ...policy, ...spec.policy, pricePerChunk: spec.pricePerChunk },
         kind: spec.kind ?? 'stream',
       })
+      if (spec.job && (spec.kind === 'compute' || spec.kind === 'app')) {
+        jobProducts.set(p.productId, {
+          productId: p.productId,
+          key: p.key,
+          kind: spec.kind,
+          unitPrice: spec.pricePerChunk,
+          maxChunkBytes: spec.policy?.maxChunkBytes ?? policy.maxChunkBytes,
+          spec: spec.job,
+        })
+      }
     }
   }
   // An older seller kept the product ids in a side file: the store takes them over once.
@@ -1009,6 +1022,9 @@ async function launch(
     settlement: worker,
     get sessionCount() {
       return sessions
+    },
+    get jobs() {
+      return jobs?.stats
     },
     sessionsByProduct,
     get connections() {

@@ -430,9 +430,9 @@ class JobFeed implements Feed {
       k: 'end',
       exitCode: result ? result.exitCode : -1,
       error: code,
-      cpuMs: result?.cpuMs ?? this.cpuUnits * q.cpuMsPerUnit,
-      wallMs: result?.wallMs ?? Date.now() - this.startedAt,
-      peakMemoryBytes: result?.peakMemoryBytes ?? 0,
+      cpuMs: Math.round(result?.cpuMs ?? this.cpuUnits * q.cpuMsPerUnit),
+      wallMs: Math.round(result?.wallMs ?? Date.now() - this.startedAt),
+      peakMemoryBytes: Math.round(result?.peakMemoryBytes ?? 0),
     }
     this.push(end, true)
     const attestation: JobAttestation = {
@@ -467,7 +467,12 @@ class JobFeed implements Feed {
     const due = final ? Math.ceil(cpuMs / per) : Math.floor(cpuMs / per)
     while (this.cpuUnits < due && !this.closed) {
       this.cpuUnits++
-      this.push({ k: 'cpu', cpuMs: Math.min(cpuMs, this.cpuUnits * per), wallMs, memoryBytes })
+      this.push({
+        k: 'cpu',
+        cpuMs: Math.round(Math.min(cpuMs, this.cpuUnits * per)),
+        wallMs: Math.round(wallMs),
+        memoryBytes: Math.round(memoryBytes),
+      })
     }
   }
 

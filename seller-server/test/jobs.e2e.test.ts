@@ -1,0 +1,280 @@
+// Issue 14: compute and app jobs as metered paid streams, end to end — a provider (the seller server
+// with a compute and an app product), anvil, the buyer SDK, and real WASI modules built from C.
+import { closeSync, openSync, readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { WASI } from 'node:wasi'
+import { DEFAULT_CSV_PATH } from '@trickle/devices'
+import { type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
+import { type Hex, hasCode, type JobRecord, type SignedJobQuote } from '@trickle/protocol'
+import type { BuyerClient, CatalogProduct, JobOutcome } from '@trickle/sdk'
+import type { JsonRpcProvider } from 'ethers'
+import pino from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildJobModules, type JobModuleName } from '../modules/build.ts'
+import { type SellerServer, startSellerServer } from '../src/index.ts'
+import type { JobSpec } from '../src/jobs/jobProvider.ts'
+import { buyerFor } from './helpers/buyer.ts'
+
+const UNIT_PRICE = 10_000_000_000n // wei per unit
+const LIMITS: JobSpec['limits'] = {
+  memoryBytes: 64 * 1024 ** 2,
+  cpuMs: 20_000,
+  wallMs: 30_000,
+  moduleBytes: 4 * 1024 ** 2,
+  outputBytes: 1024 ** 2,
+}
+
+describe('jobs: quoted, run, paid as they run, attested (anvil, provider, SDK)', () => {
+  let market: LocalMarketplace
+  let provider: SellerServer
+  let buyer: BuyerClient
+  let rpc: JsonRpcProvider
+  let root: string
+  let airQuality: string
+  let modules: Record<JobModuleName, Uint8Array>
+  let compute: CatalogProduct
+  let app: CatalogProduct
+
+  beforeAll(async () => {
+    const paths = await buildJobModules()
+    modules = Object.fromEntries(
+      await Promise.all(Object.entries(paths).map(async ([name, path]) => [name, await readFile(path)])),
+    ) as Record<JobModuleName, Uint8Array>
+    root = await mkdtemp(join(tmpdir(), 'trickle-jobs-e2e-'))
+    airQuality = join(root, 'air-quality')
+    await mkdir(airQuality)
+    await writeFile(join(airQuality, 'AirQualityUCI.csv'), await readFile(DEFAULT_CSV_PATH))
+    market = await startLocalMarketplace({ rowsPerSecond: 0, logger: pino({ level: 'silent' }) })
+    const job = (extra: Partial<JobSpec> = {}): JobSpec => ({
+      limits: LIMITS,
+      startUnits: 3,
+      cpuMsPerUnit: 50,
+      inputs: [{ name: 'air-quality', description: 'UCI Air Quality, 9,357 hourly rows', dir: airQuality }],
+      ...extra,
+    })
+    const common = {
+      topics: [],
+      fields: [],
+      tags: ['jobs'],
+      pricePerChunk: UNIT_PRICE,
+      source: { title: 'UCI Air Quality', licence: 'CC BY 4.0', attribution: 'S. De Vito' },
+      policy: { maxChunkBytes: 16 * 1024 },
+    }
+    provider = await startSellerServer({
+      rpcUrl: market.rpcUrl,
+      chainId: market.chainId,
+      registry: market.deployment.registry as Hex,
+      channels: market.deployment.channels as Hex,
+      sellerKey: market.buyerKeys[6]!,
+      brokerUrl: market.brokerUrl,
+      dataDir: join(root, 'provider'),
+      jobSlots: 1,
+      products: [
+        {
+          ...common,
+          key: 'wasm-compute',
+          name: 'Compute over air quality',
+          description: 'Your WASI module over the UCI air-quality data, which you never see',
+          kind: 'compute',
+          job: job(),
+        },
+        {
+          ...common,
+          key: 'air-report',
+          name: 'Air quality report',
+          description: 'A daily report and forecast of one field over a date range',
+          kind: 'app',
+          job: job({
+            app: {
+              module: modules.airQualityReport,
+              parameters: [
+                { name: '--field', description: 'a column, e.g. NO2(GT)' },
+                { name: '--from', description: 'first day, YYYY-MM-DD' },
+                { name: '--to', description: 'last day, YYYY-MM-DD' },
+                { name: '--horizon', description: 'days to forecast' },
+              ],
+            },
+          }),
+        },
+      ],
+      logger: pino({ level: 'silent' }),
+    })
+    ;({ buyer, provider: rpc } = await buyerFor(market, { gateway: provider.httpUrl, keyIndex: 2 }))
+    compute = await buyer.product(provider.products[0]!.productId)
+    app = await buyer.product(provider.products[1]!.productId)
+  }, 180_000)
+
+  afterAll(async () => {
+    await buyer?.close()
+    rpc?.destroy()
+    await provider?.close()
+    await market?.stop()
+    if (root) await rm(root, { recursive: true, force: true })
+  })
+
+  /** Runs `module` directly with node:wasi: its stdout, and the files it left in `/out`. */
+  async function direct(module: Uint8Array, args: string[]) {
+    const outDir = await mkdtemp(join(root, 'direct-'))
+    const stdoutPath = join(outDir, '..', `${outDir.split('/').at(-1)}.stdout`)
+    const fd = openSync(stdoutPath, 'w')
+    const wasi = new WASI({
+      version: 'preview1',
+      args,
+      env: {},
+      preopens: { '/in': airQuality, '/out': outDir },
+      stdout: fd,
+      returnOnExit: true,
+    })
+    const instance = new WebAssembly.Instance(
+      new WebAssembly.Module(module as Uint8Array<ArrayBuffer>),
+      wasi.getImportObject() as never,
+    )
+    const exitCode = wasi.start(instance)
+    closeSync(fd)
+    return { exitCode, stdout: readFileSync(stdoutPath, 'utf8'), outDir }
+  }
+
+  /** Quotes, opens a channel worth the quote's most, runs the job and collects its records. */
+  async function run(product: CatalogProduct, request: Parameters<BuyerClient['quoteJob']>[1]) {
+    const answer = await buyer.quoteJob(product, request)
+    if ('decline' in answer) throw new Error(`declined: ${answer.decline.reason}`)
+    const signed = answer as SignedJobQuote
+    const most = BigInt(signed.quote.maxUnits) * signed.quote.unitPrice
+    const { channelId } = await buyer.openChannel(product.descriptor!.seller as Hex, most)
+    const job = await buyer.runJob(product, signed, { channelId, args: request.args })
+    const records: JobRecord[] = []
+    for await (const record of job) records.push(record)
+    const outcome = await job.finished
+    return { signed, records, outcome, channelId }
+  }
+
+  const text = (records: JobRecord[], k: 'out' | 'err') =>
+    Buffer.concat(records.flatMap((r) => (r.k === k ? [Buffer.from(r.data)] : []))).toString('utf8')
+
+  function expectPaidForEveryRecord(
+    records: JobRecord[],
+    outcome: JobOutcome,
+    quote: SignedJobQuote['quote'],
+  ) {
+    expect(records.length).toBeLessThanOrEqual(quote.maxUnits)
+    expect(outcome.summary.chunks + outcome.summary.afterClose).toBe(records.length)
+    expect(outcome.summary.paid).toBe(BigInt(records.length) * UNIT_PRICE)
+    expect(outcome.attestation?.attestation.units).toBe(records.length)
+  }
+
+  it('runs a compute-to-data job: the output equals the module run directly, every record is paid, the attestation checks', async () => {
+    const args = ['airQualityStats']
+    const { signed, records, outcome } = await run(compute, {
+      module: modules.airQualityStats,
+      args,
+      input: 'air-quality',
+    })
+    const reference = await direct(modules.airQualityStats, args)
+    expect(reference.exitCode).toBe(0)
+    expect(text(records, 'out')).toBe(reference.stdout)
+    expect(records.slice(0, 3).map((r) => r.k)).toEqual(['start', 'start', 'start'])
+    expect(records.at(-2)).toMatchObject({ k: 'end', exitCode: 0, error: '' })
+    expect(records.at(-1)?.k).toBe('attestation')
+    // CPU is charged as it accrues: one unit per 50 ms, the last partial one rounded up.
+    const end = outcome.end!
+    expect(records.filter((r) => r.k === 'cpu')).toHaveLength(Math.ceil(end.cpuMs / 50))
+    expectPaidForEveryRecord(records, outcome, signed.quote)
+    const { attestation } = outcome.attestation!
+    expect(attestation).toMatchObject({ exitCode: 0, error: '', jobId: signed.quote.quoteId })
+    expect(attestation.inputHash).not.toBe(`0x${'00'.repeat(32)}`)
+    expect(outcome.summary.reason).toBe('product_ended')
+  }, 120_000)
+
+  it('runs an app with parameters: stdout and its report file equal a direct run', async () => {
+    const args = [
+      'airQualityReport',
+      '--field',
+      'NO2(GT)',
+      '--from',
+      '2004-11-01',
+      '--to',
+      '2004-11-30',
+      '--horizon',
+      '5',
+    ]
+    const { signed, records, outcome } = await run(app, { args, input: 'air-quality' })
+    const reference = await direct(modules.airQualityReport, args)
+    expect(text(records, 'out')).toBe(reference.stdout)
+    const report = Buffer.concat(
+      records.flatMap((r) => (r.k === 'file' && r.path === 'report.csv' ? [Buffer.from(r.data)] : [])),
+    ).toString('utf8')
+    expect(report).toBe(await readFile(join(reference.outDir, 'report.csv'), 'utf8'))
+    expect(records.find((r) => r.k === 'file' && r.path === 'report.csv' && r.last)).toBeDefined()
+    expectPaidForEveryRecord(records, outcome, signed.quote)
+  }, 120_000)
+
+  it('declines a quote at capacity while its one slot runs a job, and quotes again once it is free', async () => {
+    const args = ['attack', 'ticks', '100']
+    const answer = await buyer.quoteJob(compute, { module: modules.attack, args })
+    const signed = answer as SignedJobQuote
+    const { channelId } = await buyer.openChannel(
+      compute.descriptor!.seller as Hex,
+      BigInt(signed.quote.maxUnits) * UNIT_PRICE,
+    )
+    const job = await buyer.runJob(compute, signed, { channelId, args })
+    const records: JobRecord[] = []
+    const consuming = (async () => {
+      for await (const record of job) records.push(record)
+    })()
+    for (let i = 0; i < 200 && !records.some((r) => r.k === 'out'); i++)
+      await new Promise((r) => setTimeout(r, 25))
+    expect(await buyer.quoteJob(compute, { module: modules.attack, args })).toMatchObject({
+      decline: { reason: 'at_capacity' },
+    })
+    await consuming
+    expect(records.at(-2)).toMatchObject({ k: 'end', exitCode: 0 })
+    expect('quote' in (await buyer.quoteJob(compute, { module: modules.attack, args }))).toBe(true)
+  }, 120_000)
+
+  it('cancels a job mid-run: the buyer pays only for the records it got, and the slot is free again', async () => {
+    const args = ['attack', 'ticks', '1000']
+    const answer = (await buyer.quoteJob(compute, { module: modules.attack, args })) as SignedJobQuote
+    const { channelId } = await buyer.openChannel(
+      compute.descriptor!.seller as Hex,
+      BigInt(answer.quote.maxUnits) * UNIT_PRICE,
+    )
+    const job = await buyer.runJob(compute, answer, { channelId, args })
+    const records: JobRecord[] = []
+    for await (const record of job) {
+      records.push(record)
+      if (records.filter((r) => r.k === 'out').length >= 3) break
+    }
+    const outcome = await job.finished
+    expect(outcome.attestation).toBeUndefined()
+    expect(outcome.summary.paid).toBe(
+      BigInt(outcome.summary.chunks + outcome.summary.afterClose) * UNIT_PRICE,
+    )
+    expect(outcome.summary.paid).toBeLessThan((BigInt(answer.quote.maxUnits) * UNIT_PRICE) / 10n)
+    for (let i = 0; i < 200 && provider.jobs?.running !== 0; i++) await new Promise((r) => setTimeout(r, 25))
+    expect(provider.jobs?.running).toBe(0)
+  }, 120_000)
+
+  it('refuses a quote run with other arguments, or run twice, before terms', async () => {
+    const args = ['attack', 'ticks', '1']
+    const answer = (await buyer.quoteJob(compute, { module: modules.attack, args })) as SignedJobQuote
+    const { channelId } = await buyer.openChannel(
+      compute.descriptor!.seller as Hex,
+      BigInt(answer.quote.maxUnits) * UNIT_PRICE,
+    )
+    const drain = async (args: string[]) => {
+      const job = await buyer.runJob(compute, answer, { channelId, args })
+      for await (const _ of job) {
+        // the records of the first run
+      }
+      return job.finished
+    }
+    await expect(drain(['attack', 'ticks', '2'])).rejects.toSatisfy((err: unknown) =>
+      hasCode(err, 'JOB_REJECTED'),
+    )
+    const first = await drain(args)
+    expect(first.attestation).toBeDefined()
+    await expect(drain(args)).rejects.toSatisfy((err: unknown) => hasCode(err, 'JOB_REJECTED'))
+  }, 120_000)
+})
