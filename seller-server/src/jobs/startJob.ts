@@ -151,11 +151,13 @@ function assertLimits(limits: JobLimits): void {
  * @param module - the module's bytes
  * @param options - arguments, environment, directories, limits (bytes, ms), abort signal, callbacks
  * @returns the running job; its `result` rejects with a `TrickleError`:
- * @throws `INVALID_ARGUMENT` (a limit is not a non-negative integer), `JOB_MODULE_INVALID` (above
- *   `limits.moduleBytes`, does not compile, imports other than WASI preview 1, no `_start` or `memory`),
- *   `JOB_MEMORY_LIMIT`, `JOB_CPU_LIMIT`, `JOB_WALL_LIMIT`, `JOB_OUTPUT_LIMIT`, `JOB_FAILED` (a trap, the
- *   process died without a result, or `onOutput`/`onProgress` threw: then that error is the `cause`), `JOB_SANDBOX_UNAVAILABLE` (no `prlimit` or `/proc`), `ABORTED`
- *   (through `result`)
+ * @throws through `result`, a `TrickleError` with one of these codes:
+ *   `INVALID_ARGUMENT` (a limit is not a non-negative integer, the input directory cannot be read);
+ *   `JOB_MODULE_INVALID` (above `limits.moduleBytes`, does not compile, imports other than WASI
+ *   preview 1, no `_start` or `memory`); `JOB_MEMORY_LIMIT`; `JOB_CPU_LIMIT`; `JOB_WALL_LIMIT`;
+ *   `JOB_OUTPUT_LIMIT`; `JOB_FAILED` (a trap, the process died without a result, the output files
+ *   could not be saved to `outputDir`, or `onOutput`/`onProgress` threw: then that error is the
+ *   `cause`); `JOB_SANDBOX_UNAVAILABLE` (no util-linux `prlimit`); `ABORTED` (the signal aborted)
  */
 export function startJob(module: Uint8Array, options: JobOptions): RunningJob {
   let child: ReturnType<typeof spawn> | undefined
@@ -208,7 +210,19 @@ async function run(
   if (options.signal?.aborted) throw new TrickleError('ABORTED', 'the job was cancelled before it started')
   const tools = await probeSandbox()
   if (!tools) throw new TrickleError('JOB_SANDBOX_UNAVAILABLE', 'util-linux prlimit is not installed')
-  const inputDir = options.inputDir === undefined ? undefined : await realpath(options.inputDir)
+  let inputDir: string | undefined
+  let inputBytes = 0
+  if (options.inputDir !== undefined) {
+    try {
+      inputDir = await realpath(options.inputDir)
+      inputBytes = await directoryBytes(inputDir)
+    } catch (cause) {
+      throw new TrickleError('INVALID_ARGUMENT', 'the input directory cannot be read', {
+        details: options.inputDir,
+        cause,
+      })
+    }
+  }
   const command = sandboxCommand(
     tools,
     {
@@ -221,7 +235,7 @@ async function run(
     {
       memoryBytes: limits.memoryBytes,
       cpuMs: limits.cpuMs,
-      inputBytes: inputDir === undefined ? 0 : await directoryBytes(inputDir),
+      inputBytes,
       outputBytes: limits.outputBytes,
     },
   )
@@ -370,8 +384,15 @@ async function saveFiles(
       if (relative(root, target).startsWith(`..${sep}`)) {
         throw new TrickleError('JOB_FAILED', 'the runner reported an output path outside /out')
       }
-      await mkdir(dirname(target), { recursive: true })
-      await writeFile(target, file.data, { flag: 'wx' })
+      try {
+        await mkdir(dirname(target), { recursive: true })
+        await writeFile(target, file.data, { flag: 'wx' })
+      } catch (cause) {
+        throw new TrickleError('JOB_FAILED', 'the output files could not be saved', {
+          details: target,
+          cause,
+        })
+      }
     }
     options.onOutput?.('file', file.data, file.path)
     saved.push({
