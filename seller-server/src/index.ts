@@ -104,6 +104,7 @@ export {
   type JobResult,
   type JobStream,
   type JobUsage,
+  MAX_ARGS_ENV_BYTES,
   type RunningJob,
   runJob,
   startJob,

@@ -446,6 +446,14 @@ describe('job sandbox escape suite', () => {
     expect(existsSync(outputDir)).toBe(false)
   })
 
+  it('refuses arguments with a NUL or above the size cap before starting anything (INVALID_ARGUMENT)', async () => {
+    expect(await codeOf(sandboxed(modules.attack, ['attack', 'a\0b']))).toBe('INVALID_ARGUMENT')
+    expect(await codeOf(sandboxed(modules.attack, ['attack', 'x'.repeat(100_000)]))).toBe('INVALID_ARGUMENT')
+    expect(await codeOf(sandboxed(modules.attack, ['attack'], { env: { 'A=B': 'c' } }))).toBe(
+      'INVALID_ARGUMENT',
+    )
+  })
+
   it('refuses an oversize module before starting anything (JOB_MODULE_INVALID)', async () => {
     const big = new Uint8Array(2 * 1024 ** 2)
     big.set(modules.attack)

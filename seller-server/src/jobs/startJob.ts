@@ -123,6 +123,29 @@ function isSafeRelativePath(path: string): boolean {
   return path.split('/').every((part) => part !== '' && part !== '.' && part !== '..')
 }
 
+/** Cap of the module's `argv` and `environ` together, in bytes (as UTF-8, one NUL after each string). */
+export const MAX_ARGS_ENV_BYTES = 64 * 1024
+
+/** `argv` and `environ` are strings without NUL, environment names without `=`, within {@link MAX_ARGS_ENV_BYTES}. */
+function assertArgsEnv(args: string[], env: Record<string, string>): void {
+  const strings = [...args, ...Object.entries(env).map(([name, value]) => `${name}=${value}`)]
+  let bytes = 0
+  for (const text of strings) {
+    if (typeof text !== 'string' || text.includes('\0')) {
+      throw new TrickleError('INVALID_ARGUMENT', 'job arguments and environment must be strings without NUL')
+    }
+    bytes += Buffer.byteLength(text) + 1
+  }
+  if (Object.keys(env).some((name) => name === '' || name.includes('='))) {
+    throw new TrickleError('INVALID_ARGUMENT', 'an environment name is empty or holds "="')
+  }
+  if (bytes > MAX_ARGS_ENV_BYTES) {
+    throw new TrickleError('INVALID_ARGUMENT', 'job arguments and environment are too large', {
+      details: `${bytes} bytes, cap ${MAX_ARGS_ENV_BYTES}`,
+    })
+  }
+}
+
 function assertLimits(limits: JobLimits): void {
   for (const key of [
     'memoryBytes',
@@ -152,7 +175,8 @@ function assertLimits(limits: JobLimits): void {
  * @param options - arguments, environment, directories, limits (bytes, ms), abort signal, callbacks
  * @returns the running job; its `result` rejects with a `TrickleError`:
  * @throws through `result`, a `TrickleError` with one of these codes:
- *   `INVALID_ARGUMENT` (a limit is not a non-negative integer, the input directory cannot be read);
+ *   `INVALID_ARGUMENT` (a limit is not a non-negative integer, `args`/`env` hold a NUL or pass
+ *   {@link MAX_ARGS_ENV_BYTES}, the input directory cannot be read);
  *   `JOB_MODULE_INVALID` (above `limits.moduleBytes`, does not compile, imports other than WASI
  *   preview 1, no `_start` or `memory`); `JOB_MEMORY_LIMIT`; `JOB_CPU_LIMIT`; `JOB_WALL_LIMIT`;
  *   `JOB_OUTPUT_LIMIT`; `JOB_FAILED` (a trap, the process died without a result, the output files
@@ -201,6 +225,7 @@ async function run(
 ): Promise<JobResult> {
   const { limits } = options
   assertLimits(limits)
+  assertArgsEnv(options.args, options.env)
   const maxModule = limits.moduleBytes ?? DEFAULT_MAX_MODULE_BYTES
   if (module.byteLength > maxModule) {
     throw new TrickleError('JOB_MODULE_INVALID', 'the module is above the size cap', {
