@@ -324,16 +324,18 @@ async function run(
     message ??= m
     void sample()
   })
+  let ended = false
   const ticker = setInterval(() => {
     void sample().then(() => {
+      if (ended || killedFor !== undefined || message !== undefined) return
       if (usage.cpuMs > limits.cpuMs) kill('cpu')
-      else if (killedFor === undefined && message === undefined)
-        call(() => options.onProgress?.({ ...usage }))
+      else call(() => options.onProgress?.({ ...usage }))
     })
   }, options.progressIntervalMs ?? 100)
   const wallTimer = setTimeout(() => kill('wall'), limits.wallMs)
   const onAbort = (): void => kill('abort')
   options.signal?.addEventListener('abort', onAbort, { once: true })
+  if (options.signal?.aborted) kill('abort') // aborted while the sandbox was being prepared
 
   const start: RunnerStart = {
     t: 'start',
@@ -356,6 +358,7 @@ async function run(
   const [exitStatus, signal] = await new Promise<[number | null, string | null]>((resolve) => {
     child.once('close', (status, sig) => resolve([status, sig]))
   })
+  ended = true
   clearInterval(ticker)
   clearTimeout(wallTimer)
   options.signal?.removeEventListener('abort', onAbort)
