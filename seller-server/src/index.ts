@@ -112,6 +112,7 @@ export {
   type JobResult,
   type JobStream,
   type JobUsage,
+  MAX_ARGS_ENV_BYTES,
   type RunningJob,
   runJob,
   startJob,

@@ -220,10 +220,11 @@ describe('runJob', () => {
     expect(cpu.at(-1)).toBeGreaterThanOrEqual(1_500)
   })
 
-  it('pauses a job (no output while paused) and resumes it to the end', async () => {
+  it('pauses a job (no output, no CPU while paused) and resumes it to the end', async () => {
     let ticks = 0
-    let pausedAt = -1
-    let progressWhilePaused = 0
+    let paused = false
+    // Ticks and CPU seen at each progress report while paused; the first may still take in what was in flight.
+    const whilePaused: { ticks: number; cpuMs: number }[] = []
     const job = startJob(modules.attack, {
       args: ['attack', 'ticks', '20'],
       env: {},
@@ -231,26 +232,28 @@ describe('runJob', () => {
       onOutput: (stream, chunk) => {
         if (stream !== 'stdout') return
         ticks += new TextDecoder().decode(chunk).split('\n').length - 1
-        if (pausedAt < 0) {
-          pausedAt = ticks
+        if (!paused && whilePaused.length === 0) {
+          paused = true
           job.pause()
         }
       },
-      onProgress: () => {
-        if (pausedAt >= 0 && progressWhilePaused >= 0) {
-          progressWhilePaused++
-          if (progressWhilePaused === 5) {
-            expect(ticks).toBe(pausedAt)
-            progressWhilePaused = -1
-            job.resume()
-          }
+      onProgress: (usage) => {
+        if (!paused) return
+        whilePaused.push({ ticks, cpuMs: usage.cpuMs })
+        if (whilePaused.length === 6) {
+          paused = false
+          job.resume()
         }
       },
     })
     const result = await job.result
-    expect(progressWhilePaused).toBe(-1)
     expect(result.exitCode).toBe(0)
     expect(ticks).toBe(20)
+    expect(whilePaused).toHaveLength(6)
+    const settled = whilePaused.slice(1)
+    expect(new Set(settled.map((p) => p.ticks)).size).toBe(1)
+    expect(new Set(settled.map((p) => p.cpuMs)).size).toBe(1)
+    expect(settled[0]?.ticks).toBeLessThan(20)
   })
 
   it('kills the job and rejects with JOB_FAILED, the thrown error as cause, when a callback throws', async () => {
@@ -443,6 +446,14 @@ describe('job sandbox escape suite', () => {
     expect(existsSync(outputDir)).toBe(false)
   })
 
+  it('refuses arguments with a NUL or above the size cap before starting anything (INVALID_ARGUMENT)', async () => {
+    expect(await codeOf(sandboxed(modules.attack, ['attack', 'a\0b']))).toBe('INVALID_ARGUMENT')
+    expect(await codeOf(sandboxed(modules.attack, ['attack', 'x'.repeat(100_000)]))).toBe('INVALID_ARGUMENT')
+    expect(await codeOf(sandboxed(modules.attack, ['attack'], { env: { 'A=B': 'c' } }))).toBe(
+      'INVALID_ARGUMENT',
+    )
+  })
+
   it('refuses an oversize module before starting anything (JOB_MODULE_INVALID)', async () => {
     const big = new Uint8Array(2 * 1024 ** 2)
     big.set(modules.attack)
@@ -469,7 +480,7 @@ describe('job sandbox escape suite', () => {
     const bomb = runJob(modules.attack, {
       args: ['attack', 'busy'],
       env: {},
-      limits: LIMITS,
+      limits: { ...LIMITS, cpuMs: 120_000, wallMs: 120_000 },
       signal: controller.signal,
       onProgress: (usage) => {
         if (usage.cpuMs > 0) started()

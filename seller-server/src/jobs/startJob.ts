@@ -123,6 +123,29 @@ function isSafeRelativePath(path: string): boolean {
   return path.split('/').every((part) => part !== '' && part !== '.' && part !== '..')
 }
 
+/** Cap of the module's `argv` and `environ` together, in bytes (as UTF-8, one NUL after each string). */
+export const MAX_ARGS_ENV_BYTES = 64 * 1024
+
+/** `argv` and `environ` are strings without NUL, environment names without `=`, within {@link MAX_ARGS_ENV_BYTES}. */
+function assertArgsEnv(args: string[], env: Record<string, string>): void {
+  const strings = [...args, ...Object.entries(env).map(([name, value]) => `${name}=${value}`)]
+  let bytes = 0
+  for (const text of strings) {
+    if (typeof text !== 'string' || text.includes('\0')) {
+      throw new TrickleError('INVALID_ARGUMENT', 'job arguments and environment must be strings without NUL')
+    }
+    bytes += Buffer.byteLength(text) + 1
+  }
+  if (Object.keys(env).some((name) => name === '' || name.includes('='))) {
+    throw new TrickleError('INVALID_ARGUMENT', 'an environment name is empty or holds "="')
+  }
+  if (bytes > MAX_ARGS_ENV_BYTES) {
+    throw new TrickleError('INVALID_ARGUMENT', 'job arguments and environment are too large', {
+      details: `${bytes} bytes, cap ${MAX_ARGS_ENV_BYTES}`,
+    })
+  }
+}
+
 function assertLimits(limits: JobLimits): void {
   for (const key of [
     'memoryBytes',
@@ -151,11 +174,14 @@ function assertLimits(limits: JobLimits): void {
  * @param module - the module's bytes
  * @param options - arguments, environment, directories, limits (bytes, ms), abort signal, callbacks
  * @returns the running job; its `result` rejects with a `TrickleError`:
- * @throws `INVALID_ARGUMENT` (a limit is not a non-negative integer), `JOB_MODULE_INVALID` (above
- *   `limits.moduleBytes`, does not compile, imports other than WASI preview 1, no `_start` or `memory`),
- *   `JOB_MEMORY_LIMIT`, `JOB_CPU_LIMIT`, `JOB_WALL_LIMIT`, `JOB_OUTPUT_LIMIT`, `JOB_FAILED` (a trap, the
- *   process died without a result, or `onOutput`/`onProgress` threw: then that error is the `cause`), `JOB_SANDBOX_UNAVAILABLE` (no `prlimit` or `/proc`), `ABORTED`
- *   (through `result`)
+ * @throws through `result`, a `TrickleError` with one of these codes:
+ *   `INVALID_ARGUMENT` (a limit is not a non-negative integer, `args`/`env` hold a NUL or pass
+ *   {@link MAX_ARGS_ENV_BYTES}, the input directory cannot be read);
+ *   `JOB_MODULE_INVALID` (above `limits.moduleBytes`, does not compile, imports other than WASI
+ *   preview 1, no `_start` or `memory`); `JOB_MEMORY_LIMIT`; `JOB_CPU_LIMIT`; `JOB_WALL_LIMIT`;
+ *   `JOB_OUTPUT_LIMIT`; `JOB_FAILED` (a trap, the process died without a result, the output files
+ *   could not be saved to `outputDir`, or `onOutput`/`onProgress` threw: then that error is the
+ *   `cause`); `JOB_SANDBOX_UNAVAILABLE` (no util-linux `prlimit`); `ABORTED` (the signal aborted)
  */
 export function startJob(module: Uint8Array, options: JobOptions): RunningJob {
   let child: ReturnType<typeof spawn> | undefined
@@ -199,6 +225,7 @@ async function run(
 ): Promise<JobResult> {
   const { limits } = options
   assertLimits(limits)
+  assertArgsEnv(options.args, options.env)
   const maxModule = limits.moduleBytes ?? DEFAULT_MAX_MODULE_BYTES
   if (module.byteLength > maxModule) {
     throw new TrickleError('JOB_MODULE_INVALID', 'the module is above the size cap', {
@@ -208,7 +235,19 @@ async function run(
   if (options.signal?.aborted) throw new TrickleError('ABORTED', 'the job was cancelled before it started')
   const tools = await probeSandbox()
   if (!tools) throw new TrickleError('JOB_SANDBOX_UNAVAILABLE', 'util-linux prlimit is not installed')
-  const inputDir = options.inputDir === undefined ? undefined : await realpath(options.inputDir)
+  let inputDir: string | undefined
+  let inputBytes = 0
+  if (options.inputDir !== undefined) {
+    try {
+      inputDir = await realpath(options.inputDir)
+      inputBytes = await directoryBytes(inputDir)
+    } catch (cause) {
+      throw new TrickleError('INVALID_ARGUMENT', 'the input directory cannot be read', {
+        details: options.inputDir,
+        cause,
+      })
+    }
+  }
   const command = sandboxCommand(
     tools,
     {
@@ -221,7 +260,7 @@ async function run(
     {
       memoryBytes: limits.memoryBytes,
       cpuMs: limits.cpuMs,
-      inputBytes: inputDir === undefined ? 0 : await directoryBytes(inputDir),
+      inputBytes,
       outputBytes: limits.outputBytes,
     },
   )
@@ -285,16 +324,18 @@ async function run(
     message ??= m
     void sample()
   })
+  let ended = false
   const ticker = setInterval(() => {
     void sample().then(() => {
+      if (ended || killedFor !== undefined || message !== undefined) return
       if (usage.cpuMs > limits.cpuMs) kill('cpu')
-      else if (killedFor === undefined && message === undefined)
-        call(() => options.onProgress?.({ ...usage }))
+      else call(() => options.onProgress?.({ ...usage }))
     })
   }, options.progressIntervalMs ?? 100)
   const wallTimer = setTimeout(() => kill('wall'), limits.wallMs)
   const onAbort = (): void => kill('abort')
   options.signal?.addEventListener('abort', onAbort, { once: true })
+  if (options.signal?.aborted) kill('abort') // aborted while the sandbox was being prepared
 
   const start: RunnerStart = {
     t: 'start',
@@ -317,6 +358,7 @@ async function run(
   const [exitStatus, signal] = await new Promise<[number | null, string | null]>((resolve) => {
     child.once('close', (status, sig) => resolve([status, sig]))
   })
+  ended = true
   clearInterval(ticker)
   clearTimeout(wallTimer)
   options.signal?.removeEventListener('abort', onAbort)
@@ -370,8 +412,15 @@ async function saveFiles(
       if (relative(root, target).startsWith(`..${sep}`)) {
         throw new TrickleError('JOB_FAILED', 'the runner reported an output path outside /out')
       }
-      await mkdir(dirname(target), { recursive: true })
-      await writeFile(target, file.data, { flag: 'wx' })
+      try {
+        await mkdir(dirname(target), { recursive: true })
+        await writeFile(target, file.data, { flag: 'wx' })
+      } catch (cause) {
+        throw new TrickleError('JOB_FAILED', 'the output files could not be saved', {
+          details: target,
+          cause,
+        })
+      }
     }
     options.onOutput?.('file', file.data, file.path)
     saved.push({
