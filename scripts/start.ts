@@ -3,8 +3,9 @@
  * the SDK. `npm start -- --once` exits after the demo (no storefront), printing one JSON summary as its
  * last line.
  */
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { join, relative, resolve } from 'node:path'
 import { CHAIN_PRESET_NAMES, chainPreset } from '@trickle/contracts'
 import { decodeReading } from '@trickle/devices'
 import { DEMO_DEVICE_KEY, increaseTime, localConfig, startLocalMarketplace } from '@trickle/devnet'
@@ -58,6 +59,7 @@ const program = new Command('trickle-start')
   .option('--data-dir <dir>', 'where the seller keeps receipts and blocks', '.trickle/seller')
   .option('--web-port <port>', 'port of the storefront on 127.0.0.1 (0: any free port)', parsePort, 5174)
   .option('--no-web', 'do not build and serve the storefront')
+  .option('--no-jobs', 'do not run the compute and app job products')
   .parse()
 const opts = program.opts<{
   once?: boolean
@@ -75,6 +77,7 @@ const opts = program.opts<{
   dataDir: string
   webPort: number
   web: boolean
+  jobs: boolean
 }>()
 
 /** `--web-port`: a TCP port, 0 to 65535. */
@@ -114,6 +117,8 @@ say('Starting the Trickle marketplace…')
 // The storefront builds (a second or two of Vite) while the chain and the seller start.
 const built = !opts.once && opts.web ? buildStorefront() : undefined
 built?.catch(() => undefined)
+// The job products run the sample modules, built from C with Debian's clang and wasi-libc.
+const jobModules = opts.jobs ? buildSampleModules() : undefined
 let market: Awaited<ReturnType<typeof startLocalMarketplace>> | undefined
 let storefront: StorefrontServer | undefined
 market = await startLocalMarketplace({
@@ -139,6 +144,7 @@ market = await startLocalMarketplace({
     : {}),
   ...(opts.claimThreshold !== undefined ? { settlement: { claimThreshold: opts.claimThreshold } } : {}),
   ...(brokerUrl ? { brokerUrl } : {}),
+  ...(jobModules ? { jobs: { reportModule: jobModules.airQualityReport } } : {}),
   ...(process.env.TRICKLE_DEPLOYER_KEY ? { deployerKey: process.env.TRICKLE_DEPLOYER_KEY } : {}),
   ...(process.env.TRICKLE_SELLER_KEY ? { sellerKey: process.env.TRICKLE_SELLER_KEY } : {}),
 })
@@ -167,6 +173,15 @@ say(
   `  config     ${join(opts.dataDir, 'trickle-seller.yaml')}: the seller runs from this trickle-seller config (copy it to sell your own sensors)`,
 )
 for (const p of seller.products) say(`  product ${p.productId}  ${p.descriptor.name}  ipfs://${p.cid}`)
+const app = seller.products.find((p) => p.descriptor.kind === 'app')
+if (jobModules && app) {
+  say(
+    `  jobs       npm run trickle -- job run ${relative(process.cwd(), jobModules.airQualityStats)} --input air-quality --out job-stats`,
+  )
+  say(
+    `             npm run trickle -- job run ${app.productId} --input air-quality --out job-report -- --field 'NO2(GT)' --from 2004-11-01 --to 2004-11-30 --horizon 5`,
+  )
+}
 
 const config = localConfig(market)
 mkdirSync('.trickle', { recursive: true })
@@ -275,4 +290,25 @@ if (!opts.once) {
     }),
   )
   await shutdown(0)
+}
+
+/**
+ * Builds the sample job modules (`npm run build:modules`: seller-server/modules, C with Debian's
+ * clang and wasi-libc); without the toolchain, says so and runs without job products.
+ * @returns the modules' paths, or undefined
+ */
+function buildSampleModules(): { airQualityStats: string; airQualityReport: string } | undefined {
+  const build = spawnSync(process.execPath, ['seller-server/modules/build.ts'], { encoding: 'utf8' })
+  if (build.status !== 0) {
+    const why = (build.stderr || build.stdout || '').trim().split('\n').at(-1)
+    say(
+      `  jobs       off: the sample modules did not build (${why}); apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32`,
+    )
+    return undefined
+  }
+  const dist = resolve('seller-server/modules/dist')
+  return {
+    airQualityStats: join(dist, 'airQualityStats.wasm'),
+    airQualityReport: join(dist, 'airQualityReport.wasm'),
+  }
 }

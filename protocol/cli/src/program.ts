@@ -1,5 +1,6 @@
 import { CHAIN_PRESET_NAMES, CHAIN_PRESETS } from '@trickle/contracts'
 import type { Address, Hex } from '@trickle/protocol'
+import { TrickleError } from '@trickle/protocol'
 import { readChannel } from '@trickle/sdk'
 import { Command, CommanderError, Option } from 'commander'
 import { amountFormatOf } from './amountFormatOf.ts'
@@ -7,8 +8,10 @@ import { assertPayer } from './assertPayer.ts'
 import { buy } from './buy.ts'
 import { formatChannelTable, toChannelJson } from './channelRows.ts'
 import { type Connection, connect, connectProvider } from './connect.ts'
+import { formatAmount } from './formatAmount.ts'
 import { formatError } from './formatError.ts'
 import { globalArgsOf } from './globalArgsOf.ts'
+import { argvOf, formatQuoteRows, type JobAsk, pickQuote, quoteAll, readJobTarget, runJobTo } from './job.ts'
 import { formatProductRows, toProductRow } from './listProducts.ts'
 import { loadPayerKey, payerAddress } from './loadPayerKey.ts'
 import { parseAmount, parsePositiveAmount } from './parseAmount.ts'
@@ -439,6 +442,177 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
         provider.destroy()
       }
     })
+
+  const job = program
+    .command('job')
+    .summary('quote, run and check compute and app jobs (WASI modules), paid as they run')
+    .description(
+      'Jobs run a WebAssembly (WASI) module on a provider: your own (compute products, optionally over ' +
+        'the provider’s dataset with --input, which you never get) or the provider’s (app products, with ' +
+        'your parameters). Their records stream back paid unit by unit: a start fee, CPU time as it ' +
+        'accrues, each output record; then the provider’s signed attestation (SPEC.md §Jobs).',
+    )
+
+  /** The ask of `job quote` / `job run` from their arguments and options. */
+  const askOf = async (
+    target: string,
+    args: string[],
+    opts: { input?: string; cpuMs?: number; product?: bigint[] },
+  ): Promise<JobAsk> => ({
+    target: await readJobTarget(target),
+    args,
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+    ...(opts.cpuMs !== undefined ? { cpuMs: opts.cpuMs } : {}),
+    ...(opts.product !== undefined ? { productIds: opts.product } : {}),
+  })
+  const collectIds = (value: string, previous: bigint[] = []) => [...previous, parseProductId(value)]
+
+  job
+    .command('quote')
+    .summary('ask every matching provider for a signed quote')
+    .description(
+      'Uploads the module (a .wasm file) to every compute product’s provider and asks each for a ' +
+        'signed quote, or asks an app product (its id) for one; prints each provider’s price model, ' +
+        'limits and the most the job can cost, cheapest first, with declines (at_capacity…). Arguments ' +
+        'after the target (or after --) are the module’s, its program name is added first.',
+    )
+    .argument('<target>', 'a .wasm file (compute) or an app product id')
+    .argument('[args...]', 'the module’s arguments')
+    .option('--input <name>', 'a dataset of the providers mounted read-only at /in (compute-to-data)')
+    .option('--cpu-ms <ms>', 'CPU time the job may use at most', parsePositiveInt)
+    .option('--product <id>', 'ask only this product (repeat for more)', collectIds)
+    .option('--max-price <amount>', 'mark the cheapest quote within this price', parseAmount)
+    .option('--json', 'print one JSON array (wei as decimal strings)')
+    .passThroughOptions()
+    .action(
+      async (
+        target: string,
+        args: string[],
+        opts: { input?: string; cpuMs?: number; product?: bigint[]; maxPrice?: bigint; json?: boolean },
+        cmd: Command,
+      ) => {
+        const cfg = config(cmd)
+        const conn = await connectPayer(cfg, 'quoting a job')
+        try {
+          const rows = await quoteAll(conn.client, await askOf(target, args, opts))
+          const picked = pickQuote(rows, opts.maxPrice)
+          if (opts.json) {
+            io.stdout.write(
+              `${JSON.stringify(
+                rows.map((r) => ({
+                  productId: r.product.productId,
+                  provider: r.product.descriptor?.seller,
+                  ...(r.quote ? { quote: r.quote.quote, maxPrice: r.maxPrice } : {}),
+                  ...(r.decline ? { decline: r.decline } : {}),
+                  ...(r.failure ? { failure: r.failure } : {}),
+                  picked: r === picked,
+                })),
+                (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
+                2,
+              )}\n`,
+            )
+          } else if (rows.length === 0) {
+            io.stdout.write('no provider runs such jobs\n')
+          } else io.stdout.write(formatQuoteRows(rows, amounts(cmd, cfg), picked))
+        } finally {
+          await conn.close()
+        }
+      },
+    )
+
+  job
+    .command('run')
+    .summary('run a job on the cheapest provider, streaming and paying as it runs')
+    .description(
+      'Quotes every matching provider (as `job quote`), picks the cheapest whose most is within ' +
+        '--max-price, opens a channel funded with that most (or uses --channel), runs the job and ' +
+        'writes what comes back to --out: stdout, stderr, files/<path> (the module’s /out), ' +
+        'records.bin and attestation.json, which `trickle job verify <dir>` checks. Progress goes to ' +
+        'stderr, one JSON summary line to stdout. Ctrl-C cancels the job: you pay only for what arrived.',
+    )
+    .argument('<target>', 'a .wasm file (compute) or an app product id')
+    .argument('[args...]', 'the module’s arguments')
+    .requiredOption('--out <dir>', 'directory for the job’s output, records and attestation')
+    .option('--input <name>', 'a dataset of the providers mounted read-only at /in (compute-to-data)')
+    .option('--cpu-ms <ms>', 'CPU time the job may use at most', parsePositiveInt)
+    .option('--product <id>', 'consider only this product (repeat for more)', collectIds)
+    .option('--max-price <amount>', 'pay at most this much for the job', parseAmount)
+    .addOption(
+      new Option(
+        '--channel <channelId>',
+        'run on this channel to the provider instead of opening one',
+      ).argParser(parseChannelId),
+    )
+    .passThroughOptions()
+    .action(
+      async (
+        target: string,
+        args: string[],
+        opts: {
+          out: string
+          input?: string
+          cpuMs?: number
+          product?: bigint[]
+          maxPrice?: bigint
+          channel?: Hex
+        },
+        cmd: Command,
+      ) => {
+        const cfg = config(cmd)
+        const conn = await connectPayer(cfg, 'running a job')
+        const format = amounts(cmd, cfg)
+        try {
+          const ask = await askOf(target, args, opts)
+          const rows = await quoteAll(conn.client, ask)
+          const row = pickQuote(rows, opts.maxPrice)
+          if (!row) {
+            io.stderr.write(rows.length > 0 ? formatQuoteRows(rows, format) : 'no provider runs such jobs\n')
+            throw new TrickleError(
+              'SPENDING_CAP_REACHED',
+              opts.maxPrice === undefined ? 'no provider quoted the job' : 'no quote is within --max-price',
+            )
+          }
+          io.stderr.write(formatQuoteRows([row], format, row))
+          let channelId = opts.channel
+          if (channelId === undefined) {
+            channelId = (
+              await conn.client.openChannel(row.product.descriptor!.seller as Address, row.maxPrice!)
+            ).channelId
+            io.stderr.write(
+              `opened channel ${channelId} to ${row.product.descriptor!.seller} with ${formatAmount(row.maxPrice!, format)}\n`,
+            )
+          }
+          const stop = new Promise<void>((resolve) => io.onInterrupt?.(resolve))
+          let last = 0
+          const report = await runJobTo(
+            conn,
+            row,
+            argvOf(ask, row),
+            {
+              channelId,
+              dir: opts.out,
+              onProgress: (units, cpuMs, outBytes) => {
+                if (units - last < 50) return
+                last = units
+                io.stderr.write(
+                  `job ${row.quote!.quote.quoteId.slice(0, 10)}…: ${units} records, ${cpuMs} ms CPU, ${outBytes} bytes out\n`,
+                )
+              },
+            },
+            stop,
+          )
+          io.stdout.write(`${JSON.stringify(report)}\n`)
+          io.stderr.write(
+            `paid ${formatAmount(BigInt(report.paidWei), format)} for ${report.units} records; exit ${report.exitCode ?? '—'}${report.error ? ` (${report.error})` : ''}\n` +
+              (report.attested
+                ? `check it: trickle job verify ${opts.out}\n`
+                : 'no attestation: the job did not finish\n'),
+          )
+        } finally {
+          await conn.close()
+        }
+      },
+    )
 
   return program
 }

@@ -1,8 +1,14 @@
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FeeMode } from '@trickle/contracts'
-import { type EmbeddedBroker, type Replayer, startBroker, startReplayer } from '@trickle/devices'
+import {
+  DEFAULT_CSV_PATH,
+  type EmbeddedBroker,
+  type Replayer,
+  startBroker,
+  startReplayer,
+} from '@trickle/devices'
 import {
   type Deployment,
   deployContracts,
@@ -73,6 +79,11 @@ export interface LocalMarketplaceOptions {
   limits?: Partial<ConnectionLimits>
   /** transaction fee mode of the seller (default `eip1559`) */
   fees?: FeeMode
+  /**
+   * also run jobs (SPEC.md §Jobs): a `compute` product over the Air Quality data (compute-to-data)
+   * and an `app` product running `reportModule` (a built `airQualityReport.wasm`, seller-server/modules)
+   */
+  jobs?: { reportModule: string; slots?: number }
   logger?: Logger
 }
 
@@ -176,6 +187,12 @@ export async function startLocalMarketplace(
       host: '127.0.0.1',
       port: 0,
       ...(options.fees ? { fees: options.fees } : {}),
+      ...(options.jobs
+        ? {
+            jobProducts: await demoJobProducts(dataDir, options.jobs.reportModule),
+            jobSlots: options.jobs.slots ?? 2,
+          }
+        : {}),
       // The descriptors state the replayer's rate; without a replayer, the rate is not known.
       products: airQualityProducts(options.pricePerChunk ?? 1_000_000_000_000n, {
         ...(rowsPerSecond > 0 ? { rowsPerSecond } : {}),
@@ -239,4 +256,78 @@ export interface LocalConfig extends MarketplaceConfig {
  */
 export function localConfig(market: LocalMarketplace, buyerKey = market.buyerKeys[0]): LocalConfig {
   return { rpcUrl: market.rpcUrl, ...market.config, ...(buyerKey ? { buyerKey } : {}) }
+}
+
+/** wei per unit of the demo's job products: 10 gwei */
+const JOB_UNIT_PRICE = 10_000_000_000n
+
+/**
+ * The demo's job products, as the seller config writes them: `air-compute` runs a buyer's module over
+ * the UCI Air Quality CSV at `/in` (copied into `<dataDir>/inputs/air-quality`), `air-report` the report
+ * app. Both charge a 5-unit start fee, a unit per 50 ms of CPU and a unit per output record.
+ */
+async function demoJobProducts(dataDir: string, reportModule: string): Promise<Record<string, unknown>[]> {
+  const input = join(dataDir, 'inputs', 'air-quality')
+  mkdirSync(input, { recursive: true })
+  copyFileSync(DEFAULT_CSV_PATH, join(input, 'AirQualityUCI.csv'))
+  const job = {
+    limits: {
+      memoryBytes: 64 * 1024 ** 2,
+      cpuMs: 30_000,
+      wallMs: 60_000,
+      moduleBytes: 8 * 1024 ** 2,
+      outputBytes: 4 * 1024 ** 2,
+    },
+    startUnits: 5,
+    cpuMsPerUnit: 50,
+    inputs: [
+      {
+        name: 'air-quality',
+        description: 'UCI Air Quality: 9,357 hourly rows of an Italian city, 2004–2005 (CC BY 4.0)',
+        dir: input,
+      },
+    ],
+  }
+  const common = {
+    fields: [],
+    pricePerChunk: JOB_UNIT_PRICE.toString(),
+    tags: ['jobs', 'air-quality'],
+    source: {
+      title: 'Air Quality (UCI ML Repository)',
+      licence: 'CC BY 4.0',
+      attribution: 'S. De Vito, ENEA',
+    },
+    maxChunkBytes: 16_384,
+  }
+  return [
+    {
+      ...common,
+      key: 'air-compute',
+      name: 'Compute over Air Quality (UCI)',
+      description:
+        'Run your WebAssembly (WASI) module over the Air Quality data, read-only at /in; you get its output, never the data.',
+      kind: 'compute',
+      job,
+    },
+    {
+      ...common,
+      key: 'air-report',
+      name: 'Air quality report',
+      description:
+        'A daily report of one field over a date range, with a trend and a forecast (stdout NDJSON and /out/report.csv).',
+      kind: 'app',
+      job: {
+        ...job,
+        app: {
+          module: reportModule,
+          parameters: [
+            { name: '--field', description: 'a column, e.g. NO2(GT)' },
+            { name: '--from', description: 'first day, YYYY-MM-DD' },
+            { name: '--to', description: 'last day, YYYY-MM-DD' },
+            { name: '--horizon', description: 'days to forecast' },
+          ],
+        },
+      },
+    },
+  ]
 }

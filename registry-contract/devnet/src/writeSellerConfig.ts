@@ -21,6 +21,13 @@ export interface SellerConfigSpec {
   port: number
   fees?: 'eip1559' | 'legacy'
   products: readonly StreamProductSpec[]
+  /**
+   * `compute` and `app` products, as the config file writes them (paths relative to `dir` or
+   * absolute; seller-server/README.md §Config reference), appended to `products`
+   */
+  jobProducts?: readonly Record<string, unknown>[]
+  /** jobs run at once at most (the config's `jobs.slots`) */
+  jobSlots?: number
 }
 
 /**
@@ -50,20 +57,23 @@ export function writeSellerConfig(dir: string, spec: SellerConfigSpec): string {
     dataDir: '.',
     listen: { host: spec.host, port: spec.port },
     broker: { url: spec.brokerUrl },
-    products: spec.products.map((p) => ({
-      key: p.key,
-      name: p.name,
-      description: p.description,
-      kind: 'stream',
-      topics: p.topics,
-      fields: p.fields,
-      pricePerChunk: p.pricePerChunk.toString(),
-      tags: p.tags,
-      ...(p.chunksPerSecond === undefined ? {} : { chunksPerSecond: p.chunksPerSecond }),
-      ...(p.devices === undefined ? {} : { devices: p.devices }),
-      ...(p.location === undefined ? {} : { location: p.location }),
-      source: p.source,
-    })),
+    products: spec.products
+      .map((p) => ({
+        key: p.key,
+        name: p.name,
+        description: p.description,
+        kind: 'stream',
+        topics: p.topics,
+        fields: p.fields,
+        pricePerChunk: p.pricePerChunk.toString(),
+        tags: p.tags,
+        ...(p.chunksPerSecond === undefined ? {} : { chunksPerSecond: p.chunksPerSecond }),
+        ...(p.devices === undefined ? {} : { devices: p.devices }),
+        ...(p.location === undefined ? {} : { location: p.location }),
+        source: p.source,
+      }))
+      .concat((spec.jobProducts ?? []) as never[]),
+    ...(spec.jobSlots === undefined ? {} : { jobs: { slots: spec.jobSlots } }),
   }
   const file = join(dir, 'trickle-seller.yaml')
   writeFileSync(

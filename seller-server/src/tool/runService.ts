@@ -151,6 +151,7 @@ const RESTART_SECTIONS = [
   'broker',
   'settlement',
   'recording',
+  'jobs',
 ] as const
 
 /**
@@ -183,7 +184,7 @@ export async function reloadConfig(
     JSON.stringify(a, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ===
     JSON.stringify(b, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
   const restartNeeded = RESTART_SECTIONS.filter((k) => !same(running.config[k], fresh.config[k]))
-  const reloaded = await server.reload(fresh.config.products.map(productSpecOf))
+  const reloaded = await server.reload(fresh.config.products.map((p) => productSpecOf(p, fresh.resolvePath)))
   const deactivated = await deactivateDropped(fresh, payeeKey, io, server.store)
   const prices = new Map(fresh.config.products.map((p) => [p.key, p.pricePerChunk]))
   const outcome: ReloadOutcome = {

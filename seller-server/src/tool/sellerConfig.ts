@@ -164,6 +164,61 @@ const windowSchema = z
   })
   .refine((w) => w.initial <= w.max, { error: 'initial must not be above max' })
 
+/** A `compute` or `app` product's jobs (SPEC.md §Jobs). */
+const jobSchema = z.strictObject({
+  /** the most one job may use */
+  limits: z.strictObject({
+    /** linear memory, bytes */
+    memoryBytes: z
+      .number()
+      .int()
+      .min(65_536)
+      .max(4 * 1024 ** 3),
+    /** CPU time, ms */
+    cpuMs: z.number().int().positive(),
+    /** wall-clock time, ms */
+    wallMs: z.number().int().positive(),
+    /** a buyer's module, bytes (default 16 MiB) */
+    moduleBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(16 * 1024 ** 2),
+    /** stdout, stderr and output files together, bytes */
+    outputBytes: z.number().int().positive(),
+  }),
+  /** units charged before the module starts (the start fee is `startUnits × pricePerChunk`) */
+  startUnits: z.number().int().min(0).max(1_000_000).default(0),
+  /** CPU ms per unit: one CPU-second costs `1000 / cpuMsPerUnit × pricePerChunk` */
+  cpuMsPerUnit: z.number().int().min(1).max(3_600_000),
+  /** datasets a job may mount read-only at `/in` (compute-to-data), each a directory of this machine */
+  inputs: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
+          error: 'must be 1–64 letters, digits, ".", "_" or "-"',
+        }),
+        description: z.string().max(2000).default(''),
+        /** directory, relative to this file */
+        dir: z.string().min(1),
+      }),
+    )
+    .max(32)
+    .default([]),
+  /** `app` products: the WebAssembly module the app runs (a file, relative to this file) and its parameters */
+  app: z
+    .strictObject({
+      module: z.string().min(1),
+      parameters: z
+        .array(
+          z.strictObject({ name: z.string().min(1).max(64), description: z.string().max(2000).default('') }),
+        )
+        .max(64)
+        .default([]),
+    })
+    .optional(),
+})
+
 /** One product: MQTT topics sold as a paid stream. */
 export const productSchema = z
   .strictObject({
@@ -188,11 +243,16 @@ export const productSchema = z
       .string()
       .default('stream')
       .pipe(
-        z.enum(['stream', 'dataset'], {
+        z.enum(['stream', 'dataset', 'compute', 'app'], {
           error: (issue) =>
-            `must be stream or dataset (${JSON.stringify(issue.input)} is not a product kind this seller sells)`,
+            `must be stream, dataset, compute or app (${JSON.stringify(issue.input)} is not a product kind this seller sells)`,
         }),
       ),
+    /**
+     * `compute` and `app` products: what one job may use, its price in units of `pricePerChunk`, the
+     * datasets it may read and (app) the module it runs (SPEC.md §Jobs)
+     */
+    job: jobSchema.optional(),
     /** dataset products: the key of the stream product whose recorded readings this one sells */
     recordingOf: z.string().min(1).optional(),
     /**
@@ -277,6 +337,26 @@ export const productSchema = z
     receiptEvery: z.number().int().min(1).optional(),
   })
   .superRefine((p, ctx) => {
+    const runsJobs = p.kind === 'compute' || p.kind === 'app'
+    if (runsJobs && p.job === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['job'], message: `a ${p.kind} product needs its job settings` })
+    }
+    if (!runsJobs && p.job !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['job'], message: 'is for compute and app products only' })
+    }
+    if (runsJobs && p.topics.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['topics'], message: 'a job product has no topics' })
+    }
+    if (p.kind === 'app' && p.job !== undefined && p.job.app === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['job', 'app'], message: 'an app product needs its module' })
+    }
+    if (p.kind === 'compute' && p.job?.app !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['job', 'app'],
+        message: 'a compute product runs the buyer’s module',
+      })
+    }
     if (p.kind === 'stream' && p.topics.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['topics'], message: 'needs at least one MQTT topic' })
     }
@@ -361,6 +441,8 @@ export const sellerConfigSchema = z.strictObject({
   metrics: z.boolean().optional(),
   /** the MQTT broker */
   broker: brokerSchema,
+  /** jobs of compute and app products run at once at most; more quotes are declined (default 2) */
+  jobs: z.strictObject({ slots: z.number().int().min(1).max(256) }).optional(),
   /** when receipts are claimed on-chain */
   settlement: settlementSchema.optional(),
   /**

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import type { Address } from '@trickle/protocol'
 import { getAddress } from 'ethers'
 import type { SettlementPolicy } from '../decideClaim.ts'
+import type { JobSpec } from '../jobs/jobProvider.ts'
 import type { BrokerTls, MqttSourceOptions } from '../mqttSource.ts'
 import type { SellerServerOptions, StreamProductSpec } from '../startSellerServer.ts'
 import type { ParsedSellerConfig } from './parseSellerConfig.ts'
@@ -9,7 +10,10 @@ import { SellerToolError } from './SellerToolError.ts'
 import type { ProductConfig } from './sellerConfig.ts'
 
 /** A product of the config as the seller server sells it. */
-export function productSpecOf(p: ProductConfig): StreamProductSpec {
+export function productSpecOf(
+  p: ProductConfig,
+  resolvePath: (path: string) => string = (x) => x,
+): StreamProductSpec {
   const policy: NonNullable<StreamProductSpec['policy']> = {
     ...(p.maxChunkBytes === undefined ? {} : { maxChunkBytes: p.maxChunkBytes }),
     ...(p.window === undefined ? {} : { window: p.window }),
@@ -20,6 +24,9 @@ export function productSpecOf(p: ProductConfig): StreamProductSpec {
     name: p.name,
     description: p.description,
     ...(p.kind === 'dataset' ? { kind: 'dataset' as const, recordingOf: p.recordingOf! } : {}),
+    ...((p.kind === 'compute' || p.kind === 'app') && p.job
+      ? { kind: p.kind, job: jobSpecOf(p.job, resolvePath) }
+      : {}),
     topics: p.topics,
     fields: p.fields,
     tags: p.tags,
@@ -33,6 +40,28 @@ export function productSpecOf(p: ProductConfig): StreamProductSpec {
     encoding: p.encoding,
     ...(p.chunkUnit === undefined ? {} : { chunkUnit: p.chunkUnit }),
     ...(Object.keys(policy).length === 0 ? {} : { policy }),
+  }
+}
+
+/**
+ * A product's job settings with its paths resolved: the input directories, and the app's module read.
+ * @throws SellerToolError `CONFIG_INVALID` when the app's module cannot be read
+ */
+function jobSpecOf(job: NonNullable<ProductConfig['job']>, resolvePath: (path: string) => string): JobSpec {
+  let module: Uint8Array | undefined
+  if (job.app) {
+    try {
+      module = new Uint8Array(readFileSync(resolvePath(job.app.module)))
+    } catch (cause) {
+      throw new SellerToolError('CONFIG_INVALID', `job.app.module: cannot read ${job.app.module}`, { cause })
+    }
+  }
+  return {
+    limits: job.limits,
+    startUnits: job.startUnits,
+    cpuMsPerUnit: job.cpuMsPerUnit,
+    inputs: job.inputs.map((i) => ({ name: i.name, description: i.description, dir: resolvePath(i.dir) })),
+    ...(job.app && module ? { app: { module, parameters: job.app.parameters } } : {}),
   }
 }
 
@@ -123,7 +152,8 @@ export function serverOptionsOf(
     port: config.listen.port,
     ...(config.publicUrl === undefined ? {} : { publicUrl: config.publicUrl.replace(/\/$/, '') }),
     ...(config.metrics === false ? { serveMetrics: false } : {}),
-    products: config.products.map(productSpecOf),
+    products: config.products.map((p) => productSpecOf(p, parsed.resolvePath)),
+    ...(config.jobs === undefined ? {} : { jobSlots: config.jobs.slots }),
     settlement: settlementOf(parsed),
     ...(config.broker.clientId === undefined ? {} : { mqttClientId: config.broker.clientId }),
     ...(config.recording === undefined

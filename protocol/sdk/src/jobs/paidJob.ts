@@ -30,6 +30,11 @@ export interface PaidJob extends AsyncIterable<JobRecord> {
   /** the job's quote */
   readonly quote: JobQuote
   /**
+   * the payloads of the records received so far, in order (the attestation's included): what the
+   * output hash is recomputed from (`verifyJob`); at most the quote's `maxUnits`
+   */
+  readonly payloads: readonly Uint8Array[]
+  /**
    * resolves once the loop over the records has ended (and the session with it); the attestation is
    * there when it arrived and was checked
    */
@@ -100,6 +105,7 @@ export function paidJobOf(
   context: { channelId: Hex; chainId: number; channels: Address; sellerKey: Address },
 ): PaidJob {
   const chain = new JobOutputChain()
+  const payloads: Uint8Array[] = []
   let units = 0
   let end: Extract<JobRecord, { k: 'end' }> | undefined
   let attested: { attestation: JobAttestation; signature: Hex } | undefined
@@ -114,6 +120,7 @@ export function paidJobOf(
   })
   return {
     quote,
+    payloads,
     finished,
     async cancel() {
       return outcome(await stream.close())
