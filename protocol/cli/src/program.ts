@@ -483,7 +483,6 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
     .option('--product <id>', 'ask only this product (repeat for more)', collectIds)
     .option('--max-price <amount>', 'mark the cheapest quote within this price', parseAmount)
     .option('--json', 'print one JSON array (wei as decimal strings)')
-    .passThroughOptions()
     .action(
       async (
         target: string,
@@ -543,7 +542,6 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
         'run on this channel to the provider instead of opening one',
       ).argParser(parseChannelId),
     )
-    .passThroughOptions()
     .action(
       async (
         target: string,

@@ -137,6 +137,7 @@ export function paidJobOf(
   async function* records(): AsyncGenerator<JobRecord> {
     for await (const chunk of stream) {
       const record = decodeJobRecord(chunk.data)
+      payloads.push(chunk.data)
       units++
       if (record.k === 'attestation') {
         checkJobAttestation(record.attestation, record.signature, {
