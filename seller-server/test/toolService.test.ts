@@ -438,7 +438,15 @@ describe('trickle-seller: a seller’s own sensors, sold and paid (anvil, mosqui
     const txHash = /in (0x[0-9a-f]{64})/.exec(claim.stdout)?.[1]
     expect(txHash, claim.stdout).toBeDefined()
     const mined = (await provider.getTransactionReceipt(txHash!))!
-    const claimed = await scrapeMetrics(httpUrl)
+    // The service records the mined claim after the command returns: wait for its gauges.
+    let claimed = await scrapeMetrics(httpUrl)
+    await until('the claim recorded', async () => {
+      claimed = await scrapeMetrics(httpUrl)
+      return (
+        claimed.value('trickle_seller_unclaimed_wei') === before.value('trickle_seller_unclaimed_wei') &&
+        delta(claimed, 'trickle_seller_claims_mined_total') === 1
+      )
+    })
     expect(delta(claimed, 'trickle_seller_claims_sent_total')).toBe(1)
     expect(delta(claimed, 'trickle_seller_claims_mined_total')).toBe(1)
     expect(delta(claimed, 'trickle_seller_claims_failed_total')).toBe(0)
