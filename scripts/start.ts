@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { CHAIN_PRESET_NAMES, chainPreset } from '@trickle/contracts'
 import { decodeReading } from '@trickle/devices'
 import { DEMO_DEVICE_KEY, increaseTime, localConfig, startLocalMarketplace } from '@trickle/devnet'
@@ -298,7 +299,8 @@ if (!opts.once) {
  * @returns the modules' paths, or undefined
  */
 function buildSampleModules(): { airQualityStats: string; airQualityReport: string } | undefined {
-  const build = spawnSync(process.execPath, ['seller-server/modules/build.ts'], { encoding: 'utf8' })
+  const modules = fileURLToPath(new URL('../seller-server/modules/', import.meta.url))
+  const build = spawnSync(process.execPath, [join(modules, 'build.ts')], { encoding: 'utf8' })
   if (build.status !== 0) {
     const why = (build.stderr || build.stdout || '').trim().split('\n').at(-1)
     say(
@@ -306,7 +308,7 @@ function buildSampleModules(): { airQualityStats: string; airQualityReport: stri
     )
     return undefined
   }
-  const dist = resolve('seller-server/modules/dist')
+  const dist = join(modules, 'dist')
   return {
     airQualityStats: join(dist, 'airQualityStats.wasm'),
     airQualityReport: join(dist, 'airQualityReport.wasm'),
