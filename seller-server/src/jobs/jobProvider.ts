@@ -361,8 +361,8 @@ class JobFeed implements Feed {
   private readonly startedAt = Date.now()
   /** the job's entry in the provider's recent jobs, updated in place while it runs */
   private readonly status: JobStatus
-  /** the attestation record's payload and what it attests, once queued */
-  private attested: { payload: Uint8Array; job: AttestedJob } | undefined
+  /** the attestation record's position in the feed (1-based) and what it attests, once made */
+  private attested: { position: number; job: AttestedJob } | undefined
 
   private readonly job: AdmittedJob
   private readonly channelId: Hex
@@ -413,9 +413,10 @@ class JobFeed implements Feed {
     let n = 0
     while (n < max && this.pending.length > 0 && !this.closed) {
       const payload = this.pending.shift()!
-      this.listener(payload, this.units - this.pending.length)
+      const position = this.units - this.pending.length
+      this.listener(payload, position)
       n++
-      if (payload === this.attested?.payload) this.options.onAttested?.(this.attested.job)
+      if (position === this.attested?.position) this.options.onAttested?.(this.attested.job)
     }
     if (this.paused && this.pending.length < RESUME_BELOW) {
       this.paused = false
@@ -502,11 +503,11 @@ class JobFeed implements Feed {
     const { termsKey, chainId, channels } = this.options
     const signature = signJobAttestation(termsKey, chainId, channels, attestation)
     const digest = jobAttestationDigest(chainId, channels, attestation)
-    this.push({ k: 'attestation', attestation, signature }, true)
-    // Closed while the attestation was made: the session is gone, nothing was sent.
+    // Closed while the attestation was made: the session is gone, nothing is sent.
     if (this.closed) return this.release()
+    // Set before the push: the session may pull the record at once (the push wakes it).
     this.attested = {
-      payload: this.pending.at(-1)!,
+      position: this.units + 1,
       job: {
         jobId: q.quoteId,
         productId: q.productId,
@@ -519,13 +520,14 @@ class JobFeed implements Feed {
     this.recent.update(q.quoteId, {
       state: 'ended',
       cpuMs: end.cpuMs,
-      records: this.units,
+      records: this.units + 1,
       endedAt: attestation.endedAt,
       exitCode: end.exitCode,
       error: end.error,
       attestationHash: digest,
       anchor: this.options.onAttested ? 'pending' : 'off',
     })
+    this.push({ k: 'attestation', attestation, signature }, true)
     if (error && !this.stopCode) this.options.log.info({ jobId: q.quoteId, code: error.code }, 'job stopped')
     this.finished = true
     this.release()
