@@ -105,7 +105,10 @@ export interface AttestationAnchorer {
   sessionEnded(end: { jobId: Hex; channelId: Hex; unpaidChunks: number }): void
   readonly stats: Readonly<AnchorStats>
   readonly events: EventEmitter<AnchorEvents>
-  /** Resolves once nothing is queued or being sent (anchors queued meanwhile are waited for too). */
+  /**
+   * Resolves once no ended session's anchor is being decided, queued or sent (anchors queued
+   * meanwhile are waited for too), or the anchorer stopped.
+   */
   idle(): Promise<void>
   /**
    * Stops anchoring: the transaction being sent gets up to `graceMs` to be mined, the rest is dropped
@@ -141,6 +144,8 @@ export function startAttestationAnchor(
   /** anchors decided, waiting for their transaction */
   const queue: { job: AttestedJob; cumulativeAmount: bigint }[] = []
   let running: Promise<void> | undefined
+  /** store reads of ended sessions not yet decided (at most one per job that was awaiting) */
+  const decisions = new Set<Promise<void>>()
   let stopped = false
 
   const fail = (job: AttestedJob, error: TrickleError) => {
@@ -262,9 +267,10 @@ export function startAttestationAnchor(
       // A job cancelled before its attestation was sent has nothing to anchor.
       if (!job || stopped) return
       awaiting.delete(key)
-      store
+      const deciding = store
         .latest(job.channelId)
         .then((latest) => {
+          if (stopped) return
           const decision = decideAnchor(end, latest)
           if (!decision.anchor) {
             stats.skipped++
@@ -291,13 +297,13 @@ export function startAttestationAnchor(
             new TrickleError('STORE_FAILED', 'could not read the channel’s latest receipt', { cause: err }),
           ),
         )
+        .finally(() => decisions.delete(deciding))
+      decisions.add(deciding)
     },
     async idle() {
-      // Reads of the store between a session's end and its queueing are short: poll them out.
-      while (running || queue.length > 0) {
+      while (!stopped && (running || decisions.size > 0)) {
+        await Promise.allSettled([...decisions])
         if (running) await running
-        else await new Promise((r) => setTimeout(r, 10))
-        if (stopped) return
       }
     },
     async stop(graceMs = 0) {
