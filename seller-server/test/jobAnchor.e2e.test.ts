@@ -189,6 +189,17 @@ describe('job attestations: anchored by the provider, verified by the buyer (anv
     expect((await statusOf(`0x${'ab'.repeat(32)}`)).status).toBe(404)
   }, 120_000)
 
+  it('anchors while a claim of the same account is sent at once: both are mined, the claim covers the anchor', async () => {
+    const { jobId, channelId, attestation, signature } = await run(3)
+    // The session just ended: its anchor is being decided or sent while this claim starts.
+    const [claim, status] = await Promise.all([provider.settlement.settle(channelId), anchoredStatus(jobId)])
+    expect(status.state).toBe('anchored')
+    expect(claim?.status).toBe('mined')
+    const report = await verifyJobOnChain(context(), attestation, signature)
+    expect(report.anchored?.cumulativeAmount).toBe(claim?.cumulativeAmount)
+    expect(report.claimedCovers).toBe(true)
+  }, 120_000)
+
   it('refuses a tampered record or attestation field with JOB_ATTESTATION_INVALID', async () => {
     const { jobId, records, attestation, signature } = await run(5)
     await anchoredStatus(jobId)
