@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { ConnectionStats } from './connectionLimits.ts'
+import type { AnchorStats } from './jobs/anchorAttestations.ts'
 import type { ProductTally } from './sessionDriver.ts'
 import type { SettlementStats } from './settlementWorker.ts'
 
@@ -25,6 +26,8 @@ export interface MetricsSources {
   rpcHealthy(): boolean
   /** TCP connections open now and refusals since the start */
   connections(): ConnectionStats
+  /** the job attestation anchorer's counters, when it runs (job products and a JobAttestations address) */
+  anchors?(): Readonly<AnchorStats> | undefined
 }
 
 /**
@@ -214,6 +217,40 @@ export function createSellerMetrics(sources: MetricsSources): SellerMetrics {
     'unclaimed_wei',
     'Wei the stored receipts would still pay if claimed now (recomputed from the chain by each settlement sweep)',
     () => weiSample(settled()?.unclaimedWei ?? 0n),
+  )
+
+  // Job attestation anchors: the anchorer's counters, read at scrape time.
+  const anchors = () => sources.anchors?.()
+  counterOf('job_anchors_sent_total', 'JobAttestations.attest transactions broadcast', () => anchors()?.sent)
+  counterOf(
+    'job_anchors_mined_total',
+    'Job attestations anchored on-chain (attest mined)',
+    () => anchors()?.anchored,
+  )
+  counterOf(
+    'job_anchors_failed_total',
+    'Job attestation anchors that failed (RPC errors, reverts, timeouts, dropped for the bound)',
+    () => anchors()?.failed,
+  )
+  counterOf(
+    'job_anchors_skipped_total',
+    'Job attestations not anchored because their session ended with records unpaid',
+    () => anchors()?.skipped,
+  )
+  counterOf(
+    'job_anchor_gas_used_total',
+    'Gas units used by JobAttestations.attest transactions, mined and reverted',
+    () => anchors()?.gasUsed,
+  )
+  counterOf(
+    'job_anchor_gas_cost_wei_total',
+    'Wei spent on gas by JobAttestations.attest transactions',
+    () => anchors()?.gasCostWei,
+  )
+  gaugeOf(
+    'job_anchors_queued',
+    'Job attestation anchors waiting for their transaction',
+    () => anchors()?.queued ?? 0,
   )
 
   // Parts and connections.

@@ -192,6 +192,8 @@ export interface SessionEnd {
   peakQueuedChunks: number
   /** largest `ws.bufferedAmount` seen right after a send, bytes */
   peakBufferedBytes: number
+  /** the job the session ran (its quote id), when it was admitted one (SPEC.md §Jobs) */
+  jobId?: Hex
 }
 
 /** Control of a running session, for the server. */
@@ -396,6 +398,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
         pingsSent: session.stats.pingsSent,
         peakQueuedChunks: session.stats.peakQueuedChunks,
         peakBufferedBytes,
+        ...(ticket ? { jobId: ticket.job.quote.quoteId } : {}),
       })
     })
   }

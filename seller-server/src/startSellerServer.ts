@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES }
 import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
-import { channelsAt, type FeeMode, registryAt } from '@trickle/contracts'
+import { attestationsAt, channelsAt, type FeeMode, registryAt } from '@trickle/contracts'
 import {
   type Address,
   type CryptoBackend,
@@ -43,8 +43,20 @@ import {
 import { fromChain } from './fromChain.ts'
 import { importProductsFile } from './importProductsFile.ts'
 import { startIpfsNode } from './ipfsNode.ts'
+import {
+  type AnchorRecord,
+  type AnchorStats,
+  type AttestationAnchorer,
+  startAttestationAnchor,
+} from './jobs/anchorAttestations.ts'
 import { handleJobRequest } from './jobs/jobHttp.ts'
-import { type JobProduct, JobProvider, type JobSpec, type JobStats } from './jobs/jobProvider.ts'
+import {
+  type AttestedJob,
+  type JobProduct,
+  JobProvider,
+  type JobSpec,
+  type JobStats,
+} from './jobs/jobProvider.ts'
 import { openModuleStore } from './jobs/moduleStore.ts'
 import { connectMqttSource, type MqttSourceOptions } from './mqttSource.ts'
 import { nativeCrypto } from './nativeCrypto.ts'
@@ -190,6 +202,12 @@ export interface SellerServerOptions {
   /** jobs of `compute`/`app` products run at once at most (default 2; more quotes are declined) */
   jobSlots?: number
   /**
+   * JobAttestations address (bound to `channels`): each finished job's attestation is anchored there
+   * by the payee once its session ended paid (SPEC.md §Jobs, "Anchoring"). Without it nothing is
+   * anchored (logged once at the start when the server sells jobs)
+   */
+  attestations?: Address
+  /**
    * how much of a product's recorded feed a resumed session is replayed at most (default
    * {@link DEFAULT_REPLAY_LIMITS}: the latest 4,096 readings or 4 MiB after its resume point)
    */
@@ -236,6 +254,8 @@ export interface SellerServerEvents {
   session: [SessionEnd]
   claimed: [ClaimRecord]
   claimFailed: [{ channelId: Hex; error: Error; willRetry: boolean }]
+  /** a job's attestation was anchored on-chain (`JobAttestations.attest`) */
+  jobAnchored: [AnchorRecord]
 }
 
 /** A running seller server. */
@@ -254,6 +274,11 @@ export interface SellerServer {
   readonly sessionCount: number
   /** jobs of `compute`/`app` products: slots, running, started, finished (also in `/health`); none without job products */
   readonly jobs: JobStats | undefined
+  /**
+   * the anchoring of job attestations: queued, sent, anchored, failed, skipped, gas (also in
+   * `/health` as `jobAnchors`); none without job products or an `attestations` address
+   */
+  readonly jobAnchors: Readonly<AnchorStats> | undefined
   /** sessions being served now (the buyer proved the channel key), by product key; absent keys: 0 */
   readonly sessionsByProduct: ReadonlyMap<string, number>
   /** TCP connections open now and everything refused for a limit since the start (also in `/health`) */
@@ -340,7 +365,8 @@ const MAX_LINGERING = 256
  *   receipt store cannot be opened or written), `CONNECTION_FAILED` (the MQTT broker cannot be
  *   reached), `TRANSACTION_REVERTED` (the registry refuses a product), `DESCRIPTOR_INVALID` (a product
  *   makes an invalid descriptor), `INVALID_ARGUMENT` (a product key used twice, a dataset whose
- *   `recordingOf` is not a stream product), `INTERNAL` (the IPFS node cannot start, the port cannot be bound),
+ *   `recordingOf` is not a stream product, a JobAttestations `attestations` bound to another
+ *   StreamChannels), `INTERNAL` (the IPFS node cannot start, the port cannot be bound),
  *   each with the underlying error as `cause`
  */
 export async function startSellerServer(options: SellerServerOptions): Promise<SellerServer> {
@@ -467,6 +493,10 @@ async function launch(
   const modules = options.products.some((p) => p.job)
     ? openModuleStore(join(options.dataDir, 'modules'))
     : undefined
+  /** anchors finished jobs' attestations, once the settlement worker runs (both send from `wallet`) */
+  let anchorer: AttestationAnchorer | undefined
+  if (modules && !options.attestations)
+    log.info('job attestations are not anchored: no JobAttestations address (attestations) configured')
   const jobs = modules
     ? new JobProvider({
         modules,
@@ -475,6 +505,7 @@ async function launch(
         channels: options.channels,
         payee: wallet.address as Address,
         ...(options.jobSlots !== undefined ? { slots: options.jobSlots } : {}),
+        ...(options.attestations ? { onAttested: (job: AttestedJob) => anchorer?.attested(job) } : {}),
         log,
       })
     : undefined
@@ -589,6 +620,7 @@ async function launch(
     brokerConnected: () => mqttSource.connected,
     rpcHealthy: () => healthState.chainFailedAt === undefined,
     connections: () => guard.stats(),
+    anchors: () => anchorer?.stats,
   })
   /** the parts read now for {@link evaluateHealth}: sessions are served once `upgrades` is set */
   const liveParts = () => ({ brokerConnected: mqttSource.connected, serving: upgrades !== undefined })
@@ -678,6 +710,7 @@ async function launch(
             chain: healthState.chainFailedAt === undefined ? 'ok' : 'unreachable',
             sessions,
             ...(jobs ? { jobs: jobs.stats } : {}),
+            ...(anchorer ? { jobAnchors: anchorer.stats } : {}),
             connections: guard.stats(),
             channelReads: channelCache.stats,
             settlement: settlement?.stats,
@@ -821,6 +854,17 @@ async function launch(
   /** the topics of each product key, as subscribed at the start (fixed until a restart) */
   const startTopics = new Map(options.products.map((p) => [p.key, p.topics.join('\n')]))
 
+  // Anchors of job attestations go to a JobAttestations of this StreamChannels, or every one reverts.
+  const attestations = jobs && options.attestations ? attestationsAt(options.attestations, wallet) : undefined
+  if (attestations) {
+    const bound = await fromChain('read the JobAttestations deployment', () => attestations.channels())
+    if (bound.toLowerCase() !== options.channels.toLowerCase()) {
+      throw new TrickleError(
+        'INVALID_ARGUMENT',
+        `JobAttestations ${options.attestations} is bound to StreamChannels ${bound}, not ${options.channels}`,
+      )
+    }
+  }
   // Started after the publication, so that registrations and claims never pick the same nonce.
   const worker = startSettlementWorker(
     {
@@ -837,6 +881,17 @@ async function launch(
   worker.events.on('claimed', (claim) => events.emit('claimed', claim))
   worker.events.on('claimFailed', (failure) => events.emit('claimFailed', failure))
   worker.events.on('claimFailed', (failure) => metrics.claimFailed(failure.error.code))
+  if (jobs && attestations) {
+    anchorer = startAttestationAnchor({
+      attestations,
+      store,
+      claimsIdle: () => worker.idle(),
+      fees,
+      recent: jobs.recent,
+      log,
+    })
+    anchorer.events.on('anchored', (record) => events.emit('jobAnchored', record))
+  }
 
   // One chain, one StreamChannels: the receipt domain separator is fixed for this server.
   const domainSeparator = receiptDomainSeparator({ chainId: options.chainId, channels: options.channels })
@@ -939,6 +994,13 @@ async function launch(
             'session ended unserved',
           )
         if (end.channelId && end.receiptsAccepted > 0) worker.sessionEnded(end.channelId)
+        // After the claim it may start, so that the anchor waits for it (one account, one nonce).
+        if (end.jobId && end.channelId)
+          anchorer?.sessionEnded({
+            jobId: end.jobId,
+            channelId: end.channelId,
+            unpaidChunks: end.unpaidChunks,
+          })
       },
       tallyOf: (key) => tallies.get(key)!,
       maxFrameBytes: limits.maxInboundFrameBytes,
@@ -1026,6 +1088,9 @@ async function launch(
     get jobs() {
       return jobs?.stats
     },
+    get jobAnchors() {
+      return anchorer?.stats
+    },
     sessionsByProduct,
     get connections() {
       return guard.stats()
@@ -1051,6 +1116,7 @@ async function launch(
         // A session ends once its receipts in flight are checked and stored: keep the store open for them.
         const stored = Date.now() + 5_000
         while (sessions > 0 && Date.now() < stored) await new Promise((r) => setTimeout(r, 20))
+        await anchorer?.stop(5_000)
         await worker.stop(5_000)
         await verifier?.close()
         await mqttSource.close()

@@ -1,5 +1,13 @@
 import { channelsAt, decodeRevert, type FeeMode, registryAt } from '@trickle/contracts'
-import type { Address, Hex, HistoryRange, RangeEcho, ResumeBase, SignedJobQuote } from '@trickle/protocol'
+import type {
+  Address,
+  Hex,
+  HistoryRange,
+  JobAttestation,
+  RangeEcho,
+  ResumeBase,
+  SignedJobQuote,
+} from '@trickle/protocol'
 import {
   type BufferLimits,
   BuyerChannelAccount,
@@ -49,6 +57,7 @@ import {
   uploadJobModule,
 } from './jobs/jobHttp.ts'
 import { type PaidJob, paidJobOf } from './jobs/paidJob.ts'
+import { type JobVerification, verifyJobOnChain } from './jobs/verifyJob.ts'
 import { channelKeyOf, type SessionKeyStore } from './keys/sessionKeyStore.ts'
 import { type ProductQuoteRequest, type Quote, quoteProduct } from './quote.ts'
 import { receiptSigners } from './receiptSigners.ts'
@@ -513,6 +522,47 @@ export class BuyerClient {
       chainId: this.config.chainId,
       channels: this.config.channels,
       sellerKey: await this.sellerKeyOf(product.descriptor!.seller as Address),
+    })
+  }
+
+  /**
+   * Checks a job's attestation against the chain (and the records received, when given) with this
+   * client's marketplace: {@link verifyJobOnChain} on its provider, chain id, DataRegistry,
+   * StreamChannels, JobAttestations (`config.attestations`) and `deployBlock`.
+   * @param attestation - as received (`JobOutcome.attestation`)
+   * @param signature - its 65-byte signature
+   * @param records - the payloads of the job's records as received, in order (optional)
+   * @returns the signer, the anchor (or undefined), whether the claims cover it, whether the records match
+   * @throws TrickleError `INVALID_ARGUMENT` (the config has no `attestations` address),
+   *   `JOB_ATTESTATION_INVALID`, `JOB_RECORD_INVALID`, `CHAIN_UNAVAILABLE`, `ABORTED`
+   */
+  verifyJob(
+    attestation: JobAttestation,
+    signature: Hex,
+    records?: readonly Uint8Array[],
+    options: CallOptions = {},
+  ): Promise<JobVerification> {
+    return abortable(options.signal, 'verifying the job', async () => {
+      const { attestations } = this.config
+      if (!attestations) {
+        throw new TrickleError(
+          'INVALID_ARGUMENT',
+          'this marketplace config has no JobAttestations address (attestations): anchors cannot be checked',
+        )
+      }
+      return verifyJobOnChain(
+        {
+          provider: this.provider,
+          chainId: this.config.chainId,
+          registry: this.config.registry,
+          channels: this.config.channels,
+          attestations,
+          ...(this.config.deployBlock !== undefined ? { deployBlock: this.config.deployBlock } : {}),
+        },
+        attestation,
+        signature,
+        records,
+      )
     })
   }
 

@@ -88,6 +88,7 @@ export {
   type PaidJob,
   paidJobOf,
 } from './jobs/paidJob.ts'
+export { type JobChainContext, type JobVerification, verifyJobOnChain } from './jobs/verifyJob.ts'
 export { indexedDbKeyStore } from './keys/indexedDbKeyStore.ts'
 export { channelKeyOf, memoryKeyStore, type SessionKeyStore } from './keys/sessionKeyStore.ts'
 export {

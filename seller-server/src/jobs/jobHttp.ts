@@ -24,7 +24,11 @@ const MAX_QUOTE_BODY = 64 * 1024
  * - `POST /jobs/quote` (JSON `{ productId, module?, args, input?, limits? }`): 200 `{ quote,
  *   signature }` (bigints as decimal strings), or 409 `{ decline: { reason, message } }` (e.g.
  *   `at_capacity`), 400 for a bad request, 404 for a product that runs no jobs;
- * - `GET /jobs`: the provider's job slots and counts.
+ * - `GET /jobs`: the provider's job slots and counts;
+ * - `GET /jobs/<jobId>` (the quote id, 0x + 64 hex): the job as the provider sees it, a
+ *   `JobStatus` (`running` with CPU ms and records so far, `cancelled`, `ended` with its exit code,
+ *   attestation hash and `anchor` state, `anchored` with the transaction and the cumulative amount;
+ *   bigints as decimal strings), kept for the provider's recent jobs (LRU); 404 otherwise.
  * A flood is answered 429 (the `hello` rate limit).
  * @returns whether the request was a job request (answered)
  */
@@ -42,6 +46,13 @@ export async function handleJobRequest(
       .end(JSON.stringify(body, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))
   if (path === '/jobs' && (req.method === 'GET' || req.method === 'HEAD')) {
     json(200, ctx.provider.stats)
+    return true
+  }
+  const status = /^\/jobs\/(0x[0-9a-fA-F]{64})$/.exec(path)
+  if (status && (req.method === 'GET' || req.method === 'HEAD')) {
+    const job = ctx.provider.recent.get(status[1]!)
+    if (job) json(200, job)
+    else json(404, { code: 'UNKNOWN_JOB', message: 'no such job among this provider’s recent jobs' })
     return true
   }
   const upload = /^\/jobs\/modules\/(0x[0-9a-fA-F]{64})$/.exec(path)

@@ -13,6 +13,7 @@ import {
   type JobRecord,
   type JobRequest,
   jobArgsHash,
+  jobAttestationDigest,
   jobQuoteDigest,
   type SignedJobQuote,
   signJobAttestation,
@@ -25,6 +26,7 @@ import { z } from 'zod'
 import type { Feed } from '../mqttSource.ts'
 import type { ModuleStore } from './moduleStore.ts'
 import { sha256Of } from './moduleStore.ts'
+import { type JobStatus, RecentJobs } from './recentJobs.ts'
 import { type JobResult, type RunningJob, startJob } from './startJob.ts'
 
 /** A `compute` or `app` product's job settings (what its descriptor's `job` offers, and more). */
@@ -147,6 +149,19 @@ export interface JobStats {
   finished: number
 }
 
+/** A job's attestation as its session sent it: what the provider anchors once the session ends. */
+export interface AttestedJob {
+  jobId: Hex
+  productId: bigint
+  /** the channel that paid for the job */
+  channelId: Hex
+  attestation: JobAttestation
+  /** the terms key's signature (65 bytes) */
+  signature: Hex
+  /** `jobAttestationDigest(chainId, channels, attestation)`: the hash anchored on-chain */
+  digest: Hex
+}
+
 /** Options of {@link JobProvider}. */
 export interface JobProviderOptions {
   modules: ModuleStore
@@ -159,6 +174,13 @@ export interface JobProviderOptions {
   slots?: number
   /** ms a quote may be run (default 300,000) */
   quoteTtlMs?: number
+  /** the status of recent jobs, for `GET /jobs/<jobId>` (default: a new one of 1,024 jobs) */
+  recent?: RecentJobs
+  /**
+   * called when a job's attestation record is handed to its session (once per job; jobs cancelled
+   * before they end have none). Without it, jobs' anchors are reported `off` in {@link RecentJobs}
+   */
+  onAttested?: (attested: AttestedJob) => void
   log: Logger
 }
 
@@ -174,9 +196,12 @@ export class JobProvider {
   private readonly quotes = new Map<Hex, { quote: JobQuote; digest: Hex; product: JobProduct }>()
   private readonly options: JobProviderOptions
   readonly stats: JobStats
+  /** the status of recent jobs: running, cancelled, ended, anchored */
+  readonly recent: RecentJobs
 
   constructor(options: JobProviderOptions) {
     this.options = options
+    this.recent = options.recent ?? new RecentJobs()
     this.stats = { running: 0, slots: options.slots ?? 2, started: 0, finished: 0 }
   }
 
@@ -292,7 +317,7 @@ export class JobProvider {
         if (state !== 'admitted') throw new TrickleError('INTERNAL', 'a job ticket starts once')
         state = 'started'
         this.stats.started++
-        return new JobFeed(admitted, channelId, listener, wake, this.options, () => {
+        return new JobFeed(admitted, channelId, listener, wake, this.options, this.recent, () => {
           this.stats.running--
           this.stats.finished++
         })
@@ -334,12 +359,17 @@ class JobFeed implements Feed {
   private readonly flushTimer: NodeJS.Timeout
   private readonly payloadBytes: number
   private readonly startedAt = Date.now()
+  /** the job's entry in the provider's recent jobs, updated in place while it runs */
+  private readonly status: JobStatus
+  /** the attestation record's position in the feed (1-based) and what it attests, once made */
+  private attested: { position: number; job: AttestedJob } | undefined
 
   private readonly job: AdmittedJob
   private readonly channelId: Hex
   private readonly listener: (payload: Uint8Array, position: number) => void
   private readonly wake: () => void
   private readonly options: JobProviderOptions
+  private readonly recent: RecentJobs
   private readonly onDone: () => void
 
   constructor(
@@ -348,6 +378,7 @@ class JobFeed implements Feed {
     listener: (payload: Uint8Array, position: number) => void,
     wake: () => void,
     options: JobProviderOptions,
+    recent: RecentJobs,
     onDone: () => void,
   ) {
     this.job = job
@@ -355,8 +386,19 @@ class JobFeed implements Feed {
     this.listener = listener
     this.wake = wake
     this.options = options
+    this.recent = recent
     this.onDone = onDone
     this.payloadBytes = payloadBytesOf(job.product)
+    this.status = {
+      jobId: job.quote.quoteId,
+      productId: job.quote.productId,
+      channelId,
+      state: 'running',
+      startedAt: this.startedAt,
+      cpuMs: 0,
+      records: 0,
+    }
+    recent.set(this.status)
     for (let n = 0; n < job.quote.startUnits; n++) this.push({ k: 'start', jobId: job.quote.quoteId, n })
     this.flushTimer = setInterval(() => this.flush(), OUTPUT_FLUSH_MS)
     this.flushTimer.unref()
@@ -370,8 +412,11 @@ class JobFeed implements Feed {
   pull(max: number): number {
     let n = 0
     while (n < max && this.pending.length > 0 && !this.closed) {
-      this.listener(this.pending.shift()!, this.units - this.pending.length)
+      const payload = this.pending.shift()!
+      const position = this.units - this.pending.length
+      this.listener(payload, position)
       n++
+      if (position === this.attested?.position) this.options.onAttested?.(this.attested.job)
     }
     if (this.paused && this.pending.length < RESUME_BELOW) {
       this.paused = false
@@ -384,7 +429,10 @@ class JobFeed implements Feed {
     if (this.closed) return
     this.closed = true
     clearInterval(this.flushTimer)
-    if (!this.finished) this.abort.abort()
+    if (!this.finished) {
+      this.abort.abort()
+      this.recent.update(this.status.jobId, { state: 'cancelled', endedAt: Date.now() })
+    }
     this.release()
   }
 
@@ -454,6 +502,31 @@ class JobFeed implements Feed {
     }
     const { termsKey, chainId, channels } = this.options
     const signature = signJobAttestation(termsKey, chainId, channels, attestation)
+    const digest = jobAttestationDigest(chainId, channels, attestation)
+    // Closed while the attestation was made: the session is gone, nothing is sent.
+    if (this.closed) return this.release()
+    // Set before the push: the session may pull the record at once (the push wakes it).
+    this.attested = {
+      position: this.units + 1,
+      job: {
+        jobId: q.quoteId,
+        productId: q.productId,
+        channelId: this.channelId,
+        attestation,
+        signature,
+        digest,
+      },
+    }
+    this.recent.update(q.quoteId, {
+      state: 'ended',
+      cpuMs: end.cpuMs,
+      records: this.units + 1,
+      endedAt: attestation.endedAt,
+      exitCode: end.exitCode,
+      error: end.error,
+      attestationHash: digest,
+      anchor: this.options.onAttested ? 'pending' : 'off',
+    })
     this.push({ k: 'attestation', attestation, signature }, true)
     if (error && !this.stopCode) this.options.log.info({ jobId: q.quoteId, code: error.code }, 'job stopped')
     this.finished = true
@@ -465,6 +538,7 @@ class JobFeed implements Feed {
   private meter(cpuMs: number, wallMs: number, memoryBytes: number, final: boolean): void {
     const per = this.job.quote.cpuMsPerUnit
     const due = final ? Math.ceil(cpuMs / per) : Math.floor(cpuMs / per)
+    if (cpuMs > this.status.cpuMs) this.status.cpuMs = Math.round(cpuMs)
     while (this.cpuUnits < due && !this.closed) {
       this.cpuUnits++
       this.push({
@@ -523,6 +597,7 @@ class JobFeed implements Feed {
     const payload = encodeJobRecord(record)
     if (record.k !== 'attestation') this.chain.add(payload)
     this.units++
+    this.status.records = this.units
     this.pending.push(payload)
     if (!this.paused && this.pending.length >= PAUSE_AT && this.running) {
       this.paused = true

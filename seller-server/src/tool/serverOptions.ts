@@ -142,6 +142,7 @@ export function serverOptionsOf(
     chainId: chain.chainId,
     registry: chain.registry,
     channels: chain.channels,
+    ...(chain.attestations === undefined ? {} : { attestations: chain.attestations }),
     fees: chain.fees,
     sellerKey: keys.payee,
     ...(keys.terms === keys.payee ? {} : { termsKey: keys.terms }),
