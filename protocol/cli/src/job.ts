@@ -8,7 +8,13 @@ import {
   type SignedJobQuote,
   TrickleError,
 } from '@trickle/protocol'
-import type { BuyerClient, CatalogProduct, JobQuoteDecline } from '@trickle/sdk'
+import {
+  type BuyerClient,
+  type CatalogProduct,
+  httpBaseOf,
+  type JobQuoteDecline,
+  readBounded,
+} from '@trickle/sdk'
 import type { Connection } from './connect.ts'
 import { type AmountFormat, formatAmount } from './formatAmount.ts'
 
@@ -294,4 +300,63 @@ export function readLengthPrefixed(bytes: Uint8Array): Uint8Array[] {
     at += 4 + n
   }
   return payloads
+}
+
+/**
+ * What a `job run` directory holds for `job verify`: the attestation, its signature and the record
+ * payloads received.
+ * @throws TrickleError `INVALID_ARGUMENT` (no attestation: the job did not finish; unreadable files)
+ */
+export async function readJobRun(
+  dir: string,
+): Promise<{ attestation: JobAttestation; signature: Hex; records: Uint8Array[] }> {
+  let saved: { attestation: Record<string, unknown>; signature: Hex }
+  try {
+    saved = JSON.parse(await readFile(join(dir, ATTESTATION_FILE), 'utf8'))
+  } catch (cause) {
+    throw new TrickleError(
+      'INVALID_ARGUMENT',
+      `${join(dir, ATTESTATION_FILE)} cannot be read: did the job finish?`,
+      {
+        cause,
+      },
+    )
+  }
+  const attestation = {
+    ...saved.attestation,
+    productId: BigInt(String(saved.attestation.productId)),
+  } as JobAttestation
+  const records = readLengthPrefixed(new Uint8Array(await readFile(join(dir, RECORDS_FILE))))
+  return { attestation, signature: saved.signature, records }
+}
+
+/**
+ * A job's state from its provider (`GET /jobs/<jobId>`).
+ * @throws TrickleError `INVALID_ARGUMENT` (the provider does not know the job), `CONNECTION_FAILED`
+ */
+export async function fetchJobStatus(product: CatalogProduct, jobId: Hex): Promise<unknown> {
+  const endpoint = product.descriptor?.endpoint
+  if (!endpoint)
+    throw new TrickleError('DESCRIPTOR_INVALID', `product ${product.productId} has no valid descriptor`)
+  let response: Response
+  try {
+    response = await fetch(`${httpBaseOf(endpoint)}/jobs/${jobId}`, { signal: AbortSignal.timeout(10_000) })
+  } catch (cause) {
+    throw new TrickleError(
+      'CONNECTION_FAILED',
+      `the provider of product ${product.productId} did not answer`,
+      {
+        cause,
+      },
+    )
+  }
+  if (response.status === 404) {
+    throw new TrickleError(
+      'INVALID_ARGUMENT',
+      `the provider knows no job ${jobId} (it keeps its recent jobs only)`,
+    )
+  }
+  if (!response.ok)
+    throw new TrickleError('CONNECTION_FAILED', `the provider answered HTTP ${response.status}`)
+  return JSON.parse(new TextDecoder().decode(await readBounded(response, 64 * 1024)))
 }

@@ -11,7 +11,17 @@ import { type Connection, connect, connectProvider } from './connect.ts'
 import { formatAmount } from './formatAmount.ts'
 import { formatError } from './formatError.ts'
 import { globalArgsOf } from './globalArgsOf.ts'
-import { argvOf, formatQuoteRows, type JobAsk, pickQuote, quoteAll, readJobTarget, runJobTo } from './job.ts'
+import {
+  argvOf,
+  fetchJobStatus,
+  formatQuoteRows,
+  type JobAsk,
+  pickQuote,
+  quoteAll,
+  readJobRun,
+  readJobTarget,
+  runJobTo,
+} from './job.ts'
 import { formatProductRows, toProductRow } from './listProducts.ts'
 import { loadPayerKey, payerAddress } from './loadPayerKey.ts'
 import { parseAmount, parsePositiveAmount } from './parseAmount.ts'
@@ -611,6 +621,75 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
         }
       },
     )
+
+  job
+    .command('verify')
+    .summary('check a job’s attestation against the chain and the records received')
+    .description(
+      'Reads attestation.json and records.bin from a `job run` directory and checks: the attestation ' +
+        'is signed by the provider’s registered key; the records hash to its output hash; the provider ' +
+        'anchored it on-chain for this channel (JobAttestations); and the channel’s claims reach the ' +
+        'anchored amount (the claim that paid for the job). Exits 1 with JOB_ATTESTATION_INVALID when ' +
+        'anything disagrees; an attestation not anchored or not claimed yet is reported, not an error.',
+    )
+    .argument('<dir>', 'the directory `trickle job run --out` wrote')
+    .option('--json', 'print one JSON object')
+    .action(async (dir: string, opts: { json?: boolean }, cmd: Command) => {
+      const cfg = config(cmd)
+      const conn = await connect(cfg)
+      try {
+        const saved = await readJobRun(dir)
+        const report = await conn.client.verifyJob(saved.attestation, saved.signature, saved.records)
+        if (opts.json) {
+          io.stdout.write(
+            `${JSON.stringify(report, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`,
+          )
+          return
+        }
+        const f = (wei: bigint) => formatAmount(wei, amounts(cmd, cfg))
+        const a = saved.attestation
+        io.stdout.write(
+          `${[
+            `job ${a.jobId}: exit ${a.exitCode}${a.error ? ` (${a.error})` : ''}, ${a.cpuMs} ms CPU, ${a.units} units`,
+            `signed     by ${report.signer}, the registered key of the provider ${report.payee}`,
+            `output     ${report.outputMatches ? `the ${a.records} records received hash to ${a.outputHash}` : 'records not checked'}`,
+            report.anchored
+              ? `anchored   in ${report.anchored.txHash} (block ${report.anchored.blockNumber}), paid by the channel's cumulative ${f(report.anchored.cumulativeAmount)}`
+              : 'anchored   not yet (the provider anchors a job once its session ended paid)',
+            report.anchored
+              ? report.claimedCovers
+                ? `claimed    ${f(report.claimed)} on channel ${a.channelId}: the claim that paid for the job is on-chain`
+                : `claimed    ${f(report.claimed)} so far: the provider has not claimed the job's payment yet`
+              : '',
+          ]
+            .filter((l) => l !== '')
+            .join('\n')}\n`,
+        )
+      } finally {
+        await conn.close()
+      }
+    })
+
+  job
+    .command('status')
+    .summary('a job as its provider sees it: running, ended, anchored')
+    .description(
+      'Asks the provider of --product for the job (GET /jobs/<jobId>): running with CPU ms and records ' +
+        'so far, cancelled, ended with its exit code and attestation hash, or anchored with the ' +
+        'transaction. The provider keeps its recent jobs only. No key is needed.',
+    )
+    .argument('<jobId>', 'the job id (its quote id, 0x + 64 hex)', parseChannelId)
+    .requiredOption('--product <id>', 'the job’s product', parseProductId)
+    .action(async (jobId: Hex, opts: { product: bigint }, cmd: Command) => {
+      const cfg = config(cmd)
+      const conn = await connect(cfg)
+      try {
+        const product = await conn.client.product(opts.product)
+        io.stdout.write(`${JSON.stringify(await fetchJobStatus(product, jobId), null, 2)}\n`)
+      } finally {
+        await conn.close()
+      }
+    })
 
   return program
 }

@@ -74,6 +74,7 @@ export {
   type DescriptorFetcherOptions,
   MAX_DESCRIPTOR_BYTES,
 } from './fetchDescriptor.ts'
+export { readBounded } from './http/readBounded.ts'
 export {
   httpBaseOf,
   type JobQuoteDecline,
