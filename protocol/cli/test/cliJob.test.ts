@@ -1,0 +1,143 @@
+// Issue 14 from the terminal: `trickle job quote`, `job run`, `job status` and `job verify` against a
+// local marketplace whose seller also provides jobs (a compute-to-data and an app product).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type LocalMarketplace, localConfig, startLocalMarketplace } from '@trickle/devnet'
+import { Wallet } from 'ethers'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildJobModules } from '../../../seller-server/modules/build.ts'
+import { runTrickle } from './helpers/runTrickle.ts'
+
+describe('trickle job: quote, run, status, verify', { timeout: 240_000 }, () => {
+  let market: LocalMarketplace
+  let dir: string
+  let config: string
+  let stats: string
+  let env: Record<string, string>
+
+  const trickle = (args: string[]) => runTrickle(['--config', config, ...args], env)
+
+  beforeAll(async () => {
+    const modules = await buildJobModules()
+    stats = modules.airQualityStats
+    market = await startLocalMarketplace({
+      rowsPerSecond: 0,
+      jobs: { reportModule: modules.airQualityReport },
+    })
+    dir = mkdtempSync(join(tmpdir(), 'trickle-cli-job-'))
+    config = join(dir, 'local.json')
+    writeFileSync(config, JSON.stringify(localConfig(market)))
+    env = { TRICKLE_PRIVATE_KEY: new Wallet(market.buyerKeys[3]!).privateKey }
+  }, 180_000)
+
+  afterAll(async () => {
+    await market?.stop()
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('quotes a module at every compute provider, runs it on the cheapest, and the result checks against the chain', async () => {
+    const quote = await trickle(['job', 'quote', stats, '--input', 'air-quality'])
+    expect(quote.code, quote.stderr).toBe(0)
+    expect(quote.stdout).toMatch(/→ product \d+ Compute over Air Quality \(UCI\)/)
+    expect(quote.stdout).toMatch(
+      /start 0\.00000005 ETH, 0\.0000002 ETH per CPU-second, 0\.00000001 ETH per output record/,
+    )
+
+    const out = join(dir, 'stats')
+    const run = await trickle(['job', 'run', stats, '--input', 'air-quality', '--out', out])
+    expect(run.code, run.stderr).toBe(0)
+    const report = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>
+    expect(report).toMatchObject({ exitCode: 0, error: null, attested: true, reason: 'product_ended' })
+    expect(BigInt(report.paidWei as string)).toBe(BigInt(report.units as number) * 10_000_000_000n)
+    const lines = readFileSync(join(out, 'stdout'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    expect(lines.filter((l) => l.type === 'hour')).toHaveLength(24)
+    expect(run.stderr).toContain(`check it: trickle job verify ${out}`)
+
+    // The provider anchors the attestation once the session ended paid.
+    let status: Record<string, unknown> = {}
+    for (let i = 0; i < 100 && status.state !== 'anchored'; i++) {
+      const res = await trickle([
+        'job',
+        'status',
+        report.jobId as string,
+        '--product',
+        report.productId as string,
+      ])
+      status = JSON.parse(res.stdout) as Record<string, unknown>
+      if (status.state !== 'anchored') await new Promise((r) => setTimeout(r, 200))
+    }
+    expect(status).toMatchObject({ state: 'anchored', exitCode: 0 })
+
+    const verify = await trickle(['job', 'verify', out])
+    expect(verify.code, verify.stderr).toBe(0)
+    expect(verify.stdout).toMatch(/output {5}the \d+ records received hash to 0x[0-9a-f]{64}/)
+    expect(verify.stdout).toMatch(/anchored {3}in 0x[0-9a-f]{64}/)
+
+    // A record altered after the run no longer checks.
+    // (in the middle of the file: the stdout records, which the output hash covers)
+    const records = readFileSync(join(out, 'records.bin'))
+    const at = Math.floor(records.length / 2)
+    records[at] = records[at]! ^ 1
+    writeFileSync(join(out, 'records.bin'), records)
+    const tampered = await trickle(['job', 'verify', out])
+    expect(tampered.code).toBe(1)
+    expect(tampered.stderr).toMatch(/JOB_ATTESTATION_INVALID|JOB_RECORD_INVALID/)
+  })
+
+  it('runs the app with its parameters and writes its report file', async () => {
+    const products = JSON.parse((await trickle(['products', '--json'])).stdout) as {
+      productId: string
+      kind: string
+    }[]
+    const app = products.find((p) => p.kind === 'app')!
+    const out = join(dir, 'report')
+    const run = await trickle([
+      'job',
+      'run',
+      app.productId,
+      '--input',
+      'air-quality',
+      '--out',
+      out,
+      '--',
+      '--field',
+      'NO2(GT)',
+      '--from',
+      '2004-11-01',
+      '--to',
+      '2004-11-30',
+      '--horizon',
+      '5',
+    ])
+    expect(run.code, run.stderr).toBe(0)
+    const csv = readFileSync(join(out, 'files', 'report.csv'), 'utf8')
+      .trim()
+      .split('\n')
+    expect(csv[0]).toBe('date,field,n,mean,min,max')
+    expect(csv.length - 1).toBeGreaterThan(20)
+    expect(csv.slice(1).every((row) => /^2004-11-\d\d,NO2\(GT\),/.test(row))).toBe(true)
+  })
+
+  it('says so when no provider runs such jobs, and refuses a price nobody meets', async () => {
+    const none = await trickle(['job', 'quote', stats, '--input', 'no-such-dataset'])
+    expect(none.code).toBe(0)
+    expect(none.stdout).toContain('no provider runs such jobs')
+    const cheap = await trickle([
+      'job',
+      'run',
+      stats,
+      '--input',
+      'air-quality',
+      '--max-price',
+      '1wei',
+      '--out',
+      join(dir, 'x'),
+    ])
+    expect(cheap.code).toBe(1)
+    expect(cheap.stderr).toContain('no quote is within --max-price')
+  })
+})
