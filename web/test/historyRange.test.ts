@@ -3,6 +3,7 @@ import {
   datetimeLocalOf,
   formatRecorded,
   frozenRange,
+  historyStreamOptions,
   msOfDatetimeLocal,
   rangeOfForm,
 } from '../src/lib/historyRange.ts'
@@ -67,6 +68,24 @@ describe('frozenRange', () => {
 
   it('leaves a live range as asked', () => {
     expect(frozenRange({ last: 120, live: true }, { ...held, live: true })).toEqual({ last: 120, live: true })
+  })
+})
+
+describe('historyStreamOptions', () => {
+  it('caps a finite range at the previewed count, as readings sharing its first millisecond would add more', () => {
+    // the seller answered 120 for `last: 120`; the same span by times may hold 121
+    const held = { count: 120, from: AT - 2400, to: AT, live: false }
+    expect(historyStreamOptions({ range: frozenRange({ last: 120 }, held), held })).toEqual({
+      range: { from: AT - 2400, to: AT },
+      maxChunks: 120,
+    })
+  })
+
+  it('leaves a range that continues live uncapped', () => {
+    const held = { count: 20, from: AT - 400, to: AT, live: true }
+    expect(historyStreamOptions({ range: { last: 20, live: true }, held })).toEqual({
+      range: { last: 20, live: true },
+    })
   })
 })
 

@@ -71,6 +71,22 @@ export function frozenRange(range: StreamRange, held: RangeEcho): StreamRange {
 }
 
 /**
+ * What `BuyerClient.stream` is given for a previewed history purchase: the range, and for a finite one
+ * at most the previewed `count` of chunks. A range fixed by recording times also takes every reading
+ * recorded in the same millisecond as its first (the seller's times are whole ms, and it selects from
+ * the first reading recorded at or after `from`), which a `last` preview may not have counted; the cap
+ * keeps the purchase to what was priced, and lets it end `done` rather than at the spending cap.
+ * @param purchase - `range` as `frozenRange` made it, `held` the seller's answer to the preview
+ */
+export function historyStreamOptions(purchase: { range: StreamRange; held: RangeEcho }): {
+  range: StreamRange
+  maxChunks?: number
+} {
+  const finite = !purchase.held.live && !purchase.range.live
+  return { range: purchase.range, ...(finite ? { maxChunks: purchase.held.count } : {}) }
+}
+
+/**
  * When readings were recorded, for people: `10:41:07 AM – 11:40:58 AM` on one day (the date shown
  * once, and not at all for today), or with both dates (`Intl.DateTimeFormat.formatRange`).
  * @param from - ms since the epoch

@@ -10,6 +10,7 @@ import {
 import type { Listing } from './catalogQuery.ts'
 import { noteChannel, signedOn } from './channelNotes.ts'
 import { checkHealth } from './health.ts'
+import { historyStreamOptions } from './historyRange.ts'
 import { type Problem, problemOf } from './problems.ts'
 import { ReadingLog, readChunk } from './readings.ts'
 
@@ -172,11 +173,8 @@ export class LiveStream {
         channelId: id,
         maxSpend,
         maxDebt: RESUME_DEBT_CHUNKS * price,
-        ...(this.history ? { range: this.history.range } : {}),
-        // At most what was previewed and priced: a range fixed by recording times also takes the
-        // readings recorded in the same millisecond as its first one, which the preview may not have
-        // counted (the seller's times are whole ms; SPEC.md §History has no finer bound).
-        ...(this.expected !== undefined ? { maxChunks: this.expected } : {}),
+        // a history range, and at most the readings previewed and priced
+        ...(this.history ? historyStreamOptions(this.history) : {}),
       })
       this.phase = 'streaming'
       void this.pump(this.stream)
