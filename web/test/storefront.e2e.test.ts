@@ -14,9 +14,11 @@ import { gzipSync } from 'node:zlib'
 import { channelsAt } from '@trickle/contracts'
 import { type AirQualityRow, loadAirQuality, type SensorKey, sensorInfo } from '@trickle/devices'
 import { increaseTime } from '@trickle/devnet'
-import { Wallet } from 'ethers'
+import { BuyerClient, memoryKeyStore } from '@trickle/sdk'
+import { JsonRpcProvider, Wallet } from 'ethers'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readChunk } from '../src/lib/readings.ts'
 import {
   axeScan,
   builtStorefront,
@@ -28,6 +30,10 @@ import { createTestWallet, type TestWallet } from './helpers/testWallet.ts'
 const RESULTS = fileURLToPath(new URL('../test-results/', import.meta.url))
 /** ms: a stream at 50 readings/s delivers 60 readings in ~1.2 s; this bounds a wedged page, not speed */
 const STREAM_WAIT_MS = 60_000
+/** wei per chunk of the live products (the local marketplace's default) */
+const PRICE = 1_000_000_000_000n
+/** wei per reading of the dataset (product 4, the recording of product 1): unlike the stream's */
+const DATASET_PRICE = 2_000_000_000_000n
 
 /** The JSON readings the page received, as it holds them (the same objects its table and chart draw). */
 type PageReading = {
@@ -46,6 +52,8 @@ interface PageState {
   channelId: string | undefined
   firstReadingAt: number | undefined
   channelReadyAt: number | undefined
+  /** the history range the stream bought (`from`/`to` ms, `last`, `live`), if any */
+  range: { from?: number; to?: number; last?: number; live?: boolean } | undefined
 }
 
 function pageState(page: Page): Promise<PageState> {
@@ -63,6 +71,7 @@ function pageState(page: Page): Promise<PageState> {
       chunks: stream?.chunks ?? 0,
       readings: (stream?.log.readings ?? []).map((r) => r.json) as PageReading[],
       channelId: stream?.channelId,
+      range: (stream as { history?: { range: unknown } } | undefined)?.history?.range as PageState['range'],
       firstReadingAt: hook?.timings.firstReadingAt,
       channelReadyAt: hook?.timings.channelReadyAt,
     }
@@ -109,6 +118,30 @@ async function stopStream(page: Page): Promise<{ paid: bigint; chunks: number; a
   }
 }
 
+/** Sends `eth_sendTransaction` requests the wallet got: each is one prompt a person would confirm. */
+function transactions(wallet: TestWallet): number {
+  return wallet.requests.filter((r) => r.method === 'eth_sendTransaction').length
+}
+
+/**
+ * Chooses "Buy history", the latest `n` readings (optionally then live), and waits for the seller's
+ * answer in the preview.
+ * @returns the preview's text
+ */
+async function previewLatest(page: Page, n: number, o: { history?: boolean; live?: boolean } = {}) {
+  if (o.history !== false) await page.getByTestId('buy-history').check()
+  await page.getByTestId('history-last').fill(String(n))
+  if (o.live) await page.getByTestId('history-live').check()
+  const ready = page.locator(`[data-testid=history-preview][data-state=ready] [data-count="${n}"]`)
+  await ready.waitFor({ timeout: 30_000 })
+  return ((await ready.textContent()) ?? '').trim().replace(/\s+/g, ' ')
+}
+
+/** Rows between consecutive readings of one sensor, the replay looping at the end of the file. */
+function rowSteps(readings: PageReading[], total: number): number[] {
+  return readings.slice(1).map((r, i) => (r.row - readings[i]!.row + total) % total)
+}
+
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
 }
@@ -133,7 +166,10 @@ describe('the storefront in Chromium against a local marketplace', () => {
   }
 
   beforeAll(async () => {
-    ;[f, rows] = await Promise.all([startStorefrontFixture({ rowsPerSecond: 50 }), loadAirQuality()])
+    ;[f, rows] = await Promise.all([
+      startStorefrontFixture({ rowsPerSecond: 50, datasetPricePerChunk: DATASET_PRICE }),
+      loadAirQuality(),
+    ])
     wallet = createTestWallet({
       privateKey: f.market.buyerKeys[1]!,
       rpcUrl: f.market.rpcUrl,
@@ -168,7 +204,7 @@ describe('the storefront in Chromium against a local marketplace', () => {
 
     // Browse and search.
     await page.goto(f.url)
-    await expect.poll(() => page.getByTestId('product-card').count(), { timeout: 30_000 }).toBe(3)
+    await expect.poll(() => page.getByTestId('product-card').count(), { timeout: 30_000 }).toBe(4)
     await expect.poll(() => page.getByTestId('health').first().getAttribute('data-health')).toBe('up')
     await f.screenshot(page, '01-catalog')
     await page.getByTestId('search').fill('nitrogen')
@@ -415,7 +451,7 @@ describe('the storefront in Chromium against a local marketplace', () => {
       expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content')
     }
     expect(found).toEqual({})
-  }, 180_000)
+  }, 300_000)
 
   it('reports the initial bundle size', async () => {
     const dir = await builtStorefront()
@@ -429,6 +465,163 @@ describe('the storefront in Chromium against a local marketplace', () => {
     }))
     figures.initialBundle = { files: sizes, gzipBytes: sizes.reduce((a, s) => a + s.gzip, 0) }
   })
+
+  it('buys the latest 120 readings of a stream product: priced before any prompt, one prompt, the readings the seller recorded, paid 120 × price, and the session ends by itself', async () => {
+    const { buyer, page } = await connectedBuyer(6, '/#/product/1', 1280)
+    // The preview: what the seller holds of the range and what it costs, with no wallet prompt.
+    const preview = await previewLatest(page, 120)
+    expect(preview).toMatch(/^120 readings recorded .+, 0\.00012 ETH \(120000000000000 wei\)\.$/)
+    expect(transactions(buyer)).toBe(0)
+    expect(await axeScan(page)).toEqual([])
+    await f.screenshot(page, 'history-01-preview')
+
+    await page.getByTestId('start').click()
+    // No Stop: a finite range ends by itself once its last reading is received and paid.
+    await page.locator('[data-testid=phase][data-phase=ended]').waitFor({ timeout: STREAM_WAIT_MS })
+    expect(await page.getByTestId('summary').getAttribute('data-reason')).toBe('done')
+    expect(transactions(buyer)).toBe(1)
+    expect(await page.getByTestId('phase').textContent()).toContain('Received all 120 readings')
+    expect(await page.getByTestId('expected').textContent()).toBe('of 120')
+    const summary = page.getByTestId('summary')
+    expect((await summary.textContent())!.replace(/\s+/g, ' ')).toMatch(
+      /Received all 120 readings \(recorded .+\) and paid 120000000000000 wei/,
+    )
+    expect(Number(await page.getByTestId('summary-chunks').textContent())).toBe(120)
+    const paid = BigInt((await page.getByTestId('summary-paid').getAttribute('data-wei'))!)
+    expect(paid).toBe(120n * PRICE)
+    const state = await pageState(page)
+    expect(state.readings).toHaveLength(120)
+    expectPublished(state.readings, rows)
+    expect(await axeScan(page)).toEqual([])
+    await f.screenshot(page, 'history-03-done')
+
+    // The same frozen range bought through the SDK gives the very same readings: the seller's record.
+    expect(state.range).toEqual({ from: expect.any(Number), to: expect.any(Number) })
+    const client = await BuyerClient.create({
+      ...f.market.config,
+      signer: new Wallet(
+        f.market.buyerKeys[0]!,
+        new JsonRpcProvider(f.market.rpcUrl, f.market.chainId, { staticNetwork: true, cacheTimeout: -1 }),
+      ),
+      keyStore: memoryKeyStore(),
+    })
+    try {
+      const product = await client.product(1n)
+      const units = new Map(product.descriptor!.fields.map((field) => [field.name, field.unit]))
+      const fromSdk: unknown[] = []
+      for await (const chunk of client.subscribe(1n, {
+        budget: 120n * PRICE,
+        maxChunks: 120,
+        range: state.range!,
+      })) {
+        fromSdk.push(readChunk(chunk.seq, chunk.data, 0, units, chunk.provenance).json)
+      }
+      expect(fromSdk).toEqual(state.readings)
+    } finally {
+      await client.close()
+    }
+
+    // The downloads hold the range, as for a live stream.
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-csv').click()])
+    expect(
+      readFileSync((await csv.path())!, 'utf8')
+        .trimEnd()
+        .split('\r\n'),
+    ).toHaveLength(121)
+    const [ndjson] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByTestId('download-ndjson').click(),
+    ])
+    const lines = readFileSync((await ndjson.path())!, 'utf8')
+      .trimEnd()
+      .split('\n')
+    expect(lines.map((l) => (JSON.parse(l) as { reading: PageReading }).reading)).toEqual(state.readings)
+    // The seller's claim is what the page signed.
+    await f.market.seller.settlement.idle()
+    await f.market.seller.settlement.settle(state.channelId as `0x${string}`)
+    const channels = channelsAt(f.config.channels, f.market.chain!.provider)
+    expect((await channels.getChannel(state.channelId as `0x${string}`)).claimed).toBe(paid)
+    expect(f.pageErrors(page)).toEqual([])
+  }, 180_000)
+
+  it('buys the latest 20 readings then live ones: no reading missing or repeated where history meets live', async () => {
+    const { buyer, page } = await connectedBuyer(6, '/#/product/1', 390)
+    expect(await previewLatest(page, 20, { live: true })).toMatch(
+      /^20 readings recorded .+, 0\.00002 ETH \(20000000000000 wei\), then live readings for up to 0\.0006 ETH more\.$/,
+    )
+    await page.getByTestId('start').click()
+    await waitForChunks(page, 80)
+    expect(await page.getByTestId('phase').getAttribute('data-phase')).toBe('streaming')
+    await f.screenshot(page, 'history-02-streaming')
+    await stopStream(page)
+    expect(transactions(buyer)).toBe(1)
+    const { readings } = await pageState(page)
+    expect(readings.length).toBeGreaterThanOrEqual(80)
+    expectPublished(readings, rows)
+    // one sensor, one reading per row: each reading is the next row, across the join
+    expect(new Set(rowSteps(readings, rows.length))).toEqual(new Set([1]))
+    expect(f.pageErrors(page)).toEqual([])
+  }, 120_000)
+
+  it('a range that holds no reading says so before any wallet prompt, and offers nothing to buy', async () => {
+    const { buyer, page } = await connectedBuyer(7, '/#/product/2', 390)
+    await page.getByTestId('buy-history').check()
+    await page.getByTestId('history-by-time').check()
+    // datetime-local takes minutes; the marketplace started today, so 2020 holds nothing
+    await page.getByTestId('history-from').fill('2020-01-01T00:00')
+    await page.getByTestId('history-to').fill('2020-01-01T01:00')
+    const problem = page.locator('[data-testid=history-preview][data-state=problem] [data-testid=problem]')
+    await problem.waitFor({ timeout: 30_000 })
+    expect(await problem.getAttribute('data-code')).toBe('RANGE_UNAVAILABLE')
+    expect(await problem.textContent()).toContain('Nothing recorded in this range')
+    expect(await problem.textContent()).toContain('Nothing was paid')
+    expect(await page.getByTestId('start').count()).toBe(0)
+    expect(transactions(buyer)).toBe(0)
+    expect(await axeScan(page)).toEqual([])
+    await f.screenshot(page, 'history-04-empty')
+  }, 120_000)
+
+  it('a dataset product is labelled DATASET with no hourly price, and sells only its recording, at its own price', async () => {
+    const { buyer, page } = await connectedBuyer(7, '/#/', 1280)
+    const card = page.locator('[data-testid=product-card][data-product-id="4"]')
+    await card.waitFor({ timeout: 30_000 })
+    expect(await card.getByTestId('card-kind').textContent()).toBe('dataset')
+    expect(await card.getByTestId('card-kind').evaluate((e) => getComputedStyle(e).textTransform)).toBe(
+      'uppercase',
+    )
+    expect(await card.textContent()).not.toContain('Per hour')
+    expect(await card.getByTestId('sold-as').textContent()).toBe('recorded readings, by time range')
+    expect(await card.getByTestId('price').textContent()).toBe('0.000002 ETH / reading')
+    await page.getByTestId('kind').selectOption('dataset')
+    await expect.poll(() => page.getByTestId('product-card').count()).toBe(1)
+    await f.screenshot(page, 'history-05-catalog-dataset')
+
+    await card.getByRole('link').click()
+    await page.getByRole('heading', { name: 'Buy recorded readings' }).waitFor()
+    // history only: no live choice, no duration or budget for a live stream, no hourly price
+    expect(await page.getByTestId('buy-choice').count()).toBe(0)
+    expect(await page.getByTestId('minutes').count()).toBe(0)
+    expect(await page.getByTestId('history-live').count()).toBe(0)
+    expect(await page.getByText('Per hour').count()).toBe(0)
+    expect(await previewLatest(page, 30, { history: false })).toMatch(
+      /^30 readings recorded .+, 0\.00006 ETH/,
+    )
+    expect(await axeScan(page)).toEqual([])
+    await page.getByTestId('start').click()
+    await page.locator('[data-testid=phase][data-phase=ended]').waitFor({ timeout: STREAM_WAIT_MS })
+    expect(await page.getByTestId('summary').getAttribute('data-reason')).toBe('done')
+    expect(await page.getByTestId('phase').textContent()).toContain('Received all 30 readings')
+    expect(transactions(buyer)).toBe(1)
+    expect(BigInt((await page.getByTestId('summary-paid').getAttribute('data-wei'))!)).toBe(
+      30n * DATASET_PRICE,
+    )
+    const { readings } = await pageState(page)
+    expect(readings).toHaveLength(30)
+    expect(new Set(readings.map((r) => r.sensor))).toEqual(new Set(['co']))
+    expectPublished(readings, rows)
+    await f.screenshot(page, 'history-06-dataset-done')
+    expect(f.pageErrors(page)).toEqual([])
+  }, 120_000)
 
   it('says so when the seller goes down while a buyer looks at its product, and locks no deposit', async () => {
     const { buyer, page } = await connectedBuyer(5, '/#/product/1', 1280)

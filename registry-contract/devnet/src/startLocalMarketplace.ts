@@ -18,7 +18,7 @@ import {
 } from '@trickle/devnet'
 import type { Address } from '@trickle/protocol'
 import type { MarketplaceConfig } from '@trickle/sdk'
-import type { ConnectionLimits, SettlementPolicy } from '@trickle/seller'
+import type { ConnectionLimits, SettlementPolicy, StreamProductSpec } from '@trickle/seller'
 import {
   loadKey,
   parseSellerConfig,
@@ -63,6 +63,11 @@ export interface LocalMarketplaceOptions {
   challengePeriodSeconds?: bigint
   /** wei per chunk */
   pricePerChunk?: bigint
+  /**
+   * also sell the recording of the first product (carbon monoxide) as a `dataset` product at this
+   * price, wei per reading, listed after the three live ones (SPEC.md §History). Absent: no dataset
+   */
+  datasetPricePerChunk?: bigint
   /** directory for the seller's data (a fresh temp dir when absent) */
   dataDir?: string
   policy?: Partial<SessionPolicy>
@@ -194,10 +199,13 @@ export async function startLocalMarketplace(
           }
         : {}),
       // The descriptors state the replayer's rate; without a replayer, the rate is not known.
-      products: airQualityProducts(options.pricePerChunk ?? 1_000_000_000_000n, {
-        ...(rowsPerSecond > 0 ? { rowsPerSecond } : {}),
-        ...(options.deviceKey ? { deviceAddress: computeAddress(options.deviceKey) as Address } : {}),
-      }),
+      products: withDataset(
+        airQualityProducts(options.pricePerChunk ?? 1_000_000_000_000n, {
+          ...(rowsPerSecond > 0 ? { rowsPerSecond } : {}),
+          ...(options.deviceKey ? { deviceAddress: computeAddress(options.deviceKey) as Address } : {}),
+        }),
+        options.datasetPricePerChunk,
+      ),
     })
     const parsed = parseSellerConfig(readFileSync(configFile, 'utf8'), configFile)
     const payeeKey = await loadKey(parsed, 'payee', {})
@@ -239,6 +247,30 @@ export async function startLocalMarketplace(
     await stop()
     throw err
   }
+}
+
+/**
+ * The products, and when `price` is given the recording of the first one as a dataset after them: no
+ * topics of its own (its source's), no rate (a recording has none), its own price.
+ * @param price - wei per reading of the dataset
+ */
+function withDataset(products: StreamProductSpec[], price: bigint | undefined): StreamProductSpec[] {
+  const source = products[0]
+  if (price === undefined || !source) return products
+  const { chunksPerSecond: _rate, ...rest } = source
+  return [
+    ...products,
+    {
+      ...rest,
+      key: `${source.key}-history`,
+      name: `${source.name}, recorded`,
+      description: `Every recorded reading of “${source.name}”, bought by time range or as the latest N.`,
+      kind: 'dataset',
+      recordingOf: source.key,
+      tags: [...source.tags, 'history'],
+      pricePerChunk: price,
+    },
+  ]
 }
 
 /** What `.trickle/local.json` holds: the marketplace a buyer connects to, and a funded buyer key. */

@@ -62,8 +62,9 @@ export function writeSellerConfig(dir: string, spec: SellerConfigSpec): string {
         key: p.key,
         name: p.name,
         description: p.description,
-        kind: 'stream',
-        topics: p.topics,
+        kind: p.kind ?? 'stream',
+        // a dataset reads its source's topics (recordingOf); the config names the source instead
+        ...(p.kind === 'dataset' ? { recordingOf: p.recordingOf } : { topics: p.topics }),
         fields: p.fields,
         pricePerChunk: p.pricePerChunk.toString(),
         tags: p.tags,

@@ -1,7 +1,16 @@
-import { type BuyerClient, type Hex, type PaidStream, type SessionSummary, TrickleError } from '@trickle/sdk'
+import type { RangeEcho } from '@trickle/protocol'
+import {
+  type BuyerClient,
+  type Hex,
+  type PaidStream,
+  type SessionSummary,
+  type StreamRange,
+  TrickleError,
+} from '@trickle/sdk'
 import type { Listing } from './catalogQuery.ts'
 import { noteChannel, signedOn } from './channelNotes.ts'
 import { checkHealth } from './health.ts'
+import { historyStreamOptions } from './historyRange.ts'
 import { type Problem, problemOf } from './problems.ts'
 import { ReadingLog, readChunk } from './readings.ts'
 
@@ -23,8 +32,20 @@ export interface StreamTimings {
 }
 
 /**
+ * A span of a product's recording to buy (SPEC.md §History): the range as the SDK takes it, and what
+ * the seller said it holds when the buyer previewed it (`BuyerClient.history`).
+ */
+export interface HistoryPurchase {
+  /** what to send in `hello`: a finite range already fixed to the previewed readings (`frozenRange`) */
+  range: StreamRange
+  /** `count` readings recorded from `from` to `to` (ms since the epoch); `live`: live ones follow */
+  held: RangeEcho
+}
+
+/**
  * One paid stream in the page: picks or opens the channel (one wallet prompt when a new one is
- * needed), streams the product through the SDK, keeps the readings, and tracks what was paid.
+ * needed), streams the product through the SDK — its live readings, or a span of its recording —
+ * keeps the readings, and tracks what was paid.
  */
 export class LiveStream {
   phase = $state<StreamPhase>('idle')
@@ -58,10 +79,32 @@ export class LiveStream {
 
   readonly client: BuyerClient
   readonly listing: Listing
+  /** the recorded span this stream buys; `undefined` for live readings */
+  readonly history: HistoryPurchase | undefined
 
-  constructor(client: BuyerClient, listing: Listing) {
+  constructor(client: BuyerClient, listing: Listing, history?: HistoryPurchase) {
     this.client = client
     this.listing = listing
+    this.history = history
+  }
+
+  /**
+   * readings the stream ends after by itself (a finite history range: the previewed `count`), or
+   * `undefined` when it runs until stopped or the budget is spent
+   */
+  get expected(): number | undefined {
+    return this.history && !this.history.held.live ? this.history.held.count : undefined
+  }
+
+  /** whether a finite range ended with every reading it held received */
+  get complete(): boolean {
+    const expected = this.expected
+    return (
+      expected !== undefined &&
+      this.phase === 'ended' &&
+      this.chunks >= expected &&
+      (this.summary?.reason === 'done' || this.summary?.reason === 'product_ended')
+    )
   }
 
   /** wei of the deposit not yet signed away */
@@ -72,8 +115,10 @@ export class LiveStream {
 
   /**
    * Starts streaming: on `channelId` when given, else on a channel of this account to the seller that
-   * still holds a chunk's price (no prompt), else on a new channel funded with `budget` (one prompt).
-   * @param budget - wei this stream may sign (and the deposit of a new channel)
+   * still holds a chunk's price — for a finite history range, the whole `budget`, so the range is not
+   * cut short — (no prompt), else on a new channel funded with `budget` (one prompt).
+   * @param budget - wei this stream may sign (and the deposit of a new channel); for a finite history
+   *   range, its `count` × the price per chunk
    */
   async start(budget: bigint, channelId?: Hex): Promise<void> {
     const { listing, client } = this
@@ -92,7 +137,8 @@ export class LiveStream {
       let id = channelId
       let maxSpend = budget
       if (!id) {
-        const reusable = await client.reusableChannel(listing.descriptor.seller, price, {
+        const least = this.expected !== undefined ? budget : price
+        const reusable = await client.reusableChannel(listing.descriptor.seller, least, {
           signedAmount: signedOn,
         })
         if (reusable) {
@@ -127,6 +173,8 @@ export class LiveStream {
         channelId: id,
         maxSpend,
         maxDebt: RESUME_DEBT_CHUNKS * price,
+        // a history range, and at most the readings previewed and priced
+        ...(this.history ? historyStreamOptions(this.history) : {}),
       })
       this.phase = 'streaming'
       void this.pump(this.stream)

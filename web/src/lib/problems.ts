@@ -97,6 +97,14 @@ const KNOWN: Record<string, { title: string; hint: string; remedy?: Remedy }> = 
     hint: 'The stream was refused before any payment.',
   },
   TERMS_INVALID: { title: 'The seller’s terms were refused', hint: 'They ask more than the listed price.' },
+  RANGE_UNAVAILABLE: {
+    title: 'Nothing recorded in this range',
+    hint: 'The seller holds no reading in the range you chose (or sells no history of this product). Nothing was paid. Try a wider or more recent range.',
+  },
+  INVALID_ARGUMENT: {
+    title: 'This range cannot be bought',
+    hint: 'Check the dates and the number of readings.',
+  },
   ABORTED: { title: 'Stopped', hint: 'The action was cancelled.' },
 }
 

@@ -77,12 +77,13 @@ export function builtStorefront(): Promise<string> {
  * built storefront with `storefrontConfigOf(localConfig(market))` and launches headless Chromium.
  *
  * @param o - rows per second the replayer publishes (default 50), the seller's data directory
- *   (default a temporary one, removed by `stop()`)
+ *   (default a temporary one, removed by `stop()`), and the price in wei per reading of a `dataset`
+ *   product selling the recording of product 1 (listed as product 4; absent: no dataset)
  * @returns the fixture; call `stop()` in `afterAll`
  * @throws whatever a part throws when it does not start; the parts already started are stopped
  */
 export async function startStorefrontFixture(
-  o: { rowsPerSecond?: number; dataDir?: string } = {},
+  o: { rowsPerSecond?: number; dataDir?: string; datasetPricePerChunk?: bigint } = {},
 ): Promise<StorefrontFixture> {
   const tempDir = o.dataDir === undefined ? mkdtempSync(join(tmpdir(), 'trickle-seller-')) : undefined
   const stops: (() => Promise<unknown>)[] = []
@@ -96,6 +97,7 @@ export async function startStorefrontFixture(
         rowsPerSecond: o.rowsPerSecond ?? 50,
         deviceKey: DEMO_DEVICE_KEY, // as npm start: the demo device signs its readings
         dataDir: o.dataDir ?? tempDir!,
+        ...(o.datasetPricePerChunk === undefined ? {} : { datasetPricePerChunk: o.datasetPricePerChunk }),
         logger: pino({ level: 'silent' }),
       }),
       builtStorefront(),
