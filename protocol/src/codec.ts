@@ -111,12 +111,23 @@ function rangeFrom(r: Wire): HistoryRange {
     range.last = int(r, 'last', MAX_RANGE_LAST)
     if (range.last < 1) throw malformed('range.last', 'must be at least 1')
   }
+  if (r.start !== undefined) range.start = int(r, 'start')
+  if (r.end !== undefined) range.end = int(r, 'end')
   if (r.live !== undefined) range.live = bool(r, 'live')
   if (r.resume !== undefined) range.resume = bool(r, 'resume')
   if (range.last !== undefined && (range.from !== undefined || range.to !== undefined)) {
     throw malformed('range', 'takes last or from/to, not both')
   }
-  if (range.live && range.to !== undefined) throw malformed('range', 'cannot be live and end at to')
+  const byPosition = range.start !== undefined || range.end !== undefined
+  if (byPosition && (range.last !== undefined || range.from !== undefined || range.to !== undefined)) {
+    throw malformed('range', 'takes positions (start, end), times (from, to) or last, one of them')
+  }
+  if (range.live && (range.to !== undefined || range.end !== undefined)) {
+    throw malformed('range', 'cannot be live and end')
+  }
+  if (range.start !== undefined && range.end !== undefined && range.start > range.end) {
+    throw malformed('range', 'starts after it ends (start > end)')
+  }
   if (range.from !== undefined && range.to !== undefined && range.from > range.to) {
     throw malformed('range', 'starts after it ends (from > to)')
   }
@@ -128,6 +139,8 @@ function rangeToWire(range: HistoryRange): Wire {
     ...(range.from !== undefined ? { from: u(range.from) } : {}),
     ...(range.to !== undefined ? { to: u(range.to) } : {}),
     ...(range.last !== undefined ? { last: u(range.last) } : {}),
+    ...(range.start !== undefined ? { start: u(range.start) } : {}),
+    ...(range.end !== undefined ? { end: u(range.end) } : {}),
     ...(range.live !== undefined ? { live: range.live } : {}),
     ...(range.resume !== undefined ? { resume: range.resume } : {}),
   }
@@ -189,7 +202,14 @@ function jobFrom(j: Wire): JobRequest {
 }
 
 function echoFrom(r: Wire): RangeEcho {
-  return { count: int(r, 'count'), from: int(r, 'from'), to: int(r, 'to'), live: bool(r, 'live') }
+  return {
+    count: int(r, 'count'),
+    from: int(r, 'from'),
+    to: int(r, 'to'),
+    live: bool(r, 'live'),
+    start: int(r, 'start'),
+    end: int(r, 'end'),
+  }
 }
 
 function windowFrom(w: Wire): CreditWindow {
@@ -406,7 +426,16 @@ export function encodeFrame(frame: Frame): Uint8Array {
         signature: fromHex(signature),
         nonce: fromHex(nonce),
         ...(range !== undefined
-          ? { range: { count: u(range.count), from: u(range.from), to: u(range.to), live: range.live } }
+          ? {
+              range: {
+                count: u(range.count),
+                from: u(range.from),
+                to: u(range.to),
+                live: range.live,
+                start: u(range.start),
+                end: u(range.end),
+              },
+            }
           : {}),
       })
     }

@@ -72,6 +72,13 @@ export interface HistoryRange {
   to?: number
   /** the latest this many readings (≥ 1); not with `from` or `to` */
   last?: number
+  /**
+   * feed positions, inclusive: exactly the readings a seller's answer named (`RangeEcho.start` …
+   * `end`), e.g. to buy a previewed range as it was previewed; not with `from`, `to` or `last`
+   */
+  start?: number
+  /** the last feed position, inclusive (with `start`; not with `live`) */
+  end?: number
   /** after the range, go on with live readings, with no gap and no repeat (stream products only) */
   live?: boolean
   /**
@@ -94,6 +101,10 @@ export interface RangeEcho {
   to: number
   /** whether live readings follow them */
   live: boolean
+  /** the feed position of the first of them (0 when `count` is 0) */
+  start: number
+  /** the feed position of the last of them (0 when `count` is 0) */
+  end: number
 }
 
 /**

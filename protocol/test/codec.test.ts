@@ -285,14 +285,21 @@ describe('codec', () => {
       { from: 1, to: 2 ** 41 },
       { last: 100, live: true },
       { from: 5, live: true, resume: true },
+      { start: 7, end: 9, resume: true },
     ]) {
       const hello: Frame = { t: 'hello', v: 1, productId: 1n, channelId, range }
       expect(decodeFrame(encodeFrame(hello))).toEqual(hello)
     }
     const terms = decodeFrame(
-      raw.pack({ ...encodeTermsWire(), range: { count: 3, from: 10, to: 20, live: false } }),
+      raw.pack({
+        ...encodeTermsWire(),
+        range: { count: 3, from: 10, to: 20, live: false, start: 4, end: 6 },
+      }),
     )
-    expect(terms).toMatchObject({ t: 'terms', range: { count: 3, from: 10, to: 20, live: false } })
+    expect(terms).toMatchObject({
+      t: 'terms',
+      range: { count: 3, from: 10, to: 20, live: false, start: 4, end: 6 },
+    })
   })
 
   it('rejects a hello range that mixes last with from/to, is live with an end, starts after it ends, or mistypes a key', () => {
@@ -301,6 +308,9 @@ describe('codec', () => {
       { last: 5, from: 1 },
       { last: 0 },
       { live: true, to: 5 },
+      { start: 3, from: 1 },
+      { start: 9, end: 7 },
+      { live: true, end: 5 },
       { from: 6, to: 5 },
       { live: 1 },
       { resume: 'yes' },

@@ -291,7 +291,7 @@ describe('SellerSession and BuyerSession', () => {
     it('a finite range: the buyer accepts maxChunks = count, takes them, pays them all and closes done', () => {
       const h = new Harness({
         buyer: { range: { last: 5 } },
-        echo: { count: 5, from: 1, to: 2, live: false },
+        echo: { count: 5, from: 1, to: 2, live: false, start: 10, end: 14 },
       }).start()
       expect(h.buyerSent.find((f) => f.t === 'accept')).toMatchObject({ maxChunks: 5 })
       h.stream(5)
@@ -300,7 +300,7 @@ describe('SellerSession and BuyerSession', () => {
       expect(h.delivered).toEqual(h.offered)
       expect(h.buyerClose?.reason).toBe('done')
       expect(h.persisted.at(-1)).toMatchObject({ seq: 5, amount: 5n * PRICE })
-      expect(h.buyer.range).toEqual({ count: 5, from: 1, to: 2, live: false })
+      expect(h.buyer.range).toEqual({ count: 5, from: 1, to: 2, live: false, start: 10, end: 14 })
     })
 
     it('the source ends: the seller sends what is queued, asks for the unpaid chunks, and closes product_ended once they are durably paid', () => {
@@ -338,8 +338,8 @@ describe('SellerSession and BuyerSession', () => {
 
     it('the buyer refuses a finite range of 0 readings, and a live answer to a finite range, with RANGE_UNAVAILABLE', () => {
       for (const echo of [
-        { count: 0, from: 0, to: 0, live: false },
-        { count: 4, from: 1, to: 2, live: true },
+        { count: 0, from: 0, to: 0, live: false, start: 0, end: 0 },
+        { count: 4, from: 1, to: 2, live: true, start: 3, end: 6 },
       ]) {
         const h = new Harness({ buyer: { range: { last: 4 } }, echo }).start()
         expect(h.buyer.error?.code).toBe('RANGE_UNAVAILABLE')

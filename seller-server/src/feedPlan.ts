@@ -1,6 +1,6 @@
 import { type HistoryRange, MAX_RANGE_LAST, type RangeEcho, TrickleError } from '@trickle/protocol'
 import type { FeedSpan } from './mqttSource.ts'
-import type { ReadingStore } from './readingStore.ts'
+import type { ReadingStore, SpanQuery } from './readingStore.ts'
 
 /** How much of a product's recorded feed a session resuming a live product alone is replayed. */
 export interface ReplayLimits {
@@ -50,8 +50,12 @@ export function planRange(store: ReadingStore, request: RangeRequest): RangePlan
       'a dataset has no live readings: ask for a range without live',
     )
   }
-  const query =
-    range.last !== undefined ? { last: range.last } : { from: range.from, to: range.to ?? request.now }
+  const query: SpanQuery =
+    range.start !== undefined || range.end !== undefined
+      ? { start: range.start, end: range.end, byPosition: true }
+      : range.last !== undefined
+        ? { last: range.last }
+        : { from: range.from, to: range.to ?? request.now }
   const after = range.resume ? request.resumeAfter : undefined
   const span = store.select(feedKey, query, after)
   if (span === undefined) {
@@ -59,7 +63,7 @@ export function planRange(store: ReadingStore, request: RangeRequest): RangePlan
     // Nothing recorded in it (yet): live readings only, from the next one on.
     return {
       span: { after: store.nextPosition(feedKey) - 1, live: true },
-      echo: { count: 0, from: 0, to: 0, live: true },
+      echo: { count: 0, from: 0, to: 0, live: true, start: 0, end: 0 },
     }
   }
   // A live range delivers everything recorded after its start before it goes live, so its count is
@@ -68,7 +72,7 @@ export function planRange(store: ReadingStore, request: RangeRequest): RangePlan
     span: live
       ? { after: span.first - 1, live: true }
       : { after: span.first - 1, through: span.last, live: false },
-    echo: { count: span.count, from: span.from, to: span.to, live },
+    echo: { count: span.count, from: span.from, to: span.to, live, start: span.first, end: span.last },
   }
 }
 
@@ -108,6 +112,22 @@ export function historyRangeOfQuery(query: URLSearchParams): HistoryRange {
   const from = whole('from')
   const to = whole('to')
   const last = whole('last', MAX_RANGE_LAST)
+  const start = whole('start')
+  const end = whole('end')
+  if (
+    (start !== undefined || end !== undefined) &&
+    (from !== undefined || to !== undefined || last !== undefined)
+  ) {
+    throw new TrickleError(
+      'INVALID_ARGUMENT',
+      'a range takes positions (start, end), times (from, to) or last',
+    )
+  }
+  if (start !== undefined) range.start = start
+  if (end !== undefined) range.end = end
+  if (start !== undefined && end !== undefined && start > end) {
+    throw new TrickleError('INVALID_ARGUMENT', 'start is after end')
+  }
   if (from !== undefined) range.from = from
   if (to !== undefined) range.to = to
   if (last !== undefined) {
@@ -118,7 +138,9 @@ export function historyRangeOfQuery(query: URLSearchParams): HistoryRange {
   }
   const live = query.get('live')
   if (live === '1' || live === 'true') {
-    if (to !== undefined) throw new TrickleError('INVALID_ARGUMENT', 'a live range has no end (to)')
+    if (to !== undefined || end !== undefined) {
+      throw new TrickleError('INVALID_ARGUMENT', 'a live range has no end (to, end)')
+    }
     range.live = true
   }
   if (from !== undefined && to !== undefined && from > to) {

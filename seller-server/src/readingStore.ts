@@ -34,6 +34,8 @@ export interface ReadingSpan {
 export type SpanQuery =
   | { from?: number | undefined; to?: number | undefined; last?: undefined }
   | { last: number }
+  /** feed positions, inclusive (clipped to what is held) */
+  | { start?: number | undefined; end?: number | undefined; byPosition: true; last?: undefined }
 
 /** An MQTT message to record, before it has positions. */
 export interface IncomingMessage {
@@ -367,7 +369,10 @@ export function openReadingStore(path: string, options: ReadingStoreOptions = {}
         if (bounds.first === null || bounds.last === null) return undefined
         let first = Number(bounds.first)
         let last = Number(bounds.last)
-        if (query.last !== undefined) {
+        if ('byPosition' in query) {
+          if (query.start !== undefined) first = Math.max(first, query.start)
+          if (query.end !== undefined) last = Math.min(last, query.end)
+        } else if (query.last !== undefined) {
           first = position(selectNthLatest.get(product, query.last - 1)) ?? first
         } else {
           if (query.from !== undefined) first = position(selectFirstFrom.get(product, query.from)) ?? last + 1

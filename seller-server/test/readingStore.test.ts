@@ -53,6 +53,17 @@ describe('ReadingStore', () => {
     expect(store.select('a', { from: 1041, to: 1049 })).toBeUndefined()
     expect(store.select('a', { from: 1020, to: 1050 }, 5)).toBeUndefined()
     expect(store.select('c', {})).toBeUndefined()
+    // By feed positions, exactly (clipped to what is held).
+    expect(store.select('a', { start: 3, end: 4, byPosition: true })).toMatchObject({
+      first: 3,
+      last: 4,
+      count: 2,
+    })
+    expect(store.select('a', { start: 8, end: 50, byPosition: true })).toMatchObject({
+      first: 8,
+      last: 9,
+      count: 2,
+    })
     // A page of the feed: after a position, through another, at most `limit`.
     expect(store.readPage('a', 2, 6, 3).map((r) => r.position)).toEqual([3, 4, 5])
     expect(store.readPage('a', 5, 6, 3).map((r) => r.position)).toEqual([6])

@@ -59,11 +59,11 @@ describe('rangeOfForm', () => {
 })
 
 describe('frozenRange', () => {
-  const held = { count: 120, from: AT - 60_000, to: AT, live: false }
+  const held = { count: 120, from: AT - 60_000, to: AT, live: false, start: 880, end: 999 }
 
-  it('fixes a finite range to the recording times of the previewed first and last readings', () => {
-    expect(frozenRange({ last: 120 }, held)).toEqual({ from: AT - 60_000, to: AT })
-    expect(frozenRange({ from: 0, to: AT + 5000 }, held)).toEqual({ from: AT - 60_000, to: AT })
+  it('fixes a finite range to the feed positions of the previewed first and last readings', () => {
+    expect(frozenRange({ last: 120 }, held)).toEqual({ start: 880, end: 999 })
+    expect(frozenRange({ from: 0, to: AT + 5000 }, held)).toEqual({ start: 880, end: 999 })
   })
 
   it('leaves a live range as asked', () => {
@@ -72,17 +72,16 @@ describe('frozenRange', () => {
 })
 
 describe('historyStreamOptions', () => {
-  it('caps a finite range at the previewed count, as readings sharing its first millisecond would add more', () => {
-    // the seller answered 120 for `last: 120`; the same span by times may hold 121
-    const held = { count: 120, from: AT - 2400, to: AT, live: false }
+  it('caps a finite range at the previewed count', () => {
+    const held = { count: 120, from: AT - 2400, to: AT, live: false, start: 880, end: 999 }
     expect(historyStreamOptions({ range: frozenRange({ last: 120 }, held), held })).toEqual({
-      range: { from: AT - 2400, to: AT },
+      range: { start: 880, end: 999 },
       maxChunks: 120,
     })
   })
 
   it('leaves a range that continues live uncapped', () => {
-    const held = { count: 20, from: AT - 400, to: AT, live: true }
+    const held = { count: 20, from: AT - 400, to: AT, live: true, start: 980, end: 999 }
     expect(historyStreamOptions({ range: { last: 20, live: true }, held })).toEqual({
       range: { last: 20, live: true },
     })

@@ -130,7 +130,7 @@ export async function buy(conn: Connection, options: BuyOptions, io: BuyIo): Pro
     throw new TrickleError('INVALID_ARGUMENT', 'a live range (or a live stream) needs a chunk count')
   }
   if (held) io.stderr.write(`${describeRange(held, chunks)}\n`)
-  const frozen = held && !held.live && held.count > 0 ? { from: held.from, to: held.to } : undefined
+  const frozen = held && !held.live && held.count > 0 ? { start: held.start, end: held.end } : undefined
   const deposit = options.channel === undefined ? (options.deposit ?? options.maxSpend) : undefined
   const preview = previewCost(
     {

@@ -859,6 +859,6 @@ function atLeastOne(name: string, value: number): number {
 function resumedRange(asked: HistoryRange, confirmed: RangeEcho | undefined): HistoryRange {
   if (!confirmed || confirmed.count === 0) return { ...asked, resume: true }
   return confirmed.live
-    ? { from: confirmed.from, live: true, resume: true }
-    : { from: confirmed.from, to: confirmed.to, resume: true }
+    ? { start: confirmed.start, live: true, resume: true }
+    : { start: confirmed.start, end: confirmed.end, resume: true }
 }

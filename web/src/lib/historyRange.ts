@@ -59,23 +59,21 @@ export function rangeOfForm(form: HistoryForm): { range: StreamRange } | { inval
 }
 
 /**
- * The range to buy once it was previewed: a finite one fixed to the recording times of the previewed
- * first and last readings, so what is paid is what was shown — a `last` range does not slide to later
- * readings while the channel opens (as `trickle buy` does, protocol/cli/src/buy.ts). A live range is
- * bought as asked.
+ * The range to buy once it was previewed: a finite one fixed to the feed positions of the previewed
+ * first and last readings (`start`, `end`, SPEC.md §History), so what is paid is exactly what was shown
+ * — a `last` range does not slide to later readings while the channel opens (as `trickle buy` does,
+ * protocol/cli/src/buy.ts). A live range is bought as asked.
  * @param held - the seller's answer for `range` (`BuyerClient.history`)
  */
 export function frozenRange(range: StreamRange, held: RangeEcho): StreamRange {
   if (range.live || held.live || held.count === 0) return range
-  return { from: held.from, to: held.to }
+  return { start: held.start, end: held.end }
 }
 
 /**
  * What `BuyerClient.stream` is given for a previewed history purchase: the range, and for a finite one
- * at most the previewed `count` of chunks. A range fixed by recording times also takes every reading
- * recorded in the same millisecond as its first (the seller's times are whole ms, and it selects from
- * the first reading recorded at or after `from`), which a `last` preview may not have counted; the cap
- * keeps the purchase to what was priced, and lets it end `done` rather than at the spending cap.
+ * at most the previewed `count` of chunks, so that the purchase never passes what was priced (the
+ * frozen positions hold exactly that many, or fewer once the seller's retention pruned some).
  * @param purchase - `range` as `frozenRange` made it, `held` the seller's answer to the preview
  */
 export function historyStreamOptions(purchase: { range: StreamRange; held: RangeEcho }): {

@@ -23,6 +23,8 @@ export function historyUrlOf(endpoint: string, productId: bigint, range: History
   if (range.from !== undefined) query.set('from', String(range.from))
   if (range.to !== undefined) query.set('to', String(range.to))
   if (range.last !== undefined) query.set('last', String(range.last))
+  if (range.start !== undefined) query.set('start', String(range.start))
+  if (range.end !== undefined) query.set('end', String(range.end))
   if (range.live) query.set('live', '1')
   const search = query.size > 0 ? `?${query}` : ''
   return `${url.protocol === 'wss:' ? 'https:' : 'http:'}//${url.host}/history/${productId}${search}`
@@ -35,7 +37,8 @@ export function historyUrlOf(endpoint: string, productId: bigint, range: History
  * @param endpoint - the product's WebSocket endpoint (descriptor `endpoint`)
  * @returns `count` readings recorded from `from` to `to` (ms since the epoch), and `live`
  * @throws TrickleError `RANGE_UNAVAILABLE` (the seller holds no reading in the range, or sells no
- *   history), `CONNECTION_FAILED` (no answer in `timeoutMs`, or one that is not a history answer),
+ *   history), `INVALID_ARGUMENT` (the seller refused the range), `RATE_LIMITED` (too many queries),
+ *   `CONNECTION_FAILED` (no answer in `timeoutMs`, or one that is not a history answer),
  *   `ABORTED` (`signal`)
  */
 export async function fetchHistory(
@@ -58,22 +61,35 @@ export async function fetchHistory(
     throw new TrickleError('CONNECTION_FAILED', `the seller did not answer ${url}`, { cause })
   }
   const answer = (body ?? {}) as Record<string, unknown>
-  if (status === 404 || status === 400) {
-    const message = typeof answer.message === 'string' ? answer.message.slice(0, 200) : `HTTP ${status}`
+  const message = typeof answer.message === 'string' ? answer.message.slice(0, 200) : `HTTP ${status}`
+  if (status === 404)
     throw new TrickleError('RANGE_UNAVAILABLE', `the seller has no such history: ${message}`)
-  }
+  if (status === 400) throw new TrickleError('INVALID_ARGUMENT', `the seller refused the range: ${message}`)
+  if (status === 429)
+    throw new TrickleError('RATE_LIMITED', 'the seller asks to slow down: try again in a second')
   const count = answer.count
   const from = answer.from
   const to = answer.to
+  const start = answer.start
+  const end = answer.end
   if (
     status !== 200 ||
     !Number.isSafeInteger(count) ||
     !Number.isSafeInteger(from) ||
     !Number.isSafeInteger(to) ||
+    !Number.isSafeInteger(start) ||
+    !Number.isSafeInteger(end) ||
     typeof answer.live !== 'boolean' ||
     (count as number) < 0
   ) {
     throw new TrickleError('CONNECTION_FAILED', `the seller's history answer is not valid (HTTP ${status})`)
   }
-  return { count: count as number, from: from as number, to: to as number, live: answer.live }
+  return {
+    count: count as number,
+    from: from as number,
+    to: to as number,
+    live: answer.live,
+    start: start as number,
+    end: end as number,
+  }
 }

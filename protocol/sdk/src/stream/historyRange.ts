@@ -12,6 +12,14 @@ export interface StreamRange {
   to?: Date | number
   /** the latest this many readings (≥ 1); not with `from` or `to` */
   last?: number
+  /**
+   * feed positions, inclusive: exactly the readings a seller's answer named (`RangeEcho.start` …
+   * `end`, from `BuyerClient.history`), to buy a previewed range as previewed; not with `from`, `to`
+   * or `last`
+   */
+  start?: number
+  /** the last feed position, inclusive; not with `live` */
+  end?: number
   /** go on with live readings after the range (stream products only) */
   live?: boolean
 }
@@ -44,8 +52,27 @@ export function historyRangeOf(range: StreamRange): HistoryRange {
     }
     out.last = range.last
   }
+  for (const name of ['start', 'end'] as const) {
+    const value = range[name]
+    if (value === undefined) continue
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new TrickleError('INVALID_ARGUMENT', `range.${name} must be a feed position (a whole number ≥ 0)`)
+    }
+    if (out.from !== undefined || out.to !== undefined || out.last !== undefined) {
+      throw new TrickleError(
+        'INVALID_ARGUMENT',
+        'a range takes positions (start, end), times (from, to) or last',
+      )
+    }
+    out[name] = value
+  }
+  if (out.start !== undefined && out.end !== undefined && out.start > out.end) {
+    throw new TrickleError('INVALID_ARGUMENT', 'range.start is after range.end')
+  }
   if (range.live) {
-    if (out.to !== undefined) throw new TrickleError('INVALID_ARGUMENT', 'a live range has no end (to)')
+    if (out.to !== undefined || out.end !== undefined) {
+      throw new TrickleError('INVALID_ARGUMENT', 'a live range has no end (to, end)')
+    }
     out.live = true
   }
   if (out.from !== undefined && out.to !== undefined && out.from > out.to) {
