@@ -90,6 +90,16 @@ describe('npm start, then the storefront with the local dev wallet', () => {
     await page.getByTestId('account').waitFor()
     await expect.poll(() => page.getByTestId('balance').textContent()).toMatch(/^(99\.\d+|100) ETH$/)
 
+    // npm start also provides jobs: a compute product lists its price model and how to run one.
+    await page.goto(`${storefrontUrl}/#/product/4`)
+    const offer = page.getByTestId('job-offer')
+    await offer.waitFor()
+    expect(await offer.textContent()).toMatch(/Start fee.*5 units.*per CPU-second.*air-quality/s)
+    expect(await page.getByTestId('job-command').textContent()).toBe(
+      'npx trickle job run module.wasm --input air-quality --out job',
+    )
+    await page.screenshot({ path: join(SCREENSHOTS, 'npm-start-job-product-1280.png'), fullPage: true })
+
     await page.goto(`${storefrontUrl}/#/product/1`)
     await page.getByTestId('start').click()
     await page.waitForFunction(
