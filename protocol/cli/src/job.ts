@@ -132,9 +132,18 @@ export function argvOf(ask: JobAsk, row: QuoteRow): string[] {
   return [name, ...ask.args]
 }
 
-/** The cheapest quote whose most is within `maxPrice` (wei; any when absent). */
-export function pickQuote(rows: readonly QuoteRow[], maxPrice?: bigint): QuoteRow | undefined {
-  return rows.find((r) => r.quote && (maxPrice === undefined || r.maxPrice! <= maxPrice))
+/**
+ * The cheapest quote that meets the buyer's limits: its most within `maxPrice` (wei; any when
+ * absent) and, when the buyer asked for CPU time, at least that much (a provider quotes its own cap
+ * when it offers less).
+ */
+export function pickQuote(rows: readonly QuoteRow[], maxPrice?: bigint, cpuMs?: number): QuoteRow | undefined {
+  return rows.find(
+    (r) =>
+      r.quote &&
+      (maxPrice === undefined || r.maxPrice! <= maxPrice) &&
+      (cpuMs === undefined || r.quote.quote.cpuMs >= cpuMs),
+  )
 }
 
 /** The quote table `trickle job quote` prints. */

@@ -504,7 +504,7 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
         const conn = await connectPayer(cfg, 'quoting a job')
         try {
           const rows = await quoteAll(conn.client, await askOf(target, args, opts))
-          const picked = pickQuote(rows, opts.maxPrice)
+          const picked = pickQuote(rows, opts.maxPrice, opts.cpuMs)
           if (opts.json) {
             io.stdout.write(
               `${JSON.stringify(
@@ -572,12 +572,14 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
         try {
           const ask = await askOf(target, args, opts)
           const rows = await quoteAll(conn.client, ask)
-          const row = pickQuote(rows, opts.maxPrice)
+          const row = pickQuote(rows, opts.maxPrice, opts.cpuMs)
           if (!row) {
             io.stderr.write(rows.length > 0 ? formatQuoteRows(rows, format) : 'no provider runs such jobs\n')
             throw new TrickleError(
               'SPENDING_CAP_REACHED',
-              opts.maxPrice === undefined ? 'no provider quoted the job' : 'no quote is within --max-price',
+              opts.maxPrice === undefined && opts.cpuMs === undefined
+                ? 'no provider quoted the job'
+                : 'no quote is within --max-price and gives --cpu-ms',
             )
           }
           io.stderr.write(formatQuoteRows([row], format, row))

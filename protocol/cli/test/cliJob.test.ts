@@ -1,10 +1,15 @@
 // Issue 14 from the terminal: `trickle job quote`, `job run`, `job status` and `job verify` against a
 // local marketplace whose seller also provides jobs (a compute-to-data and an app product).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DEFAULT_CSV_PATH } from '@trickle/devices'
 import { type LocalMarketplace, localConfig, startLocalMarketplace } from '@trickle/devnet'
-import { Wallet } from 'ethers'
+import type { Hex, SignedJobQuote } from '@trickle/protocol'
+import { BuyerClient } from '@trickle/sdk'
+import { startSellerServer } from '@trickle/seller'
+import { JsonRpcProvider, Wallet } from 'ethers'
+import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildJobModules } from '../../../seller-server/modules/build.ts'
 import { runTrickle } from './helpers/runTrickle.ts'
@@ -122,6 +127,116 @@ describe('trickle job: quote, run, status, verify', { timeout: 240_000 }, () => 
     expect(csv.slice(1).every((row) => /^2004-11-\d\d,NO2\(GT\),/.test(row))).toBe(true)
   })
 
+  it('three providers quote: the cheapest that meets the limits wins, and one at capacity declines', async () => {
+    // Two more providers on the same chain, each with one compute product over the same data:
+    // `cheap` offers only 2 s of CPU, `busy` has no free slot (its one slot runs a sleeping job).
+    const input = join(dir, 'input')
+    mkdirSync(input, { recursive: true })
+    copyFileSync(DEFAULT_CSV_PATH, join(input, 'AirQualityUCI.csv'))
+    const provider = (key: number, unitPrice: bigint, cpuMs: number) =>
+      startSellerServer({
+        rpcUrl: market.rpcUrl,
+        chainId: market.chainId,
+        registry: market.deployment.registry as Hex,
+        channels: market.deployment.channels as Hex,
+        sellerKey: market.buyerKeys[key]!,
+        brokerUrl: market.brokerUrl,
+        dataDir: mkdtempSync(join(dir, 'provider-')),
+        jobSlots: 1,
+        products: [
+          {
+            key: 'compute',
+            name: `Compute at ${unitPrice} wei a unit`,
+            description: 'another provider',
+            kind: 'compute',
+            topics: [],
+            fields: [],
+            tags: [],
+            pricePerChunk: unitPrice,
+            source: { title: '', licence: '', attribution: '' },
+            policy: { maxChunkBytes: 16_384 },
+            job: {
+              limits: {
+                memoryBytes: 64 * 1024 ** 2,
+                cpuMs,
+                wallMs: 60_000,
+                moduleBytes: 8 * 1024 ** 2,
+                outputBytes: 4 * 1024 ** 2,
+              },
+              startUnits: 5,
+              cpuMsPerUnit: 50,
+              inputs: [{ name: 'air-quality', description: 'the same data', dir: input }],
+            },
+          },
+        ],
+        logger: pino({ level: 'silent' }),
+      })
+    const cheap = await provider(5, 1_000_000_000n, 2_000)
+    const busy = await provider(6, 2_000_000_000n, 30_000)
+    // Buyers read each provider's descriptors from its own gateway.
+    const gateways = [market.seller.httpUrl, cheap.httpUrl, busy.httpUrl]
+    writeFileSync(config, JSON.stringify({ ...localConfig(market), gateways }))
+    try {
+      // Fill `busy`'s one slot with a job that sleeps.
+      const { buyer, provider: rpc } = await buyerOf(market, 4, gateways)
+      const product = await buyer.product(busy.products[0]!.productId)
+      const modules = await buildJobModules()
+      const sleeper = new Uint8Array(readFileSync(modules.attack))
+      const held = (await buyer.quoteJob(product, {
+        module: sleeper,
+        args: ['attack', 'sleep'],
+      })) as SignedJobQuote
+      const { channelId } = await buyer.openChannel(
+        product.descriptor!.seller as Hex,
+        BigInt(held.quote.maxUnits) * held.quote.unitPrice,
+      )
+      const job = await buyer.runJob(product, held, { channelId, args: ['attack', 'sleep'] })
+      const iterator = job[Symbol.asyncIterator]()
+      await iterator.next() // the job runs: its first record arrived
+
+      const quote = await trickle([
+        'job',
+        'quote',
+        stats,
+        '--input',
+        'air-quality',
+        '--cpu-ms',
+        '10000',
+        '--json',
+      ])
+      expect(quote.code, quote.stderr).toBe(0)
+      const rows = JSON.parse(quote.stdout) as {
+        productId: string
+        quote?: { cpuMs: number }
+        maxPrice?: string
+        decline?: { reason: string }
+        picked: boolean
+      }[]
+      expect(rows).toHaveLength(3)
+      const of = (server: { products: readonly { productId: bigint }[] }) =>
+        rows.find((r) => r.productId === server.products[0]!.productId.toString())!
+      expect(of(busy).decline?.reason).toBe('at_capacity')
+      // `cheap` is cheapest but holds a job to 2 s of CPU: the npm start provider wins.
+      expect(of(cheap).quote?.cpuMs).toBe(2_000)
+      expect(BigInt(of(cheap).maxPrice!)).toBeLessThan(BigInt(rows.find((r) => r.picked)!.maxPrice!))
+      expect(rows.filter((r) => r.picked).map((r) => r.productId)).toEqual([
+        rows.find((r) => r !== of(cheap) && r !== of(busy))!.productId,
+      ])
+      // Without the CPU need, the cheapest wins.
+      const any = JSON.parse(
+        (await trickle(['job', 'quote', stats, '--input', 'air-quality', '--json'])).stdout,
+      ) as typeof rows
+      expect(any.find((r) => r.picked)!.productId).toBe(cheap.products[0]!.productId.toString())
+      await job.cancel()
+      await buyer.close()
+      rpc.destroy()
+    } finally {
+      writeFileSync(config, JSON.stringify(localConfig(market)))
+      await cheap.close()
+      await busy.close()
+    }
+  })
+
   it('says so when no provider runs such jobs, and refuses a price nobody meets', async () => {
     const none = await trickle(['job', 'quote', stats, '--input', 'no-such-dataset'])
     expect(none.code).toBe(0)
@@ -138,6 +253,20 @@ describe('trickle job: quote, run, status, verify', { timeout: 240_000 }, () => 
       join(dir, 'x'),
     ])
     expect(cheap.code).toBe(1)
-    expect(cheap.stderr).toContain('no quote is within --max-price')
+    expect(cheap.stderr).toContain('no quote is within --max-price and gives --cpu-ms')
   })
 })
+
+/** A buyer client of `market` paying with anvil account `index`. */
+async function buyerOf(market: LocalMarketplace, index: number, gateways: string[]) {
+  const provider = new JsonRpcProvider(market.rpcUrl, market.chainId, {
+    staticNetwork: true,
+    cacheTimeout: -1,
+  })
+  const buyer = await BuyerClient.create({
+    wallet: new Wallet(market.buyerKeys[index]!, provider),
+    ...market.config,
+    gateways,
+  })
+  return { buyer, provider }
+}

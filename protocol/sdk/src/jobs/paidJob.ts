@@ -39,7 +39,10 @@ export interface PaidJob extends AsyncIterable<JobRecord> {
    * there when it arrived and was checked
    */
   readonly finished: Promise<JobOutcome>
-  /** cancels the job: the session ends with a final receipt for the records received */
+  /**
+   * cancels the job: the session ends with a final receipt for the records received (a running loop
+   * over the records ends, as when it is left early)
+   */
   cancel(): Promise<JobOutcome>
 }
 
@@ -115,6 +118,8 @@ export function paidJobOf(
     ...(attested ? { attestation: attested } : {}),
   })
   let settle!: (outcome: Promise<JobOutcome>) => void
+  /** the loop over the records, while one runs */
+  let active: AsyncGenerator<JobRecord> | undefined
   const finished = new Promise<JobOutcome>((resolve) => {
     settle = resolve
   })
@@ -123,14 +128,24 @@ export function paidJobOf(
     payloads,
     finished,
     async cancel() {
+      // A loop over the records holds the frames it has not taken: end it as leaving the loop does.
+      if (active) {
+        await active.return(undefined)
+        return outcome(await stream.finished)
+      }
       return outcome(await stream.close())
     },
-    async *[Symbol.asyncIterator]() {
-      try {
-        yield* records()
-      } finally {
-        settle(stream.finished.then(outcome))
-      }
+    [Symbol.asyncIterator]() {
+      const generator = (async function* () {
+        try {
+          yield* records()
+        } finally {
+          active = undefined
+          settle(stream.finished.then(outcome))
+        }
+      })()
+      active = generator
+      return generator
     },
   }
 
