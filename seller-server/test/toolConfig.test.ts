@@ -87,7 +87,7 @@ describe('parseSellerConfig', () => {
       'kind: dataset',
       /products\[0\]\.recordingOf: is required: a dataset sells the recording of a stream product/,
     ],
-    ['kind: compute', /products\[0\]\.kind: must be stream or dataset/],
+    ['kind: compute', /products\[0\]\.job: is required: a compute product needs its job settings/],
   ])('refuses %s with a clear message', (kind, expected) => {
     expect(problem(EXAMPLE_CONFIG.replace('kind: stream', kind)).message).toMatch(expected)
   })

@@ -496,7 +496,7 @@ describe('the storefront in Chromium against a local marketplace', () => {
     await f.screenshot(page, 'history-03-done')
 
     // The same frozen range bought through the SDK gives the very same readings: the seller's record.
-    expect(state.range).toEqual({ from: expect.any(Number), to: expect.any(Number) })
+    expect(state.range).toEqual({ start: expect.any(Number), end: expect.any(Number) })
     const client = await BuyerClient.create({
       ...f.market.config,
       signer: new Wallet(
