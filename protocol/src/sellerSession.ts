@@ -851,19 +851,24 @@ export class SellerSession {
         // session for; it goes on once they are paid or end (`creditChanged`).
         return out
       }
-      this.stalledAt = now
-      this.paymentDeadline = now + this.policy.paymentTimeoutMs
-      out.push({
-        type: 'send',
-        frame: {
-          t: 'payment_required',
-          seq: this.nextSeq,
-          owed: this.ledger.owed,
-          deadline: this.paymentDeadline,
-        },
-      })
+      out.push(this.requestPayment(now))
     }
     return out
+  }
+
+  /** Starts the payment deadline and asks for everything sent on the channel (`payment_required`). */
+  private requestPayment(now: number): SellerEffect {
+    this.stalledAt = now
+    this.paymentDeadline = now + this.policy.paymentTimeoutMs
+    return {
+      type: 'send',
+      frame: {
+        t: 'payment_required',
+        seq: this.nextSeq,
+        owed: this.ledger.owed,
+        deadline: this.paymentDeadline,
+      },
+    }
   }
 
   /**
@@ -873,19 +878,7 @@ export class SellerSession {
   private finishSource(now: number): SellerEffect[] {
     if (this.lane.durableChunks >= this.lane.sentChunks) return this.end('product_ended')
     if (this.paymentDeadline !== undefined) return []
-    this.stalledAt = now
-    this.paymentDeadline = now + this.policy.paymentTimeoutMs
-    return [
-      {
-        type: 'send',
-        frame: {
-          t: 'payment_required',
-          seq: this.nextSeq,
-          owed: this.ledger.owed,
-          deadline: this.paymentDeadline,
-        },
-      },
-    ]
+    return [this.requestPayment(now)]
   }
 
   private fail(code: ErrorCode, message: string, reason: CloseReason = 'protocol_error'): SellerEffect[] {

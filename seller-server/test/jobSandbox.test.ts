@@ -5,18 +5,18 @@
  * module can survive, that nothing leaked) and that the parent keeps serving.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises'
 import { createServer, get } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { WASI } from 'node:wasi'
 import { DEFAULT_CSV_PATH } from '@trickle/devices'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildJobModules, type JobModuleName } from '../modules/build.ts'
 import { probeSandbox } from '../src/jobs/probeSandbox.ts'
 import { type JobLimits, type JobOptions, type JobUsage, runJob, startJob } from '../src/jobs/startJob.ts'
+import { runWasiDirectly } from './helpers/runWasiDirectly.ts'
 
 const LIMITS: JobLimits = {
   memoryBytes: 64 * 1024 ** 2,
@@ -79,27 +79,6 @@ async function sandboxed(
   return { result, stdout, stderr, progress }
 }
 
-/** Runs `module` directly with `node:wasi` (no sandbox), `/in` and `/out` preopened. */
-async function direct(module: Uint8Array, args: string[], inputDir: string, outDir: string) {
-  const stdoutPath = join(outDir, '..', `direct-${randomBytes(4).toString('hex')}.txt`)
-  const fd = openSync(stdoutPath, 'w')
-  const wasi = new WASI({
-    version: 'preview1',
-    args,
-    env: {},
-    preopens: { '/in': inputDir, '/out': outDir },
-    stdout: fd,
-    returnOnExit: true,
-  })
-  const instance = new WebAssembly.Instance(
-    new WebAssembly.Module(module as Uint8Array<ArrayBuffer>),
-    wasi.getImportObject() as never,
-  )
-  const exitCode = wasi.start(instance)
-  closeSync(fd)
-  return { exitCode, stdout: readFileSync(stdoutPath, 'utf8') }
-}
-
 /** The code of the error `promise` rejects with. */
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -144,7 +123,7 @@ describe('runJob', () => {
     })
     const outDir = join(root, 'direct-stats')
     await mkdir(outDir)
-    const reference = await direct(modules.airQualityStats, ['airQualityStats'], airQuality, outDir)
+    const reference = runWasiDirectly(modules.airQualityStats, ['airQualityStats'], airQuality, outDir)
     expect(result.exitCode).toBe(0)
     expect(reference.exitCode).toBe(0)
     expect(stdout).toBe(reference.stdout)
@@ -176,7 +155,7 @@ describe('runJob', () => {
     })
     const outDir = join(root, 'direct-report')
     await mkdir(outDir)
-    const reference = await direct(modules.airQualityReport, args, airQuality, outDir)
+    const reference = runWasiDirectly(modules.airQualityReport, args, airQuality, outDir)
     expect(result.exitCode).toBe(0)
     expect(stdout).toBe(reference.stdout)
     expect(await readFile(join(outputDir, 'report.csv'), 'utf8')).toBe(

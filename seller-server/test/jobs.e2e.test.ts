@@ -1,10 +1,8 @@
 // Issue 14: compute and app jobs as metered paid streams, end to end — a provider (the seller server
 // with a compute and an app product), anvil, the buyer SDK, and real WASI modules built from C.
-import { closeSync, openSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { WASI } from 'node:wasi'
 import { DEFAULT_CSV_PATH } from '@trickle/devices'
 import { type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
 import { type Hex, hasCode, type JobRecord, type SignedJobQuote } from '@trickle/protocol'
@@ -16,6 +14,7 @@ import { buildJobModules, type JobModuleName } from '../modules/build.ts'
 import { type SellerServer, startSellerServer } from '../src/index.ts'
 import type { JobSpec } from '../src/jobs/jobProvider.ts'
 import { buyerFor } from './helpers/buyer.ts'
+import { runWasiDirectly } from './helpers/runWasiDirectly.ts'
 
 const UNIT_PRICE = 10_000_000_000n // wei per unit
 const LIMITS: JobSpec['limits'] = {
@@ -117,23 +116,7 @@ describe('jobs: quoted, run, paid as they run, attested (anvil, provider, SDK)',
   /** Runs `module` directly with node:wasi: its stdout, and the files it left in `/out`. */
   async function direct(module: Uint8Array, args: string[]) {
     const outDir = await mkdtemp(join(root, 'direct-'))
-    const stdoutPath = join(outDir, '..', `${outDir.split('/').at(-1)}.stdout`)
-    const fd = openSync(stdoutPath, 'w')
-    const wasi = new WASI({
-      version: 'preview1',
-      args,
-      env: {},
-      preopens: { '/in': airQuality, '/out': outDir },
-      stdout: fd,
-      returnOnExit: true,
-    })
-    const instance = new WebAssembly.Instance(
-      new WebAssembly.Module(module as Uint8Array<ArrayBuffer>),
-      wasi.getImportObject() as never,
-    )
-    const exitCode = wasi.start(instance)
-    closeSync(fd)
-    return { exitCode, stdout: readFileSync(stdoutPath, 'utf8'), outDir }
+    return { ...runWasiDirectly(module, args, airQuality, outDir), outDir }
   }
 
   /** Quotes, opens a channel worth the quote's most, runs the job and collects its records. */

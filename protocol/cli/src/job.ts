@@ -137,7 +137,11 @@ export function argvOf(ask: JobAsk, row: QuoteRow): string[] {
  * absent) and, when the buyer asked for CPU time, at least that much (a provider quotes its own cap
  * when it offers less).
  */
-export function pickQuote(rows: readonly QuoteRow[], maxPrice?: bigint, cpuMs?: number): QuoteRow | undefined {
+export function pickQuote(
+  rows: readonly QuoteRow[],
+  maxPrice?: bigint,
+  cpuMs?: number,
+): QuoteRow | undefined {
   return rows.find(
     (r) =>
       r.quote &&

@@ -74,9 +74,9 @@ export {
   type DescriptorFetcherOptions,
   MAX_DESCRIPTOR_BYTES,
 } from './fetchDescriptor.ts'
+export { httpBaseOf } from './http/httpBaseOf.ts'
 export { readBounded } from './http/readBounded.ts'
 export {
-  httpBaseOf,
   type JobQuoteDecline,
   type JobQuoteRequest,
   requestJobQuote,

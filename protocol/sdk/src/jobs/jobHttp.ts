@@ -1,4 +1,5 @@
 import { type Address, type Hex, type JobQuote, type SignedJobQuote, TrickleError } from '@trickle/protocol'
+import { httpBaseOf } from '../http/httpBaseOf.ts'
 import { readBounded } from '../http/readBounded.ts'
 
 /** A request for a job quote (SPEC.md §Jobs, "Quotes"). */
@@ -21,20 +22,6 @@ export interface JobQuoteDecline {
 
 /** Largest answer read from a provider, bytes. */
 const MAX_ANSWER_BYTES = 64 * 1024
-
-/** The provider's HTTP base URL from its WebSocket endpoint (`ws:` → `http:`, `wss:` → `https:`). */
-export function httpBaseOf(endpoint: string): string {
-  let url: URL
-  try {
-    url = new URL(endpoint)
-  } catch (cause) {
-    throw new TrickleError('DESCRIPTOR_INVALID', `the endpoint ${endpoint} is not a URL`, { cause })
-  }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-    throw new TrickleError('DESCRIPTOR_INVALID', `the endpoint ${endpoint} is not a ws:// or wss:// URL`)
-  }
-  return `${url.protocol === 'wss:' ? 'https:' : 'http:'}//${url.host}`
-}
 
 async function call(
   url: string,

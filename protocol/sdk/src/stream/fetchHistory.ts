@@ -1,4 +1,5 @@
 import { type HistoryRange, type RangeEcho, TrickleError } from '@trickle/protocol'
+import { httpBaseOf } from '../http/httpBaseOf.ts'
 import { readBounded } from '../http/readBounded.ts'
 
 /** Largest `/history` answer read, bytes: a few numbers. */
@@ -10,15 +11,6 @@ const MAX_ANSWER_BYTES = 4096
  * @throws TrickleError `DESCRIPTOR_INVALID` when the endpoint is not a ws:// or wss:// URL
  */
 export function historyUrlOf(endpoint: string, productId: bigint, range: HistoryRange): string {
-  let url: URL
-  try {
-    url = new URL(endpoint)
-  } catch (cause) {
-    throw new TrickleError('DESCRIPTOR_INVALID', `the endpoint ${endpoint} is not a URL`, { cause })
-  }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-    throw new TrickleError('DESCRIPTOR_INVALID', `the endpoint ${endpoint} is not a ws:// or wss:// URL`)
-  }
   const query = new URLSearchParams()
   if (range.from !== undefined) query.set('from', String(range.from))
   if (range.to !== undefined) query.set('to', String(range.to))
@@ -27,7 +19,7 @@ export function historyUrlOf(endpoint: string, productId: bigint, range: History
   if (range.end !== undefined) query.set('end', String(range.end))
   if (range.live) query.set('live', '1')
   const search = query.size > 0 ? `?${query}` : ''
-  return `${url.protocol === 'wss:' ? 'https:' : 'http:'}//${url.host}/history/${productId}${search}`
+  return `${httpBaseOf(endpoint)}/history/${productId}${search}`
 }
 
 /**
