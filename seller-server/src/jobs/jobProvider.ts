@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { createReadStream } from 'node:fs'
+import { readdir, stat } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import {
   type Address,
@@ -608,22 +609,7 @@ class JobFeed implements Feed {
 
   /** {@link inputHashOf} of the input directory's regular files. */
   private async inputHash(): Promise<Hex> {
-    const dir = this.job.inputDir
-    if (!dir) return inputHashOf([])
-    const files: { path: string; sha256: Hex }[] = []
-    const walk = (at: string, depth: number) => {
-      if (depth > 32) return
-      for (const entry of readdirSync(at, { withFileTypes: true })) {
-        const path = join(at, entry.name)
-        if (entry.isDirectory()) walk(path, depth + 1)
-        else if (entry.isFile() && statSync(path).isFile()) {
-          const digest = createHash('sha256').update(readFileSync(path)).digest('hex')
-          files.push({ path: relative(dir, path), sha256: `0x${digest}` as Hex })
-        }
-      }
-    }
-    walk(dir, 0)
-    return inputHashOf(files)
+    return this.job.inputDir ? inputHashOfDir(this.job.inputDir) : inputHashOf([])
   }
 }
 
@@ -636,4 +622,39 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
     at += p.byteLength
   }
   return out
+}
+
+/** SHA-256 of input files by path, kept while their size and modification time stay the same. */
+const fileHashes = new Map<string, { size: number; mtimeMs: number; sha256: Hex }>()
+/** Files whose hashes {@link fileHashes} keeps at most. */
+const MAX_FILE_HASHES = 4096
+
+/**
+ * {@link inputHashOf} of a directory's regular files (symbolic links left out, as the sandbox leaves
+ * them out of `/in`), read off the event loop and each file hashed again only when it changed.
+ */
+async function inputHashOfDir(dir: string): Promise<Hex> {
+  const files: { path: string; sha256: Hex }[] = []
+  const walk = async (at: string, depth: number): Promise<void> => {
+    if (depth > 32) return
+    for (const entry of await readdir(at, { withFileTypes: true })) {
+      const path = join(at, entry.name)
+      if (entry.isDirectory()) await walk(path, depth + 1)
+      else if (entry.isFile()) files.push({ path: relative(dir, path), sha256: await fileHash(path) })
+    }
+  }
+  await walk(dir, 0)
+  return inputHashOf(files)
+}
+
+async function fileHash(path: string): Promise<Hex> {
+  const { size, mtimeMs } = await stat(path)
+  const known = fileHashes.get(path)
+  if (known && known.size === size && known.mtimeMs === mtimeMs) return known.sha256
+  const hash = createHash('sha256')
+  for await (const part of createReadStream(path)) hash.update(part as Buffer)
+  const sha256 = `0x${hash.digest('hex')}` as Hex
+  if (fileHashes.size >= MAX_FILE_HASHES) fileHashes.delete(fileHashes.keys().next().value!)
+  fileHashes.set(path, { size, mtimeMs, sha256 })
+  return sha256
 }
