@@ -464,7 +464,8 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
           break
         case 'subscribe': {
           const onChunk = (data: Uint8Array, position: number) => {
-            if (ctx.resumePoints) positions.set(data, position)
+            // A job's records are no feed: nothing to resume from, no resume point to write per receipt.
+            if (ctx.resumePoints && !ticket) positions.set(data, position)
             apply(session.offer(data, Date.now()))
           }
           const base = session.base
