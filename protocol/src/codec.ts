@@ -7,6 +7,7 @@ import {
   type Frame,
   type HistoryRange,
   type JobRequest,
+  MAX_SEALED_ARGS_BYTES,
   OVERFLOW_POLICIES,
   type OverflowPolicy,
   type RangeEcho,
@@ -190,14 +191,28 @@ function jobQuoteToWire(q: JobQuote): Wire {
 }
 
 function jobFrom(j: Wire): JobRequest {
-  const args = j.args
-  if (!Array.isArray(args) || args.length > MAX_JOB_ARGS) {
+  const { args, sealedArgs, sealResults } = j
+  if ((args === undefined) === (sealedArgs === undefined)) {
+    throw malformed('job', 'must carry exactly one of args and sealedArgs')
+  }
+  if (args !== undefined && (!Array.isArray(args) || args.length > MAX_JOB_ARGS)) {
     throw malformed('job.args', `must be an array of at most ${MAX_JOB_ARGS} strings`)
+  }
+  if (
+    sealedArgs !== undefined &&
+    (!(sealedArgs instanceof Uint8Array) || sealedArgs.byteLength > MAX_SEALED_ARGS_BYTES)
+  ) {
+    throw malformed('job.sealedArgs', `must be at most ${MAX_SEALED_ARGS_BYTES} bytes`)
+  }
+  if (sealResults !== undefined && typeof sealResults !== 'boolean') {
+    throw malformed('job.sealResults', 'must be a boolean')
   }
   return {
     quote: jobQuoteFrom(map(j, 'quote')),
     signature: hexField(j, 'signature', 65),
-    args: args.map((_, i) => text(args as unknown as Wire, String(i))),
+    ...(Array.isArray(args) ? { args: args.map((_, i) => text(args as unknown as Wire, String(i))) } : {}),
+    ...(sealedArgs instanceof Uint8Array ? { sealedArgs } : {}),
+    ...(sealResults === true ? { sealResults } : {}),
   }
 }
 
@@ -413,7 +428,9 @@ export function encodeFrame(frame: Frame): Uint8Array {
               job: {
                 quote: jobQuoteToWire(frame.job.quote),
                 signature: fromHex(frame.job.signature),
-                args: frame.job.args,
+                ...(frame.job.args !== undefined ? { args: frame.job.args } : {}),
+                ...(frame.job.sealedArgs !== undefined ? { sealedArgs: frame.job.sealedArgs } : {}),
+                ...(frame.job.sealResults ? { sealResults: true } : {}),
               },
             }
           : {}),

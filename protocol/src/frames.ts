@@ -123,16 +123,26 @@ export interface HelloFrame {
 
 /**
  * The job a `hello` asks a provider to run (SPEC.md §Jobs): its signed quote and the arguments the
- * quote's `argsHash` covers. The module was uploaded before (`PUT /jobs/modules/<sha256>`), or is the
- * app's own.
+ * quote's `argsHash` covers, in the clear (`args`) or sealed to the provider (`sealedArgs`; exactly
+ * one of the two). The module was uploaded before (`PUT /jobs/modules/<sha256>`), or is the app's own.
  */
 export interface JobRequest {
   quote: JobQuote
   /** the quote's EIP-712 signature by the provider's terms key */
   signature: Hex
   /** WASI `argv`, the program name first (at most 64, each at most 1,024 characters) */
-  args: string[]
+  args?: string[]
+  /**
+   * the same arguments as their JSON array text (UTF-8) sealed to the provider's terms key
+   * (`sealTo`, SPEC.md §Jobs "Sealed jobs"), at most {@link MAX_SEALED_ARGS_BYTES} bytes
+   */
+  sealedArgs?: Uint8Array
+  /** seal the job's `out`, `err` and `file` records to the key that signs the session's `accept` */
+  sealResults?: boolean
 }
+
+/** The largest `sealedArgs` of a {@link JobRequest}, bytes. */
+export const MAX_SEALED_ARGS_BYTES = 96 * 1024
 
 /** The terms of a session, signed by the seller's registered key (EIP-712, see `terms.ts`). */
 export interface Terms {

@@ -50,6 +50,7 @@ export {
 } from './errors.ts'
 export * from './frames.ts'
 export { type Address, fromHex, type Hex, toHex } from './hex.ts'
+export * from './jobSealing.ts'
 export * from './jobs.ts'
 export { keccak256Bytes } from './keccak.ts'
 export {

@@ -272,6 +272,11 @@ export type JobRecord =
   | { k: 'file'; path: string; data: Uint8Array; last: boolean }
   | { k: 'end'; exitCode: number; error: string; cpuMs: number; wallMs: number; peakMemoryBytes: number }
   | { k: 'attestation'; attestation: JobAttestation; signature: Hex }
+  /**
+   * an `out`, `err` or `file` record of a sealed job, encrypted to the buyer (`JobResultSealer`); the
+   * job's first sealed record carries its result key, sealed to the session's `accept` key
+   */
+  | { k: 'sealed'; key?: Uint8Array; data: Uint8Array }
 
 const packr = new Packr({
   useRecords: false,
@@ -305,6 +310,7 @@ const recordSchema = z.discriminatedUnion('k', [
   z.strictObject({ k: z.literal('out'), data: bytes }),
   z.strictObject({ k: z.literal('err'), data: bytes }),
   z.strictObject({ k: z.literal('file'), path: z.string().min(1).max(1024), data: bytes, last: z.boolean() }),
+  z.strictObject({ k: z.literal('sealed'), key: bytes.optional(), data: bytes }),
   z.strictObject({
     k: z.literal('end'),
     exitCode: z.number().int().min(-1).max(0x7fff_ffff),

@@ -1,4 +1,4 @@
-import { recoverAcceptSigner } from './accept.ts'
+import { acceptDigest, recoverAcceptSigner } from './accept.ts'
 import { growWindow, resetWindow } from './creditWindow.ts'
 import { type ErrorCode, TrickleError, wireCodeOf } from './errors.ts'
 import {
@@ -135,7 +135,11 @@ export type SellerEffect =
   | { type: 'send'; frame: Frame }
   /** look up the product, the channel and, when `hello` asked for one, the history `range` */
   | { type: 'resolve'; productId: bigint; channelId: Hex; range?: HistoryRange; job?: JobRequest }
-  | { type: 'subscribe' }
+  /**
+   * the buyer accepted: start sending. `accept` is what it signed, the digest and the signature
+   * (e.g. to recover the public key a sealed job's results are sealed to)
+   */
+  | { type: 'subscribe'; accept: { signer: Address; digest: Hex; signature: Hex } }
   | { type: 'persist'; receipt: AcceptedReceipt }
   /**
    * `deferred` verification only: recover the signer of `digest` (e.g. in a worker thread) and pass
@@ -471,12 +475,9 @@ export class SellerSession {
   private onAccept(signature: Hex, maxChunks: number | undefined, now: number): SellerEffect[] {
     const info = this.info!
     let signer: Address
+    const accepted = { channelId: info.channelId, termsDigest: this.digest!, nonce: this.nonce! }
     try {
-      signer = recoverAcceptSigner(
-        this.domain!,
-        { channelId: info.channelId, termsDigest: this.digest!, nonce: this.nonce! },
-        signature,
-      )
+      signer = recoverAcceptSigner(this.domain!, accepted, signature)
     } catch (err) {
       return this.fail('AUTH_FAILED', (err as TrickleError).shortMessage)
     }
@@ -496,7 +497,8 @@ export class SellerSession {
     ).lane
     if (maxChunks !== undefined) this.chunkLimit = maxChunks
     this.phase = 'streaming'
-    return [{ type: 'subscribe' }, ...this.pump(now)]
+    const accept = { signer, digest: acceptDigest(this.domain!, accepted), signature }
+    return [{ type: 'subscribe', accept }, ...this.pump(now)]
   }
 
   /** The channel or product is unusable (unknown, closed, wrong payee...). */

@@ -16,6 +16,7 @@ import {
   type Terms,
   TrickleError,
 } from '@trickle/protocol'
+import { SigningKey } from 'ethers'
 import type { Logger } from 'pino'
 import WebSocket from 'ws'
 import type { ChannelLedgers, ChannelMembership } from './channelLedgers.ts'
@@ -475,7 +476,12 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
             const { feed: openFeed, replaySpan } = ctx
             if (ticket) {
               finiteFeed = true
-              feed = ticket.start(channelId!, onChunk, () => refill())
+              // A sealed job's results go to the key that signed this accept (SPEC.md §Jobs).
+              const { digest, signature } = effect.accept
+              const acceptKey = ticket.job.sealResults
+                ? (SigningKey.recoverPublicKey(digest, signature) as Hex)
+                : undefined
+              feed = ticket.start(channelId!, onChunk, () => refill(), acceptKey)
             } else if (plan && openFeed) {
               finiteFeed = !plan.span.live
               feed = openFeed(productKey!, onChunk, plan.span)

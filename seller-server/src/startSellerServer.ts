@@ -14,6 +14,7 @@ import {
   type SellerPolicy,
   signTerms,
   TrickleError,
+  unseal,
   useCryptoBackend,
 } from '@trickle/protocol'
 import { feeOverrides } from '@trickle/sdk'
@@ -491,7 +492,9 @@ async function launch(
   /** the job products by id, and what runs their jobs (SPEC.md §Jobs) */
   const jobProducts = new Map<bigint, JobProduct>()
   const modules = options.products.some((p) => p.job)
-    ? openModuleStore(join(options.dataDir, 'modules'))
+    ? openModuleStore(join(options.dataDir, 'modules'), {}, (sealed) =>
+        unseal(termsWallet.signingKey.privateKey as Hex, sealed),
+      )
     : undefined
   /** anchors finished jobs' attestations, once the settlement worker runs (both send from `wallet`) */
   let anchorer: AttestationAnchorer | undefined

@@ -7,7 +7,6 @@ import { join } from 'node:path'
 import { attestationsAt } from '@trickle/contracts'
 import { type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
 import {
-  encodeJobRecord,
   type Hex,
   hasCode,
   type JobAttestation,
@@ -132,12 +131,14 @@ describe('job attestations: anchored by the provider, verified by the buyer (anv
     }
     const outcome = await job.finished
     const { attestation, signature } = outcome.attestation!
-    return { jobId: signed.quote.quoteId, channelId, records, attestation, signature, outcome }
+    // The records as received (output sealed to the session key): what the attestation covers.
+    const payloads = job.payloads
+    return { jobId: signed.quote.quoteId, channelId, records, payloads, attestation, signature, outcome }
   }
 
   it('reports a running job, anchors it once its session ended paid, and the buyer verifies the anchor and the output; the claim then covers it', async () => {
     let seenRunning: JobStatus | undefined
-    const { jobId, channelId, records, attestation, signature, outcome } = await run(
+    const { jobId, channelId, records, payloads, attestation, signature, outcome } = await run(
       20,
       async (record, id) => {
         if (record.k === 'out' && !seenRunning) seenRunning = (await statusOf(id)).body
@@ -162,7 +163,6 @@ describe('job attestations: anchored by the provider, verified by the buyer (anv
     expect(Number(anchored.gasUsed)).toBeLessThan(46_000)
     console.info(`JobAttestations.attest gas used by the provider's anchor: ${anchored.gasUsed}`)
 
-    const payloads = records.map((r) => encodeJobRecord(r))
     const before = await verifyJobOnChain(context(), attestation, signature, payloads)
     expect(before).toMatchObject({
       signer: provider.address,
@@ -201,9 +201,8 @@ describe('job attestations: anchored by the provider, verified by the buyer (anv
   }, 120_000)
 
   it('refuses a tampered record or attestation field with JOB_ATTESTATION_INVALID', async () => {
-    const { jobId, records, attestation, signature } = await run(5)
+    const { jobId, records, payloads, attestation, signature } = await run(5)
     await anchoredStatus(jobId)
-    const payloads = records.map((r) => encodeJobRecord(r))
     const flipped = payloads.map((p) => new Uint8Array(p))
     const out = records.findIndex((r) => r.k === 'out')
     flipped[out]![flipped[out]!.length - 1]! ^= 1

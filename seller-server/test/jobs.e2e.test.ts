@@ -1,13 +1,21 @@
 // Issue 14: compute and app jobs as metered paid streams, end to end — a provider (the seller server
 // with a compute and an app product), anvil, the buyer SDK, and real WASI modules built from C.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULT_CSV_PATH } from '@trickle/devices'
 import { type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
-import { type Hex, hasCode, type JobRecord, type SignedJobQuote } from '@trickle/protocol'
+import {
+  decodeJobRecord,
+  type Hex,
+  hasCode,
+  type JobRecord,
+  type SignedJobQuote,
+  sealTo,
+} from '@trickle/protocol'
 import type { BuyerClient, CatalogProduct, JobOutcome } from '@trickle/sdk'
-import type { JsonRpcProvider } from 'ethers'
+import { type JsonRpcProvider, Wallet } from 'ethers'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildJobModules, type JobModuleName } from '../modules/build.ts'
@@ -126,11 +134,15 @@ describe('jobs: quoted, run, paid as they run, attested (anvil, provider, SDK)',
     const signed = answer as SignedJobQuote
     const most = BigInt(signed.quote.maxUnits) * signed.quote.unitPrice
     const { channelId } = await buyer.openChannel(product.descriptor!.seller as Hex, most)
-    const job = await buyer.runJob(product, signed, { channelId, args: request.args })
+    const job = await buyer.runJob(product, signed, {
+      channelId,
+      args: request.args,
+      ...(request.seal !== undefined ? { seal: request.seal } : {}),
+    })
     const records: JobRecord[] = []
     for await (const record of job) records.push(record)
     const outcome = await job.finished
-    return { signed, records, outcome, channelId }
+    return { signed, records, outcome, channelId, payloads: job.payloads }
   }
 
   const text = (records: JobRecord[], k: 'out' | 'err') =>
@@ -259,5 +271,73 @@ describe('jobs: quoted, run, paid as they run, attested (anvil, provider, SDK)',
     const first = await drain(args)
     expect(first.attestation).toBeDefined()
     await expect(drain(args)).rejects.toSatisfy((err: unknown) => hasCode(err, 'JOB_REJECTED'))
+  }, 120_000)
+
+  it('seals the module, arguments and output by default: nothing readable at rest or on the wire, the buyer opens the output equal to a direct run', async () => {
+    const args = ['airQualityStats']
+    const { records, outcome, payloads } = await run(compute, {
+      module: modules.airQualityStats,
+      args,
+      input: 'air-quality',
+    })
+    const reference = await direct(modules.airQualityStats, args)
+    expect(text(records, 'out')).toBe(reference.stdout)
+    expect(outcome.attestation).toBeDefined()
+    // On the wire (what a relay sees, and what the attestation's hash covers): output only sealed.
+    const sent = payloads.map((p) => decodeJobRecord(p).k)
+    expect(sent).toContain('sealed')
+    expect(sent.filter((k) => k === 'out' || k === 'err' || k === 'file')).toEqual([])
+    const firstLine = Buffer.from(reference.stdout.split('\n')[0]!)
+    expect(firstLine.byteLength).toBeGreaterThan(8)
+    for (const payload of payloads) expect(Buffer.from(payload).indexOf(firstLine)).toBe(-1)
+    // At rest: the provider keeps the module as it came, sealed to its terms key.
+    const kept = await readdir(join(root, 'provider', 'modules'))
+    const name = createHash('sha256').update(modules.airQualityStats).digest('hex')
+    expect(kept).toContain(`${name}.sealed`)
+    expect(kept).not.toContain(`${name}.wasm`)
+    const atRest = await readFile(join(root, 'provider', 'modules', `${name}.sealed`))
+    expect(atRest.indexOf(Buffer.from(modules.airQualityStats).subarray(1024, 1280))).toBe(-1)
+  }, 120_000)
+
+  it('runs in the clear when the buyer asks (seal: false): the output travels as plain records', async () => {
+    const args = ['attack', 'ticks', '3']
+    const { records, payloads, outcome } = await run(compute, { module: modules.attack, args, seal: false })
+    expect(records.filter((r) => r.k === 'out').length).toBeGreaterThan(0)
+    expect(payloads.map((p) => decodeJobRecord(p).k)).not.toContain('sealed')
+    expect(outcome.attestation).toBeDefined()
+  }, 120_000)
+
+  it('refuses arguments sealed to another key, or bytes that open with none, before terms: the quote stays usable', async () => {
+    const args = ['attack', 'ticks', '1']
+    const answer = (await buyer.quoteJob(compute, { module: modules.attack, args })) as SignedJobQuote
+    const { channelId } = await buyer.openChannel(
+      compute.descriptor!.seller as Hex,
+      BigInt(answer.quote.maxUnits) * UNIT_PRICE,
+    )
+    const json = new TextEncoder().encode(JSON.stringify(args))
+    const attempts = [
+      sealTo(Wallet.createRandom().signingKey.publicKey as Hex, json),
+      new Uint8Array(200).fill(7),
+    ]
+    for (const sealedArgs of attempts) {
+      const hostile = async () => {
+        const stream = await buyer.stream(compute, {
+          channelId,
+          maxSpend: UNIT_PRICE * 10n,
+          job: { quote: answer.quote, signature: answer.signature, sealedArgs, sealResults: true },
+        })
+        for await (const _ of stream) {
+          // no chunk comes: the hello is refused
+        }
+        return stream.finished
+      }
+      await expect(hostile()).rejects.toSatisfy((err: unknown) => hasCode(err, 'JOB_REJECTED'))
+    }
+    // The quote was not used up by the refusals: the buyer's own run goes through.
+    const job = await buyer.runJob(compute, answer, { channelId, args })
+    for await (const _ of job) {
+      // drain
+    }
+    expect((await job.finished).attestation).toBeDefined()
   }, 120_000)
 })

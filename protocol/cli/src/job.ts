@@ -32,6 +32,11 @@ export interface JobAsk {
   cpuMs?: number
   /** only these products (default: every matching one) */
   productIds?: bigint[]
+  /**
+   * send the module and arguments sealed to each provider's registered key and take the output back
+   * sealed to the session key (default true; SPEC.md §Jobs, "Sealed jobs")
+   */
+  seal?: boolean
 }
 
 /** One provider's answer. */
@@ -101,6 +106,7 @@ export async function quoteAll(client: BuyerClient, ask: JobAsk): Promise<QuoteR
           args: argv,
           ...(ask.input !== undefined ? { input: ask.input } : {}),
           ...(ask.cpuMs !== undefined ? { limits: { cpuMs: ask.cpuMs } } : {}),
+          seal: ask.seal !== false,
         })
         if ('decline' in answer) return { product, decline: answer.decline }
         return { product, quote: answer, maxPrice: BigInt(answer.quote.maxUnits) * answer.quote.unitPrice }
@@ -206,6 +212,8 @@ export async function runJobTo(
   options: {
     channelId: Hex
     dir: string
+    /** as quoted (default true) */
+    seal?: boolean
     onProgress?: (units: number, cpuMs: number, outBytes: number) => void
   },
   stop: Promise<void>,
@@ -213,7 +221,11 @@ export async function runJobTo(
   const { client } = conn
   const { dir } = options
   await mkdir(join(dir, 'files'), { recursive: true })
-  const job = await client.runJob(row.product, row.quote!, { channelId: options.channelId, args: argv })
+  const job = await client.runJob(row.product, row.quote!, {
+    channelId: options.channelId,
+    args: argv,
+    seal: options.seal !== false,
+  })
   void stop.then(() => job.cancel())
   const stdout: Uint8Array[] = []
   const stderr: Uint8Array[] = []

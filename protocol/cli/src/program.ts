@@ -467,10 +467,11 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
   const askOf = async (
     target: string,
     args: string[],
-    opts: { input?: string; cpuMs?: number; product?: bigint[] },
+    opts: { input?: string; cpuMs?: number; product?: bigint[]; seal?: boolean },
   ): Promise<JobAsk> => ({
     target: await readJobTarget(target),
     args,
+    seal: opts.seal !== false,
     ...(opts.input !== undefined ? { input: opts.input } : {}),
     ...(opts.cpuMs !== undefined ? { cpuMs: opts.cpuMs } : {}),
     ...(opts.product !== undefined ? { productIds: opts.product } : {}),
@@ -484,7 +485,8 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
       'Uploads the module (a .wasm file) to every compute product’s provider and asks each for a ' +
         'signed quote, or asks an app product (its id) for one; prints each provider’s price model, ' +
         'limits and the most the job can cost, cheapest first, with declines (at_capacity…). Arguments ' +
-        'after the target (or after --) are the module’s, its program name is added first.',
+        'after the target (or after --) are the module’s, its program name is added first. The module ' +
+        'and arguments travel sealed (ECIES) to each provider’s registered key unless --no-seal.',
     )
     .argument('<target>', 'a .wasm file (compute) or an app product id')
     .argument('[args...]', 'the module’s arguments')
@@ -492,12 +494,20 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
     .option('--cpu-ms <ms>', 'CPU time the job may use at most', parsePositiveInt)
     .option('--product <id>', 'ask only this product (repeat for more)', collectIds)
     .option('--max-price <amount>', 'mark the cheapest quote within this price', parseAmount)
+    .option('--no-seal', 'send the module and arguments in the clear')
     .option('--json', 'print one JSON array (wei as decimal strings)')
     .action(
       async (
         target: string,
         args: string[],
-        opts: { input?: string; cpuMs?: number; product?: bigint[]; maxPrice?: bigint; json?: boolean },
+        opts: {
+          input?: string
+          cpuMs?: number
+          product?: bigint[]
+          maxPrice?: bigint
+          seal?: boolean
+          json?: boolean
+        },
         cmd: Command,
       ) => {
         const cfg = config(cmd)
@@ -537,7 +547,9 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
         '--max-price, opens a channel funded with that most (or uses --channel), runs the job and ' +
         'writes what comes back to --out: stdout, stderr, files/<path> (the module’s /out), ' +
         'records.bin and attestation.json, which `trickle job verify <dir>` checks. Progress goes to ' +
-        'stderr, one JSON summary line to stdout. Ctrl-C cancels the job: you pay only for what arrived.',
+        'stderr, one JSON summary line to stdout. Ctrl-C cancels the job: you pay only for what arrived. ' +
+        'The module and arguments travel sealed (ECIES) to the provider’s registered key and the output ' +
+        'comes back sealed to your session key, unless --no-seal.',
     )
     .argument('<target>', 'a .wasm file (compute) or an app product id')
     .argument('[args...]', 'the module’s arguments')
@@ -546,6 +558,7 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
     .option('--cpu-ms <ms>', 'CPU time the job may use at most', parsePositiveInt)
     .option('--product <id>', 'consider only this product (repeat for more)', collectIds)
     .option('--max-price <amount>', 'pay at most this much for the job', parseAmount)
+    .option('--no-seal', 'send the module and arguments, and take the output back, in the clear')
     .addOption(
       new Option(
         '--channel <channelId>',
@@ -562,6 +575,7 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
           cpuMs?: number
           product?: bigint[]
           maxPrice?: bigint
+          seal?: boolean
           channel?: Hex
         },
         cmd: Command,
@@ -601,6 +615,7 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
             {
               channelId,
               dir: opts.out,
+              seal: opts.seal !== false,
               onProgress: (units, cpuMs, outBytes) => {
                 if (units - last < 50) return
                 last = units

@@ -14,13 +14,16 @@ import {
   BuyerSession,
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_BUFFERED_CHUNKS,
+  JobResultOpener,
   jobArgsHash,
   receiptDomainSeparator,
   recoverJobQuoteSigner,
+  sealTo,
   sha256Hex,
   signAccept,
   signReceipt,
   TrickleError,
+  toHex,
 } from '@trickle/protocol'
 import {
   computeAddress,
@@ -51,6 +54,7 @@ import type { ChannelWriter } from './channels/types.ts'
 import { TypedEmitter } from './events/typedEmitter.ts'
 import { createDescriptorFetcher, type DescriptorFetcher } from './fetchDescriptor.ts'
 import {
+  fetchJobSealingKey,
   type JobQuoteDecline,
   type JobQuoteRequest,
   requestJobQuote,
@@ -432,17 +436,26 @@ export class BuyerClient {
    * Asks the provider of a `compute` or `app` product for a quote to run a job (SPEC.md §Jobs,
    * "Quotes"), uploading a `compute` module first, and checks the answer: signed by the provider's
    * registered key, for this product, module and arguments, at most the descriptor's unit price, not
-   * expired.
+   * expired. By default the module and arguments travel sealed to the provider's registered key
+   * (SPEC.md §Jobs, "Sealed jobs"): a relay, a log or the provider's copy at rest reveals nothing.
    * @param request - `module` (compute: the WebAssembly bytes; app: absent), `args` (WASI argv, the
-   *   program name first), `input` (a dataset of the offer), `limits` (caps below the offer's)
+   *   program name first), `input` (a dataset of the offer), `limits` (caps below the offer's), `seal`
+   *   (default true; false sends module and arguments in the clear)
    * @returns the checked quote, or the provider's decline (`at_capacity`…)
    * @throws TrickleError `INVALID_ARGUMENT` (not a job product; a module for an app or none for a
    *   compute product), `JOB_MODULE_INVALID` (above the provider's cap), `JOB_REJECTED` (the answer is
-   *   not a valid quote for the request), `CONNECTION_FAILED`, `CHAIN_UNAVAILABLE`, `ABORTED`
+   *   not a valid quote for the request; sealing asked and the provider names no key, or not its
+   *   registered one), `CONNECTION_FAILED`, `CHAIN_UNAVAILABLE`, `ABORTED`
    */
   async quoteJob(
     product: CatalogProduct,
-    request: { module?: Uint8Array; args: string[]; input?: string; limits?: JobQuoteRequest['limits'] },
+    request: {
+      module?: Uint8Array
+      args: string[]
+      input?: string
+      limits?: JobQuoteRequest['limits']
+      seal?: boolean
+    },
     options: CallOptions = {},
   ): Promise<SignedJobQuote | { decline: JobQuoteDecline }> {
     const descriptor = product.descriptor
@@ -456,14 +469,24 @@ export class BuyerClient {
       )
     }
     const signal = options.signal ? { signal: options.signal } : {}
+    const sellerKey = await this.sellerKeyOf(descriptor.seller as Address)
+    const sealingKey =
+      request.seal === false ? undefined : await fetchJobSealingKey(descriptor.endpoint, sellerKey, signal)
     const moduleHash = request.module ? await sha256Hex(request.module) : (descriptor.job.app?.module as Hex)
-    if (request.module) await uploadJobModule(descriptor.endpoint, moduleHash, request.module, signal)
+    if (request.module) {
+      await uploadJobModule(descriptor.endpoint, moduleHash, request.module, {
+        ...signal,
+        ...(sealingKey ? { sealTo: sealingKey } : {}),
+      })
+    }
     const answer = await requestJobQuote(
       descriptor.endpoint,
       product.productId,
       {
         ...(request.module ? { module: moduleHash } : {}),
-        args: request.args,
+        ...(sealingKey
+          ? { sealedArgs: toHex(sealedArgsOf(sealingKey, request.args)) }
+          : { args: request.args }),
         ...(request.input !== undefined ? { input: request.input } : {}),
         ...(request.limits ? { limits: request.limits } : {}),
       },
@@ -471,7 +494,6 @@ export class BuyerClient {
     )
     if ('decline' in answer) return answer
     const q = answer.quote
-    const sellerKey = await this.sellerKeyOf(descriptor.seller as Address)
     const refuse = (why: string) => {
       throw new TrickleError('JOB_REJECTED', `the provider's quote ${why}`)
     }
@@ -497,31 +519,52 @@ export class BuyerClient {
    * Runs a job under a checked quote (from {@link quoteJob}) on a channel to its provider: the module
    * runs in the provider's sandbox, its records stream back paid unit by unit (start, CPU time as it
    * accrues, output), then its signed attestation, checked against the records received. Leaving the
-   * loop early cancels the job; the rest of `maxSpend` stays in the channel.
+   * loop early cancels the job; the rest of `maxSpend` stays in the channel. By default the
+   * arguments travel sealed to the provider and the output comes back sealed to this channel's
+   * session key, opened here (SPEC.md §Jobs, "Sealed jobs"); the records the iterator yields are
+   * opened, `payloads` keeps them as received (what the attestation covers).
    * @param options - `channelId`, `args` (as quoted), `maxSpend` (default the quote's most:
-   *   `maxUnits × unitPrice`), `signal`
-   * @throws TrickleError as {@link stream}; from the iterator: `JOB_REJECTED` (the provider refused
-   *   the quote), `JOB_RECORD_INVALID`, `JOB_ATTESTATION_INVALID`
+   *   `maxUnits × unitPrice`), `seal` (default true), `signal`
+   * @throws TrickleError as {@link stream}, and `JOB_REJECTED` (sealing asked and the provider names
+   *   no key, or not its registered one); from the iterator: `JOB_REJECTED` (the provider refused the
+   *   quote), `JOB_RECORD_INVALID` (also: output in the clear of a sealed job, or a sealed record that
+   *   does not open), `JOB_ATTESTATION_INVALID`
    */
   async runJob(
     product: CatalogProduct,
     signed: SignedJobQuote,
-    options: { channelId: Hex; args: string[]; maxSpend?: bigint } & CallOptions,
+    options: { channelId: Hex; args: string[]; maxSpend?: bigint; seal?: boolean } & CallOptions,
   ): Promise<PaidJob> {
     const q = signed.quote
     const most = BigInt(q.maxUnits) * q.unitPrice
+    const descriptor = product.descriptor!
+    const sellerKey = await this.sellerKeyOf(descriptor.seller as Address)
+    const call = options.signal ? { signal: options.signal } : {}
+    const sealingKey =
+      options.seal === false ? undefined : await fetchJobSealingKey(descriptor.endpoint, sellerKey, call)
     const stream = await this.stream(product, {
       channelId: options.channelId,
       maxSpend: options.maxSpend !== undefined && options.maxSpend < most ? options.maxSpend : most,
       maxPricePerChunk: q.unitPrice,
-      job: { quote: q, signature: signed.signature, args: options.args },
-      ...(options.signal ? { signal: options.signal } : {}),
+      job: {
+        quote: q,
+        signature: signed.signature,
+        ...(sealingKey
+          ? { sealedArgs: sealedArgsOf(sealingKey, options.args), sealResults: true }
+          : { args: options.args }),
+      },
+      ...call,
     })
+    // The session signed its accept with this channel's key: the results are sealed to it.
+    const opener = sealingKey
+      ? new JobResultOpener((await this.sessionKeyFor(options.channelId)).privateKey as Hex)
+      : undefined
     return paidJobOf(stream, q, {
       channelId: options.channelId,
       chainId: this.config.chainId,
       channels: this.config.channels,
-      sellerKey: await this.sellerKeyOf(product.descriptor!.seller as Address),
+      sellerKey,
+      ...(opener ? { opener } : {}),
     })
   }
 
@@ -861,4 +904,9 @@ function resumedRange(asked: HistoryRange, confirmed: RangeEcho | undefined): Hi
   return confirmed.live
     ? { start: confirmed.start, live: true, resume: true }
     : { start: confirmed.start, end: confirmed.end, resume: true }
+}
+
+/** A job's arguments sealed to its provider: their JSON array text (what `argsHash` hashes), sealed. */
+function sealedArgsOf(sealingKey: Hex, args: readonly string[]): Uint8Array {
+  return sealTo(sealingKey, new TextEncoder().encode(JSON.stringify(args)))
 }

@@ -77,6 +77,7 @@ export {
 export { httpBaseOf } from './http/httpBaseOf.ts'
 export { readBounded } from './http/readBounded.ts'
 export {
+  fetchJobSealingKey,
   type JobQuoteDecline,
   type JobQuoteRequest,
   requestJobQuote,

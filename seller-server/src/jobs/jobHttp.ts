@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { type Hex, TrickleError } from '@trickle/protocol'
+import { type Hex, SEAL_OVERHEAD_BYTES, TrickleError } from '@trickle/protocol'
 import type { JobProduct, JobProvider } from './jobProvider.ts'
 import { quoteRequestSchema } from './jobProvider.ts'
 import type { ModuleStore } from './moduleStore.ts'
@@ -14,14 +14,21 @@ export interface JobHttpContext {
   admit(req: IncomingMessage): boolean
 }
 
-/** Largest quote request body, bytes. */
-const MAX_QUOTE_BODY = 64 * 1024
+/** Largest quote request body, bytes (sealed arguments of 96 KiB in hex fit). */
+const MAX_QUOTE_BODY = 256 * 1024
+
+/** The media type of a body sealed to the provider's terms key (SPEC.md §Jobs, "Sealed jobs"). */
+export const SEALED_MEDIA_TYPE = 'application/vnd.trickle.sealed'
 
 /**
  * Serves the job endpoints of a provider (SPEC.md §Jobs), CORS-open like the rest:
+ * - `GET /jobs/key`: `{ publicKey }`, the terms key's public key (uncompressed, hex) that modules
+ *   and arguments are sealed to; its address is the provider's registered `sellerKey`;
  * - `PUT /jobs/modules/<sha256>`: uploads a `compute` module (at most the products' largest
- *   `moduleBytes`); 204, 400 when the bytes do not hash to the name, 413 above the cap;
- * - `POST /jobs/quote` (JSON `{ productId, module?, args, input?, limits? }`): 200 `{ quote,
+ *   `moduleBytes`), in the clear or, with `content-type: application/vnd.trickle.sealed`, sealed to
+ *   the terms key (kept sealed at rest; `<sha256>` names the opened module); 204, 400 when the bytes
+ *   do not hash to the name or do not open, 413 above the cap;
+ * - `POST /jobs/quote` (JSON `{ productId, module?, args | sealedArgs, input?, limits? }`): 200 `{ quote,
  *   signature }` (bigints as decimal strings), or 409 `{ decline: { reason, message } }` (e.g.
  *   `at_capacity`), 400 for a bad request, 404 for a product that runs no jobs;
  * - `GET /jobs`: the provider's job slots and counts;
@@ -48,6 +55,10 @@ export async function handleJobRequest(
     json(200, ctx.provider.stats)
     return true
   }
+  if (path === '/jobs/key' && (req.method === 'GET' || req.method === 'HEAD')) {
+    json(200, { publicKey: ctx.provider.sealingKey })
+    return true
+  }
   const status = /^\/jobs\/(0x[0-9a-fA-F]{64})$/.exec(path)
   if (status && (req.method === 'GET' || req.method === 'HEAD')) {
     const job = ctx.provider.recent.get(status[1]!)
@@ -59,13 +70,15 @@ export async function handleJobRequest(
   if (upload && req.method === 'PUT') {
     if (!ctx.admit(req)) return tooMany(res)
     const cap = Math.max(0, ...[...ctx.products.values()].map((p) => p.spec.limits.moduleBytes))
-    const body = await readBody(req, cap)
+    const sealed = req.headers['content-type'] === SEALED_MEDIA_TYPE
+    const body = await readBody(req, sealed ? cap + SEAL_OVERHEAD_BYTES : cap)
     if (body === undefined) {
       json(413, { code: 'JOB_MODULE_INVALID', message: `a module is at most ${cap} bytes here` })
       return true
     }
     try {
-      ctx.modules.put(upload[1] as Hex, body)
+      if (sealed) ctx.modules.put(upload[1] as Hex, ctx.provider.unseal(body), body)
+      else ctx.modules.put(upload[1] as Hex, body)
     } catch (err) {
       json(400, { code: 'INVALID_ARGUMENT', message: (err as TrickleError).shortMessage ?? 'bad module' })
       return true

@@ -13,13 +13,16 @@ import {
   type JobQuote,
   type JobRecord,
   type JobRequest,
+  JobResultSealer,
   jobArgsHash,
   jobAttestationDigest,
   jobQuoteDigest,
+  MAX_SEALED_ARGS_BYTES,
   type SignedJobQuote,
   signJobAttestation,
   signJobQuote,
   TrickleError,
+  unseal,
 } from '@trickle/protocol'
 import type { SigningKey } from 'ethers'
 import type { Logger } from 'pino'
@@ -47,8 +50,11 @@ export interface JobSpec {
 /** How often partial stdout/stderr is released as a record, ms: the bound of partial records. */
 export const OUTPUT_FLUSH_MS = 100
 
-/** Bytes of a record's envelope beyond its data, at most (msgpack keys, path). */
-const RECORD_OVERHEAD = 1100
+/**
+ * Bytes of a record's envelope beyond its data, at most: msgpack keys and a file's path (1,100), and
+ * for a sealed job the `sealed` envelope, the GCM tag and the first record's sealed result key (200).
+ */
+const RECORD_OVERHEAD = 1300
 
 /** The offer a descriptor publishes for `spec`. */
 export function jobOfferOf(spec: JobSpec): JobOffer {
@@ -79,6 +85,9 @@ export function maxJobUnits(
   return q.startUnits + Math.ceil(q.cpuMs / q.cpuMsPerUnit) + full + partial + files + 2
 }
 
+/** A job's WASI `argv`: the program name first, at most 64 arguments of at most 1,024 characters. */
+export const jobArgsSchema = z.array(z.string().max(1024)).min(1).max(64)
+
 /** A request for a quote, as `POST /jobs/quote` reads it (JSON). */
 export const quoteRequestSchema = z.strictObject({
   productId: z.string().regex(/^[1-9][0-9]{0,77}$/),
@@ -87,7 +96,14 @@ export const quoteRequestSchema = z.strictObject({
     .string()
     .regex(/^0x[0-9a-fA-F]{64}$/)
     .optional(),
-  args: z.array(z.string().max(1024)).min(1).max(64),
+  /** the arguments in the clear; or, instead, */
+  args: jobArgsSchema.optional(),
+  /** their JSON array text sealed to the provider's terms key (`sealTo`), hex */
+  sealedArgs: z
+    .string()
+    .regex(/^0x(?:[0-9a-fA-F]{2})+$/)
+    .max(2 + 2 * MAX_SEALED_ARGS_BYTES)
+    .optional(),
   input: z.string().max(64).default(''),
   /** caps the buyer wants below the offer's */
   limits: z
@@ -100,6 +116,39 @@ export const quoteRequestSchema = z.strictObject({
     .default({}),
 })
 export type QuoteRequest = z.infer<typeof quoteRequestSchema>
+
+/**
+ * A job's arguments, opened with the provider's terms key when they came sealed (SPEC.md §Jobs,
+ * "Sealed jobs").
+ * @param from - `args` in the clear, or `sealedArgs` (bytes, or hex as a quote request carries them)
+ * @throws TrickleError `code` when there are none or both, or the sealed ones do not open with the
+ *   key or are not a JSON array of at most 64 strings of at most 1,024 characters
+ */
+export function openJobArgs(
+  from: { args?: string[] | undefined; sealedArgs?: Uint8Array | string | undefined },
+  termsKey: SigningKey,
+  code: 'JOB_REJECTED' | 'INVALID_ARGUMENT',
+): string[] {
+  if ((from.args === undefined) === (from.sealedArgs === undefined)) {
+    throw new TrickleError(code, 'send the arguments either in the clear (args) or sealed (sealedArgs)')
+  }
+  if (from.args !== undefined) return from.args
+  const sealed = from.sealedArgs!
+  let parsed: unknown
+  try {
+    const bytes = typeof sealed === 'string' ? Buffer.from(sealed.slice(2), 'hex') : sealed
+    parsed = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(unseal(termsKey.privateKey as Hex, bytes)),
+    )
+  } catch {
+    throw new TrickleError(code, 'the sealed arguments do not open with this provider’s terms key')
+  }
+  const args = jobArgsSchema.safeParse(parsed)
+  if (!args.success) {
+    throw new TrickleError(code, 'the sealed arguments are not a JSON array of at most 64 strings')
+  }
+  return args.data
+}
 
 /** A product a {@link JobProvider} runs jobs for. */
 export interface JobProduct {
@@ -119,13 +168,15 @@ export type QuoteDecline = {
   message: string
 }
 
-/** A job admitted to a session: its quote, module, arguments and input. */
+/** A job admitted to a session: its quote, module, arguments (opened) and input. */
 export interface AdmittedJob {
   product: JobProduct
   quote: JobQuote
   module: Uint8Array
   args: string[]
   inputDir: string | undefined
+  /** its `out`, `err` and `file` records are sealed to the session's `accept` key */
+  sealResults: boolean
 }
 
 /**
@@ -137,8 +188,17 @@ export interface JobTicket {
   /**
    * Runs the job as a paced feed of records (see {@link JobProvider.admit}).
    * @param wake - called when records are ready to pull
+   * @param acceptKey - the public key that signed the session's `accept` (hex): a job that seals its
+   *   results seals them to it
+   * @throws TrickleError `INTERNAL` when the job seals its results and `acceptKey` is missing or not
+   *   a public key (the driver recovers it from a checked signature, so this is a bug)
    */
-  start(channelId: Hex, listener: (payload: Uint8Array, position: number) => void, wake: () => void): Feed
+  start(
+    channelId: Hex,
+    listener: (payload: Uint8Array, position: number) => void,
+    wake: () => void,
+    acceptKey?: Hex,
+  ): Feed
   cancel(): void
 }
 
@@ -207,6 +267,22 @@ export class JobProvider {
   }
 
   /**
+   * The terms key's public key (uncompressed, 65 bytes, hex): what buyers seal modules and arguments
+   * to (SPEC.md §Jobs, "Sealed jobs"); its address is the provider's `DataRegistry.sellerKey`.
+   */
+  get sealingKey(): Hex {
+    return this.options.termsKey.publicKey as Hex
+  }
+
+  /**
+   * Opens bytes sealed to the terms key.
+   * @throws TrickleError `INVALID_ARGUMENT` when they were not sealed to it, or were altered
+   */
+  unseal(sealed: Uint8Array): Uint8Array {
+    return unseal(this.options.termsKey.privateKey as Hex, sealed)
+  }
+
+  /**
    * Quotes a job, or declines it (`at_capacity` when every slot runs a job).
    * @throws TrickleError `INVALID_ARGUMENT` (parameters that do not fit the product)
    */
@@ -254,7 +330,7 @@ export class JobProvider {
       productId: product.productId,
       quoteId: `0x${randomBytes(32).toString('hex')}` as Hex,
       moduleHash,
-      argsHash: await jobArgsHash(request.args),
+      argsHash: await jobArgsHash(openJobArgs(request, this.options.termsKey, 'INVALID_ARGUMENT')),
       input: request.input,
       unitPrice: product.unitPrice,
       ...base,
@@ -291,7 +367,8 @@ export class JobProvider {
     }
     if (open.quote.expiresAt <= now)
       throw new TrickleError('JOB_REJECTED', 'the quote expired: ask for a new one')
-    if ((await jobArgsHash(job.args)) !== open.quote.argsHash) {
+    const args = openJobArgs(job, this.options.termsKey, 'JOB_REJECTED')
+    if ((await jobArgsHash(args)) !== open.quote.argsHash) {
       throw new TrickleError('JOB_REJECTED', 'the arguments are not the ones quoted')
     }
     if (this.stats.running >= this.stats.slots) {
@@ -308,17 +385,25 @@ export class JobProvider {
       product: open.product,
       quote: open.quote,
       module,
-      args: job.args,
+      args,
       inputDir,
+      sealResults: job.sealResults === true,
     }
     let state: 'admitted' | 'started' | 'cancelled' = 'admitted'
     return {
       job: admitted,
-      start: (channelId, listener, wake) => {
+      start: (channelId, listener, wake, acceptKey) => {
         if (state !== 'admitted') throw new TrickleError('INTERNAL', 'a job ticket starts once')
+        // Sealed to the key that signed the accept, or not run at all: never in the clear by mistake.
+        let sealer: JobResultSealer | undefined
+        try {
+          if (admitted.sealResults) sealer = new JobResultSealer(acceptKey ?? ('0x' as Hex))
+        } catch (cause) {
+          throw new TrickleError('INTERNAL', 'no accept key to seal the job’s results to', { cause })
+        }
         state = 'started'
         this.stats.started++
-        return new JobFeed(admitted, channelId, listener, wake, this.options, this.recent, () => {
+        return new JobFeed(admitted, channelId, sealer, listener, wake, this.options, this.recent, () => {
           this.stats.running--
           this.stats.finished++
         })
@@ -367,6 +452,8 @@ class JobFeed implements Feed {
 
   private readonly job: AdmittedJob
   private readonly channelId: Hex
+  /** seals `out`, `err` and `file` records when the job's results are sealed */
+  private readonly sealer: JobResultSealer | undefined
   private readonly listener: (payload: Uint8Array, position: number) => void
   private readonly wake: () => void
   private readonly options: JobProviderOptions
@@ -376,6 +463,7 @@ class JobFeed implements Feed {
   constructor(
     job: AdmittedJob,
     channelId: Hex,
+    sealer: JobResultSealer | undefined,
     listener: (payload: Uint8Array, position: number) => void,
     wake: () => void,
     options: JobProviderOptions,
@@ -384,6 +472,7 @@ class JobFeed implements Feed {
   ) {
     this.job = job
     this.channelId = channelId
+    this.sealer = sealer
     this.listener = listener
     this.wake = wake
     this.options = options
@@ -595,7 +684,9 @@ class JobFeed implements Feed {
       }
       return
     }
-    const payload = encodeJobRecord(record)
+    const sealed = record.k === 'out' || record.k === 'err' || record.k === 'file'
+    const payload = encodeJobRecord(sealed && this.sealer ? this.sealer.seal(record) : record)
+    // The chain covers the records as sent (sealed ones sealed): what the receipts paid for.
     if (record.k !== 'attestation') this.chain.add(payload)
     this.units++
     this.status.records = this.units

@@ -1,4 +1,12 @@
-import { type Address, type Hex, type JobQuote, type SignedJobQuote, TrickleError } from '@trickle/protocol'
+import {
+  type Address,
+  type Hex,
+  type JobQuote,
+  type SignedJobQuote,
+  sealTo,
+  TrickleError,
+} from '@trickle/protocol'
+import { computeAddress } from 'ethers'
 import { httpBaseOf } from '../http/httpBaseOf.ts'
 import { readBounded } from '../http/readBounded.ts'
 
@@ -6,8 +14,10 @@ import { readBounded } from '../http/readBounded.ts'
 export interface JobQuoteRequest {
   /** `compute`: the module's SHA-256 (uploaded first); `app`: absent */
   module?: Hex
-  /** WASI `argv`, the program name first */
-  args: string[]
+  /** WASI `argv`, the program name first; or, instead, */
+  args?: string[]
+  /** their JSON array text sealed to the provider's terms key (`sealTo`), hex */
+  sealedArgs?: Hex
   /** the dataset to mount at `/in` (a name of the offer's `inputs`) */
   input?: string
   /** caps below the offer's: CPU and wall ms, memory and output bytes */
@@ -43,22 +53,55 @@ async function call(
 }
 
 /**
- * Uploads a `compute` module to a provider (`PUT /jobs/modules/<sha256>`), idempotent.
+ * Reads the key a provider opens sealed modules and arguments with (`GET /jobs/key`, SPEC.md §Jobs,
+ * "Sealed jobs") and checks it is its registered terms key.
+ * @param sellerKey - the provider's `DataRegistry.sellerKey`
+ * @returns the public key (uncompressed, hex) to seal to
+ * @throws TrickleError `JOB_REJECTED` (no key, or another key than the registered one: a relay may be
+ *   in the way), `CONNECTION_FAILED`, `ABORTED`
+ */
+export async function fetchJobSealingKey(
+  endpoint: string,
+  sellerKey: Address,
+  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<Hex> {
+  const { status, body } = await call(
+    `${httpBaseOf(endpoint)}/jobs/key`,
+    {},
+    options.timeoutMs ?? 10_000,
+    options.signal,
+  )
+  const publicKey = (body as { publicKey?: unknown } | undefined)?.publicKey
+  if (status !== 200 || typeof publicKey !== 'string' || !/^0x04[0-9a-fA-F]{128}$/.test(publicKey)) {
+    throw new TrickleError('JOB_REJECTED', `the provider names no key to seal to (HTTP ${status})`)
+  }
+  if (computeAddress(publicKey).toLowerCase() !== sellerKey.toLowerCase()) {
+    throw new TrickleError('JOB_REJECTED', 'the provider’s key to seal to is not its registered key')
+  }
+  return publicKey as Hex
+}
+
+/**
+ * Uploads a `compute` module to a provider (`PUT /jobs/modules/<sha256>`), idempotent; sealed to
+ * `sealTo` when given, so the upload (and the provider's copy at rest) reveals nothing without its
+ * terms key.
  * @param moduleHash - the module's SHA-256
+ * @param options - `sealTo`: the provider's key from {@link fetchJobSealingKey}
  * @throws TrickleError `JOB_MODULE_INVALID` (above the provider's cap), `CONNECTION_FAILED`, `ABORTED`
  */
 export async function uploadJobModule(
   endpoint: string,
   moduleHash: Hex,
   module: Uint8Array,
-  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  options: { timeoutMs?: number; signal?: AbortSignal; sealTo?: Hex } = {},
 ): Promise<void> {
+  const sealed = options.sealTo !== undefined
   const { status, body } = await call(
     `${httpBaseOf(endpoint)}/jobs/modules/${moduleHash}`,
     {
       method: 'PUT',
-      body: module as Uint8Array<ArrayBuffer>,
-      headers: { 'content-type': 'application/wasm' },
+      body: (sealed ? sealTo(options.sealTo!, module) : module) as Uint8Array<ArrayBuffer>,
+      headers: { 'content-type': sealed ? 'application/vnd.trickle.sealed' : 'application/wasm' },
     },
     options.timeoutMs ?? 60_000,
     options.signal,

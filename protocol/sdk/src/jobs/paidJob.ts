@@ -6,6 +6,7 @@ import {
   JobOutputChain,
   type JobQuote,
   type JobRecord,
+  type JobResultOpener,
   recoverJobAttestationSigner,
   TrickleError,
 } from '@trickle/protocol'
@@ -23,15 +24,16 @@ export interface JobOutcome {
 
 /**
  * A running job whose records stream back as paid chunks: iterate it for its records (`start`,
- * `cpu`, `out`, `err`, `file`, `end`, `attestation`); leaving the loop early cancels the job and
- * pays for what arrived.
+ * `cpu`, `out`, `err`, `file`, `end`, `attestation`; a sealed job's output opened); leaving the loop
+ * early cancels the job and pays for what arrived.
  */
 export interface PaidJob extends AsyncIterable<JobRecord> {
   /** the job's quote */
   readonly quote: JobQuote
   /**
-   * the payloads of the records received so far, in order (the attestation's included): what the
-   * output hash is recomputed from (`verifyJob`); at most the quote's `maxUnits`
+   * the payloads of the records received so far, in order (the attestation's included), as received
+   * (a sealed job's output sealed): what the output hash is recomputed from (`verifyJob`); at most the
+   * quote's `maxUnits`
    */
   readonly payloads: readonly Uint8Array[]
   /**
@@ -98,15 +100,23 @@ export function checkJobAttestation(
 }
 
 /**
- * Wraps the paid stream of a job session: decodes each chunk as a record, keeps the output hash chain
- * and checks the attestation against it.
- * @param sellerKey - the provider's registered terms key
+ * Wraps the paid stream of a job session: decodes each chunk as a record (opening a sealed job's
+ * output with `opener`), keeps the output hash chain and checks the attestation against it.
+ * @param context - `sellerKey`: the provider's registered terms key; `opener`: the job asked for
+ *   sealed results, opened with the session key (output in the clear is then refused)
  */
 export function paidJobOf(
   stream: PaidStream,
   quote: JobQuote,
-  context: { channelId: Hex; chainId: number; channels: Address; sellerKey: Address },
+  context: {
+    channelId: Hex
+    chainId: number
+    channels: Address
+    sellerKey: Address
+    opener?: JobResultOpener
+  },
 ): PaidJob {
+  const { opener, ...expected } = context
   const chain = new JobOutputChain()
   const payloads: Uint8Array[] = []
   let units = 0
@@ -149,6 +159,19 @@ export function paidJobOf(
     },
   }
 
+  /** A sealed record opened; output in the clear refused when the job is sealed. */
+  function opened(record: JobRecord): JobRecord {
+    const output = record.k === 'out' || record.k === 'err' || record.k === 'file'
+    if (record.k === 'sealed') {
+      if (!opener) throw new TrickleError('JOB_RECORD_INVALID', 'a sealed record in a job that is not sealed')
+      return opener.open(record)
+    }
+    if (output && opener) {
+      throw new TrickleError('JOB_RECORD_INVALID', `a ${record.k} record in the clear: the job is sealed`)
+    }
+    return record
+  }
+
   async function* records(): AsyncGenerator<JobRecord> {
     for await (const chunk of stream) {
       const record = decodeJobRecord(chunk.data)
@@ -157,7 +180,7 @@ export function paidJobOf(
       if (record.k === 'attestation') {
         checkJobAttestation(record.attestation, record.signature, {
           quote,
-          ...context,
+          ...expected,
           outputHash: chain.value,
           records: chain.records,
           units,
@@ -167,7 +190,7 @@ export function paidJobOf(
         chain.add(chunk.data)
         if (record.k === 'end') end = record
       }
-      yield record
+      yield opened(record)
     }
   }
 }
