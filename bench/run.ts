@@ -6,6 +6,7 @@
 import { adversaryBenchmark } from './adversary.ts'
 import { gasBenchmark } from './gas.ts'
 import { hostileBenchmark } from './hostile.ts'
+import { jobSealingBenchmark } from './jobSealing.ts'
 import { jobsBenchmark } from './jobs.ts'
 import { protocolBenchmark } from './protocol.ts'
 import { type Benchmark, describeMachine, meetsGoal, readResults, recordResults } from './results.ts'
@@ -18,6 +19,7 @@ const benchmarks: Benchmark[] = [
   adversaryBenchmark,
   sellerLatencyBenchmark,
   jobsBenchmark,
+  jobSealingBenchmark,
 ]
 
 const requested = process.argv.slice(2)

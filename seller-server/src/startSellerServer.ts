@@ -945,7 +945,12 @@ async function launch(
           now,
         }),
       replaySpan: (key, after) => replaySpan(readings, feedKeys.get(key)!, after, replay),
-      ...(jobs ? { admitJob: (productId, job, now) => jobs.admit(productId, job, now) } : {}),
+      ...(jobs
+        ? {
+            admitJob: (productId, job, now) =>
+              jobs.admit(productId, job, now, clientKey(req.socket.remoteAddress)),
+          }
+        : {}),
       resumePoints,
       store: sessionStore,
       ledgers,

@@ -2,6 +2,7 @@
 // with a compute and an app product), anvil, the buyer SDK, and real WASI modules built from C.
 import { createHash } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULT_CSV_PATH } from '@trickle/devices'
@@ -13,6 +14,7 @@ import {
   type JobRecord,
   type SignedJobQuote,
   sealTo,
+  toHex,
 } from '@trickle/protocol'
 import type { BuyerClient, CatalogProduct, JobOutcome } from '@trickle/sdk'
 import { type JsonRpcProvider, Wallet } from 'ethers'
@@ -339,5 +341,48 @@ describe('jobs: quoted, run, paid as they run, attested (anvil, provider, SDK)',
       // drain
     }
     expect((await job.finished).attestation).toBeDefined()
+  }, 120_000)
+
+  it('opens sealed requests at a bounded rate: a flood from one address gets 429 past its share, and a buyer elsewhere is still quoted', async () => {
+    // Each open costs the provider two ECDHs (bench jobSealing): an attacker at 127.0.0.2 floods
+    // quote requests whose sealed arguments it sealed to a key of its own (valid points: the ECDH runs).
+    const honest = () => buyer.quoteJob(compute, { module: modules.attack, args: ['attack', 'ticks', '1'] })
+    expect('quote' in (await honest())).toBe(true) // the module is held: the flood's quotes get to the ECDH
+    const attackerKey = Wallet.createRandom().signingKey.publicKey as Hex
+    const body = JSON.stringify({
+      productId: compute.productId.toString(),
+      module: `0x${createHash('sha256').update(modules.attack).digest('hex')}`,
+      sealedArgs: toHex(sealTo(attackerKey, new TextEncoder().encode('["attack","ticks","1"]'))),
+    })
+    const { port } = new URL(provider.httpUrl)
+    const post = () =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port: Number(port),
+            localAddress: '127.0.0.2',
+            path: '/jobs/quote',
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+          },
+          (res) => {
+            res.resume()
+            res.on('end', () => resolve(res.statusCode ?? 0))
+          },
+        )
+        req.on('error', reject)
+        req.end(body)
+      })
+    const started = performance.now()
+    const statuses = await Promise.all(Array.from({ length: 60 }, post))
+    const seconds = (performance.now() - started) / 1000
+    // Opened ones do not open (400); the rest were refused before any ECDH (429).
+    expect(statuses.every((s) => s === 400 || s === 429)).toBe(true)
+    const opened = statuses.filter((s) => s === 400).length
+    expect(opened).toBeLessThanOrEqual(8 + Math.ceil(4 * seconds))
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0)
+    // The buyer at 127.0.0.1 has its own share: its sealed quote goes through at once.
+    expect('quote' in (await honest())).toBe(true)
   }, 120_000)
 })

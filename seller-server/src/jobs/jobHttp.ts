@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { type Hex, SEAL_OVERHEAD_BYTES, TrickleError } from '@trickle/protocol'
+import { type Hex, hasCode, SEAL_OVERHEAD_BYTES, TrickleError } from '@trickle/protocol'
+import { clientKey } from '../connectionLimits.ts'
 import type { JobProduct, JobProvider } from './jobProvider.ts'
 import { quoteRequestSchema } from './jobProvider.ts'
 import type { ModuleStore } from './moduleStore.ts'
@@ -36,7 +37,8 @@ export const SEALED_MEDIA_TYPE = 'application/vnd.trickle.sealed'
  *   `JobStatus` (`running` with CPU ms and records so far, `cancelled`, `ended` with its exit code,
  *   attestation hash and `anchor` state, `anchored` with the transaction and the cumulative amount;
  *   bigints as decimal strings), kept for the provider's recent jobs (LRU); 404 otherwise.
- * A flood is answered 429 (the `hello` rate limit).
+ * A flood is answered 429: the `hello` rate limit, and for sealed uploads and arguments the rate of
+ * sealed opens (`SealedOpenLimits`).
  * @returns whether the request was a job request (answered)
  */
 export async function handleJobRequest(
@@ -77,9 +79,10 @@ export async function handleJobRequest(
       return true
     }
     try {
-      if (sealed) ctx.modules.put(upload[1] as Hex, ctx.provider.unseal(body), body)
+      if (sealed) ctx.modules.put(upload[1] as Hex, ctx.provider.unseal(body, clientOf(req)), body)
       else ctx.modules.put(upload[1] as Hex, body)
     } catch (err) {
+      if (hasCode(err, 'RATE_LIMITED')) return tooMany(res)
       json(400, { code: 'INVALID_ARGUMENT', message: (err as TrickleError).shortMessage ?? 'bad module' })
       return true
     }
@@ -111,10 +114,11 @@ export async function handleJobRequest(
       return true
     }
     try {
-      const answer = await ctx.provider.quote(product, request, Date.now())
+      const answer = await ctx.provider.quote(product, request, Date.now(), clientOf(req))
       if ('reason' in answer) json(409, { decline: answer })
       else json(200, answer)
     } catch (err) {
+      if (hasCode(err, 'RATE_LIMITED')) return tooMany(res)
       if (!(err instanceof TrickleError) || err.code !== 'INVALID_ARGUMENT') throw err
       json(400, { code: err.code, message: err.shortMessage })
     }
@@ -122,6 +126,11 @@ export async function handleJobRequest(
   }
   res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
   return true
+}
+
+/** The requester's `clientKey` (its IP, or IPv6 /64). */
+function clientOf(req: IncomingMessage): string {
+  return clientKey(req.socket.remoteAddress)
 }
 
 function tooMany(res: ServerResponse): true {

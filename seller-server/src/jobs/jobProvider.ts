@@ -6,6 +6,7 @@ import {
   type Address,
   encodeJobRecord,
   type Hex,
+  hasCode,
   inputHashOf,
   type JobAttestation,
   type JobOffer,
@@ -25,8 +26,10 @@ import {
   unseal,
 } from '@trickle/protocol'
 import type { SigningKey } from 'ethers'
+import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import { z } from 'zod'
+import { fullBucket, type RateLimit, type TokenBucket, takeTokens } from '../connectionLimits.ts'
 import type { Feed } from '../mqttSource.ts'
 import type { ModuleStore } from './moduleStore.ts'
 import { sha256Of } from './moduleStore.ts'
@@ -121,12 +124,14 @@ export type QuoteRequest = z.infer<typeof quoteRequestSchema>
  * A job's arguments, opened with the provider's terms key when they came sealed (SPEC.md §Jobs,
  * "Sealed jobs").
  * @param from - `args` in the clear, or `sealedArgs` (bytes, or hex as a quote request carries them)
+ * @param open - opens bytes sealed to the terms key ({@link JobProvider.unseal})
  * @throws TrickleError `code` when there are none or both, or the sealed ones do not open with the
- *   key or are not a JSON array of at most 64 strings of at most 1,024 characters
+ *   key or are not a JSON array of at most 64 strings of at most 1,024 characters; `RATE_LIMITED`
+ *   (as `JOB_REJECTED` when `code` is) when `open` refuses for the rate of sealed requests
  */
 export function openJobArgs(
   from: { args?: string[] | undefined; sealedArgs?: Uint8Array | string | undefined },
-  termsKey: SigningKey,
+  open: (sealed: Uint8Array) => Uint8Array,
   code: 'JOB_REJECTED' | 'INVALID_ARGUMENT',
 ): string[] {
   if ((from.args === undefined) === (from.sealedArgs === undefined)) {
@@ -137,10 +142,11 @@ export function openJobArgs(
   let parsed: unknown
   try {
     const bytes = typeof sealed === 'string' ? Buffer.from(sealed.slice(2), 'hex') : sealed
-    parsed = JSON.parse(
-      new TextDecoder('utf-8', { fatal: true }).decode(unseal(termsKey.privateKey as Hex, bytes)),
-    )
-  } catch {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(open(bytes)))
+  } catch (err) {
+    if (hasCode(err, 'RATE_LIMITED')) {
+      throw code === 'JOB_REJECTED' ? new TrickleError(code, (err as TrickleError).shortMessage) : err
+    }
     throw new TrickleError(code, 'the sealed arguments do not open with this provider’s terms key')
   }
   const args = jobArgsSchema.safeParse(parsed)
@@ -233,6 +239,8 @@ export interface JobProviderOptions {
   payee: Address
   /** jobs run at once at most; quotes beyond are declined `at_capacity` (default 2) */
   slots?: number
+  /** how many sealed requests are opened (default {@link DEFAULT_SEALED_OPEN_LIMITS}) */
+  sealedOpens?: SealedOpenLimits
   /** ms a quote may be run (default 300,000) */
   quoteTtlMs?: number
   /** the status of recent jobs, for `GET /jobs/<jobId>` (default: a new one of 1,024 jobs) */
@@ -243,6 +251,23 @@ export interface JobProviderOptions {
    */
   onAttested?: (attested: AttestedJob) => void
   log: Logger
+}
+
+/** How many requests sealed to the terms key a provider opens ({@link JobProvider.unseal}). */
+export interface SealedOpenLimits {
+  /** opens of one client (IP, or IPv6 /64) */
+  perClient: RateLimit
+  /** opens of the whole provider */
+  total: RateLimit
+}
+
+/**
+ * Default {@link SealedOpenLimits}: 4 per second per client (burst 8), 20 per second in all (burst
+ * 40) — at about 18 ms each, at most about a third of one core however many clients ask.
+ */
+export const DEFAULT_SEALED_OPEN_LIMITS: SealedOpenLimits = {
+  perClient: { perSecond: 4, burst: 8 },
+  total: { perSecond: 20, burst: 40 },
 }
 
 /** Quotes kept (issued, not yet run or expired) at most. */
@@ -259,9 +284,13 @@ export class JobProvider {
   readonly stats: JobStats
   /** the status of recent jobs: running, cancelled, ended, anchored */
   readonly recent: RecentJobs
+  /** the sealed-open bucket of each recent client, and of the provider */
+  private readonly openBuckets = new LRUCache<string, TokenBucket>({ max: 4096 })
+  private readonly openBucket: TokenBucket
 
   constructor(options: JobProviderOptions) {
     this.options = options
+    this.openBucket = fullBucket((options.sealedOpens ?? DEFAULT_SEALED_OPEN_LIMITS).total, performance.now())
     this.recent = options.recent ?? new RecentJobs()
     this.stats = { running: 0, slots: options.slots ?? 2, started: 0, finished: 0 }
   }
@@ -275,21 +304,41 @@ export class JobProvider {
   }
 
   /**
-   * Opens bytes sealed to the terms key.
-   * @throws TrickleError `INVALID_ARGUMENT` when they were not sealed to it, or were altered
+   * Opens bytes sealed to the terms key. Each open costs two ECDHs (about 18 ms of this process's CPU
+   * on the reference machine, bench `jobSealing`) and anyone can ask for one, so opens are rate
+   * limited per client and in total ({@link SealedOpenLimits}).
+   * @param client - the requester's `clientKey` (its IP, or IPv6 /64), for its own bucket
+   * @throws TrickleError `RATE_LIMITED` when the client's or the provider's bucket is empty (nothing
+   *   was opened); `INVALID_ARGUMENT` when they were not sealed to it, or were altered
    */
-  unseal(sealed: Uint8Array): Uint8Array {
+  unseal(sealed: Uint8Array, client?: string): Uint8Array {
+    const limits = this.options.sealedOpens ?? DEFAULT_SEALED_OPEN_LIMITS
+    const now = performance.now()
+    let bucket = client === undefined ? undefined : this.openBuckets.get(client)
+    if (client !== undefined && !bucket) {
+      bucket = fullBucket(limits.perClient, now)
+      this.openBuckets.set(client, bucket)
+    }
+    if (
+      (bucket && !takeTokens(bucket, limits.perClient, 1, now)) ||
+      !takeTokens(this.openBucket, limits.total, 1, now)
+    ) {
+      throw new TrickleError('RATE_LIMITED', 'too many sealed requests: try again in a second')
+    }
     return unseal(this.options.termsKey.privateKey as Hex, sealed)
   }
 
   /**
    * Quotes a job, or declines it (`at_capacity` when every slot runs a job).
-   * @throws TrickleError `INVALID_ARGUMENT` (parameters that do not fit the product)
+   * @param client - the requester's `clientKey`, charged for opening sealed arguments
+   * @throws TrickleError `INVALID_ARGUMENT` (parameters that do not fit the product), `RATE_LIMITED`
+   *   (sealed arguments beyond the rate of sealed opens)
    */
   async quote(
     product: JobProduct,
     request: QuoteRequest,
     now: number,
+    client?: string,
   ): Promise<SignedJobQuote | QuoteDecline> {
     if (this.stats.running >= this.stats.slots) {
       return { reason: 'at_capacity', message: `all ${this.stats.slots} job slots are busy: ask again later` }
@@ -330,7 +379,7 @@ export class JobProvider {
       productId: product.productId,
       quoteId: `0x${randomBytes(32).toString('hex')}` as Hex,
       moduleHash,
-      argsHash: await jobArgsHash(openJobArgs(request, this.options.termsKey, 'INVALID_ARGUMENT')),
+      argsHash: await jobArgsHash(openJobArgs(request, (b) => this.unseal(b, client), 'INVALID_ARGUMENT')),
       input: request.input,
       unitPrice: product.unitPrice,
       ...base,
@@ -351,9 +400,10 @@ export class JobProvider {
    * "Records"): its start units, then its output and CPU units as they come, then `end` and the
    * signed attestation; it is paused while 64 records wait for the session and resumed below 16, and
    * closing the feed kills it.
-   * @throws TrickleError `JOB_REJECTED`
+   * @param client - the session's `clientKey`, charged for opening sealed arguments
+   * @throws TrickleError `JOB_REJECTED` (also for sealed arguments beyond the rate of sealed opens)
    */
-  async admit(productId: bigint, job: JobRequest, now: number): Promise<JobTicket> {
+  async admit(productId: bigint, job: JobRequest, now: number, client?: string): Promise<JobTicket> {
     const open = this.quotes.get(job.quote.quoteId)
     const { chainId, channels } = this.options
     if (!open || open.product.productId !== productId) {
@@ -367,7 +417,7 @@ export class JobProvider {
     }
     if (open.quote.expiresAt <= now)
       throw new TrickleError('JOB_REJECTED', 'the quote expired: ask for a new one')
-    const args = openJobArgs(job, this.options.termsKey, 'JOB_REJECTED')
+    const args = openJobArgs(job, (b) => this.unseal(b, client), 'JOB_REJECTED')
     if ((await jobArgsHash(args)) !== open.quote.argsHash) {
       throw new TrickleError('JOB_REJECTED', 'the arguments are not the ones quoted')
     }
