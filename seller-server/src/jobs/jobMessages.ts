@@ -62,5 +62,9 @@ export type RunnerMessage =
 /** How long after its wall-clock limit the runner ends itself, in milliseconds. */
 export const RUNNER_WALL_GRACE_MS = 2_000
 
-/** What every file or directory created under `/out` counts against the output cap, in bytes, besides its name and data. */
-export const ENTRY_BYTES = 512
+/**
+ * What every file or directory created under `/out` counts against the output cap, in bytes, besides
+ * its name and data: one 4 KiB block, as `du` counts a small file. It bounds the files a job can
+ * leave, and with them the `file` records a quote's `maxUnits` must allow for.
+ */
+export const ENTRY_BYTES = 4096

@@ -33,6 +33,7 @@ import { fullBucket, type RateLimit, type TokenBucket, takeTokens } from '../con
 import type { Feed } from '../mqttSource.ts'
 import type { ModuleStore } from './moduleStore.ts'
 import { sha256Of } from './moduleStore.ts'
+import { ENTRY_BYTES } from './jobMessages.ts'
 import { type JobStatus, RecentJobs } from './recentJobs.ts'
 import { type JobResult, type RunningJob, startJob } from './startJob.ts'
 
@@ -50,8 +51,11 @@ export interface JobSpec {
   app?: { module: Uint8Array; parameters: { name: string; description: string }[] }
 }
 
-/** How often partial stdout/stderr is released as a record, ms: the bound of partial records. */
-export const OUTPUT_FLUSH_MS = 100
+/**
+ * How often partial stdout/stderr is released as a record, ms: how fresh a running job's output is,
+ * and the bound of partial records a quote's `maxUnits` must allow for (two per interval of wall time).
+ */
+export const OUTPUT_FLUSH_MS = 250
 
 /**
  * Bytes of a record's envelope beyond its data, at most: msgpack keys and a file's path (1,100), and
@@ -74,8 +78,8 @@ export function jobOfferOf(spec: JobSpec): JobOffer {
 /**
  * The most units a job can charge under these caps: its start units, its CPU units (the last
  * partial one included), its output records — full ones, one partial per {@link OUTPUT_FLUSH_MS}
- * for stdout and stderr each, and the files' (at most one per 512 bytes of the cap, which charges
- * every file that much) — and its `end` and `attestation` records.
+ * for stdout and stderr each, and one more per file (at most one per {@link ENTRY_BYTES} of the cap,
+ * which charges every file that much) — and its `end` and `attestation` records.
  * @param payloadBytes - data bytes a record carries at most
  */
 export function maxJobUnits(
@@ -84,7 +88,7 @@ export function maxJobUnits(
 ): number {
   const full = Math.ceil(q.outputBytes / payloadBytes)
   const partial = 2 * Math.ceil(q.wallMs / OUTPUT_FLUSH_MS)
-  const files = Math.ceil(q.outputBytes / 512)
+  const files = Math.ceil(q.outputBytes / ENTRY_BYTES)
   return q.startUnits + Math.ceil(q.cpuMs / q.cpuMsPerUnit) + full + partial + files + 2
 }
 
