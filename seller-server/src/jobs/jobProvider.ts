@@ -16,6 +16,7 @@ import {
   jobArgsHash,
   jobAttestationDigest,
   jobQuoteDigest,
+  recoverJobCancelSigner,
   type SignedJobQuote,
   signJobAttestation,
   signJobQuote,
@@ -25,6 +26,7 @@ import type { SigningKey } from 'ethers'
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import type { Feed } from '../mqttSource.ts'
+import { decideJobCancel } from './decideJobCancel.ts'
 import type { ModuleStore } from './moduleStore.ts'
 import { sha256Of } from './moduleStore.ts'
 import { type JobStatus, RecentJobs } from './recentJobs.ts'
@@ -137,8 +139,15 @@ export interface JobTicket {
   /**
    * Runs the job as a paced feed of records (see {@link JobProvider.admit}).
    * @param wake - called when records are ready to pull
+   * @param signers - the keys whose receipts count on the channel (its signer, payer, previous signer
+   *   still valid): the keys that may cancel the job ({@link JobProvider.cancel})
    */
-  start(channelId: Hex, listener: (payload: Uint8Array, position: number) => void, wake: () => void): Feed
+  start(
+    channelId: Hex,
+    listener: (payload: Uint8Array, position: number) => void,
+    wake: () => void,
+    signers: readonly Address[],
+  ): Feed
   cancel(): void
 }
 
@@ -195,6 +204,10 @@ const MAX_OPEN_QUOTES = 1024
  */
 export class JobProvider {
   private readonly quotes = new Map<Hex, { quote: JobQuote; digest: Hex; product: JobProduct }>()
+  /** the running jobs' feeds, by lowercase job id */
+  private readonly feeds = new Map<string, JobFeed>()
+  /** who may cancel each started job (its channel's receipt signers), by lowercase job id */
+  private readonly cancellers = new Map<string, { channelId: Hex; signers: readonly Address[] }>()
   private readonly options: JobProviderOptions
   readonly stats: JobStats
   /** the status of recent jobs: running, cancelled, ended, anchored */
@@ -314,20 +327,76 @@ export class JobProvider {
     let state: 'admitted' | 'started' | 'cancelled' = 'admitted'
     return {
       job: admitted,
-      start: (channelId, listener, wake) => {
+      start: (channelId, listener, wake, signers) => {
         if (state !== 'admitted') throw new TrickleError('INTERNAL', 'a job ticket starts once')
         state = 'started'
         this.stats.started++
-        return new JobFeed(admitted, channelId, listener, wake, this.options, this.recent, () => {
+        const id = admitted.quote.quoteId.toLowerCase()
+        this.allowCancel(id, channelId, signers)
+        const feed = new JobFeed(admitted, channelId, listener, wake, this.options, this.recent, () => {
           this.stats.running--
           this.stats.finished++
+          this.feeds.delete(id)
         })
+        this.feeds.set(id, feed)
+        return feed
       },
       cancel: () => {
         if (state !== 'admitted') return
         state = 'cancelled'
         this.stats.running--
       },
+    }
+  }
+
+  /**
+   * Cancels a running job at the request of a key of its channel (SPEC.md §Jobs, "Cancel"): the
+   * cancel is `JobCancel { jobId, channelId }` (EIP-712, domain `Trickle Jobs`) signed by one of the
+   * channel's receipt signers when the job's session started. The module's process is killed; the
+   * records it made before still go to the session, then `end` (error `JOB_CANCELLED`) and the signed
+   * attestation, so the buyer pays for what it receives and no more. Idempotent.
+   * @param jobId - the quote id
+   * @param signature - 65-byte signature of the cancel
+   * @returns `cancelled` (now or before), `ended` (it ended on its own first), `unknown` (not among
+   *   the recent jobs), `forbidden` (not signed by a key of the job's channel)
+   */
+  cancel(jobId: Hex, signature: Hex): 'cancelled' | 'ended' | 'unknown' | 'forbidden' {
+    const id = jobId.toLowerCase()
+    const canceller = this.cancellers.get(id)
+    const status = this.recent.get(id)
+    let signer: Address | undefined
+    if (canceller && status) {
+      const { chainId, channels } = this.options
+      try {
+        signer = recoverJobCancelSigner(
+          chainId,
+          channels,
+          { jobId: status.jobId, channelId: canceller.channelId },
+          signature,
+        )
+      } catch {
+        signer = undefined
+      }
+    }
+    const decision = decideJobCancel(
+      canceller && status ? { status, signers: canceller.signers } : undefined,
+      signer,
+    )
+    if (decision !== 'cancel') return decision
+    if (!this.feeds.get(id)?.cancel()) return 'ended'
+    this.options.log.info({ jobId: status!.jobId, signer }, 'job cancelled by its buyer')
+    return 'cancelled'
+  }
+
+  /**
+   * Notes who may cancel a job, for as many jobs as {@link recent} keeps (the oldest dropped first,
+   * never a running one).
+   */
+  private allowCancel(id: string, channelId: Hex, signers: readonly Address[]): void {
+    this.cancellers.set(id, { channelId, signers: [...signers] })
+    for (const old of this.cancellers.keys()) {
+      if (this.cancellers.size <= this.recent.capacity) break
+      if (!this.feeds.has(old)) this.cancellers.delete(old)
     }
   }
 }
@@ -353,6 +422,8 @@ class JobFeed implements Feed {
   private running: RunningJob | undefined
   private paused = false
   private finished = false
+  /** the `end` record is queued: the job can no longer be cancelled */
+  private ending = false
   private closed = false
   private released = false
   private readonly abort = new AbortController()
@@ -426,6 +497,22 @@ class JobFeed implements Feed {
     return n
   }
 
+  /**
+   * Stops the job at its buyer's request ({@link JobProvider.cancel}): kills the module's process; the
+   * job ends with `end` (`JOB_CANCELLED`) and its attestation, as any stopped job.
+   * @returns whether the job is cancelled (now or before); false when it was ending already
+   */
+  cancel(): boolean {
+    if (this.stopCode === 'JOB_CANCELLED') return true
+    if (this.ending || this.stopCode || this.closed) return false
+    this.stopCode = 'JOB_CANCELLED'
+    this.abort.abort()
+    // In place: the feed goes on counting records into this status until the job's end.
+    this.status.state = 'cancelled'
+    this.recent.set(this.status)
+    return true
+  }
+
   close(): void {
     if (this.closed) return
     this.closed = true
@@ -483,6 +570,7 @@ class JobFeed implements Feed {
       wallMs: Math.round(result?.wallMs ?? Date.now() - this.startedAt),
       peakMemoryBytes: Math.round(result?.peakMemoryBytes ?? 0),
     }
+    this.ending = true
     this.push(end, true)
     const attestation: JobAttestation = {
       jobId: q.quoteId,
@@ -519,7 +607,7 @@ class JobFeed implements Feed {
       },
     }
     this.recent.update(q.quoteId, {
-      state: 'ended',
+      state: this.stopCode === 'JOB_CANCELLED' ? 'cancelled' : 'ended',
       cpuMs: end.cpuMs,
       records: this.units + 1,
       endedAt: attestation.endedAt,
