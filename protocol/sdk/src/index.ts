@@ -79,6 +79,7 @@ export { readBounded } from './http/readBounded.ts'
 export {
   type JobQuoteDecline,
   type JobQuoteRequest,
+  requestJobCancel,
   requestJobQuote,
   uploadJobModule,
 } from './jobs/jobHttp.ts'
