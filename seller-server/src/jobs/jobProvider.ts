@@ -187,8 +187,8 @@ export interface JobProviderOptions {
   /** the status of recent jobs, for `GET /jobs/<jobId>` (default: a new one of 1,024 jobs) */
   recent?: RecentJobs
   /**
-   * called when a job's attestation record is handed to its session (once per job; jobs cancelled
-   * before they end have none). Without it, jobs' anchors are reported `off` in {@link RecentJobs}
+   * called when a job's attestation record is handed to its session (once per job; jobs whose session
+   * ended before they did have none, jobs stopped by a signed cancel have one). Without it, jobs' anchors are reported `off` in {@link RecentJobs}
    */
   onAttested?: (attested: AttestedJob) => void
   log: Logger
@@ -200,7 +200,8 @@ const MAX_OPEN_QUOTES = 1024
 /**
  * The provider side of jobs (SPEC.md §Jobs): quotes (signed, at most {@link MAX_OPEN_QUOTES} open,
  * each runnable once), admission of a session's job, and the job itself as a paced {@link Feed} of
- * records, ending with the signed attestation.
+ * records, ending with the signed attestation; a cancel signed by a key of the job's channel stops it
+ * ({@link JobProvider.cancel}).
  */
 export class JobProvider {
   private readonly quotes = new Map<Hex, { quote: JobQuote; digest: Hex; product: JobProduct }>()
