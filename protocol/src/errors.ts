@@ -81,6 +81,7 @@ export const LOCAL_ERROR_CODES = [
   'JOB_OUTPUT_LIMIT',
   'JOB_FAILED',
   'JOB_SANDBOX_UNAVAILABLE',
+  'JOB_CANCELLED',
 ] as const
 
 /**

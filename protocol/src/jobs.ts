@@ -172,7 +172,27 @@ export const JOB_ATTESTATION_TYPES = {
   ],
 }
 
-/** The EIP-712 domain of quotes and attestations: `Trickle Jobs` v1 on the chain's StreamChannels. */
+/**
+ * A buyer's request to stop a running job (SPEC.md §Jobs, "Cancel"), sent from anywhere to the
+ * provider's `POST /jobs/<jobId>/cancel`: signed (EIP-712, {@link signJobCancel}) by a key of the
+ * channel that pays for the job, one whose receipts the provider takes on it (its signer or payer).
+ */
+export interface JobCancel {
+  /** the quote id */
+  jobId: Hex
+  /** the channel that pays for the job */
+  channelId: Hex
+}
+
+/** EIP-712 struct of a {@link JobCancel}. */
+export const JOB_CANCEL_TYPES = {
+  JobCancel: [
+    { name: 'jobId', type: 'bytes32' },
+    { name: 'channelId', type: 'bytes32' },
+  ],
+}
+
+/** The EIP-712 domain of quotes, attestations and cancels: `Trickle Jobs` v1 on the chain's StreamChannels. */
 export function jobDomain(chainId: number, channels: Address) {
   return { name: 'Trickle Jobs', version: '1', chainId, verifyingContract: channels }
 }
@@ -231,6 +251,32 @@ export function recoverJobAttestationSigner(
     attestation,
     signature,
   ) as Address
+}
+
+/** The EIP-712 digest of a cancel. */
+export function jobCancelDigest(chainId: number, channels: Address, cancel: JobCancel): Hex {
+  return TypedDataEncoder.hash(jobDomain(chainId, channels), JOB_CANCEL_TYPES, cancel) as Hex
+}
+
+/**
+ * Signs a cancel with a key of the job's channel (the session key that signs its receipts, or the
+ * payer's). @returns 65-byte signature
+ */
+export function signJobCancel(key: SigningKey, chainId: number, channels: Address, cancel: JobCancel): Hex {
+  return key.sign(jobCancelDigest(chainId, channels, cancel)).serialized as Hex
+}
+
+/**
+ * Recovers the key that signed a cancel.
+ * @throws Error from ethers when the signature does not recover
+ */
+export function recoverJobCancelSigner(
+  chainId: number,
+  channels: Address,
+  cancel: JobCancel,
+  signature: Hex,
+): Address {
+  return verifyTypedData(jobDomain(chainId, channels), JOB_CANCEL_TYPES, cancel, signature) as Address
 }
 
 /** SHA-256 (WebCrypto) of bytes, as hex. */

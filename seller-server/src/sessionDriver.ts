@@ -253,6 +253,8 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
   let plan: RangePlan | undefined
   /** the job this session runs (SPEC.md §Jobs), once admitted */
   let ticket: JobTicket | undefined
+  /** the keys whose receipts count on the channel: who may cancel the session's job */
+  let signers: readonly Address[] = []
   let refilling = false
   let timer: NodeJS.Timeout | undefined
   let closeTimer: NodeJS.Timeout | undefined
@@ -481,7 +483,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
               const acceptKey = ticket.job.sealResults
                 ? (SigningKey.recoverPublicKey(digest, signature) as Hex)
                 : undefined
-              feed = ticket.start(channelId!, onChunk, () => refill(), acceptKey)
+              feed = ticket.start(channelId!, onChunk, () => refill(), signers, acceptKey)
             } else if (plan && openFeed) {
               finiteFeed = !plan.span.live
               feed = openFeed(productKey!, onChunk, plan.span)
@@ -615,6 +617,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
       }
     }
     payer = info.payer
+    signers = info.signers
     // The session takes nothing on the channel (a session slot, credit, deposit headroom) before its
     // `accept` proves it holds the channel's key: then `join` runs.
     const access: ChannelAccess = {

@@ -547,9 +547,9 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
         '--max-price, opens a channel funded with that most (or uses --channel), runs the job and ' +
         'writes what comes back to --out: stdout, stderr, files/<path> (the module’s /out), ' +
         'records.bin and attestation.json, which `trickle job verify <dir>` checks. Progress goes to ' +
-        'stderr, one JSON summary line to stdout. Ctrl-C cancels the job: you pay only for what arrived. ' +
-        'The module and arguments travel sealed (ECIES) to the provider’s registered key and the output ' +
-        'comes back sealed to your session key, unless --no-seal.',
+        'stderr, one JSON summary line to stdout. Ctrl-C, or `trickle job cancel` from anywhere, cancels ' +
+        'the job: you pay only for what arrived. The module and arguments travel sealed (ECIES) to the ' +
+        'provider’s registered key and the output comes back sealed to your session key, unless --no-seal.',
     )
     .argument('<target>', 'a .wasm file (compute) or an app product id')
     .argument('[args...]', 'the module’s arguments')
@@ -606,6 +606,10 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
               `opened channel ${channelId} to ${row.product.descriptor!.seller} with ${formatAmount(row.maxPrice!, format)}\n`,
             )
           }
+          const jobId = row.quote!.quote.quoteId
+          io.stderr.write(
+            `job ${jobId} on channel ${channelId}; cancel it from anywhere: trickle job cancel ${jobId} --product ${row.product.productId} --channel ${channelId}\n`,
+          )
           const stop = new Promise<void>((resolve) => io.onInterrupt?.(resolve))
           let last = 0
           const report = await runJobTo(
@@ -703,6 +707,54 @@ export function createProgram(io: CliIo, outcome: { exitCode: number } = { exitC
       try {
         const product = await conn.client.product(opts.product)
         io.stdout.write(`${JSON.stringify(await fetchJobStatus(product, jobId), null, 2)}\n`)
+      } finally {
+        await conn.close()
+      }
+    })
+
+  job
+    .command('cancel')
+    .summary('cancel a running job from anywhere: you pay only for what it sent')
+    .description(
+      'Signs a cancel of the job with the payer key (EIP-712 JobCancel for the job and its channel; the ' +
+        'payer is a key of every channel it pays for) and sends it to the provider of --product ' +
+        '(POST /jobs/<jobId>/cancel). The provider kills the module; the job ends with its end record ' +
+        '(JOB_CANCELLED) and signed attestation, which the `trickle job run` running it receives and ' +
+        'pays for, nothing more. The channel’s unspent deposit comes back with `trickle close ' +
+        '<channel>`, then `trickle finalize <channel>` after the challenge period. A job already ' +
+        'cancelled is reported cancelled again. Exits 1 with INVALID_ARGUMENT when the provider has no ' +
+        'running job of that id (unknown, or it ended), AUTH_FAILED when the key is not one of the ' +
+        'channel’s.',
+    )
+    .argument('<jobId>', 'the job id (its quote id, 0x + 64 hex)', parseChannelId)
+    .requiredOption('--product <id>', 'the job’s product', parseProductId)
+    .requiredOption('--channel <channelId>', 'the channel that pays for the job', parseChannelId)
+    .option('--json', 'print one JSON object: the job’s status after the cancel')
+    .action(async (jobId: Hex, opts: { product: bigint; channel: Hex; json?: boolean }, cmd: Command) => {
+      const cfg = config(cmd)
+      const conn = await connectPayer(cfg, 'cancelling a job')
+      try {
+        const product = await conn.client.product(opts.product)
+        const { state } = await conn.client.cancelJob(product, { jobId, channelId: opts.channel })
+        // What the provider holds of it now, best effort: the cancel itself has been answered.
+        const status = (await fetchJobStatus(product, jobId).catch(() => undefined)) as
+          | { records?: number; cpuMs?: number }
+          | undefined
+        if (opts.json) {
+          io.stdout.write(`${JSON.stringify(status ?? { jobId, state }, null, 2)}\n`)
+          return
+        }
+        const so = status ? ` (${status.records} records, ${status.cpuMs} ms CPU so far)` : ''
+        io.stdout.write(
+          `${[
+            `job ${jobId}: ${state}${so}`,
+            'the provider killed it: the job ends with JOB_CANCELLED and its signed attestation, and the',
+            'session running it (trickle job run) pays only for the records it received',
+            `the unspent deposit of channel ${opts.channel} comes back to the payer:`,
+            `  trickle close ${opts.channel}      # starts the challenge period, prints the deadline`,
+            `  trickle finalize ${opts.channel}   # after the deadline: refunds deposit − claimed`,
+          ].join('\n')}\n`,
+        )
       } finally {
         await conn.close()
       }

@@ -1,4 +1,4 @@
-// Issue 14 from the terminal: `trickle job quote`, `job run`, `job status` and `job verify` against a
+// Issue 14 from the terminal: `trickle job quote`, `job run`, `job status`, `job cancel` and `job verify` against a
 // local marketplace whose seller also provides jobs (a compute-to-data and an app product).
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,11 +10,11 @@ import { BuyerClient } from '@trickle/sdk'
 import { startSellerServer } from '@trickle/seller'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import pino from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { buildJobModules } from '../../../seller-server/modules/build.ts'
-import { runTrickle } from './helpers/runTrickle.ts'
+import { runTrickle, spawnTrickle } from './helpers/runTrickle.ts'
 
-describe('trickle job: quote, run, status, verify', { timeout: 240_000 }, () => {
+describe('trickle job: quote, run, status, cancel, verify', { timeout: 240_000 }, () => {
   let market: LocalMarketplace
   let dir: string
   let config: string
@@ -125,6 +125,62 @@ describe('trickle job: quote, run, status, verify', { timeout: 240_000 }, () => 
     expect(csv[0]).toBe('date,field,n,mean,min,max')
     expect(csv.length - 1).toBeGreaterThan(20)
     expect(csv.slice(1).every((row) => /^2004-11-\d\d,NO2\(GT\),/.test(row))).toBe(true)
+  })
+
+  it('cancels a running job from another terminal: the run ends JOB_CANCELLED, paid for the records it got', async () => {
+    const products = JSON.parse((await trickle(['products', '--json'])).stdout) as {
+      productId: string
+      kind: string
+    }[]
+    const compute = products.find((p) => p.kind === 'compute')!.productId
+    const out = join(dir, 'cancelled')
+    const attack = (await buildJobModules()).attack
+    const run = spawnTrickle(
+      ['--config', config, 'job', 'run', attack, 'churn', '--product', compute, '--out', out],
+      env,
+    )
+    // `job run` tells how to cancel it; cancel once its records are arriving.
+    let told: RegExpExecArray | null = null
+    await vi.waitFor(
+      () => {
+        told = /trickle job cancel (0x[0-9a-f]{64}) --product (\d+) --channel (0x[0-9a-f]{64})/.exec(
+          run.output().stderr,
+        )
+        expect(told).not.toBeNull()
+        expect(run.output().stderr).toMatch(/job 0x[0-9a-f]{8}…: \d+ records/)
+      },
+      { timeout: 60_000, interval: 50 },
+    )
+    const [, jobId, productId, channelId] = told!
+    expect(productId).toBe(compute)
+    const cancel = await trickle(['job', 'cancel', jobId!, '--product', productId!, '--channel', channelId!])
+    expect(cancel.code, cancel.stderr).toBe(0)
+    expect(cancel.stdout).toMatch(
+      new RegExp(`^job ${jobId}: cancelled \\(\\d+ records, \\d+ ms CPU so far\\)`),
+    )
+    expect(cancel.stdout).toContain(`trickle close ${channelId}`)
+    expect(cancel.stdout).toContain(`trickle finalize ${channelId}`)
+
+    const done = await run.exited
+    expect(done.code, done.stderr).toBe(0)
+    const report = JSON.parse(done.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>
+    expect(report).toMatchObject({ jobId, exitCode: -1, error: 'JOB_CANCELLED', attested: true })
+    expect(BigInt(report.paidWei as string)).toBe(BigInt(report.units as number) * 10_000_000_000n)
+
+    // Both sides see it: the provider's status, and a cancel again says the same.
+    const status = JSON.parse(
+      (await trickle(['job', 'status', jobId!, '--product', productId!])).stdout,
+    ) as Record<string, unknown>
+    expect(status).toMatchObject({ error: 'JOB_CANCELLED', records: report.units })
+    const again = await trickle(['job', 'cancel', jobId!, '--product', productId!, '--channel', channelId!])
+    expect(again.code, again.stderr).toBe(0)
+    // Another payer's key is not a key of the channel.
+    const stranger = await runTrickle(
+      ['--config', config, 'job', 'cancel', jobId!, '--product', productId!, '--channel', channelId!],
+      { TRICKLE_PRIVATE_KEY: new Wallet(market.buyerKeys[5]!).privateKey },
+    )
+    expect(stranger.code).toBe(1)
+    expect(stranger.stderr).toMatch(/AUTH_FAILED/)
   })
 
   it('three providers quote: the cheapest that meets the limits wins, and one at capacity declines', async () => {

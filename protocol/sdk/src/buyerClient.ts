@@ -14,13 +14,16 @@ import {
   BuyerSession,
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_BUFFERED_CHUNKS,
+  JOB_CANCEL_TYPES,
   JobResultOpener,
   jobArgsHash,
+  jobDomain,
   receiptDomainSeparator,
   recoverJobQuoteSigner,
   sealTo,
   sha256Hex,
   signAccept,
+  signJobCancel,
   signReceipt,
   TrickleError,
   toHex,
@@ -57,6 +60,7 @@ import {
   fetchJobSealingKey,
   type JobQuoteDecline,
   type JobQuoteRequest,
+  requestJobCancel,
   requestJobQuote,
   uploadJobModule,
 } from './jobs/jobHttp.ts'
@@ -519,16 +523,19 @@ export class BuyerClient {
    * Runs a job under a checked quote (from {@link quoteJob}) on a channel to its provider: the module
    * runs in the provider's sandbox, its records stream back paid unit by unit (start, CPU time as it
    * accrues, output), then its signed attestation, checked against the records received. Leaving the
-   * loop early cancels the job; the rest of `maxSpend` stays in the channel. By default the
-   * arguments travel sealed to the provider and the output comes back sealed to this channel's
-   * session key, opened here (SPEC.md §Jobs, "Sealed jobs"); the records the iterator yields are
-   * opened, `payloads` keeps them as received (what the attestation covers).
+   * loop early, or aborting `signal` mid-job, closes the session with a final receipt for the records
+   * received and the provider kills the job; the rest of `maxSpend` stays in the channel. From another
+   * process, {@link cancelJob} stops it (the loop then ends with `end` `JOB_CANCELLED` and the
+   * attestation). By default the arguments travel sealed to the provider and the output comes back
+   * sealed to this channel's session key, opened here (SPEC.md §Jobs, "Sealed jobs"); the records the
+   * iterator yields are opened, `payloads` keeps them as received (what the attestation covers).
    * @param options - `channelId`, `args` (as quoted), `maxSpend` (default the quote's most:
    *   `maxUnits × unitPrice`), `seal` (default true), `signal`
    * @throws TrickleError as {@link stream}, and `JOB_REJECTED` (sealing asked and the provider names
    *   no key, or not its registered one); from the iterator: `JOB_REJECTED` (the provider refused the
    *   quote), `JOB_RECORD_INVALID` (also: output in the clear of a sealed job, or a sealed record that
-   *   does not open), `JOB_ATTESTATION_INVALID`
+   *   does not open), `JOB_ATTESTATION_INVALID`, `ABORTED` (`signal` aborted: the session was closed
+   *   and paid for what arrived, see `PaidJob.finished`)
    */
   async runJob(
     product: CatalogProduct,
@@ -565,6 +572,58 @@ export class BuyerClient {
       channels: this.config.channels,
       sellerKey,
       ...(opener ? { opener } : {}),
+    })
+  }
+
+  /**
+   * Cancels a running job from anywhere — another process, another machine (SPEC.md §Jobs,
+   * "Cancel"): signs `JobCancel { jobId, channelId }` (EIP-712) with this client's receipt key of the
+   * channel when it holds one (its key store's, or its `sessionKey`), else with the payer's key, and
+   * sends it to the product's provider. The provider kills the module; the job ends with its `end`
+   * record (error `JOB_CANCELLED`) and signed attestation, so the session running it (`runJob`,
+   * wherever it runs) pays for the records it received and no more. The deposit's unspent rest comes
+   * back to the payer with {@link requestClose}, then {@link finalize} after the challenge period.
+   * Idempotent: a job already cancelled is answered `cancelled` again.
+   * @param product - the job's product
+   * @param job - `jobId` (the quote id) and `channelId` (the channel that pays for it)
+   * @returns the job's state: `cancelled`
+   * @throws TrickleError `INVALID_ARGUMENT` (not a job product; the provider knows no running job of
+   *   that id: unknown, or it ended on its own), `AUTH_FAILED` (the provider does not take the signer
+   *   as a key of the job's channel: another channel, or a key it does not name), `USER_REJECTED` (a
+   *   wallet refused to sign), `RATE_LIMITED`, `CONNECTION_FAILED`, `INTERNAL` (the key store failed),
+   *   `ABORTED`
+   */
+  cancelJob(
+    product: CatalogProduct,
+    job: { jobId: Hex; channelId: Hex },
+    options: CallOptions = {},
+  ): Promise<{ state: 'cancelled' }> {
+    return abortable(options.signal, `cancelling job ${job.jobId}`, async () => {
+      const descriptor = product.descriptor
+      if (!descriptor?.job || (descriptor.kind !== 'compute' && descriptor.kind !== 'app')) {
+        throw new TrickleError('INVALID_ARGUMENT', `product ${product.productId} runs no jobs`)
+      }
+      const { chainId, channels } = this.config
+      const cancel = { jobId: job.jobId, channelId: job.channelId }
+      const stored = this.explicitKey
+        ? this.sessionKey.privateKey
+        : await this.keyStore?.get(this.channelKey(job.channelId))
+      let signature: Hex
+      if (stored !== undefined) signature = signJobCancel(new SigningKey(stored), chainId, channels, cancel)
+      else {
+        try {
+          signature = (await this.signer.signTypedData(
+            jobDomain(chainId, channels),
+            JOB_CANCEL_TYPES,
+            cancel,
+          )) as Hex
+        } catch (err) {
+          throw toChainError(err, `sign the cancel of job ${job.jobId}`)
+        }
+      }
+      return requestJobCancel(descriptor.endpoint, job.jobId, signature, {
+        ...(options.signal ? { signal: options.signal } : {}),
+      })
     })
   }
 

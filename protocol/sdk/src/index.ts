@@ -80,6 +80,7 @@ export {
   fetchJobSealingKey,
   type JobQuoteDecline,
   type JobQuoteRequest,
+  requestJobCancel,
   requestJobQuote,
   uploadJobModule,
 } from './jobs/jobHttp.ts'

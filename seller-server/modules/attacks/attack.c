@@ -154,6 +154,16 @@ static int ticks(int count) {
   return 0;
 }
 
+static int churn(void) {
+  /* A long job: burns CPU and prints a line every ten million iterations, forever. */
+  volatile unsigned long n = 0;
+  for (unsigned long line = 0;; line++) {
+    for (unsigned long i = 0; i < 10000000; i++) n++;
+    printf("churn %lu\n", line);
+    fflush(stdout);
+  }
+}
+
 static int hello(int argc, char **argv) {
   printf("hello from wasi, %d args\n", argc);
   for (int i = 0; i < argc; i++) printf("arg %s\n", argv[i]);
@@ -179,6 +189,7 @@ int main(int argc, char **argv) {
   if (strcmp(attack, "flood-stderr") == 0) return flood(stderr);
   if (strcmp(attack, "flood-file") == 0) return flood_file();
   if (strcmp(attack, "many-files") == 0) return many_files();
+  if (strcmp(attack, "churn") == 0) return churn();
   if (strcmp(attack, "ticks") == 0) return ticks(argc > 2 ? atoi(argv[2]) : 10);
   return hello(argc, argv);
 }

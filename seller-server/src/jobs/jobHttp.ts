@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type Hex, hasCode, SEAL_OVERHEAD_BYTES, TrickleError } from '@trickle/protocol'
+import { z } from 'zod'
 import { clientKey } from '../connectionLimits.ts'
 import type { JobProduct, JobProvider } from './jobProvider.ts'
 import { quoteRequestSchema } from './jobProvider.ts'
@@ -20,6 +21,8 @@ const MAX_QUOTE_BODY = 256 * 1024
 
 /** The media type of a body sealed to the provider's terms key (SPEC.md §Jobs, "Sealed jobs"). */
 export const SEALED_MEDIA_TYPE = 'application/vnd.trickle.sealed'
+/** Largest cancel body, bytes (`{"signature":"0x…"}` is 147). */
+const MAX_CANCEL_BODY = 1024
 
 /**
  * Serves the job endpoints of a provider (SPEC.md §Jobs), CORS-open like the rest:
@@ -36,9 +39,13 @@ export const SEALED_MEDIA_TYPE = 'application/vnd.trickle.sealed'
  * - `GET /jobs/<jobId>` (the quote id, 0x + 64 hex): the job as the provider sees it, a
  *   `JobStatus` (`running` with CPU ms and records so far, `cancelled`, `ended` with its exit code,
  *   attestation hash and `anchor` state, `anchored` with the transaction and the cumulative amount;
- *   bigints as decimal strings), kept for the provider's recent jobs (LRU); 404 otherwise.
- * A flood is answered 429: the `hello` rate limit, and for sealed uploads and arguments the rate of
- * sealed opens (`SealedOpenLimits`).
+ *   bigints as decimal strings), kept for the provider's recent jobs (LRU); 404 otherwise;
+ * - `POST /jobs/<jobId>/cancel` (JSON `{ signature }`, the EIP-712 `JobCancel { jobId, channelId }`
+ *   signed by a key of the job's channel, see `JobProvider.cancel`): 200 `{ state: 'cancelled' }`
+ *   (again for a job already cancelled), 404 for a job unknown or ended on its own, 403 for any other
+ *   signer, 400 for a malformed job id or body, 413 above 1 KiB.
+ * Requests that write (upload, quote, cancel) are rate-limited: a flood is answered 429 (the `hello`
+ * rate limit, and for sealed uploads and arguments the rate of sealed opens, `SealedOpenLimits`).
  * @returns whether the request was a job request (answered)
  */
 export async function handleJobRequest(
@@ -89,6 +96,40 @@ export async function handleJobRequest(
     res.writeHead(204).end()
     return true
   }
+  const cancel = /^\/jobs\/([^/]+)\/cancel$/.exec(path)
+  if (cancel && req.method === 'POST') {
+    if (!ctx.admit(req)) return tooMany(res)
+    const body = await readBody(req, MAX_CANCEL_BODY)
+    if (body === undefined) {
+      json(413, { code: 'INVALID_ARGUMENT', message: `a cancel is at most ${MAX_CANCEL_BODY} bytes` })
+      return true
+    }
+    const jobId = cancel[1]!
+    let signature: Hex
+    try {
+      if (!/^0x[0-9a-fA-F]{64}$/.test(jobId)) throw new Error('the job id is not 0x + 64 hex digits')
+      const parsed = cancelSchema.safeParse(JSON.parse(body.toString('utf8')))
+      if (!parsed.success) throw new Error('the body is not { signature: 0x + 130 hex digits }')
+      signature = parsed.data.signature as Hex
+    } catch (err) {
+      json(400, { code: 'INVALID_ARGUMENT', message: `bad cancel: ${(err as Error).message}` })
+      return true
+    }
+    const answer = ctx.provider.cancel(jobId as Hex, signature)
+    if (answer === 'cancelled') json(200, { state: 'cancelled' })
+    else if (answer === 'forbidden') {
+      json(403, { code: 'AUTH_FAILED', message: 'the cancel is not signed by a key of the job’s channel' })
+    } else {
+      json(404, {
+        code: 'UNKNOWN_JOB',
+        message:
+          answer === 'ended'
+            ? 'the job ended before the cancel: nothing to cancel'
+            : 'no such job among this provider’s recent jobs',
+      })
+    }
+    return true
+  }
   if (path === '/jobs/quote' && req.method === 'POST') {
     if (!ctx.admit(req)) return tooMany(res)
     const body = await readBody(req, MAX_QUOTE_BODY)
@@ -132,6 +173,9 @@ export async function handleJobRequest(
 function clientOf(req: IncomingMessage): string {
   return clientKey(req.socket.remoteAddress)
 }
+
+/** A cancel's body: the signature of `JobCancel { jobId, channelId }`, 65 bytes. */
+const cancelSchema = z.strictObject({ signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/) })
 
 function tooMany(res: ServerResponse): true {
   res

@@ -19,6 +19,7 @@ import {
   jobAttestationDigest,
   jobQuoteDigest,
   MAX_SEALED_ARGS_BYTES,
+  recoverJobCancelSigner,
   type SignedJobQuote,
   signJobAttestation,
   signJobQuote,
@@ -31,6 +32,7 @@ import type { Logger } from 'pino'
 import { z } from 'zod'
 import { fullBucket, type RateLimit, type TokenBucket, takeTokens } from '../connectionLimits.ts'
 import type { Feed } from '../mqttSource.ts'
+import { decideJobCancel } from './decideJobCancel.ts'
 import { ENTRY_BYTES } from './jobMessages.ts'
 import type { ModuleStore } from './moduleStore.ts'
 import { sha256Of } from './moduleStore.ts'
@@ -198,6 +200,8 @@ export interface JobTicket {
   /**
    * Runs the job as a paced feed of records (see {@link JobProvider.admit}).
    * @param wake - called when records are ready to pull
+   * @param signers - the keys whose receipts count on the channel (its signer, payer, previous signer
+   *   still valid): the keys that may cancel the job ({@link JobProvider.cancel})
    * @param acceptKey - the public key that signed the session's `accept` (hex): a job that seals its
    *   results seals them to it
    * @throws TrickleError `INTERNAL` when the job seals its results and `acceptKey` is missing or not
@@ -207,6 +211,7 @@ export interface JobTicket {
     channelId: Hex,
     listener: (payload: Uint8Array, position: number) => void,
     wake: () => void,
+    signers: readonly Address[],
     acceptKey?: Hex,
   ): Feed
   cancel(): void
@@ -250,8 +255,8 @@ export interface JobProviderOptions {
   /** the status of recent jobs, for `GET /jobs/<jobId>` (default: a new one of 1,024 jobs) */
   recent?: RecentJobs
   /**
-   * called when a job's attestation record is handed to its session (once per job; jobs cancelled
-   * before they end have none). Without it, jobs' anchors are reported `off` in {@link RecentJobs}
+   * called when a job's attestation record is handed to its session (once per job; jobs whose session
+   * ended before they did have none, jobs stopped by a signed cancel have one). Without it, jobs' anchors are reported `off` in {@link RecentJobs}
    */
   onAttested?: (attested: AttestedJob) => void
   log: Logger
@@ -280,10 +285,15 @@ const MAX_OPEN_QUOTES = 1024
 /**
  * The provider side of jobs (SPEC.md §Jobs): quotes (signed, at most {@link MAX_OPEN_QUOTES} open,
  * each runnable once), admission of a session's job, and the job itself as a paced {@link Feed} of
- * records, ending with the signed attestation.
+ * records, ending with the signed attestation; a cancel signed by a key of the job's channel stops it
+ * ({@link JobProvider.cancel}).
  */
 export class JobProvider {
   private readonly quotes = new Map<Hex, { quote: JobQuote; digest: Hex; product: JobProduct }>()
+  /** the running jobs' feeds, by lowercase job id */
+  private readonly feeds = new Map<string, JobFeed>()
+  /** who may cancel each started job (its channel's receipt signers), by lowercase job id */
+  private readonly cancellers = new Map<string, { channelId: Hex; signers: readonly Address[] }>()
   private readonly options: JobProviderOptions
   readonly stats: JobStats
   /** the status of recent jobs: running, cancelled, ended, anchored */
@@ -446,7 +456,7 @@ export class JobProvider {
     let state: 'admitted' | 'started' | 'cancelled' = 'admitted'
     return {
       job: admitted,
-      start: (channelId, listener, wake, acceptKey) => {
+      start: (channelId, listener, wake, signers, acceptKey) => {
         if (state !== 'admitted') throw new TrickleError('INTERNAL', 'a job ticket starts once')
         // Sealed to the key that signed the accept, or not run at all: never in the clear by mistake.
         let sealer: JobResultSealer | undefined
@@ -457,16 +467,81 @@ export class JobProvider {
         }
         state = 'started'
         this.stats.started++
-        return new JobFeed(admitted, channelId, sealer, listener, wake, this.options, this.recent, () => {
-          this.stats.running--
-          this.stats.finished++
-        })
+        const id = admitted.quote.quoteId.toLowerCase()
+        this.allowCancel(id, channelId, signers)
+        const feed = new JobFeed(
+          admitted,
+          channelId,
+          sealer,
+          listener,
+          wake,
+          this.options,
+          this.recent,
+          () => {
+            this.stats.running--
+            this.stats.finished++
+            this.feeds.delete(id)
+          },
+        )
+        this.feeds.set(id, feed)
+        return feed
       },
       cancel: () => {
         if (state !== 'admitted') return
         state = 'cancelled'
         this.stats.running--
       },
+    }
+  }
+
+  /**
+   * Cancels a running job at the request of a key of its channel (SPEC.md §Jobs, "Cancel"): the
+   * cancel is `JobCancel { jobId, channelId }` (EIP-712, domain `Trickle Jobs`) signed by one of the
+   * channel's receipt signers when the job's session started. The module's process is killed; the
+   * records it made before still go to the session, then `end` (error `JOB_CANCELLED`) and the signed
+   * attestation, so the buyer pays for what it receives and no more. Idempotent.
+   * @param jobId - the quote id
+   * @param signature - 65-byte signature of the cancel
+   * @returns `cancelled` (now or before), `ended` (it ended on its own first), `unknown` (not among
+   *   the recent jobs), `forbidden` (not signed by a key of the job's channel)
+   */
+  cancel(jobId: Hex, signature: Hex): 'cancelled' | 'ended' | 'unknown' | 'forbidden' {
+    const id = jobId.toLowerCase()
+    const canceller = this.cancellers.get(id)
+    const status = this.recent.get(id)
+    let signer: Address | undefined
+    if (canceller && status) {
+      const { chainId, channels } = this.options
+      try {
+        signer = recoverJobCancelSigner(
+          chainId,
+          channels,
+          { jobId: status.jobId, channelId: canceller.channelId },
+          signature,
+        )
+      } catch {
+        signer = undefined
+      }
+    }
+    const decision = decideJobCancel(
+      canceller && status ? { status, signers: canceller.signers } : undefined,
+      signer,
+    )
+    if (decision !== 'cancel') return decision
+    if (!this.feeds.get(id)?.cancel()) return 'ended'
+    this.options.log.info({ jobId: status!.jobId, signer }, 'job cancelled by its buyer')
+    return 'cancelled'
+  }
+
+  /**
+   * Notes who may cancel a job, for as many jobs as {@link recent} keeps (the oldest dropped first,
+   * never a running one).
+   */
+  private allowCancel(id: string, channelId: Hex, signers: readonly Address[]): void {
+    this.cancellers.set(id, { channelId, signers: [...signers] })
+    for (const old of this.cancellers.keys()) {
+      if (this.cancellers.size <= this.recent.capacity) break
+      if (!this.feeds.has(old)) this.cancellers.delete(old)
     }
   }
 }
@@ -492,6 +567,8 @@ class JobFeed implements Feed {
   private running: RunningJob | undefined
   private paused = false
   private finished = false
+  /** the `end` record is queued: the job can no longer be cancelled */
+  private ending = false
   private closed = false
   private released = false
   private readonly abort = new AbortController()
@@ -569,6 +646,22 @@ class JobFeed implements Feed {
     return n
   }
 
+  /**
+   * Stops the job at its buyer's request ({@link JobProvider.cancel}): kills the module's process; the
+   * job ends with `end` (`JOB_CANCELLED`) and its attestation, as any stopped job.
+   * @returns whether the job is cancelled (now or before); false when it was ending already
+   */
+  cancel(): boolean {
+    if (this.stopCode === 'JOB_CANCELLED') return true
+    if (this.ending || this.stopCode || this.closed) return false
+    this.stopCode = 'JOB_CANCELLED'
+    this.abort.abort()
+    // In place: the feed goes on counting records into this status until the job's end.
+    this.status.state = 'cancelled'
+    this.recent.set(this.status)
+    return true
+  }
+
   close(): void {
     if (this.closed) return
     this.closed = true
@@ -626,6 +719,7 @@ class JobFeed implements Feed {
       wallMs: Math.round(result?.wallMs ?? Date.now() - this.startedAt),
       peakMemoryBytes: Math.round(result?.peakMemoryBytes ?? 0),
     }
+    this.ending = true
     this.push(end, true)
     const attestation: JobAttestation = {
       jobId: q.quoteId,
@@ -662,7 +756,7 @@ class JobFeed implements Feed {
       },
     }
     this.recent.update(q.quoteId, {
-      state: 'ended',
+      state: this.stopCode === 'JOB_CANCELLED' ? 'cancelled' : 'ended',
       cpuMs: end.cpuMs,
       records: this.units + 1,
       endedAt: attestation.endedAt,

@@ -13,7 +13,8 @@ export type AnchorState =
 
 /**
  * A job as its provider sees it (`GET /jobs/<jobId>`, SPEC.md §Jobs): `running` (CPU ms and records
- * so far), `cancelled` (the session ended before the job did), `ended` (exit code, the attestation's
+ * so far), `cancelled` (the session ended before the job did; or a signed cancel stopped it, then with
+ * the fields of `ended` and error `JOB_CANCELLED`), `ended` (exit code, the attestation's
  * EIP-712 digest and how its anchoring stands), `anchored` (the anchoring transaction and the
  * channel's cumulative receipt amount it names).
  */
@@ -34,7 +35,7 @@ export interface JobStatus {
   endedAt?: number
   /** the module's exit code (−1 when stopped), once ended */
   exitCode?: number
-  /** the code that stopped the job (`JOB_CPU_LIMIT`…), `''` when it exited; once ended */
+  /** the code that stopped the job (`JOB_CPU_LIMIT`, `JOB_CANCELLED`…), `''` when it exited; once ended */
   error?: string
   /** `jobAttestationDigest` of the attestation sent: what is anchored; once ended */
   attestationHash?: Hex

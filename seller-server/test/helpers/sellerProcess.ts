@@ -1,22 +1,25 @@
 /**
  * A seller server in its own process, for tests that kill it with SIGKILL. Reads
  * `SellerServerOptions` (minus products and logger; bigints as decimal strings) as JSON from argv[2],
- * sells the Air Quality products at `price` wei per chunk, and prints one JSON line once it listens.
+ * sells the Air Quality products at `price` wei per chunk (and, with `compute`, a job product), and prints one JSON line once it listens.
  */
 
 import { airQualityProducts } from '@trickle/devnet'
 import pino from 'pino'
 import { type SellerServerOptions, type SettlementPolicy, startSellerServer } from '../../src/index.ts'
+import type { JobSpec } from '../../src/jobs/jobProvider.ts'
 
 type Options = Omit<SellerServerOptions, 'products' | 'logger' | 'settlement'> & {
   price: string
   /** also sell the recording of the first product as a dataset at this price (wei), listed last */
   datasetPrice?: string
   settlement?: Record<string, unknown> & { claimThreshold?: string }
+  /** also sell a `compute` product (jobs, SPEC.md §Jobs) at `price` wei per unit, listed last */
+  compute?: { price: string; job: JobSpec }
 }
 
 const options = JSON.parse(process.argv[2]!) as Options
-const { price, settlement, datasetPrice, ...rest } = options
+const { price, settlement, datasetPrice, compute, ...rest } = options
 const products = airQualityProducts(BigInt(price))
 if (datasetPrice !== undefined) {
   products.push({
@@ -26,6 +29,21 @@ if (datasetPrice !== undefined) {
     kind: 'dataset',
     recordingOf: products[0]!.key,
     pricePerChunk: BigInt(datasetPrice),
+  })
+}
+if (compute !== undefined) {
+  products.push({
+    key: 'compute',
+    name: 'Compute',
+    description: 'Your WASI module',
+    kind: 'compute',
+    topics: [],
+    fields: [],
+    tags: ['jobs'],
+    pricePerChunk: BigInt(compute.price),
+    source: { title: 'none', licence: 'CC0', attribution: 'none' },
+    policy: { maxChunkBytes: 16 * 1024 },
+    job: compute.job,
   })
 }
 const { claimThreshold, ...otherSettlement } = settlement ?? {}

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { LocalMarketplace } from '@trickle/devnet'
 import { openReceiptStore, type ReceiptStore } from '../../src/index.ts'
+import type { JobSpec } from '../../src/jobs/jobProvider.ts'
 
 const SCRIPT = fileURLToPath(new URL('./sellerProcess.ts', import.meta.url))
 
@@ -72,7 +73,15 @@ export async function freePort(): Promise<number> {
  */
 export function spawnMarketSeller(
   market: LocalMarketplace,
-  options: { keyIndex: number; dataDir: string; port: number; price: bigint; datasetPrice?: bigint },
+  options: {
+    keyIndex: number
+    dataDir: string
+    port: number
+    price: bigint
+    datasetPrice?: bigint
+    /** also sell a `compute` product running these jobs at `price` wei per unit (see `sellerProcess.ts`) */
+    compute?: { price: bigint; job: JobSpec }
+  },
 ): Promise<SellerProcess> {
   return spawnSeller({
     rpcUrl: market.rpcUrl,
@@ -85,6 +94,9 @@ export function spawnMarketSeller(
     port: options.port,
     price: options.price.toString(),
     ...(options.datasetPrice !== undefined ? { datasetPrice: options.datasetPrice.toString() } : {}),
+    ...(options.compute
+      ? { compute: { price: options.compute.price.toString(), job: options.compute.job } }
+      : {}),
     settlement: {
       claimThreshold: (10n ** 30n).toString(),
       claimOnSessionEnd: false,

@@ -154,6 +154,45 @@ export async function requestJobQuote(
   return quoteFromJson(answer)
 }
 
+/**
+ * Asks a job's provider to cancel it (`POST /jobs/<jobId>/cancel`, SPEC.md §Jobs, "Cancel") with a
+ * signed `JobCancel` (`signJobCancel` of `@trickle/protocol`). Idempotent: a job already cancelled is
+ * answered `cancelled` again.
+ * @param signature - 65 bytes, by a key of the job's channel
+ * @returns the job's state: `cancelled`
+ * @throws TrickleError `INVALID_ARGUMENT` (the provider knows no running job of that id: unknown, or
+ *   it ended on its own; or it refused the request as malformed), `AUTH_FAILED` (the provider does
+ *   not take the signer as a key of the job's channel), `RATE_LIMITED`, `CONNECTION_FAILED`, `ABORTED`
+ */
+export async function requestJobCancel(
+  endpoint: string,
+  jobId: Hex,
+  signature: Hex,
+  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<{ state: 'cancelled' }> {
+  const { status, body } = await call(
+    `${httpBaseOf(endpoint)}/jobs/${jobId}/cancel`,
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ signature }),
+    },
+    options.timeoutMs ?? 10_000,
+    options.signal,
+  )
+  const told = messageOf(body) ?? `HTTP ${status}`
+  if (status === 200 && (body as { state?: unknown } | undefined)?.state === 'cancelled') {
+    return { state: 'cancelled' }
+  }
+  if (status === 404) throw new TrickleError('INVALID_ARGUMENT', `job ${jobId} cannot be cancelled: ${told}`)
+  if (status === 400 || status === 413) {
+    throw new TrickleError('INVALID_ARGUMENT', `the provider refused the cancel: ${told}`)
+  }
+  if (status === 403) throw new TrickleError('AUTH_FAILED', `the provider refused the cancel: ${told}`)
+  if (status === 429) throw new TrickleError('RATE_LIMITED', 'the provider is rate-limiting: try again')
+  throw new TrickleError('CONNECTION_FAILED', `the provider answered the cancel with HTTP ${status}`)
+}
+
 function messageOf(body: unknown): string | undefined {
   const m = (body as { message?: unknown } | undefined)?.message
   return typeof m === 'string' ? m.slice(0, 500) : undefined
