@@ -164,6 +164,8 @@ export class BuyerClient {
   readonly budget: Budget
   private readonly payer: Address
   private readonly explicitKey: boolean
+  /** the client's last transaction, mined or failed: the next one waits for it */
+  private sending: Promise<unknown> = Promise.resolve()
   private readonly keyStore: SessionKeyStore | undefined
   private readonly events = new TypedEmitter<BuyerEvents>()
   private readonly fetcher: DescriptorFetcher
@@ -324,12 +326,14 @@ export class BuyerClient {
     return abortable(options.signal, `opening a channel to ${payee}`, async () => {
       const key = this.keyStore && !this.explicitKey ? Wallet.createRandom().signingKey : this.sessionKey
       const opened = this.seen(
-        await openChannel(this.writer(), {
-          payee,
-          deposit,
-          signer: computeAddress(key.publicKey) as Address,
-          ...(options.token !== undefined ? { token: options.token } : {}),
-        }),
+        await this.oneAtATime(() =>
+          openChannel(this.writer(), {
+            payee,
+            deposit,
+            signer: computeAddress(key.publicKey) as Address,
+            ...(options.token !== undefined ? { token: options.token } : {}),
+          }),
+        ),
       )
       await this.keyStore?.set(this.channelKey(opened.channelId), key.privateKey as Hex)
       return opened
@@ -376,7 +380,7 @@ export class BuyerClient {
    */
   topUp(channelId: Hex, amount: bigint, options: CallOptions = {}): Promise<TopUpResult> {
     return abortable(options.signal, `topping up channel ${channelId}`, async () =>
-      this.seen(await topUpChannel(this.writer(), channelId, amount)),
+      this.seen(await this.oneAtATime(() => topUpChannel(this.writer(), channelId, amount))),
     )
   }
 
@@ -389,7 +393,7 @@ export class BuyerClient {
    */
   requestClose(channelId: Hex, options: CallOptions = {}): Promise<RequestCloseResult> {
     return abortable(options.signal, `requesting the close of ${channelId}`, async () =>
-      this.seen(await requestChannelClose(this.writer(), channelId)),
+      this.seen(await this.oneAtATime(() => requestChannelClose(this.writer(), channelId))),
     )
   }
 
@@ -402,7 +406,7 @@ export class BuyerClient {
    */
   finalize(channelId: Hex, options: CallOptions = {}): Promise<FinalizeResult> {
     return abortable(options.signal, `finalizing ${channelId}`, async () =>
-      this.seen(await finalizeChannel(this.writer(), channelId)),
+      this.seen(await this.oneAtATime(() => finalizeChannel(this.writer(), channelId))),
     )
   }
 
@@ -424,6 +428,16 @@ export class BuyerClient {
   private seen<T extends { blockNumber: number }>(outcome: T): T {
     if (outcome.blockNumber > this.seenBlock) this.seenBlock = outcome.blockNumber
     return outcome
+  }
+
+  /**
+   * Runs a client's transactions one at a time, each once the previous one was mined (or failed):
+   * calls started together would otherwise take the same nonce from the node, and all but one fail.
+   */
+  private oneAtATime<T>(send: () => Promise<T>): Promise<T> {
+    const turn = this.sending.then(send)
+    this.sending = turn.catch(() => undefined)
+    return turn
   }
 
   private writer(): ChannelWriter {

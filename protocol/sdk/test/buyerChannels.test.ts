@@ -102,6 +102,34 @@ describe('BuyerClient channel management (anvil)', () => {
     }
   })
 
+  it('sends a client’s transactions one at a time: opens, a top-up and a close started together all land', async () => {
+    // A programmatic buyer may start several at once; each takes the account's next nonce in turn.
+    const key = chain.privateKeys[5]!
+    const client5 = await BuyerClient.create({
+      signer: new Wallet(key, chain.provider),
+      chainId: chain.chainId,
+      registry: deployment.registry as Address,
+      channels: deployment.channels as Address,
+      gateways: [],
+    })
+    try {
+      const first = await client5.openChannel(payee.address as Address, MILLI)
+      const [a, b, c, topped, closing] = await Promise.all([
+        client5.openChannel(payee.address as Address, MILLI),
+        client5.openChannel(payee.address as Address, 2n * MILLI),
+        client5.openChannel(payee.address as Address, 3n * MILLI),
+        client5.topUp(first.channelId, MILLI),
+        client5.requestClose(first.channelId),
+      ])
+      expect(new Set([first.channelId, a.channelId, b.channelId, c.channelId]).size).toBe(4)
+      expect([a.deposit, b.deposit, c.deposit]).toEqual([MILLI, 2n * MILLI, 3n * MILLI])
+      expect(topped.deposit).toBe(2n * MILLI)
+      expect(closing.closeDeadline).toBeGreaterThan(0n)
+    } finally {
+      await client5.close()
+    }
+  })
+
   it('tops up a native channel: the deposit grows by the amount and the payer pays amount + gas', async () => {
     const { channelId, deposit } = await buyer.openChannel(payee.address as Address, 5n * MILLI)
     expect(deposit).toBe(5n * MILLI)
