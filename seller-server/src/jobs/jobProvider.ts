@@ -129,14 +129,18 @@ export interface AdmittedJob {
 }
 
 /**
- * A session's admitted job, holding one slot: `start` runs it once the buyer accepted the terms;
- * `cancel` frees the slot of a job that never started (idempotent, nothing after `start`).
+ * A session's admitted job, holding its quote reserved (no slot): `start` takes a slot and runs it
+ * once the buyer accepted the terms; `cancel` releases the quote of a job that never started, which
+ * may then be run again until it expires (idempotent, nothing after `start`).
  */
 export interface JobTicket {
   readonly job: AdmittedJob
   /**
-   * Runs the job as a paced feed of records (see {@link JobProvider.admit}).
+   * Takes a job slot, uses the quote up and runs the job as a paced feed of records (see
+   * {@link JobProvider.admit}).
    * @param wake - called when records are ready to pull
+   * @throws TrickleError `JOB_REJECTED` when every job slot runs a job (nothing was started or
+   *   queued: the session ends before any record, the quote stays reserved until `cancel`)
    */
   start(channelId: Hex, listener: (payload: Uint8Array, position: number) => void, wake: () => void): Feed
   cancel(): void
@@ -144,6 +148,7 @@ export interface JobTicket {
 
 /** What a provider's jobs are doing, for `/health` and `/metrics`. */
 export interface JobStats {
+  /** jobs started and not yet ended: each holds a slot (sessions before `accept` hold none) */
   running: number
   slots: number
   started: number
@@ -188,13 +193,24 @@ export interface JobProviderOptions {
 /** Quotes kept (issued, not yet run or expired) at most. */
 const MAX_OPEN_QUOTES = 1024
 
+/** A quote a provider issued and keeps until it runs or expires. */
+interface OpenQuote {
+  quote: JobQuote
+  digest: Hex
+  product: JobProduct
+  /** whether a session admitted it and has not started or released it */
+  reserved: boolean
+}
+
 /**
  * The provider side of jobs (SPEC.md §Jobs): quotes (signed, at most {@link MAX_OPEN_QUOTES} open,
- * each runnable once), admission of a session's job, and the job itself as a paced {@link Feed} of
- * records, ending with the signed attestation.
+ * each runnable once), admission of a session's
+ * job (its quote reserved at `hello`, a slot taken at `accept`), and the job itself as a paced
+ * {@link Feed} of records, ending with the signed attestation.
  */
 export class JobProvider {
-  private readonly quotes = new Map<Hex, { quote: JobQuote; digest: Hex; product: JobProduct }>()
+  /** the open quotes by id, oldest first */
+  private readonly quotes = new Map<Hex, OpenQuote>()
   private readonly options: JobProviderOptions
   readonly stats: JobStats
   /** the status of recent jobs: running, cancelled, ended, anchored */
@@ -262,20 +278,26 @@ export class JobProvider {
       expiresAt: now + (this.options.quoteTtlMs ?? 300_000),
     }
     const { chainId, channels, termsKey } = this.options
-    for (const [id, open] of this.quotes) if (open.quote.expiresAt <= now) this.quotes.delete(id)
+    for (const [id, open] of this.quotes)
+      if (open.quote.expiresAt <= now && !open.reserved) this.quotes.delete(id)
     if (this.quotes.size >= MAX_OPEN_QUOTES) this.quotes.delete(this.quotes.keys().next().value!)
-    this.quotes.set(quote.quoteId, { quote, digest: jobQuoteDigest(chainId, channels, quote), product })
+    const digest = jobQuoteDigest(chainId, channels, quote)
+    this.quotes.set(quote.quoteId, { quote, digest, product, reserved: false })
     return { quote, signature: signJobQuote(termsKey, chainId, channels, quote) }
   }
 
   /**
    * Admits the job of a session's `hello`: a quote this provider issued for this product, not run
-   * yet, not expired, for these arguments; takes a slot until the ticket's job ends or it is
-   * cancelled. The quote is used up. The job runs as a paced feed of records (SPEC.md §Jobs,
+   * yet, not expired, not reserved by another session, for these arguments, whose module is held.
+   * The quote is reserved for the session (no slot is taken: a buyer that never accepts holds none);
+   * the ticket's `start`, after `accept`, takes a slot until the job ends and uses the quote up;
+   * `cancel` before that releases the quote. The job runs as a paced feed of records (SPEC.md §Jobs,
    * "Records"): its start units, then its output and CPU units as they come, then `end` and the
    * signed attestation; it is paused while 64 records wait for the session and resumed below 16, and
    * closing the feed kills it.
-   * @throws TrickleError `JOB_REJECTED`
+   * @param now - ms since the Unix epoch
+   * @throws TrickleError `JOB_REJECTED` (an unknown, evicted, used, expired, reserved or other
+   *   quote, other arguments, a module no longer held)
    */
   async admit(productId: bigint, job: JobRequest, now: number): Promise<JobTicket> {
     const open = this.quotes.get(job.quote.quoteId)
@@ -294,15 +316,15 @@ export class JobProvider {
     if ((await jobArgsHash(job.args)) !== open.quote.argsHash) {
       throw new TrickleError('JOB_REJECTED', 'the arguments are not the ones quoted')
     }
-    if (this.stats.running >= this.stats.slots) {
-      throw new TrickleError('JOB_REJECTED', `all ${this.stats.slots} job slots are busy: ask again later`)
+    // Checked after the await above: two sessions of one quote cannot both pass.
+    if (open.reserved || this.quotes.get(job.quote.quoteId) !== open) {
+      throw new TrickleError('JOB_REJECTED', 'the quote is in use by another session')
     }
     const spec = open.product.spec
     const module =
       open.product.kind === 'app' ? spec.app!.module : this.options.modules.get(open.quote.moduleHash)
     if (!module) throw new TrickleError('JOB_REJECTED', 'the module is no longer held: upload it again')
-    this.quotes.delete(job.quote.quoteId)
-    this.stats.running++
+    open.reserved = true
     const inputDir = spec.inputs?.find((i) => i.name === open.quote.input)?.dir
     const admitted: AdmittedJob = {
       product: open.product,
@@ -316,7 +338,15 @@ export class JobProvider {
       job: admitted,
       start: (channelId, listener, wake) => {
         if (state !== 'admitted') throw new TrickleError('INTERNAL', 'a job ticket starts once')
+        if (this.stats.running >= this.stats.slots) {
+          throw new TrickleError(
+            'JOB_REJECTED',
+            `all ${this.stats.slots} job slots are busy: ask again later`,
+          )
+        }
         state = 'started'
+        this.quotes.delete(open.quote.quoteId)
+        this.stats.running++
         this.stats.started++
         return new JobFeed(admitted, channelId, listener, wake, this.options, this.recent, () => {
           this.stats.running--
@@ -326,7 +356,8 @@ export class JobProvider {
       cancel: () => {
         if (state !== 'admitted') return
         state = 'cancelled'
-        this.stats.running--
+        // Usable again until it expires (an expired one goes at the next quote's sweep).
+        open.reserved = false
       },
     }
   }
