@@ -1,8 +1,11 @@
 // Job slots and quotes under hostile buyers, end to end — a provider with one job slot (the seller
-// server), anvil, the buyer SDK and bare WebSocket sessions: a `hello` that never accepts holds no
-// slot, a quote is reserved for one session at a time, and the second session to accept on a busy
-// slot is refused before any record and charged nothing.
+// server), anvil, the buyer SDK, bare WebSocket sessions and HTTP from other loopback addresses:
+// a `hello` that never accepts holds no slot, a quote is reserved for one session at a time, the
+// second session to accept on a busy slot is refused before any record and charged nothing, and a
+// quote flood from other addresses does not evict an honest buyer's quote.
+import { createHash } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type LocalMarketplace, startLocalMarketplace } from '@trickle/devnet'
@@ -13,6 +16,7 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildJobModules } from '../modules/build.ts'
 import { type SellerServer, type SessionEnd, startSellerServer } from '../src/index.ts'
+import { MAX_OPEN_QUOTES, MAX_OPEN_QUOTES_PER_CLIENT } from '../src/jobs/jobProvider.ts'
 import { buyerFor } from './helpers/buyer.ts'
 import { acceptFor, connectRaw, type RawClient } from './helpers/rawClient.ts'
 
@@ -42,6 +46,12 @@ describe('job fairness: slots taken at accept, quotes reserved per session, quot
       brokerUrl: market.brokerUrl,
       dataDir: join(root, 'provider'),
       jobSlots: 1,
+      // The flood below passes the `hello` rate limit: a patient attacker gets the same quotes under
+      // the default limit (20 a second per address) in about a minute; here it takes seconds.
+      limits: {
+        hellosPerIp: { perSecond: 100_000, burst: 100_000 },
+        hellosTotal: { perSecond: 100_000, burst: 100_000 },
+      },
       products: [
         {
           key: 'wasm-compute',
@@ -191,4 +201,87 @@ describe('job fairness: slots taken at accept, quotes reserved per session, quot
     const { outcome } = await run(honest, second, short)
     expect(outcome.attestation?.attestation.jobId).toBe(second.quote.quoteId)
   }, 120_000)
+
+  it('keeps an honest buyer’s quote through a quote flood: an address holds its newest quotes, a full provider evicts from the address holding most', async () => {
+    const args = ['attack', 'ticks', '1']
+    const kept = await quoteOf(honest, args)
+
+    // One address asks for more quotes than both caps: it keeps only its newest.
+    const flood = await quotesFrom('127.0.0.2', MAX_OPEN_QUOTES + 1, args)
+    expect(flood).toHaveLength(MAX_OPEN_QUOTES + 1)
+    const channel = await channelFor(attacker, flood[0]!)
+    const evicted = await hello(flood.at(-MAX_OPEN_QUOTES_PER_CLIENT - 1)!, channel, args)
+    expect(await evicted.next('error')).toMatchObject({
+      code: 'JOB_REJECTED',
+      message: expect.stringContaining('unknown quote'),
+    })
+    const oldestKept = await hello(flood.at(-MAX_OPEN_QUOTES_PER_CLIENT)!, channel, args)
+    await oldestKept.next('terms')
+    oldestKept.close()
+    await oldestKept.closed
+
+    // Many addresses fill the provider's open quotes: the flood evicts its own, not the honest one.
+    const addresses = Math.ceil(MAX_OPEN_QUOTES / MAX_OPEN_QUOTES_PER_CLIENT) + 8
+    for (let n = 0; n < addresses; n++) {
+      const from = `127.0.1.${n + 1}`
+      expect(await quotesFrom(from, MAX_OPEN_QUOTES_PER_CLIENT, args)).toHaveLength(
+        MAX_OPEN_QUOTES_PER_CLIENT,
+      )
+    }
+
+    const { outcome } = await run(honest, kept, args)
+    expect(outcome.attestation?.attestation.jobId).toBe(kept.quote.quoteId)
+  }, 180_000)
+
+  /**
+   * Asks the provider for `count` quotes of the attack module from the loopback address `from`, one
+   * at a time on a kept-alive connection: the quotes it issued, oldest first.
+   */
+  async function quotesFrom(from: string, count: number, args: string[]): Promise<SignedJobQuote[]> {
+    const body = JSON.stringify({
+      productId: compute.productId.toString(),
+      module: `0x${createHash('sha256').update(attack).digest('hex')}`,
+      args,
+    })
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    const { port } = new URL(provider.httpUrl)
+    const ask = () =>
+      new Promise<SignedJobQuote | undefined>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            localAddress: from,
+            agent,
+            method: 'POST',
+            path: '/jobs/quote',
+            headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          },
+          (res) => {
+            const parts: Buffer[] = []
+            res.on('data', (part: Buffer) => parts.push(part))
+            res.on('end', () => {
+              if (res.statusCode !== 200) return resolve(undefined)
+              const { quote, signature } = JSON.parse(Buffer.concat(parts).toString('utf8'))
+              resolve({
+                quote: { ...quote, productId: BigInt(quote.productId), unitPrice: BigInt(quote.unitPrice) },
+                signature,
+              })
+            })
+          },
+        )
+        req.on('error', reject)
+        req.end(body)
+      })
+    const quotes: SignedJobQuote[] = []
+    try {
+      for (let n = 0; n < count; n++) {
+        const quote = await ask()
+        if (quote) quotes.push(quote)
+      }
+    } finally {
+      agent.destroy()
+    }
+    return quotes
+  }
 })

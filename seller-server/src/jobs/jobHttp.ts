@@ -12,6 +12,8 @@ export interface JobHttpContext {
   products: ReadonlyMap<bigint, JobProduct>
   /** admits a request that reads or writes the provider's state (charged like a `hello`) */
   admit(req: IncomingMessage): boolean
+  /** the client a request comes from, as the rate limits count it (`clientKey` of its address) */
+  clientOf(req: IncomingMessage): string
 }
 
 /** Largest quote request body, bytes. */
@@ -23,7 +25,8 @@ const MAX_QUOTE_BODY = 64 * 1024
  *   `moduleBytes`); 204, 400 when the bytes do not hash to the name, 413 above the cap;
  * - `POST /jobs/quote` (JSON `{ productId, module?, args, input?, limits? }`): 200 `{ quote,
  *   signature }` (bigints as decimal strings), or 409 `{ decline: { reason, message } }` (e.g.
- *   `at_capacity`), 400 for a bad request, 404 for a product that runs no jobs;
+ *   `at_capacity`), 400 for a bad request, 404 for a product that runs no jobs; the quotes open
+ *   per client address are bounded (`JobProvider.quote`);
  * - `GET /jobs`: the provider's job slots and counts;
  * - `GET /jobs/<jobId>` (the quote id, 0x + 64 hex): the job as the provider sees it, a
  *   `JobStatus` (`running` with CPU ms and records so far, `cancelled`, `ended` with its exit code,
@@ -98,7 +101,7 @@ export async function handleJobRequest(
       return true
     }
     try {
-      const answer = await ctx.provider.quote(product, request, Date.now())
+      const answer = await ctx.provider.quote(product, request, Date.now(), ctx.clientOf(req))
       if ('reason' in answer) json(409, { decline: answer })
       else json(200, answer)
     } catch (err) {

@@ -190,21 +190,68 @@ export interface JobProviderOptions {
   log: Logger
 }
 
-/** Quotes kept (issued, not yet run or expired) at most. */
-const MAX_OPEN_QUOTES = 1024
+/**
+ * Open quotes (issued, not reserved by a session, not yet run or expired) a provider keeps at most:
+ * a new quote beyond evicts the oldest of the client holding the most (see {@link quoteToEvict}).
+ */
+export const MAX_OPEN_QUOTES = 1024
 
-/** A quote a provider issued and keeps until it runs or expires. */
+/**
+ * Open quotes one client (IP address, an IPv6 one by its /64: `clientKey`) holds at most: a new
+ * quote beyond evicts that client's own oldest, so that a flood from one address cannot evict
+ * another buyer's quote.
+ */
+export const MAX_OPEN_QUOTES_PER_CLIENT = 32
+
+/** A quote a provider issued and keeps until it runs, expires or is evicted. */
 interface OpenQuote {
   quote: JobQuote
   digest: Hex
   product: JobProduct
-  /** whether a session admitted it and has not started or released it */
+  /** the client that asked for it (`clientKey` of its address) */
+  client: string
+  /** whether a session admitted it and has not started or released it (then it is not evicted) */
   reserved: boolean
 }
 
 /**
- * The provider side of jobs (SPEC.md §Jobs): quotes (signed, at most {@link MAX_OPEN_QUOTES} open,
- * each runnable once), admission of a session's
+ * Which open quote to evict before a new one of `client` is kept, if any: the client's own oldest
+ * when it holds {@link MAX_OPEN_QUOTES_PER_CLIENT}, else, when the provider holds
+ * {@link MAX_OPEN_QUOTES}, the oldest of the client holding the most (the one whose oldest is oldest
+ * on a tie). Reserved quotes are neither counted nor evicted: a session holds each, and sessions
+ * are bounded by the connection limits.
+ * @param open - the open quotes by quote id, oldest first
+ * @param client - the `clientKey` of the new quote's client
+ * @returns the quote id to evict, or undefined when there is room
+ */
+export function quoteToEvict(
+  open: ReadonlyMap<Hex, Pick<OpenQuote, 'client' | 'reserved'>>,
+  client: string,
+  caps: { total: number; perClient: number } = {
+    total: MAX_OPEN_QUOTES,
+    perClient: MAX_OPEN_QUOTES_PER_CLIENT,
+  },
+): Hex | undefined {
+  const byClient = new Map<string, { count: number; oldest: Hex }>()
+  let total = 0
+  for (const [id, q] of open) {
+    if (q.reserved) continue
+    total++
+    const held = byClient.get(q.client)
+    if (held) held.count++
+    else byClient.set(q.client, { count: 1, oldest: id })
+  }
+  const own = byClient.get(client)
+  if (own && own.count >= caps.perClient) return own.oldest
+  if (total < caps.total) return undefined
+  let most: { count: number; oldest: Hex } | undefined
+  for (const held of byClient.values()) if (!most || held.count > most.count) most = held
+  return most?.oldest
+}
+
+/**
+ * The provider side of jobs (SPEC.md §Jobs): quotes (signed, at most {@link MAX_OPEN_QUOTES} open
+ * and {@link MAX_OPEN_QUOTES_PER_CLIENT} per client, each runnable once), admission of a session's
  * job (its quote reserved at `hello`, a slot taken at `accept`), and the job itself as a paced
  * {@link Feed} of records, ending with the signed attestation.
  */
@@ -223,13 +270,19 @@ export class JobProvider {
   }
 
   /**
-   * Quotes a job, or declines it (`at_capacity` when every slot runs a job).
+   * Quotes a job, or declines it (`at_capacity` when every slot runs a job). The quote is kept open
+   * until it runs or expires, or is evicted to keep the open quotes within
+   * {@link MAX_OPEN_QUOTES_PER_CLIENT} for `client` and {@link MAX_OPEN_QUOTES} in all (see
+   * {@link quoteToEvict}); an evicted quote is refused at `hello` as unknown.
+   * @param now - ms since the Unix epoch
+   * @param client - who asks: `clientKey` of the request's address (IPv4, or an IPv6 /64)
    * @throws TrickleError `INVALID_ARGUMENT` (parameters that do not fit the product)
    */
   async quote(
     product: JobProduct,
     request: QuoteRequest,
     now: number,
+    client: string,
   ): Promise<SignedJobQuote | QuoteDecline> {
     if (this.stats.running >= this.stats.slots) {
       return { reason: 'at_capacity', message: `all ${this.stats.slots} job slots are busy: ask again later` }
@@ -280,9 +333,10 @@ export class JobProvider {
     const { chainId, channels, termsKey } = this.options
     for (const [id, open] of this.quotes)
       if (open.quote.expiresAt <= now && !open.reserved) this.quotes.delete(id)
-    if (this.quotes.size >= MAX_OPEN_QUOTES) this.quotes.delete(this.quotes.keys().next().value!)
+    for (let id = quoteToEvict(this.quotes, client); id; id = quoteToEvict(this.quotes, client))
+      this.quotes.delete(id)
     const digest = jobQuoteDigest(chainId, channels, quote)
-    this.quotes.set(quote.quoteId, { quote, digest, product, reserved: false })
+    this.quotes.set(quote.quoteId, { quote, digest, product, client, reserved: false })
     return { quote, signature: signJobQuote(termsKey, chainId, channels, quote) }
   }
 
