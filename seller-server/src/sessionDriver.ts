@@ -37,7 +37,8 @@ export interface SessionContext {
   ): { key: string; policy: SellerPolicy; kind?: 'stream' | 'dataset' | 'compute' | 'app' } | undefined
   /**
    * admits the job of a `hello` (SPEC.md §Jobs; what it throws reaches the buyer): a ticket that
-   * holds a job slot; without it a job is refused with `JOB_REJECTED`
+   * reserves its quote, whose `start` after `accept` takes a job slot (a `JOB_REJECTED` from it ends
+   * the session before any record); without it a job is refused with `JOB_REJECTED`
    */
   admitJob?(productId: bigint, job: JobRequest, now: number): Promise<JobTicket>
   /**
@@ -491,6 +492,12 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
               feed = openFeed(productKey!, onChunk, replaySpan(productKey!, point.position))
             } else unlisten = ctx.listen(productKey!, onChunk)
           } catch (err) {
+            const told = toPeerError(err)
+            // No free job slot at `accept`: ended before any record, nothing owed.
+            if (ticket && told.code === 'JOB_REJECTED') {
+              apply(session.rejected(told.code, told.message))
+              break
+            }
             ctx.log.error({ err, channelId }, 'could not open the product feed')
             apply(session.persistFailed(SELLER_FAILURE_MESSAGES.STORE_FAILED))
           }
@@ -597,7 +604,7 @@ export function driveSession(ws: WebSocket, ctx: SessionContext): SessionHandle 
           ctx.log.error({ err, channelId: channel }, 'could not admit the job')
         return apply(session.rejected(told.code, told.message))
       }
-      // The session ended while the job was admitted: free its slot.
+      // The session ended while the job was admitted: release its quote.
       if (ended) ticket.cancel()
       if (ended) return
     }

@@ -652,6 +652,7 @@ async function launch(
           modules: modules!,
           products: jobProducts,
           admit: (r: IncomingMessage) => !guard.query(clientKey(r.socket.remoteAddress), performance.now()),
+          clientOf: (r: IncomingMessage) => clientKey(r.socket.remoteAddress),
         }
         if (jobContext && (await handleJobRequest(req, res, path, jobContext))) return
         const known =

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type Hex, hasCode, SEAL_OVERHEAD_BYTES, TrickleError } from '@trickle/protocol'
 import { z } from 'zod'
-import { clientKey } from '../connectionLimits.ts'
 import type { JobProduct, JobProvider } from './jobProvider.ts'
 import { quoteRequestSchema } from './jobProvider.ts'
 import type { ModuleStore } from './moduleStore.ts'
@@ -14,6 +13,8 @@ export interface JobHttpContext {
   products: ReadonlyMap<bigint, JobProduct>
   /** admits a request that reads or writes the provider's state (charged like a `hello`) */
   admit(req: IncomingMessage): boolean
+  /** the client a request comes from, as the rate limits count it (`clientKey` of its address) */
+  clientOf(req: IncomingMessage): string
 }
 
 /** Largest quote request body, bytes (sealed arguments of 96 KiB in hex fit). */
@@ -34,7 +35,8 @@ const MAX_CANCEL_BODY = 1024
  *   do not hash to the name or do not open, 413 above the cap;
  * - `POST /jobs/quote` (JSON `{ productId, module?, args | sealedArgs, input?, limits? }`): 200 `{ quote,
  *   signature }` (bigints as decimal strings), or 409 `{ decline: { reason, message } }` (e.g.
- *   `at_capacity`), 400 for a bad request, 404 for a product that runs no jobs;
+ *   `at_capacity`), 400 for a bad request, 404 for a product that runs no jobs; the quotes open
+ *   per client address are bounded (`JobProvider.quote`);
  * - `GET /jobs`: the provider's job slots and counts;
  * - `GET /jobs/<jobId>` (the quote id, 0x + 64 hex): the job as the provider sees it, a
  *   `JobStatus` (`running` with CPU ms and records so far, `cancelled`, `ended` with its exit code,
@@ -86,7 +88,7 @@ export async function handleJobRequest(
       return true
     }
     try {
-      if (sealed) ctx.modules.put(upload[1] as Hex, ctx.provider.unseal(body, clientOf(req)), body)
+      if (sealed) ctx.modules.put(upload[1] as Hex, ctx.provider.unseal(body, ctx.clientOf(req)), body)
       else ctx.modules.put(upload[1] as Hex, body)
     } catch (err) {
       if (hasCode(err, 'RATE_LIMITED')) return tooMany(res)
@@ -155,7 +157,7 @@ export async function handleJobRequest(
       return true
     }
     try {
-      const answer = await ctx.provider.quote(product, request, Date.now(), clientOf(req))
+      const answer = await ctx.provider.quote(product, request, Date.now(), ctx.clientOf(req))
       if ('reason' in answer) json(409, { decline: answer })
       else json(200, answer)
     } catch (err) {
@@ -167,11 +169,6 @@ export async function handleJobRequest(
   }
   res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
   return true
-}
-
-/** The requester's `clientKey` (its IP, or IPv6 /64). */
-function clientOf(req: IncomingMessage): string {
-  return clientKey(req.socket.remoteAddress)
 }
 
 /** A cancel's body: the signature of `JobCancel { jobId, channelId }`, 65 bytes. */

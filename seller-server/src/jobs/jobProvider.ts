@@ -192,20 +192,24 @@ export interface AdmittedJob {
 }
 
 /**
- * A session's admitted job, holding one slot: `start` runs it once the buyer accepted the terms;
- * `cancel` frees the slot of a job that never started (idempotent, nothing after `start`).
+ * A session's admitted job, holding its quote reserved (no slot): `start` takes a slot and runs it
+ * once the buyer accepted the terms; `cancel` releases the quote of a job that never started, which
+ * may then be run again until it expires (idempotent, nothing after `start`).
  */
 export interface JobTicket {
   readonly job: AdmittedJob
   /**
-   * Runs the job as a paced feed of records (see {@link JobProvider.admit}).
+   * Takes a job slot, uses the quote up and runs the job as a paced feed of records (see
+   * {@link JobProvider.admit}).
    * @param wake - called when records are ready to pull
    * @param signers - the keys whose receipts count on the channel (its signer, payer, previous signer
    *   still valid): the keys that may cancel the job ({@link JobProvider.cancel})
    * @param acceptKey - the public key that signed the session's `accept` (hex): a job that seals its
    *   results seals them to it
-   * @throws TrickleError `INTERNAL` when the job seals its results and `acceptKey` is missing or not
-   *   a public key (the driver recovers it from a checked signature, so this is a bug)
+   * @throws TrickleError `JOB_REJECTED` when every job slot runs a job (nothing was started or
+   *   queued: the session ends before any record, the quote stays reserved until `cancel`);
+   *   `INTERNAL` when the job seals its results and `acceptKey` is missing or not a public key (the
+   *   driver recovers it from a checked signature, so this is a bug)
    */
   start(
     channelId: Hex,
@@ -219,6 +223,7 @@ export interface JobTicket {
 
 /** What a provider's jobs are doing, for `/health` and `/metrics`. */
 export interface JobStats {
+  /** jobs started and not yet ended: each holds a slot (sessions before `accept` hold none) */
   running: number
   slots: number
   started: number
@@ -279,17 +284,75 @@ export const DEFAULT_SEALED_OPEN_LIMITS: SealedOpenLimits = {
   total: { perSecond: 20, burst: 40 },
 }
 
-/** Quotes kept (issued, not yet run or expired) at most. */
-const MAX_OPEN_QUOTES = 1024
+/**
+ * Open quotes (issued, not reserved by a session, not yet run or expired) a provider keeps at most:
+ * a new quote beyond evicts the oldest of the client holding the most (see {@link quoteToEvict}).
+ */
+export const MAX_OPEN_QUOTES = 1024
 
 /**
- * The provider side of jobs (SPEC.md §Jobs): quotes (signed, at most {@link MAX_OPEN_QUOTES} open,
- * each runnable once), admission of a session's job, and the job itself as a paced {@link Feed} of
- * records, ending with the signed attestation; a cancel signed by a key of the job's channel stops it
- * ({@link JobProvider.cancel}).
+ * Open quotes one client (IP address, an IPv6 one by its /64: `clientKey`) holds at most: a new
+ * quote beyond evicts that client's own oldest, so that a flood from one address cannot evict
+ * another buyer's quote.
+ */
+export const MAX_OPEN_QUOTES_PER_CLIENT = 32
+
+/** A quote a provider issued and keeps until it runs, expires or is evicted. */
+interface OpenQuote {
+  quote: JobQuote
+  digest: Hex
+  product: JobProduct
+  /** the client that asked for it (`clientKey` of its address) */
+  client: string
+  /** whether a session admitted it and has not started or released it (then it is not evicted) */
+  reserved: boolean
+}
+
+/**
+ * Which open quote to evict before a new one of `client` is kept, if any: the client's own oldest
+ * when it holds {@link MAX_OPEN_QUOTES_PER_CLIENT}, else, when the provider holds
+ * {@link MAX_OPEN_QUOTES}, the oldest of the client holding the most (the one whose oldest is oldest
+ * on a tie). Reserved quotes are neither counted nor evicted: a session holds each, and sessions
+ * are bounded by the connection limits.
+ * @param open - the open quotes by quote id, oldest first
+ * @param client - the `clientKey` of the new quote's client
+ * @returns the quote id to evict, or undefined when there is room
+ */
+export function quoteToEvict(
+  open: ReadonlyMap<Hex, Pick<OpenQuote, 'client' | 'reserved'>>,
+  client: string,
+  caps: { total: number; perClient: number } = {
+    total: MAX_OPEN_QUOTES,
+    perClient: MAX_OPEN_QUOTES_PER_CLIENT,
+  },
+): Hex | undefined {
+  const byClient = new Map<string, { count: number; oldest: Hex }>()
+  let total = 0
+  for (const [id, q] of open) {
+    if (q.reserved) continue
+    total++
+    const held = byClient.get(q.client)
+    if (held) held.count++
+    else byClient.set(q.client, { count: 1, oldest: id })
+  }
+  const own = byClient.get(client)
+  if (own && own.count >= caps.perClient) return own.oldest
+  if (total < caps.total) return undefined
+  let most: { count: number; oldest: Hex } | undefined
+  for (const held of byClient.values()) if (!most || held.count > most.count) most = held
+  return most?.oldest
+}
+
+/**
+ * The provider side of jobs (SPEC.md §Jobs): quotes (signed, at most {@link MAX_OPEN_QUOTES} open
+ * and {@link MAX_OPEN_QUOTES_PER_CLIENT} per client, each runnable once), admission of a session's
+ * job (its quote reserved at `hello`, a slot taken at `accept`), and the job itself as a paced
+ * {@link Feed} of records, ending with the signed attestation; a cancel signed by a key of the job's
+ * channel stops it ({@link JobProvider.cancel}).
  */
 export class JobProvider {
-  private readonly quotes = new Map<Hex, { quote: JobQuote; digest: Hex; product: JobProduct }>()
+  /** the open quotes by id, oldest first */
+  private readonly quotes = new Map<Hex, OpenQuote>()
   /** the running jobs' feeds, by lowercase job id */
   private readonly feeds = new Map<string, JobFeed>()
   /** who may cancel each started job (its channel's receipt signers), by lowercase job id */
@@ -343,8 +406,13 @@ export class JobProvider {
   }
 
   /**
-   * Quotes a job, or declines it (`at_capacity` when every slot runs a job).
-   * @param client - the requester's `clientKey`, charged for opening sealed arguments
+   * Quotes a job, or declines it (`at_capacity` when every slot runs a job). The quote is kept open
+   * until it runs or expires, or is evicted to keep the open quotes within
+   * {@link MAX_OPEN_QUOTES_PER_CLIENT} for `client` and {@link MAX_OPEN_QUOTES} in all (see
+   * {@link quoteToEvict}); an evicted quote is refused at `hello` as unknown.
+   * @param now - ms since the Unix epoch
+   * @param client - who asks: `clientKey` of the request's address (IPv4, or an IPv6 /64)
+   *   (also charged for opening sealed arguments)
    * @throws TrickleError `INVALID_ARGUMENT` (parameters that do not fit the product), `RATE_LIMITED`
    *   (sealed arguments beyond the rate of sealed opens)
    */
@@ -352,7 +420,7 @@ export class JobProvider {
     product: JobProduct,
     request: QuoteRequest,
     now: number,
-    client?: string,
+    client: string,
   ): Promise<SignedJobQuote | QuoteDecline> {
     if (this.stats.running >= this.stats.slots) {
       return { reason: 'at_capacity', message: `all ${this.stats.slots} job slots are busy: ask again later` }
@@ -401,21 +469,29 @@ export class JobProvider {
       expiresAt: now + (this.options.quoteTtlMs ?? 300_000),
     }
     const { chainId, channels, termsKey } = this.options
-    for (const [id, open] of this.quotes) if (open.quote.expiresAt <= now) this.quotes.delete(id)
-    if (this.quotes.size >= MAX_OPEN_QUOTES) this.quotes.delete(this.quotes.keys().next().value!)
-    this.quotes.set(quote.quoteId, { quote, digest: jobQuoteDigest(chainId, channels, quote), product })
+    for (const [id, open] of this.quotes)
+      if (open.quote.expiresAt <= now && !open.reserved) this.quotes.delete(id)
+    for (let id = quoteToEvict(this.quotes, client); id; id = quoteToEvict(this.quotes, client))
+      this.quotes.delete(id)
+    const digest = jobQuoteDigest(chainId, channels, quote)
+    this.quotes.set(quote.quoteId, { quote, digest, product, client, reserved: false })
     return { quote, signature: signJobQuote(termsKey, chainId, channels, quote) }
   }
 
   /**
    * Admits the job of a session's `hello`: a quote this provider issued for this product, not run
-   * yet, not expired, for these arguments; takes a slot until the ticket's job ends or it is
-   * cancelled. The quote is used up. The job runs as a paced feed of records (SPEC.md §Jobs,
+   * yet, not expired, not reserved by another session, for these arguments, whose module is held.
+   * The quote is reserved for the session (no slot is taken: a buyer that never accepts holds none);
+   * the ticket's `start`, after `accept`, takes a slot until the job ends and uses the quote up;
+   * `cancel` before that releases the quote. The job runs as a paced feed of records (SPEC.md §Jobs,
    * "Records"): its start units, then its output and CPU units as they come, then `end` and the
    * signed attestation; it is paused while 64 records wait for the session and resumed below 16, and
    * closing the feed kills it.
+   * @param now - ms since the Unix epoch
    * @param client - the session's `clientKey`, charged for opening sealed arguments
-   * @throws TrickleError `JOB_REJECTED` (also for sealed arguments beyond the rate of sealed opens)
+   * @throws TrickleError `JOB_REJECTED` (an unknown, evicted, used, expired, reserved or other
+   *   quote, other arguments, a module no longer held; sealed arguments that do not open, or beyond
+   *   the rate of sealed opens)
    */
   async admit(productId: bigint, job: JobRequest, now: number, client?: string): Promise<JobTicket> {
     const open = this.quotes.get(job.quote.quoteId)
@@ -435,15 +511,15 @@ export class JobProvider {
     if ((await jobArgsHash(args)) !== open.quote.argsHash) {
       throw new TrickleError('JOB_REJECTED', 'the arguments are not the ones quoted')
     }
-    if (this.stats.running >= this.stats.slots) {
-      throw new TrickleError('JOB_REJECTED', `all ${this.stats.slots} job slots are busy: ask again later`)
+    // Checked after the await above: two sessions of one quote cannot both pass.
+    if (open.reserved || this.quotes.get(job.quote.quoteId) !== open) {
+      throw new TrickleError('JOB_REJECTED', 'the quote is in use by another session')
     }
     const spec = open.product.spec
     const module =
       open.product.kind === 'app' ? spec.app!.module : this.options.modules.get(open.quote.moduleHash)
     if (!module) throw new TrickleError('JOB_REJECTED', 'the module is no longer held: upload it again')
-    this.quotes.delete(job.quote.quoteId)
-    this.stats.running++
+    open.reserved = true
     const inputDir = spec.inputs?.find((i) => i.name === open.quote.input)?.dir
     const admitted: AdmittedJob = {
       product: open.product,
@@ -458,6 +534,12 @@ export class JobProvider {
       job: admitted,
       start: (channelId, listener, wake, signers, acceptKey) => {
         if (state !== 'admitted') throw new TrickleError('INTERNAL', 'a job ticket starts once')
+        if (this.stats.running >= this.stats.slots) {
+          throw new TrickleError(
+            'JOB_REJECTED',
+            `all ${this.stats.slots} job slots are busy: ask again later`,
+          )
+        }
         // Sealed to the key that signed the accept, or not run at all: never in the clear by mistake.
         let sealer: JobResultSealer | undefined
         try {
@@ -466,6 +548,8 @@ export class JobProvider {
           throw new TrickleError('INTERNAL', 'no accept key to seal the job’s results to', { cause })
         }
         state = 'started'
+        this.quotes.delete(open.quote.quoteId)
+        this.stats.running++
         this.stats.started++
         const id = admitted.quote.quoteId.toLowerCase()
         this.allowCancel(id, channelId, signers)
@@ -489,7 +573,8 @@ export class JobProvider {
       cancel: () => {
         if (state !== 'admitted') return
         state = 'cancelled'
-        this.stats.running--
+        // Usable again until it expires (an expired one goes at the next quote's sweep).
+        open.reserved = false
       },
     }
   }
